@@ -1,0 +1,80 @@
+// Set-up shared by the README's two commands (demo, tests): checks Node, installs the npm
+// dependencies when they are missing or stale, installs the Debian packages when run as
+// root (else names them), then compiles the TypeScript. Plain JS: it runs before any build.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Debian packages by the command they provide. */
+const DEBIAN_PACKAGES = {
+  openssl: 'openssl',
+  mosquitto: 'mosquitto',
+  mosquitto_pub: 'mosquitto-clients',
+  mosquitto_sub: 'mosquitto-clients',
+  curl: 'curl',
+  ip: 'iproute2',
+  unshare: 'util-linux',
+};
+
+function say(message) {
+  process.stderr.write(`[setup] ${message}\n`);
+}
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...options });
+  if (result.status !== 0) {
+    say(`"${cmd} ${args.join(' ')}" failed with exit code ${result.status ?? result.signal}`);
+    process.exit(1);
+  }
+}
+
+function hasCommand(name) {
+  const paths = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  return paths.some((p) => p && existsSync(join(p, name)));
+}
+
+function checkNode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 6)) {
+    say(`Node ${process.versions.node} is too old for the server and the tests: install Node 20 or newer.`);
+    process.exit(1);
+  }
+}
+
+function ensureNpmDependencies() {
+  const lock = join(ROOT, 'package-lock.json');
+  const installed = join(ROOT, 'node_modules', '.package-lock.json');
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  say('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+}
+
+function ensureDebianPackages(commands) {
+  const missing = [...new Set(commands.filter((c) => !hasCommand(c)).map((c) => DEBIAN_PACKAGES[c] ?? c))];
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    say(`missing Debian packages: ${missing.join(' ')}`);
+    say(`install them with:  sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  say(`installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+}
+
+function build() {
+  say('compiling TypeScript');
+  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+}
+
+/** Everything the demo or the tests need, idempotent and quick when already done. */
+export function ensureSetup({ commands }) {
+  checkNode();
+  ensureDebianPackages(commands);
+  ensureNpmDependencies();
+  build();
+}

@@ -1,0 +1,74 @@
+/**
+ * One root error with a stable code. The `message` is for logs and operators (it may name
+ * files and reasons, never secrets); `publicMessage` is all a network peer ever sees.
+ * Codes that travel on the wire carry their HTTP status here, so the enrollment server
+ * and the agent read one table.
+ */
+
+interface CodeInfo {
+  /** HTTP status when the code is sent to a peer; absent for local-only failures. */
+  readonly status?: number;
+  /** What a peer may be told. */
+  readonly publicMessage: string;
+}
+
+export const ERROR_CODES = {
+  // Input from the network (CSRs, PKCS#7, certificates).
+  csr_invalid: { status: 400, publicMessage: 'the request is not a well-formed PKCS#10 CSR' },
+  csr_signature_invalid: { status: 400, publicMessage: 'the CSR signature does not verify' },
+  key_too_weak: { status: 400, publicMessage: 'the key is too weak (minimum: RSA 2048 or EC P-256)' },
+  key_unsupported: { status: 400, publicMessage: 'the key type is not supported (use EC P-256, P-384 or RSA 2048-4096)' },
+  pkcs7_invalid: { status: 400, publicMessage: 'the PKCS#7 structure is not a certs-only bundle' },
+  certificate_invalid: { status: 400, publicMessage: 'the certificate could not be parsed' },
+  chain_invalid: { status: 403, publicMessage: 'the certificate does not chain to a trusted CA' },
+  cert_expired: { status: 403, publicMessage: 'the certificate has expired' },
+  cert_not_yet_valid: { status: 403, publicMessage: 'the certificate is not yet valid (check the clock)' },
+  crl_invalid: { publicMessage: 'the CRL is malformed or not signed by its issuer' },
+  // Local files and configuration.
+  pem_invalid: { publicMessage: 'the PEM data is malformed' },
+  key_decrypt_failed: { publicMessage: 'the private key could not be decrypted' },
+  passphrase_missing: { publicMessage: 'no CA passphrase was given' },
+  ca_exists: { publicMessage: 'a CA already exists' },
+  ca_missing: { publicMessage: 'no CA has been initialised' },
+  usage: { publicMessage: 'invalid command-line usage' },
+  internal: { status: 500, publicMessage: 'internal error' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FleetcertErrorOptions {
+  cause?: unknown;
+  /** A concrete next step for the person reading the error. */
+  hint?: string;
+}
+
+export class FleetcertError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: FleetcertErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FleetcertError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  get status(): number | undefined {
+    const info: CodeInfo = ERROR_CODES[this.code];
+    return info.status;
+  }
+
+  get publicMessage(): string {
+    return ERROR_CODES[this.code].publicMessage;
+  }
+}
+
+export function isFleetcertError(err: unknown, code?: ErrorCode): err is FleetcertError {
+  return err instanceof FleetcertError && (code === undefined || err.code === code);
+}
+
+/** Text of any thrown value, for logs; never includes stack frames from other errors' data. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,63 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { describeCertificate } from '../../../../shared/pki/certificate.js';
+import { issueCertificate } from '../../../../shared/pki/issue-certificate.js';
+import { generateKeyPair } from '../../../../shared/pki/key-pair.js';
+import { verifyChain } from '../../../../shared/pki/verify-chain.js';
+import { expectCode } from '../../../helpers/expect-error.js';
+import { DAY, issueDevice, makeTestPki } from '../../../helpers/test-pki.js';
+
+const now = new Date('2026-03-01T12:00:00Z');
+const pki = await makeTestPki(now);
+const roots = [pki.root.certificate];
+const intermediates = [pki.intermediate.certificate];
+
+test('leaf -> intermediate -> root validates and returns the path', async () => {
+  const { certificate } = await issueDevice(pki, 'dev-1', { now });
+  const path = await verifyChain({ leaf: certificate, intermediates, roots, now });
+  assert.equal(path.map((c) => describeCertificate(c).subjectCommonName), ['dev-1', 'Test Issuing CA', 'Test Root CA']);
+});
+
+test('expired and not-yet-valid have their own codes (the second is a clock problem)', async () => {
+  const { certificate } = await issueDevice(pki, 'dev-2', { now, lifetimeSeconds: 3600 });
+  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date(now.getTime() + 2 * 3600_000) }), 'cert_expired');
+  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date('1970-01-01T00:00:10Z') }), 'cert_not_yet_valid');
+});
+
+test('missing intermediate or foreign root: chain_invalid', async () => {
+  const { certificate } = await issueDevice(pki, 'dev-3', { now });
+  await expectCode(() => verifyChain({ leaf: certificate, roots, now }), 'chain_invalid');
+  const other = await makeTestPki(now, 'ec-p256', 'Other');
+  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots: [other.root.certificate], now }), 'chain_invalid');
+});
+
+test('an issuer with the right name but another key is not accepted', async () => {
+  // Same subject name as our intermediate, different key: a forged issuer.
+  const forgedKeys = await generateKeyPair();
+  const forged = await issueCertificate({
+    profile: 'intermediate-ca',
+    subject: { commonName: 'Test Issuing CA' },
+    publicKey: forgedKeys.publicKey,
+    signer: (await makeTestPki(now, 'ec-p256', 'Test')).root,
+    now,
+    lifetimeSeconds: DAY,
+  });
+  const leaf = await issueDevice({ root: pki.root, intermediate: { certificate: forged, keys: forgedKeys } }, 'dev-4', { now });
+  await expectCode(() => verifyChain({ leaf: leaf.certificate, intermediates: [forged, ...intermediates], roots, now }), 'chain_invalid');
+});
+
+test('a device certificate cannot act as an issuer', async () => {
+  const device = await issueDevice(pki, 'dev-5', { now });
+  const child = await issueCertificate({
+    profile: 'device-client',
+    subject: { commonName: 'dev-child' },
+    publicKey: (await generateKeyPair()).publicKey,
+    signer: device,
+    now,
+    lifetimeSeconds: DAY,
+  });
+  const err = await expectCode(() => verifyChain({ leaf: child, intermediates: [device.certificate, ...intermediates], roots, now }), 'chain_invalid');
+  assert.match(err.message, /not a CA/);
+});
+
+test.run();
