@@ -29,7 +29,9 @@ export const ERROR_CODES = {
   key_decrypt_failed: { publicMessage: 'the private key could not be decrypted' },
   passphrase_missing: { publicMessage: 'no CA passphrase was given' },
   ca_exists: { publicMessage: 'a CA already exists' },
+  file_exists: { publicMessage: 'the file already exists' },
   ca_missing: { publicMessage: 'no CA has been initialised' },
+  not_enrolled: { publicMessage: 'this device is not enrolled' },
   usage: { publicMessage: 'invalid command-line usage' },
   internal: { status: 500, publicMessage: 'internal error' },
 } as const satisfies Record<string, CodeInfo>;

@@ -1,0 +1,58 @@
+/** `fleetcert-agent status`: is this device enrolled, with which certificate, until when. */
+import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { CliIo } from '../../shared/cli/run-cli.js';
+import { FleetcertError } from '../../shared/errors.js';
+import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import { stateLayout } from '../config/state-layout.js';
+import { jsonOption, stateDirOption } from './options.js';
+
+export function statusCommand(io: CliIo): Command {
+  return new Command('status')
+    .summary("show this device's enrollment and certificate")
+    .description('Show whether this device is enrolled and what its live certificate says.\nExit code 0 when enrolled, 5 when not.')
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .action(async (options: { stateDir: string; json?: boolean }) => {
+      const layout = stateLayout(resolve(options.stateDir));
+      let pem: string;
+      try {
+        pem = await readFile(layout.live.cert, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
+          hint: 'the agent enrolls on its own once it has a bootstrap file; see docs/ARCHITECTURE.md',
+        });
+      }
+      const info = describeCertificate(readCertificate(pem));
+      const now = new Date();
+      const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
+      if (options.json) {
+        io.stdout(
+          JSON.stringify({
+            ok: true,
+            enrolled: true,
+            stateDir: layout.root,
+            deviceId: info.subjectCommonName,
+            serialNumber: info.serialNumber,
+            notBefore: info.notBefore.toISOString(),
+            notAfter: info.notAfter.toISOString(),
+            secondsLeft,
+            files: layout.live,
+          }) + '\n',
+        );
+        return;
+      }
+      io.stdout(
+        [
+          `Enrolled as ${info.subjectCommonName ?? '(no CN)'}`,
+          `  serial      ${info.serialNumber}`,
+          `  valid until ${info.notAfter.toISOString()} (${secondsLeft > 0 ? `${(secondsLeft / 86400).toFixed(1)} days left` : 'EXPIRED'})`,
+          `  issuer      ${info.issuer}`,
+          `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
+          '',
+        ].join('\n'),
+      );
+    });
+}

@@ -1,0 +1,47 @@
+/**
+ * The one module that knows where things live in the agent's state directory. Other
+ * programs on the device (Node-RED, scripts) use the stable `live/` paths.
+ *
+ *   <state>/                     0700
+ *     live -> generations/<n>    symlink, swapped atomically on every install
+ *     generations/<n>/           one directory per installed certificate, previous kept
+ *       key.pem    0600          this generation's private key (never leaves the device)
+ *       cert.pem                 the device certificate
+ *       chain.pem                certificate + issuing CA (what a TLS client presents)
+ *       ca.pem                   the pinned root CA (what a TLS client trusts)
+ */
+import { join } from 'node:path';
+
+export const DEFAULT_STATE_DIR = '/var/lib/fleetcert-agent';
+
+export interface CredentialFiles {
+  readonly dir: string;
+  readonly key: string;
+  readonly cert: string;
+  readonly chain: string;
+  readonly ca: string;
+}
+
+export interface StateLayout {
+  readonly root: string;
+  readonly generationsDir: string;
+  readonly live: CredentialFiles;
+  generation(name: string): CredentialFiles;
+}
+
+export function stateLayout(root: string): StateLayout {
+  const files = (dir: string): CredentialFiles => ({
+    dir,
+    key: join(dir, 'key.pem'),
+    cert: join(dir, 'cert.pem'),
+    chain: join(dir, 'chain.pem'),
+    ca: join(dir, 'ca.pem'),
+  });
+  const generationsDir = join(root, 'generations');
+  return {
+    root,
+    generationsDir,
+    live: files(join(root, 'live')),
+    generation: (name) => files(join(generationsDir, name)),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The one module that knows where things live in the server's data directory.
+ *
+ *   <data>/               0700
+ *     ca/                 0700  exists only once init has completed
+ *       root.pem                 trust anchor (what devices pin)
+ *       root.key          0600  encrypted; absent when the root was taken offline
+ *       intermediate.pem         issuing CA
+ *       intermediate.key  0600  encrypted
+ *       chain.pem                intermediate + root, for clients that want a bundle
+ *     tls/                0700
+ *       broker.pem / .key       Mosquitto's server certificate (leaf + intermediate)
+ *       enroll.pem / .key       the enrollment endpoint's certificate (leaf + intermediate)
+ */
+import { join } from 'node:path';
+
+export const DEFAULT_DATA_DIR = '/var/lib/fleetcert';
+
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface DataLayout {
+  readonly root: string;
+  readonly caDir: string;
+  readonly rootCert: string;
+  readonly rootKey: string;
+  readonly intermediateCert: string;
+  readonly intermediateKey: string;
+  readonly chain: string;
+  readonly tlsDir: string;
+  readonly brokerTls: TlsFiles;
+  readonly enrollTls: TlsFiles;
+}
+
+export function dataLayout(root: string): DataLayout {
+  const caDir = join(root, 'ca');
+  const tlsDir = join(root, 'tls');
+  return {
+    root,
+    caDir,
+    rootCert: join(caDir, 'root.pem'),
+    rootKey: join(caDir, 'root.key'),
+    intermediateCert: join(caDir, 'intermediate.pem'),
+    intermediateKey: join(caDir, 'intermediate.key'),
+    chain: join(caDir, 'chain.pem'),
+    tlsDir,
+    brokerTls: { cert: join(tlsDir, 'broker.pem'), key: join(tlsDir, 'broker.key') },
+    enrollTls: { cert: join(tlsDir, 'enroll.pem'), key: join(tlsDir, 'enroll.key') },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Exit codes of both command-line programs, documented in docs/CLI.md. Scripts and systemd
+ * units branch on these, so they are stable.
+ */
+import type { ErrorCode } from '../errors.js';
+
+export const EXIT = {
+  ok: 0,
+  /** Unexpected failure: a bug or an environment problem; the message says which. */
+  failure: 1,
+  /** The command line is wrong: unknown option, missing argument. */
+  usage: 2,
+  /** Input or configuration is wrong: a file, a passphrase, a PEM. Fix it and retry. */
+  invalidInput: 3,
+  /** Refused to overwrite or repeat something that already exists. */
+  conflict: 4,
+  /** Needs something that is not there yet (e.g. no CA initialised, not enrolled). */
+  notReady: 5,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export function exitCodeFor(code: ErrorCode): ExitCode {
+  switch (code) {
+    case 'usage':
+      return EXIT.usage;
+    case 'ca_exists':
+    case 'file_exists':
+      return EXIT.conflict;
+    case 'ca_missing':
+    case 'not_enrolled':
+      return EXIT.notReady;
+    case 'internal':
+      return EXIT.failure;
+    default:
+      return EXIT.invalidInput;
+  }
+}

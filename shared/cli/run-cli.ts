@@ -1,0 +1,48 @@
+/**
+ * Runs a commander program and turns every outcome into an exit code, without calling
+ * process.exit (main.ts sets the code, so pending writes and cleanups finish). Errors are
+ * told to a person on stderr, with the hint that says what to do; with --json a script also
+ * gets `{"ok":false,"code","message"}` on stdout.
+ */
+import { CommanderError, type Command } from 'commander';
+import { FleetcertError } from '../errors.js';
+import { redact } from '../log/redact.js';
+import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<ExitCode> {
+  program.exitOverride();
+  program.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const name = program.name();
+    if (err instanceof FleetcertError) {
+      io.stderr(redact(`${name}: ${err.message}\n`));
+      if (err.hint) io.stderr(redact(`${name}: hint: ${err.hint}\n`));
+      if (json) io.stdout(JSON.stringify({ ok: false, code: err.code, message: redact(err.message) }) + '\n');
+      return exitCodeFor(err.code);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr(redact(`${name}: unexpected error: ${message}\n`));
+    if (process.env.FLEETCERT_DEBUG) io.stderr(redact(`${(err as Error).stack ?? ''}\n`));
+    if (json) io.stdout(JSON.stringify({ ok: false, code: 'internal', message: redact(message) }) + '\n');
+    return EXIT.failure;
+  }
+}

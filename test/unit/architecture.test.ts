@@ -1,0 +1,69 @@
+/**
+ * The folder rules that keep the architecture honest, checked on the source:
+ * agent/ and server/ never import each other; shared/ imports neither;
+ * only shared/pki/x509-provider.ts imports @peculiar/x509 (after reflect-metadata).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url))); // dist/test/unit -> repo
+
+async function sources(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(ROOT, dir), { withFileTypes: true })) {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await sources(rel)));
+    else if (entry.name.endsWith('.ts')) out.push(rel);
+  }
+  return out;
+}
+
+function imports(text: string): string[] {
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map(
+    (m) => m[1] ?? m[2] ?? m[3] ?? '',
+  );
+}
+
+async function topFoldersImportedBy(folder: string): Promise<Map<string, string[]>> {
+  const found = new Map<string, string[]>();
+  for (const file of await sources(folder)) {
+    for (const spec of imports(await readFile(join(ROOT, file), 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const target = relative(ROOT, resolve(ROOT, dirname(file), spec)).split('/')[0]!;
+      found.set(target, [...(found.get(target) ?? []), file]);
+    }
+  }
+  return found;
+}
+
+test('the import scanner sees relative imports (self-check)', () => {
+  assert.equal(imports(`import { a } from '../server/x.js';\nexport * from './y.js';\nimport 'reflect-metadata';\nawait import('../agent/z.js');`), ['../server/x.js', './y.js', 'reflect-metadata', '../agent/z.js']);
+});
+
+test('agent/ never imports server/, server/ never imports agent/, shared/ imports neither', async () => {
+  const agent = await topFoldersImportedBy('agent');
+  const server = await topFoldersImportedBy('server');
+  const shared = await topFoldersImportedBy('shared');
+  assert.equal(agent.get('server') ?? [], [], 'agent imports server');
+  assert.equal(server.get('agent') ?? [], [], 'server imports agent');
+  assert.equal([...(shared.get('agent') ?? []), ...(shared.get('server') ?? [])], [], 'shared imports agent/server');
+  assert.ok((agent.get('shared') ?? []).length > 0 && (server.get('shared') ?? []).length > 0, 'both use shared/');
+});
+
+test('only shared/pki/x509-provider.ts imports @peculiar/x509, and it loads reflect-metadata first', async () => {
+  const users: string[] = [];
+  for (const folder of ['agent', 'server', 'shared']) {
+    for (const file of await sources(folder)) {
+      const specs = imports(await readFile(join(ROOT, file), 'utf8'));
+      if (specs.includes('@peculiar/x509')) users.push(file);
+    }
+  }
+  assert.equal(users, ['shared/pki/x509-provider.ts']);
+  const specs = imports(await readFile(join(ROOT, users[0]!), 'utf8'));
+  assert.ok(specs.indexOf('reflect-metadata') < specs.indexOf('@peculiar/x509'));
+});
+
+test.run();
