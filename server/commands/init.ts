@@ -101,9 +101,9 @@ Examples:
           row('Root key', options.rootKeyOut === undefined ? `${result.rootKeyPath} (encrypted)` : `${result.rootKeyPath} (encrypted): move it off this host`),
           '',
           'Files:',
-          ...[layout.rootCert, layout.intermediateCert, layout.chain, layout.intermediateKey, layout.brokerTls.cert, layout.brokerTls.key, layout.enrollTls.cert, layout.enrollTls.key].map(
-            (f) => `  ${f}`,
-          ),
+          ...[layout.rootCert, result.rootKeyPath, layout.intermediateCert, layout.intermediateKey, layout.chain]
+            .concat([layout.brokerTls.cert, layout.brokerTls.key, layout.enrollTls.cert, layout.enrollTls.key])
+            .map((f) => `  ${f}`),
           '',
         ].join('\n'),
       );
