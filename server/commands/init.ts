@@ -10,6 +10,7 @@ import { initAuthority } from '../authority/init-authority.js';
 import { defaultServerNames } from '../authority/server-names.js';
 import { dataLayout } from '../config/data-layout.js';
 import { PASSPHRASE_ENV, readOrCreatePassphrase } from '../config/passphrase.js';
+import { collect, day, row } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
 
 interface InitOptions {
@@ -120,16 +121,4 @@ function summary(info: CertificateInfo) {
     dnsNames: info.dnsNames,
     ipAddresses: info.ipAddresses,
   };
-}
-
-function row(label: string, text: string): string {
-  return `  ${label.padEnd(15)}${text}`;
-}
-
-function day(date: Date): string {
-  return date.toISOString().slice(0, 10);
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

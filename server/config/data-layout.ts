@@ -8,6 +8,7 @@
  *       intermediate.pem         issuing CA
  *       intermediate.key  0600  encrypted
  *       chain.pem                intermediate + root, for clients that want a bundle
+ *     registry.sqlite3    0600  tokens, devices, certificates, audit log (SQLite, WAL)
  *     tls/                0700
  *       broker.pem / .key       Mosquitto's server certificate (leaf + intermediate)
  *       enroll.pem / .key       the enrollment endpoint's certificate (leaf + intermediate)
@@ -29,6 +30,7 @@ export interface DataLayout {
   readonly intermediateCert: string;
   readonly intermediateKey: string;
   readonly chain: string;
+  readonly registry: string;
   readonly tlsDir: string;
   readonly brokerTls: TlsFiles;
   readonly enrollTls: TlsFiles;
@@ -45,6 +47,7 @@ export function dataLayout(root: string): DataLayout {
     intermediateCert: join(caDir, 'intermediate.pem'),
     intermediateKey: join(caDir, 'intermediate.key'),
     chain: join(caDir, 'chain.pem'),
+    registry: join(root, 'registry.sqlite3'),
     tlsDir,
     brokerTls: { cert: join(tlsDir, 'broker.pem'), key: join(tlsDir, 'broker.key') },
     enrollTls: { cert: join(tlsDir, 'enroll.pem'), key: join(tlsDir, 'enroll.key') },

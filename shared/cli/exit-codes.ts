@@ -29,6 +29,8 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
       return EXIT.conflict;
     case 'ca_missing':
     case 'not_enrolled':
+    case 'device_not_found':
+    case 'token_not_found':
       return EXIT.notReady;
     case 'internal':
       return EXIT.failure;

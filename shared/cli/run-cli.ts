@@ -20,9 +20,11 @@ export const processIo: CliIo = {
 };
 
 export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<ExitCode> {
-  program.exitOverride();
-  program.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const configure = (command: Command): void => {
+    command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    command.commands.forEach(configure);
+  };
+  configure(program);
   const json = argv.includes('--json');
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -128,3 +128,21 @@ export function describeKeyObject(object: KeyObject): string {
   const size = details.namedCurve ?? (details.modulusLength === undefined ? '' : String(details.modulusLength));
   return `${object.asymmetricKeyType ?? 'unknown'}${size ? ` ${size}` : ''}`;
 }
+
+/**
+ * Imports a DER SubjectPublicKeyInfo (e.g. from a CSR that passed the key policy) as a
+ * WebCrypto verify key: what issuing needs as the certified public key.
+ */
+export async function importPublicKeySpki(spki: Uint8Array): Promise<CryptoKey> {
+  const object = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  const details = object.asymmetricKeyDetails ?? {};
+  let algorithm: RsaHashedImportParams | EcKeyImportParams;
+  if (object.asymmetricKeyType === 'ec' && (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1')) {
+    algorithm = { name: 'ECDSA', namedCurve: details.namedCurve === 'prime256v1' ? 'P-256' : 'P-384' };
+  } else if (object.asymmetricKeyType === 'rsa') {
+    algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  } else {
+    throw new FleetcertError('key_unsupported', `cannot use a ${describeKeyObject(object)} public key`);
+  }
+  return subtle.importKey('spki', Buffer.from(spki), algorithm, true, ['verify']);
+}

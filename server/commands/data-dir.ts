@@ -1,0 +1,38 @@
+/** Opening an initialised data directory for a command: the layout, the CA, the registry. */
+import { access, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { FleetcertError } from '../../shared/errors.js';
+import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
+import { dataLayout, type DataLayout } from '../config/data-layout.js';
+import { Registry } from '../registry/registry.js';
+
+export async function initialisedLayout(dataDir: string): Promise<DataLayout> {
+  const layout = dataLayout(resolve(dataDir));
+  try {
+    await access(layout.rootCert);
+  } catch {
+    throw new FleetcertError('ca_missing', `no fleetcert CA in ${layout.root}`, {
+      hint: `run "fleetcert init --data-dir ${layout.root}" first, or point --data-dir / FLEETCERT_DATA_DIR at the right directory`,
+    });
+  }
+  return layout;
+}
+
+export async function readRootCertificate(layout: DataLayout): Promise<Certificate> {
+  return readCertificate(await readFile(layout.rootCert, 'utf8'));
+}
+
+/** Runs `work` with the registry open, and closes it whatever happens. */
+export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T> | T): Promise<T> {
+  const registry = Registry.open(layout.registry);
+  try {
+    return await work(registry);
+  } finally {
+    registry.close();
+  }
+}
+
+/** Who ran an admin command, for the audit log. */
+export function operatorSource(): string {
+  return `cli:${process.env.SUDO_USER ?? process.env.USER ?? process.getuid?.() ?? 'unknown'}`;
+}

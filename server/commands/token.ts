@@ -1,0 +1,204 @@
+/** `fleetcert token create|list|revoke`: the fleet bootstrap tokens. */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import type { CliIo } from '../../shared/cli/run-cli.js';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
+import { FleetcertError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
+import type { ApprovalMode, Labels, ReenrollMode, TokenRecord } from '../registry/registry.js';
+import { buildBootstrapFile } from '../tokens/bootstrap-file.js';
+import { generateFleetToken } from '../tokens/fleet-token.js';
+import { tokenState } from '../tokens/token-scope.js';
+import { initialisedLayout, operatorSource, readRootCertificate, withRegistry } from './data-dir.js';
+import { collect, day, row, table } from './format.js';
+import { dataDirOption, jsonOption } from './options.js';
+
+interface CreateOptions {
+  dataDir: string;
+  name: string;
+  expires: string;
+  uses?: string;
+  idPattern?: string;
+  label: string[];
+  approval: ApprovalMode;
+  reenroll: ReenrollMode;
+  enrollUrl?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export function tokenCommand(io: CliIo): Command {
+  const token = new Command('token').summary('create, list and revoke fleet bootstrap tokens');
+
+  token
+    .command('create')
+    .summary('create a fleet token and its bootstrap file')
+    .description(
+      'Create a fleet bootstrap token. The token is printed once and only its hash is stored.\n' +
+        'With --out, also write the bootstrap file (token + CA pin) to copy onto device images.',
+    )
+    .addOption(dataDirOption())
+    .requiredOption('--name <name>', 'what this token is for (shown in lists and the audit log)')
+    .option('--expires <duration>', 'lifetime: 90m, 12h, 14d, 2w ... or "never"', '14d')
+    .option('--uses <n>', 'how many devices may enroll with it (default: unlimited)')
+    .option('--id-pattern <glob>', "device ids it may enroll, e.g. 'rpi-*' (* any run, ? one character)")
+    .option('--label <key=value>', 'label given to every device enrolled with it (repeatable)', collect, [])
+    .addOption(new Option('--approval <mode>', 'auto: issue at once; manual: wait for "fleetcert device approve"').choices(['auto', 'manual']).default('auto'))
+    .addOption(new Option('--reenroll <mode>', 'allow: a known id may enroll again with a new key').choices(['deny', 'allow']).default('deny'))
+    .option('--enroll-url <url>', 'enrollment URL written into the bootstrap file (skips mDNS discovery)')
+    .option('--out <file>', 'write the bootstrap file here (0600, never overwrites)')
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert token create --name plant3 --uses 200 --expires 14d --id-pattern 'rpi-*' \\
+      --label site=plant3 --out fleetcert.json
+  fleetcert token create --name lab --approval manual --out /media/boot/fleetcert.json
+
+Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
+    )
+    .action(async (options: CreateOptions) => {
+      const now = new Date();
+      const expiresSeconds = options.expires === 'never' ? undefined : parseDuration(options.expires);
+      if (options.expires !== 'never' && expiresSeconds === undefined) {
+        throw new FleetcertError('usage', `--expires "${options.expires}" is not a duration (e.g. 90m, 12h, 14d, 2w, or never)`);
+      }
+      const maxUses = options.uses === undefined ? null : Number(options.uses);
+      if (maxUses !== null && (!Number.isSafeInteger(maxUses) || maxUses < 1)) {
+        throw new FleetcertError('usage', `--uses "${options.uses}" must be a whole number of 1 or more`);
+      }
+      if (options.idPattern !== undefined && !/^[A-Za-z0-9._*?-]{1,64}$/.test(options.idPattern)) {
+        throw new FleetcertError('usage', `--id-pattern "${options.idPattern}" may hold only A-Z a-z 0-9 . _ - and the wildcards * ?`);
+      }
+      const labels = parseLabels(options.label);
+      const layout = await initialisedLayout(options.dataDir);
+      const root = await readRootCertificate(layout);
+      const fresh = generateFleetToken();
+      let bootstrap;
+      try {
+        bootstrap = buildBootstrapFile(fresh.token, root, options.enrollUrl);
+      } catch {
+        throw new FleetcertError('usage', `--enroll-url "${options.enrollUrl}" must be an https:// URL`);
+      }
+      const record: TokenRecord = {
+        id: fresh.id,
+        name: options.name,
+        secretHash: fresh.secretHash,
+        createdAt: now,
+        expiresAt: expiresSeconds === undefined ? null : new Date(now.getTime() + expiresSeconds * 1000),
+        maxUses,
+        uses: 0,
+        idPattern: options.idPattern ?? null,
+        labels,
+        approval: options.approval,
+        reenroll: options.reenroll,
+        revokedAt: null,
+      };
+      const out = options.out === undefined ? undefined : resolve(options.out);
+      if (out !== undefined) {
+        // Written before the token exists in the registry: a failure here leaves no orphan token.
+        try {
+          await writeFileAtomic(out, JSON.stringify(bootstrapFileSchema.parse(bootstrap), null, 2) + '\n', { mode: 0o600, exclusive: true });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+            throw new FleetcertError('file_exists', `${out} already exists; refusing to overwrite it`, { hint: 'choose another --out path or move the old file away' });
+          }
+          throw err;
+        }
+      }
+      await withRegistry(layout, (registry) => registry.createToken(record, operatorSource()));
+      if (options.json) {
+        io.stdout(JSON.stringify({ ok: true, token: fresh.token, ...tokenJson(record, now), bootstrapFile: out ?? null }) + '\n');
+        return;
+      }
+      io.stdout(
+        [
+          `Created token "${record.name}" (id ${record.id})`,
+          row('enrollments', maxUses === null ? 'unlimited' : String(maxUses)),
+          row('expires', record.expiresAt ? `${record.expiresAt.toISOString()} (${formatDuration(expiresSeconds!)})` : 'never'),
+          row('device ids', record.idPattern ?? 'any'),
+          row('labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'),
+          row('approval', record.approval),
+          row('re-enrollment', record.reenroll === 'allow' ? 'allowed' : 'denied'),
+          '',
+          'The token (shown only now; only its hash is kept):',
+          `  ${fresh.token}`,
+          '',
+          out
+            ? `Bootstrap file: ${out} (0600). Copy it onto the image's boot partition as fleetcert.json.`
+            : 'No bootstrap file written (use --out FILE to write one).',
+          '',
+        ].join('\n'),
+      );
+    });
+
+  token
+    .command('list')
+    .summary('list tokens (never their secrets)')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(async (options: { dataDir: string; json?: boolean }) => {
+      const layout = await initialisedLayout(options.dataDir);
+      const tokens = await withRegistry(layout, (registry) => registry.listTokens());
+      const now = new Date();
+      if (options.json) {
+        io.stdout(JSON.stringify({ ok: true, tokens: tokens.map((t) => tokenJson(t, now)) }) + '\n');
+        return;
+      }
+      if (tokens.length === 0) {
+        io.stdout('No tokens yet. Create one with "fleetcert token create --name NAME --out fleetcert.json".\n');
+        return;
+      }
+      io.stdout(
+        table(
+          ['ID', 'NAME', 'STATE', 'USES', 'EXPIRES', 'IDS', 'APPROVAL', 'REENROLL'],
+          tokens.map((t) => [t.id, t.name, tokenState(t, now), `${t.uses}/${t.maxUses ?? '∞'}`, day(t.expiresAt), t.idPattern ?? '*', t.approval, t.reenroll]),
+        ),
+      );
+    });
+
+  token
+    .command('revoke')
+    .summary('revoke a token (devices already enrolled keep working)')
+    .argument('<id>', 'token id (the part after fct_, as in "token list")')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(async (id: string, options: { dataDir: string; json?: boolean }) => {
+      const layout = await initialisedLayout(options.dataDir);
+      const tokenId = id.replace(/^fct_/, '').split('_')[0]!;
+      const found = await withRegistry(layout, (registry) => registry.revokeToken(tokenId, new Date(), operatorSource()));
+      if (!found) throw new FleetcertError('token_not_found', `no token with id "${tokenId}"`, { hint: 'see "fleetcert token list"' });
+      io.stdout(options.json ? JSON.stringify({ ok: true, id: tokenId, revoked: true }) + '\n' : `Token ${tokenId} revoked. Devices enrolled with it keep their certificates.\n`);
+    });
+
+  return token;
+}
+
+function tokenJson(t: TokenRecord, now: Date) {
+  return {
+    id: t.id,
+    name: t.name,
+    state: tokenState(t, now),
+    uses: t.uses,
+    maxUses: t.maxUses,
+    createdAt: t.createdAt.toISOString(),
+    expiresAt: t.expiresAt?.toISOString() ?? null,
+    idPattern: t.idPattern,
+    labels: t.labels,
+    approval: t.approval,
+    reenroll: t.reenroll,
+    revokedAt: t.revokedAt?.toISOString() ?? null,
+  };
+}
+
+function parseLabels(values: readonly string[]): Labels {
+  const labels: Labels = {};
+  for (const value of values) {
+    const match = /^([A-Za-z0-9_.-]{1,32})=([\x20-\x7e]{0,64})$/.exec(value);
+    if (!match) throw new FleetcertError('usage', `--label "${value}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`);
+    labels[match[1]!] = match[2]!;
+  }
+  return labels;
+}

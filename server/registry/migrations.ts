@@ -1,0 +1,64 @@
+/**
+ * Schema migrations, applied in order inside one transaction each; `PRAGMA user_version`
+ * records how far a database has come. Append new steps; never edit an applied one.
+ * Times are integer milliseconds since the epoch (UTC).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tokens (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    secret_hash  BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    max_uses     INTEGER,
+    uses         INTEGER NOT NULL DEFAULT 0,
+    id_pattern   TEXT,
+    labels       TEXT NOT NULL DEFAULT '{}',
+    approval     TEXT NOT NULL CHECK (approval IN ('auto', 'manual')),
+    reenroll     TEXT NOT NULL CHECK (reenroll IN ('deny', 'allow')),
+    revoked_at   INTEGER
+  ) STRICT;
+
+  CREATE TABLE devices (
+    id                TEXT PRIMARY KEY,
+    status            TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'active', 'revoked', 'reset')),
+    token_id          TEXT REFERENCES tokens(id),
+    labels            TEXT NOT NULL DEFAULT '{}',
+    metadata          TEXT NOT NULL DEFAULT '{}',
+    pending_key_sha256 TEXT,
+    first_seen        INTEGER NOT NULL,
+    last_seen         INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE certificates (
+    serial             TEXT PRIMARY KEY,
+    device_id          TEXT NOT NULL REFERENCES devices(id),
+    key_sha256         TEXT NOT NULL,
+    not_before         INTEGER NOT NULL,
+    not_after          INTEGER NOT NULL,
+    status             TEXT NOT NULL CHECK (status IN ('active', 'superseded', 'revoked')),
+    issued_at          INTEGER NOT NULL,
+    revoked_at         INTEGER,
+    revocation_reason  TEXT,
+    pem                TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX certificates_by_device ON certificates (device_id, issued_at);
+
+  CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    action     TEXT NOT NULL,
+    device_id  TEXT,
+    token_id   TEXT,
+    serial     TEXT,
+    code       TEXT,
+    source     TEXT,
+    detail     TEXT
+  ) STRICT;
+  CREATE INDEX audit_by_device ON audit (device_id, seq);
+  CREATE TRIGGER audit_is_append_only_u BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_is_append_only_d BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `,
+];

@@ -1,0 +1,23 @@
+/**
+ * The bootstrap file an operator copies onto a device image (`fleetcert token create --out`):
+ * the fleet token, the CA pin, optionally the enrollment URL. The server writes it; the agent
+ * reads it. Version 1.
+ */
+import { z } from 'zod';
+
+/** `fct_<10 lowercase alphanumerics>_<43 base64url chars: 256-bit secret>`. */
+export const FLEET_TOKEN_PATTERN = /^fct_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
+
+export const bootstrapFileSchema = z
+  .object({
+    version: z.literal(1),
+    token: z.string().regex(FLEET_TOKEN_PATTERN, 'must look like fct_<id>_<secret>'),
+    /** SHA-256 of the root CA certificate (DER), lowercase hex. */
+    caFingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+    /** The root CA certificate itself; when absent the agent fetches /cacerts and checks the pin. */
+    caCertificate: z.string().max(16 * 1024).startsWith('-----BEGIN CERTIFICATE-----').optional(),
+    /** Skips discovery when set. */
+    enrollUrl: z.url({ protocol: /^https$/ }).optional(),
+  })
+  .strict();
+export type BootstrapFile = z.infer<typeof bootstrapFileSchema>;
