@@ -6,6 +6,7 @@
 import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
+import { decodeCsrBody } from '../../shared/protocol/est.js';
 import { readCertificate, describeCertificate, type Certificate } from '../../shared/pki/certificate.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
@@ -46,11 +47,11 @@ export class EnrollmentService {
   ) {}
 
   /** simpleenroll: the fleet token authorises the first certificate for a device id. */
-  async enroll(tokenText: string | undefined, csrBytes: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
+  async enroll(tokenText: string | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
     const audit: AuditFacts = { source: ctx.source, at: ctx.now };
     return this.audited(audit, async () => {
       const token = this.authenticate(tokenText, audit);
-      const csr = await parseCsr(csrBytes);
+      const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
       const idProblem = deviceIdRefusal(deviceId);
@@ -76,7 +77,7 @@ export class EnrollmentService {
   }
 
   /** simplereenroll: the current certificate (presented over mTLS) authorises its successor. */
-  async reenroll(peer: Uint8Array | undefined, csrBytes: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
+  async reenroll(peer: Uint8Array | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
     const audit: AuditFacts = { source: ctx.source, at: ctx.now };
     return this.audited(audit, async () => {
       if (peer === undefined) throw new FleetcertError('client_certificate_required', 'no client certificate was presented');
@@ -86,7 +87,7 @@ export class EnrollmentService {
       const deviceId = info.subjectCommonName ?? '';
       audit.deviceId = deviceId;
       audit.serial = info.serialNumber;
-      const csr = await parseCsr(csrBytes);
+      const csr = await parseCsrBody(body);
       return this.lock.run(deviceId, async () => {
         const decision = decideReenrollment({
           deviceId,
@@ -197,6 +198,13 @@ export class EnrollmentService {
       throw err;
     }
   }
+}
+
+/** The CSR of an EST request body (base64 DER or PEM), parsed and verified. */
+async function parseCsrBody(body: Uint8Array): Promise<ParsedCsr> {
+  const der = decodeCsrBody(body);
+  if (der === undefined) throw new FleetcertError('csr_invalid', 'the body is neither base64 DER nor a PEM CSR');
+  return parseCsr(der);
 }
 
 interface AuditFacts {

@@ -93,6 +93,9 @@ export class EstServer {
         minVersion: 'TLSv1.2',
         handshakeTimeout: this.limits.handshakeTimeoutMs,
         maxHeaderSize: 16 * 1024,
+        // Node enforces headersTimeout/requestTimeout only when it sweeps connections, every 30 s
+        // by default: without this a slow client holds its socket far past the timeout.
+        connectionsCheckingInterval: Math.min(1_000, this.limits.headersTimeoutMs),
       },
       (req, res) => void this.handle(req, res),
     );

@@ -49,6 +49,15 @@ export function decodeBase64Body(text: string): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(compact, 'base64'));
 }
 
+/**
+ * The CSR of an enrollment body: base64 DER (RFC 7030 §4.2.1), line-wrapped or not, or a
+ * PEM-wrapped CSR, since that is what `openssl req` writes. Undefined when it is neither.
+ */
+export function decodeCsrBody(body: Uint8Array): Uint8Array | undefined {
+  const text = Buffer.from(body).toString('latin1');
+  return decodeBase64Body(text.replace(/-----(BEGIN|END) (NEW )?CERTIFICATE REQUEST-----/g, ''));
+}
+
 export function encodeBase64Body(der: Uint8Array): string {
   return Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n');
 }
