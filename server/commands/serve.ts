@@ -24,6 +24,7 @@ interface ServeOptions {
   pendingRetry: string;
   maxAuthFailures: string;
   failureWindow: string;
+  headerTimeout: string;
   logLevel: string;
   json?: boolean;
 }
@@ -42,6 +43,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
     .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
+    .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
@@ -77,7 +79,7 @@ Examples:
         caCertificates: [authority.issuer.certificate, authority.root],
         limiter,
         log: log.child('est'),
-        limits: DEFAULT_LIMITS,
+        limits: { ...DEFAULT_LIMITS, headersTimeoutMs: durationOption('--header-timeout', options.headerTimeout) * 1000 },
       });
       let address;
       try {

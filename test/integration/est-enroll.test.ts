@@ -175,4 +175,20 @@ it('device metadata from the header is stored; a malformed header is metadata_in
   assert.is(refused.json?.code, 'metadata_invalid');
 });
 
+it('concurrent enrollments never exceed --uses and never bind one id twice', async () => {
+  const server = ctx.server!;
+  const { token, id } = await createToken(server.dataDir, ['--uses', '5']);
+  const csrs = await Promise.all(Array.from({ length: 12 }, (_, i) => deviceCsr(`rpi-race-${i}`)));
+  const results = await Promise.all(csrs.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: c.body })));
+  const statuses = results.map((r) => r.status).sort();
+  assert.equal(statuses, [200, 200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 403]);
+  assert.ok(results.filter((r) => r.status === 403).every((r) => r.json?.code === 'token_exhausted'));
+  assert.is((registrySnapshot(server.dataDir).tokens as { id: string; uses: number }[]).find((t) => t.id === id)!.uses, 5);
+
+  const { token: open } = await createToken(server.dataDir);
+  const same = await Promise.all([deviceCsr('rpi-race-same'), deviceCsr('rpi-race-same'), deviceCsr('rpi-race-same')]);
+  const raced = await Promise.all(same.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token: open, contentType: PKCS10, body: c.body })));
+  assert.equal(raced.map((r) => r.status).sort(), [200, 409, 409]);
+});
+
 it.run();

@@ -1,0 +1,74 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decideEnrollment, decideReenrollment, type EnrollInput } from '../../../../server/enrollment/enrollment-policy.js';
+import type { CertificateRecord, DeviceRecord, TokenRecord } from '../../../../server/registry/registry.js';
+
+const now = new Date('2026-06-01T12:00:00Z');
+const token: TokenRecord = {
+  id: 'tok0000001', name: 't', secretHash: Buffer.alloc(32), createdAt: new Date('2026-05-01T00:00:00Z'),
+  expiresAt: new Date('2026-07-01T00:00:00Z'), maxUses: 10, uses: 0, idPattern: 'rpi-*', labels: {},
+  approval: 'auto', reenroll: 'deny', revokedAt: null,
+};
+const device = (status: DeviceRecord['status'], pendingKeySha256: string | null = null): DeviceRecord => ({
+  id: 'rpi-1', status, tokenId: token.id, labels: {}, metadata: {}, pendingKeySha256, firstSeen: now, lastSeen: now, updatedAt: now,
+});
+const cert = (keySha256: string, over: Partial<CertificateRecord> = {}): CertificateRecord => ({
+  serial: 'aa', deviceId: 'rpi-1', keySha256, notBefore: new Date('2026-05-30T00:00:00Z'), notAfter: new Date('2026-06-29T00:00:00Z'),
+  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', ...over,
+});
+const input = (over: Partial<EnrollInput> = {}): EnrollInput => ({ token, deviceId: 'rpi-1', keySha256: 'k1', device: undefined, current: undefined, now, ...over });
+const code = (d: ReturnType<typeof decideEnrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
+
+test('a new id with a good token is issued and counts a use; manual approval makes it pending', () => {
+  assert.equal(decideEnrollment(input()), { kind: 'issue', countTokenUse: true, action: 'issued' });
+  assert.equal(decideEnrollment(input({ token: { ...token, approval: 'manual' } })), { kind: 'pending', countTokenUse: true });
+});
+
+test('token problems come first: revoked, expired at exactly expiresAt', () => {
+  assert.is(code(decideEnrollment(input({ token: { ...token, revokedAt: now } }))), 'token_revoked');
+  assert.is(code(decideEnrollment(input({ now: token.expiresAt! }))), 'token_expired');
+  assert.is(code(decideEnrollment(input({ now: new Date(token.expiresAt!.getTime() - 1) }))), 'issue');
+});
+
+test('id syntax, reserved names and the token pattern', () => {
+  assert.is(code(decideEnrollment(input({ deviceId: '' }))), 'id_invalid');
+  assert.is(code(decideEnrollment(input({ deviceId: 'rpi-' + 'x'.repeat(61) }))), 'id_invalid');
+  assert.is(code(decideEnrollment(input({ deviceId: 'rpi-' + 'x'.repeat(60) }))), 'issue');
+  assert.is(code(decideEnrollment(input({ deviceId: 'ROOT', token: { ...token, idPattern: null } }))), 'id_reserved');
+  assert.is(code(decideEnrollment(input({ deviceId: 'opi-1' }))), 'id_not_allowed');
+});
+
+test('active id: same key returns the current certificate; expired one is re-issued to the same key; other key is id_taken unless allowed', () => {
+  const current = cert('k1');
+  assert.equal(decideEnrollment(input({ device: device('active'), current })), { kind: 'reuse', certificate: current });
+  assert.equal(decideEnrollment(input({ device: device('active'), current, now: new Date('2026-07-01T00:00:00Z'), token: { ...token, expiresAt: null } })), { kind: 'issue', countTokenUse: false, action: 'reissued' });
+  assert.is(code(decideEnrollment(input({ device: device('active'), current, keySha256: 'k2' }))), 'id_taken');
+  assert.equal(decideEnrollment(input({ device: device('active'), current, keySha256: 'k2', token: { ...token, reenroll: 'allow' } })), { kind: 'issue', countTokenUse: true, action: 'reissued' });
+  assert.is(code(decideEnrollment(input({ device: device('active'), current: cert('k1', { status: 'revoked' }) }))), 'id_taken');
+});
+
+test('pending, approved, revoked and reset devices', () => {
+  assert.equal(decideEnrollment(input({ device: device('pending', 'k1') })), { kind: 'pending', countTokenUse: false });
+  assert.equal(decideEnrollment(input({ device: device('approved', 'k1') })), { kind: 'issue', countTokenUse: false, action: 'issued' });
+  assert.equal(decideEnrollment(input({ device: device('approved', 'k1'), keySha256: 'k9' })), { kind: 'pending', countTokenUse: false });
+  assert.is(code(decideEnrollment(input({ device: device('revoked') }))), 'device_revoked');
+  assert.equal(decideEnrollment(input({ device: device('reset'), current: cert('k0') })), { kind: 'issue', countTokenUse: true, action: 'issued' });
+});
+
+test('re-enrollment: current cert + new key renews; same key, other subject, stale or revoked cert are refused', () => {
+  const current = cert('k1');
+  const base = { deviceId: 'rpi-1', csrCommonName: 'rpi-1', keySha256: 'k2', presented: current, device: device('active'), current };
+  const rcode = (d: ReturnType<typeof decideReenrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
+  assert.equal(decideReenrollment(base), { kind: 'issue', countTokenUse: false, action: 'renewed' });
+  assert.is(rcode(decideReenrollment({ ...base, keySha256: 'k1' })), 'key_reused');
+  assert.is(rcode(decideReenrollment({ ...base, csrCommonName: 'rpi-2' })), 'subject_mismatch');
+  assert.is(rcode(decideReenrollment({ ...base, presented: undefined })), 'certificate_not_current');
+  assert.is(rcode(decideReenrollment({ ...base, device: device('revoked') })), 'device_revoked');
+  assert.is(rcode(decideReenrollment({ ...base, device: device('reset') })), 'certificate_not_current');
+  const old = cert('k0', { serial: '01', status: 'superseded' });
+  const renewed = cert('k2', { serial: '02' });
+  assert.equal(decideReenrollment({ ...base, presented: old, current: renewed }), { kind: 'reuse', certificate: renewed });
+  assert.is(rcode(decideReenrollment({ ...base, presented: old, current: renewed, keySha256: 'k3' })), 'certificate_not_current');
+});
+
+test.run();
