@@ -1,60 +1,118 @@
 #!/usr/bin/env node
 // The README's main command. Sets itself up (npm ci, Debian packages when root, build), then
-// runs fleetcert as a user would, in a temporary directory, and shows each step. Today it
-// creates the CA and the server's TLS certificates and checks them with openssl; it grows
-// into the full enroll-a-device demo as the enrollment server and the agent land.
+// runs fleetcert as an operator would, in a temporary directory, and shows each step: the CA,
+// a fleet token and its bootstrap file, the enrollment server, a device enrolling with
+// nothing but openssl and curl, and the registry afterwards. It grows into the full
+// agent-on-a-board demo as the agent lands.
 // Usage: npm run demo [-- --keep]   (--keep leaves the temporary directory for a look)
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
-ensureSetup({ commands: ['openssl'] });
+ensureSetup({ commands: ['openssl', 'curl'] });
 
 const keep = process.argv.includes('--keep');
 const dir = mkdtempSync(join(tmpdir(), 'fleetcert-demo-'));
 const data = join(dir, 'server');
+const pass = join(dir, 'ca-passphrase');
 const cli = join(ROOT, 'dist', 'server', 'main.js');
+let server;
 
 function step(title) {
   process.stdout.write(`\n== ${title}\n`);
 }
 
-function sh(cmd, args, { show = true } = {}) {
-  if (show) process.stdout.write(`$ ${[cmd === process.execPath ? 'fleetcert' : cmd, ...args.slice(cmd === process.execPath ? 1 : 0)].join(' ')}\n`);
-  const res = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (res.status !== 0) {
-    process.stderr.write(res.stdout + res.stderr);
-    process.stderr.write(`demo: step failed (exit ${res.status}); files kept in ${dir}\n`);
-    process.exit(1);
-  }
-  return res.stdout + res.stderr;
+function fail(message) {
+  process.stderr.write(`demo: ${message}; files kept in ${dir}\n`);
+  server?.kill('SIGTERM');
+  process.exit(1);
+}
+
+/** Runs fleetcert with the demo's data dir, echoing the command as a person would type it. */
+function fleetcert(args, { quiet = false } = {}) {
+  process.stdout.write(`$ fleetcert ${args.join(' ')}\n`);
+  const res = spawnSync(process.execPath, [cli, ...args, '--data-dir', data], { encoding: 'utf8' });
+  if (res.status !== 0) fail(`"fleetcert ${args[0]}" failed (exit ${res.status}):\n${res.stderr}`);
+  if (!quiet) process.stdout.write(res.stdout);
+  return res.stdout;
+}
+
+function shell(title, script, env = {}) {
+  process.stdout.write(`$ ${title}\n`);
+  const res = spawnSync('bash', ['-c', `set -euo pipefail\n${script}`], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
+  if (res.status !== 0) fail(`"${title}" failed:\n${res.stderr}${res.stdout}`);
+  const out = res.stdout.trimEnd();
+  if (out) process.stdout.write(out.replace(/^/gm, '  ') + '\n');
+}
+
+async function startServer() {
+  server = spawn(process.execPath, [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  server.stderr.on('data', (c) => (log += c));
+  return new Promise((resolve) => {
+    let out = '';
+    server.stdout.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]).port);
+    });
+    server.on('exit', (code) => fail(`the server exited (${code}):\n${log}`));
+  });
 }
 
 try {
   step('1. Create the fleet CA (root + issuing CA) and the server TLS certificates');
-  process.stdout.write(sh(process.execPath, [cli, 'init', '--data-dir', data, '--passphrase-file', join(dir, 'ca-passphrase')]));
+  fleetcert(['init', '--passphrase-file', pass]);
 
-  step('2. What was written, and who may read it');
-  for (const sub of ['ca', 'tls']) {
-    for (const name of readdirSync(join(data, sub)).sort()) {
-      const mode = (statSync(join(data, sub, name)).mode & 0o777).toString(8).padStart(4, '0');
-      process.stdout.write(`  ${mode}  ${sub}/${name}\n`);
-    }
-  }
+  step('2. One fleet token for up to 50 boards named rpi-*, and its bootstrap file');
+  const boot = join(dir, 'fleetcert.json');
+  fleetcert(['token', 'create', '--name', 'demo-fleet', '--uses', '50', '--expires', '1d', '--id-pattern', 'rpi-*', '--label', 'site=demo', '--out', boot]);
+  const token = JSON.parse(readFileSync(boot, 'utf8')).token;
 
-  step('3. An independent check: openssl verifies the broker certificate against the root');
-  const broker = join(data, 'tls', 'broker.pem');
-  process.stdout.write(sh('openssl', ['verify', '-purpose', 'sslserver', '-CAfile', join(data, 'ca', 'root.pem'), '-untrusted', broker, broker]));
-  process.stdout.write(sh('openssl', ['x509', '-in', broker, '-noout', '-subject', '-ext', 'subjectAltName,extendedKeyUsage']));
+  step('3. Start the enrollment server (EST over HTTPS)');
+  const port = await startServer();
+  process.stdout.write(`  listening on https://localhost:${port}/.well-known/est/\n`);
+
+  step('4. A device enrolls with nothing but openssl and curl (the agent does the same, by itself)');
+  shell(
+    'make a key on the device; it never leaves',
+    `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out device.key 2>/dev/null && chmod 600 device.key
+     echo "device.key: $(stat -c %a device.key), $(openssl pkey -in device.key -noout -text 2>/dev/null | grep -m1 -o 'ASN1 OID: .*')"`,
+  );
+  shell(
+    'send a CSR with the fleet token; get the certificate back',
+    `openssl req -new -key device.key -subj /CN=rpi-demo-0001 -outform DER | base64 > csr.b64
+     curl -sS --fail --cacert server/ca/root.pem -u "rpi-demo-0001:$TOKEN" -H 'Content-Type: application/pkcs10' \\
+       --data-binary @csr.b64 https://localhost:${port}/.well-known/est/simpleenroll | base64 -d > issued.p7
+     openssl pkcs7 -inform DER -in issued.p7 -print_certs -out chain.pem
+     openssl x509 -in chain.pem -noout -subject -enddate -ext extendedKeyUsage`,
+    { TOKEN: token },
+  );
+  shell(
+    'check it independently: chains to the pinned root, valid for TLS client auth',
+    'openssl verify -purpose sslclient -CAfile server/ca/root.pem -untrusted chain.pem chain.pem',
+  );
+  shell(
+    'a wrong token is refused with a precise code',
+    `curl -sS --cacert server/ca/root.pem -u "rpi-demo-0002:fct_aaaaaaaaaa_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-43)" \\
+       -H 'Content-Type: application/pkcs10' --data-binary @csr.b64 -w '  -> HTTP %{http_code}\\n' https://localhost:${port}/.well-known/est/simpleenroll`,
+  );
+
+  step('5. What the registry knows');
+  fleetcert(['device', 'list']);
+  fleetcert(['token', 'list']);
 
   step('Done');
   process.stdout.write(
-    keep
-      ? `Files kept in ${dir}\n`
-      : 'The temporary directory is removed. Run "npm run demo -- --keep" to look around afterwards.\n',
+    keep ? `Files kept in ${dir}\n` : 'The temporary directory is removed. Run "npm run demo -- --keep" to look around afterwards.\n',
   );
 } finally {
+  if (server && server.exitCode === null) {
+    server.removeAllListeners('exit');
+    server.kill('SIGTERM');
+  }
   if (!keep) rmSync(dir, { recursive: true, force: true });
 }

@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   csr_signature_invalid: { status: 400, publicMessage: 'the CSR signature does not verify' },
   key_too_weak: { status: 400, publicMessage: 'the key is too weak (minimum: RSA 2048 or EC P-256)' },
   key_unsupported: { status: 400, publicMessage: 'the key type is not supported (use EC P-256, P-384 or RSA 2048-4096)' },
-  pkcs7_invalid: { status: 400, publicMessage: 'the PKCS#7 structure is not a certs-only bundle' },
+  pkcs7_invalid: { publicMessage: 'the PKCS#7 structure is not a certs-only bundle' },
   certificate_invalid: { status: 400, publicMessage: 'the certificate could not be parsed' },
   chain_invalid: { status: 403, publicMessage: 'the certificate does not chain to a trusted CA' },
   cert_expired: { status: 403, publicMessage: 'the certificate has expired' },
