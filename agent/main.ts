@@ -3,6 +3,7 @@
  * `fleetcert-agent`: runs on each device. The only place that sets the process exit code.
  */
 import { Command } from 'commander';
+import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { statusCommand } from './commands/status.js';
@@ -12,6 +13,6 @@ const program = new Command('fleetcert-agent')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .addCommand(statusCommand(processIo))
-  .addHelpText('after', '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready.\nDocs: docs/CLI.md');
+  .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -4,6 +4,7 @@
  * process exit code.
  */
 import { Command } from 'commander';
+import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { deviceCommand } from './commands/device.js';
@@ -19,6 +20,6 @@ const program = new Command('fleetcert')
   .addCommand(serveCommand(processIo))
   .addCommand(tokenCommand(processIo))
   .addCommand(deviceCommand(processIo))
-  .addHelpText('after', '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready.\nDocs: docs/CLI.md');
+  .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

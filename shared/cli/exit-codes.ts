@@ -38,3 +38,7 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
       return EXIT.invalidInput;
   }
 }
+
+/** The exit-code summary both programs print after --help. */
+export const EXIT_CODES_HELP =
+  '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready or not found.\nDocs: docs/CLI.md';
