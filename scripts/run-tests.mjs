@@ -28,5 +28,6 @@ child.on('close', (code) => {
   // A crash before the summary still counts as a failure.
   const failed = code === 0 ? total - passed - skipped : Math.max(total - passed - skipped, 1);
   process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
-  if (code !== 0 || total === 0) process.exit(code || 1);
+  // uvu can end 0 while tests did not pass (an exception in a before hook): judge by the counts too.
+  if (code !== 0 || total === 0 || failed > 0) process.exit(code || 1);
 });

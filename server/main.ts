@@ -7,8 +7,11 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
+import { brokerConfigCommand } from './commands/broker-config.js';
+import { crlCommand } from './commands/crl.js';
 import { deviceCommand } from './commands/device.js';
 import { initCommand } from './commands/init.js';
+import { renewNowCommand } from './commands/renew-now.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 
@@ -20,6 +23,9 @@ const program = new Command('fleetcert')
   .addCommand(serveCommand(processIo))
   .addCommand(tokenCommand(processIo))
   .addCommand(deviceCommand(processIo))
+  .addCommand(brokerConfigCommand(processIo))
+  .addCommand(crlCommand(processIo))
+  .addCommand(renewNowCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -3,6 +3,12 @@ import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import type { AuditEntry, CertificateRecord, DeviceRecord, DeviceStatus, Registry } from '../registry/registry.js';
+import { createLogger } from '../../shared/log/logger.js';
+import { REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
+import { loadAuthority } from '../authority/authority.js';
+import { loadBrokerLink } from '../config/broker-settings.js';
+import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
+import { revokeDevice } from '../revocation/revoke-device.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { day, minute, row, table } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
@@ -63,6 +69,7 @@ export function deviceCommand(io: CliIo): Command {
         row('metadata', Object.entries(d.metadata).map(([k, v]) => `${k}=${String(v)}`).join(', ') || '-'),
         row('first seen', minute(d.firstSeen)),
         row('last seen', minute(d.lastSeen)),
+        row('reports', d.reportedAt ? `${d.reportedState} with serial ${d.reportedSerial ?? '-'} at ${minute(d.reportedAt)}` : '-'),
       ];
       if (d.pendingKeySha256) lines.push(row('waiting key', `sha256 ${d.pendingKeySha256}`));
       lines.push('', 'Certificates:');
@@ -123,6 +130,53 @@ export function deviceCommand(io: CliIo): Command {
       io.stdout(options.json ? JSON.stringify({ ok: true, device: deviceJson(reset) }) + '\n' : `Reset ${id}: its next enrollment binds the id again.\n`);
     });
 
+  device
+    .command('revoke')
+    .summary('revoke a device: registry, CRL, broker reload, live session ended')
+    .description(
+      'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config),\n' +
+        'also publish a new CRL, reload Mosquitto and end the device\'s live MQTT session, so it is cut off at\n' +
+        'once. Safe to run again: a second run republishes and ends any session that came back.',
+    )
+    .argument('<id>', 'device id')
+    .addOption(new Option('--reason <reason>', 'revocation reason written into the CRL').choices(Object.keys(REVOCATION_REASONS)).default('unspecified'))
+    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .action(async (id: string, options: { dataDir: string; reason: RevocationReason; passphraseFile?: string; json?: boolean }) => {
+      const layout = await initialisedLayout(options.dataDir);
+      const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
+      const authority = broker
+        ? await loadAuthority(layout, (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value)
+        : undefined;
+      const log = createLogger({ namespace: 'fleetcert', level: 'warn' });
+      const outcome = await withRegistry(layout, (registry) =>
+        revokeDevice({ registry, deviceId: id, reason: options.reason, now: new Date(), source: operatorSource(), authority, broker, log }),
+      );
+      if (options.json) {
+        io.stdout(
+          JSON.stringify({
+            ok: true,
+            deviceId: id,
+            revokedSerials: outcome.serials,
+            crl: outcome.crl ? { number: outcome.crl.crlNumber, entries: outcome.crl.entries, path: outcome.crl.path } : null,
+            reload: outcome.reload ?? null,
+            sessionEnded: outcome.sessionEnded,
+          }) + '\n',
+        );
+        return;
+      }
+      const lines = [`Revoked ${id}: ${outcome.serials.length === 0 ? 'no unexpired certificate left to revoke' : `${outcome.serials.length} certificate(s): ${outcome.serials.join(', ')}`}`];
+      if (outcome.crl) {
+        lines.push(row('CRL', `#${outcome.crl.crlNumber}, ${outcome.crl.entries} revoked, ${outcome.crl.path}`));
+        lines.push(row('broker', outcome.reload === 'not-configured' ? 'no reload configured: new connections are refused once Mosquitto reloads' : 'reloaded: new connections with it fail the TLS handshake'));
+        lines.push(row('live session', 'ended'));
+      } else {
+        lines.push('No broker configured (fleetcert broker-config): revoked in the registry only; it can no longer enroll or renew.');
+      }
+      io.stdout(lines.join('\n') + '\n');
+    });
+
   return device;
 }
 
@@ -142,6 +196,7 @@ function deviceJson(d: DeviceRecord) {
     pendingKeySha256: d.pendingKeySha256,
     firstSeen: d.firstSeen.toISOString(),
     lastSeen: d.lastSeen.toISOString(),
+    reported: d.reportedAt ? { state: d.reportedState, serial: d.reportedSerial, at: d.reportedAt.toISOString() } : null,
   };
 }
 

@@ -9,7 +9,7 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 /** `label      text`: the two-column layout of summaries. */
 export function row(label: string, text: string): string {
-  return `  ${label.padEnd(15)}${text}`;
+  return `  ${label.padEnd(17)}${text}`;
 }
 
 export function day(date: Date | null | undefined): string {

@@ -1,13 +1,19 @@
 /** `fleetcert serve`: the EST enrollment endpoint, until SIGTERM/SIGINT. */
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
-import { createLogger, parseLogLevel } from '../../shared/log/logger.js';
-import { certificateToPem } from '../../shared/pki/certificate.js';
+import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logger.js';
+import { certificatesToPem, certificateToPem } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
-import { loadAuthority } from '../authority/authority.js';
+import { loadAuthority, type Authority } from '../authority/authority.js';
+import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
+import type { DataLayout } from '../config/data-layout.js';
+import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
+import { ServerMqttClient } from '../mosquitto/server-client.js';
+import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, EstServer } from '../est/est-server.js';
@@ -25,6 +31,8 @@ interface ServeOptions {
   maxAuthFailures: string;
   failureWindow: string;
   headerTimeout: string;
+  mdns?: boolean;
+  brokerUrl?: string;
   logLevel: string;
   json?: boolean;
 }
@@ -44,13 +52,18 @@ export function serveCommand(io: CliIo): Command {
     .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
+    .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
+    .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
       'after',
       `
+With a broker configured (fleetcert broker-config), serve also keeps its CRL fresh and records the
+status every device publishes.
+
 Examples:
-  fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase
+  fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
   fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port`,
     )
     .action(async (options: ServeOptions) => {
@@ -88,6 +101,24 @@ Examples:
         registry.close();
         throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
+      const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
+      if (options.mdns && !broker) {
+        await server.stop();
+        registry.close();
+        throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
+      }
+      const background = broker ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl }) : [];
+      if (options.mdns && broker) {
+        const advertisement = new BrokerAdvertisement({
+          name: `fleetcert broker on ${hostname().split('.')[0]}`,
+          host: broker.settings.host,
+          brokerPort: broker.settings.port,
+          enrollPort: address.port,
+          log: log.child('mdns'),
+        });
+        advertisement.start();
+        background.push(() => advertisement.stop());
+      }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
@@ -97,10 +128,39 @@ Examples:
         process.once('SIGINT', () => resolve('SIGINT'));
       });
       log.info('stopping', { signal });
+      for (const stop of background.reverse()) await stop();
       await server.stop();
       registry.close();
       log.info('stopped');
     });
+}
+
+interface BrokerServicesParams {
+  readonly layout: DataLayout;
+  readonly broker: BrokerLink;
+  readonly registry: Registry;
+  readonly authority: Authority;
+  readonly log: Logger;
+  readonly brokerUrl: string | undefined;
+}
+
+/** The CRL refresher and the status client, for a data directory with a configured broker. Returns their stops. */
+async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Promise<void> | void)[]> {
+  const refresher = new CrlRefresher({ registry: p.registry, authority: p.authority, broker: p.broker, log: p.log.child('crl') });
+  await refresher.start();
+  const { settings } = p.broker;
+  const host = settings.bind && settings.bind !== '0.0.0.0' && settings.bind !== '::' ? settings.bind : '127.0.0.1';
+  const client = new ServerMqttClient({
+    url: p.brokerUrl ?? `mqtts://${host.includes(':') ? `[${host}]` : host}:${settings.port}`,
+    servername: settings.host,
+    ca: certificatesToPem([p.authority.root, p.authority.issuer.certificate]),
+    cert: await readFile(p.layout.serverClientTls.cert, 'utf8'),
+    key: await readFile(p.layout.serverClientTls.key, 'utf8'),
+    registry: p.registry,
+    log: p.log.child('mqtt'),
+  });
+  client.start();
+  return [() => refresher.stop(), () => client.stop()];
 }
 
 function durationOption(name: string, value: string): number {

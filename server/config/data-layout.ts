@@ -9,9 +9,12 @@
  *       intermediate.key  0600  encrypted
  *       chain.pem                intermediate + root, for clients that want a bundle
  *     registry.sqlite3    0600  tokens, devices, certificates, audit log (SQLite, WAL)
+ *     broker.json               written by broker-config: where the broker files are, how to reload it
+ *     broker-admin.secret 0600  password of the broker's loopback admin listener
  *     tls/                0700
  *       broker.pem / .key       Mosquitto's server certificate (leaf + intermediate)
  *       enroll.pem / .key       the enrollment endpoint's certificate (leaf + intermediate)
+ *       server-client.pem/.key  fleetcert's own MQTT identity (CN fleetcert-server)
  */
 import { join } from 'node:path';
 
@@ -31,9 +34,12 @@ export interface DataLayout {
   readonly intermediateKey: string;
   readonly chain: string;
   readonly registry: string;
+  readonly brokerSettings: string;
+  readonly brokerAdminSecret: string;
   readonly tlsDir: string;
   readonly brokerTls: TlsFiles;
   readonly enrollTls: TlsFiles;
+  readonly serverClientTls: TlsFiles;
 }
 
 export function dataLayout(root: string): DataLayout {
@@ -48,8 +54,11 @@ export function dataLayout(root: string): DataLayout {
     intermediateKey: join(caDir, 'intermediate.key'),
     chain: join(caDir, 'chain.pem'),
     registry: join(root, 'registry.sqlite3'),
+    brokerSettings: join(root, 'broker.json'),
+    brokerAdminSecret: join(root, 'broker-admin.secret'),
     tlsDir,
     brokerTls: { cert: join(tlsDir, 'broker.pem'), key: join(tlsDir, 'broker.key') },
     enrollTls: { cert: join(tlsDir, 'enroll.pem'), key: join(tlsDir, 'enroll.key') },
+    serverClientTls: { cert: join(tlsDir, 'server-client.pem'), key: join(tlsDir, 'server-client.key') },
   };
 }

@@ -61,4 +61,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_is_append_only_u BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   CREATE TRIGGER audit_is_append_only_d BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  `
+  -- What each device last reported on its MQTT status topic (server's own MQTT client).
+  ALTER TABLE devices ADD COLUMN reported_state TEXT;
+  ALTER TABLE devices ADD COLUMN reported_serial TEXT;
+  ALTER TABLE devices ADD COLUMN reported_at INTEGER;
+  CREATE INDEX certificates_revoked ON certificates (status, not_after) WHERE status = 'revoked';
+  `,
 ];

@@ -41,6 +41,16 @@ export interface DeviceRecord {
   readonly firstSeen: Date;
   readonly lastSeen: Date;
   readonly updatedAt: Date;
+  /** What the device last said on its status topic, and its serial then. */
+  readonly reportedState: string | null;
+  readonly reportedSerial: string | null;
+  readonly reportedAt: Date | null;
+}
+
+export interface RevokedEntry {
+  readonly serial: string;
+  readonly revokedAt: Date;
+  readonly reason: string | null;
 }
 
 export type CertificateStatus = 'active' | 'superseded' | 'revoked';
@@ -141,6 +151,9 @@ interface DeviceRow {
   first_seen: number;
   last_seen: number;
   updated_at: number;
+  reported_state: string | null;
+  reported_serial: string | null;
+  reported_at: number | null;
 }
 interface CertificateRow {
   serial: string;
@@ -354,6 +367,47 @@ export class Registry {
     }
   }
 
+  /**
+   * Revokes a device and every certificate of it that has not expired, in one transaction.
+   * Returns the serials revoked now, or undefined when the device is unknown. Revoking a
+   * revoked device again changes nothing and returns [].
+   */
+  revokeDevice(id: string, reason: string, now: Date, source: string | null): string[] | undefined {
+    return this.db.transaction(() => {
+      const device = this.getDevice(id);
+      if (!device) return undefined;
+      const serials = (
+        this.db
+          .prepare("SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked' AND not_after > ? ORDER BY issued_at")
+          .all(id, now.getTime()) as { serial: string }[]
+      ).map((r) => r.serial);
+      if (device.status === 'revoked' && serials.length === 0) return [];
+      this.db
+        .prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked' AND not_after > ?")
+        .run(now.getTime(), reason, id, now.getTime());
+      this.db.prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?").run(now.getTime(), id);
+      this.insertAudit({ at: now, action: 'revoked', deviceId: id, source, detail: { reason, serials } });
+      return serials;
+    })();
+  }
+
+  /** Revoked certificates that have not expired yet: the entries of the next CRL. */
+  revokedCertificates(now: Date): RevokedEntry[] {
+    const rows = this.db
+      .prepare("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial")
+      .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
+    return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
+  }
+
+  /** Records a status message from a known device (unknown ids are ignored: nothing to attach it to). */
+  recordReportedStatus(id: string, state: string, serial: string | null, now: Date): boolean {
+    return (
+      this.db
+        .prepare('UPDATE devices SET reported_state = ?, reported_serial = ?, reported_at = ?, last_seen = MAX(last_seen, ?) WHERE id = ?')
+        .run(state, serial, now.getTime(), now.getTime(), id).changes > 0
+    );
+  }
+
   // ---- audit ----
 
   audit(entry: NewAuditEntry): void {
@@ -470,6 +524,9 @@ function deviceFromRow(row: DeviceRow): DeviceRecord {
     firstSeen: date(row.first_seen),
     lastSeen: date(row.last_seen),
     updatedAt: date(row.updated_at),
+    reportedState: row.reported_state,
+    reportedSerial: row.reported_serial,
+    reportedAt: maybeDate(row.reported_at),
   };
 }
 

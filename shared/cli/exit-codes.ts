@@ -30,9 +30,12 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
     case 'ca_missing':
     case 'not_enrolled':
     case 'device_not_found':
+    case 'broker_not_configured':
     case 'token_not_found':
       return EXIT.notReady;
     case 'internal':
+    case 'broker_reload_failed':
+    case 'broker_admin_failed':
       return EXIT.failure;
     default:
       return EXIT.invalidInput;

@@ -13,6 +13,8 @@ export interface WriteFileOptions {
   mode?: number;
   /** Fail with EEXIST instead of replacing an existing file. */
   exclusive?: boolean;
+  /** Group of the result, set on the temporary file so the final file never has another. */
+  gid?: number;
 }
 
 export async function writeFileAtomic(
@@ -28,6 +30,7 @@ export async function writeFileAtomic(
   try {
     await handle.writeFile(data);
     await handle.chmod(mode); // umask may have narrowed the mode given to open()
+    if (options.gid !== undefined) await handle.chown(-1, options.gid);
     await handle.sync();
   } catch (err) {
     await handle.close();

@@ -1,7 +1,10 @@
 /** A minimal EST client over node:https for tests: raw status, headers and body. */
 import { request } from 'node:https';
+import { certificatesToPem, describeCertificate } from '../../shared/pki/certificate.js';
 import { buildCsr } from '../../shared/pki/csr.js';
-import { generateKeyPair, type KeyPair } from '../../shared/pki/key-pair.js';
+import { exportPrivateKeyPem, generateKeyPair, type KeyPair } from '../../shared/pki/key-pair.js';
+import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
+import { EST_PATHS } from '../../shared/protocol/est.js';
 
 export interface EstResponse {
   readonly status: number;
@@ -65,4 +68,28 @@ export async function deviceCsr(commonName: string, keys?: KeyPair): Promise<{ k
   const k = keys ?? (await generateKeyPair());
   const csr = await buildCsr({ keys: k, commonName });
   return { keys: k, body: Buffer.from(csr.der).toString('base64') };
+}
+
+export interface EnrolledDevice {
+  readonly id: string;
+  readonly keys: KeyPair;
+  /** Certificate + issuing CA, PEM: what a TLS client presents. */
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly serial: string;
+}
+
+/** A real enrollment over EST: what an agent ends up with on disk. */
+export async function enrollDevice(server: { port: number; rootPem: string }, token: string, id: string): Promise<EnrolledDevice> {
+  const csr = await deviceCsr(id);
+  const res = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: 'application/pkcs10', body: csr.body });
+  if (res.status !== 200) throw new Error(`enrollment of ${id} failed: ${res.status} ${res.body}`);
+  const chain = decodeCertsOnly(Buffer.from(res.body, 'base64'));
+  return {
+    id,
+    keys: csr.keys,
+    chainPem: certificatesToPem(chain),
+    keyPem: await exportPrivateKeyPem(csr.keys),
+    serial: describeCertificate(chain[0]!).serialNumber,
+  };
 }

@@ -10,7 +10,7 @@ const token: TokenRecord = {
   approval: 'auto', reenroll: 'deny', revokedAt: null,
 };
 const device = (status: DeviceRecord['status'], pendingKeySha256: string | null = null): DeviceRecord => ({
-  id: 'rpi-1', status, tokenId: token.id, labels: {}, metadata: {}, pendingKeySha256, firstSeen: now, lastSeen: now, updatedAt: now,
+  id: 'rpi-1', status, tokenId: token.id, labels: {}, metadata: {}, pendingKeySha256, firstSeen: now, lastSeen: now, updatedAt: now, reportedState: null, reportedSerial: null, reportedAt: null,
 });
 const cert = (keySha256: string, over: Partial<CertificateRecord> = {}): CertificateRecord => ({
   serial: 'aa', deviceId: 'rpi-1', keySha256, notBefore: new Date('2026-05-30T00:00:00Z'), notAfter: new Date('2026-06-29T00:00:00Z'),

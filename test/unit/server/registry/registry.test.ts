@@ -22,7 +22,7 @@ test('migrates a new file to the current schema, WAL, and reopens without re-run
     const file = join(dir, 'r.sqlite3');
     Registry.open(file).close();
     const db = new Database(file, { readonly: true });
-    assert.is(db.pragma('user_version', { simple: true }), 1);
+    assert.is(db.pragma('user_version', { simple: true }), 2);
     assert.is(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
     const again = Registry.open(file);

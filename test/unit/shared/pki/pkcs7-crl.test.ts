@@ -68,6 +68,9 @@ test('CRL: openssl crl -text shows issuer, number, nextUpdate, entries with reas
   });
   const parsed = await parseCrl(pem, pki.intermediate.certificate);
   assert.is(parsed.crlNumber, 42);
+  // A CRL number of 4+ bytes (seconds since 1970 is what publishing uses) still reads back as a number.
+  const big = await buildCrl({ signer: pki.intermediate, entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1_795_355_906 });
+  assert.is((await parseCrl(big)).crlNumber, 1_795_355_906);
   assert.equal(parsed.entries.map((e) => e.serialNumber), [serialA, serialB]);
 });
 

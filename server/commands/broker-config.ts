@@ -1,0 +1,173 @@
+/** `fleetcert broker-config`: the Mosquitto configuration, ACL and files that enforce the registry. */
+import { Command, Option } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { CliIo } from '../../shared/cli/run-cli.js';
+import { parseDuration } from '../../shared/duration.js';
+import { FleetcertError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import { certificatesToPem } from '../../shared/pki/certificate.js';
+import { ADMIN_USER } from '../../shared/protocol/topics.js';
+import { VERSION } from '../../shared/version.js';
+import { loadAuthority } from '../authority/authority.js';
+import { ensureServerIdentity } from '../authority/server-identity.js';
+import { writeBrokerSettings, type BrokerSettings } from '../config/broker-settings.js';
+import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
+import { brokerFiles, brokerOwnership, prepareBrokerDirectory, writeBrokerFile } from '../mosquitto/broker-files.js';
+import { passwordFileLine } from '../mosquitto/password-file.js';
+import { reloadBroker } from '../mosquitto/reload-broker.js';
+import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
+import { publishCrl } from '../revocation/publish-crl.js';
+import { initialisedLayout, withRegistry } from './data-dir.js';
+import { row } from './format.js';
+import { dataDirOption, jsonOption } from './options.js';
+
+interface BrokerConfigOptions {
+  dataDir: string;
+  out: string;
+  port: string;
+  bind: string;
+  adminPort: string;
+  host?: string;
+  reloadPidFile?: string;
+  reloadCommand?: string;
+  group: string;
+  crlValidity: string;
+  passphraseFile?: string;
+  json?: boolean;
+}
+
+export function brokerConfigCommand(io: CliIo): Command {
+  return new Command('broker-config')
+    .summary('write the Mosquitto config, ACL and files that enforce the registry')
+    .description(
+      'Write, into --out, a Mosquitto 2.0 configuration (fleetcert.conf) with a mutual-TLS listener for\n' +
+        'devices and a loopback admin listener, the ACL confining each device to its own topics, the\n' +
+        "broker's certificate and key, the CA bundle, a password file and a fresh CRL. Safe to run again.",
+    )
+    .addOption(dataDirOption())
+    .requiredOption('--out <dir>', 'directory for the broker files, e.g. /etc/mosquitto/fleetcert')
+    .option('--port <port>', 'device listener port (mutual TLS)', '8883')
+    .option('--bind <address>', 'address the device listener binds (default: all)', '')
+    .option('--admin-port <port>', 'loopback admin listener port', '8884')
+    .option('--host <name>', "the broker's name as devices verify it (default <hostname>.local)")
+    .addOption(new Option('--reload-pid-file <file>', "reload Mosquitto by SIGHUP to the pid in this file (its pid_file)").conflicts('reloadCommand'))
+    .option('--reload-command <command>', 'reload Mosquitto with this command, e.g. "systemctl reload mosquitto"')
+    .option('--group <group>', 'group Mosquitto runs as; when run as root, files become readable to it', 'mosquitto')
+    .option('--crl-validity <duration>', 'CRL lifetime; serve republishes it at half-life', '7d')
+    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert broker-config --out /etc/mosquitto/fleetcert --reload-command "systemctl reload mosquitto" \\
+      --passphrase-file /etc/fleetcert/ca-passphrase
+  ln -s /etc/mosquitto/fleetcert/fleetcert.conf /etc/mosquitto/conf.d/fleetcert.conf
+  systemctl restart mosquitto`,
+    )
+    .action(async (options: BrokerConfigOptions) => {
+      const port = portOption('--port', options.port);
+      const adminPort = portOption('--admin-port', options.adminPort);
+      if (port === adminPort) throw new FleetcertError('usage', '--port and --admin-port must differ');
+      const crlValiditySeconds = parseDuration(options.crlValidity);
+      if (crlValiditySeconds === undefined || crlValiditySeconds < 3600) {
+        throw new FleetcertError('usage', `--crl-validity "${options.crlValidity}" must be a duration of at least 1h`);
+      }
+      const layout = await initialisedLayout(options.dataDir);
+      const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
+      const authority = await loadAuthority(layout, passphrase.value);
+      const now = new Date();
+      const outDir = resolve(options.out);
+      const files = brokerFiles(outDir);
+      const owner = await brokerOwnership(options.group);
+      const adminPassword = await readOrCreateAdminSecret(layout.brokerAdminSecret);
+
+      await prepareBrokerDirectory(outDir, owner);
+      await writeBrokerFile(files.cafile, certificatesToPem([authority.root, authority.issuer.certificate]), owner);
+      await writeBrokerFile(files.certfile, await readFile(layout.brokerTls.cert, 'utf8'), owner);
+      await writeBrokerFile(files.keyfile, await readFile(layout.brokerTls.key, 'utf8'), owner, true);
+      await writeBrokerFile(files.aclFile, renderAcl(), owner);
+      await writeBrokerFile(files.adminAclFile, renderAdminAcl(), owner);
+      await writeBrokerFile(files.passwordFile, passwordFileLine(ADMIN_USER, adminPassword), owner, true);
+      const crl = await withRegistry(layout, (registry) =>
+        publishCrl({ registry, issuer: authority.issuer, crlFile: files.crlfile, owner, now, validitySeconds: crlValiditySeconds }),
+      );
+      await writeBrokerFile(files.conf, renderMosquittoConfig({ files, bind: options.bind, port, adminPort, version: VERSION }), owner);
+      const issuedIdentity = await ensureServerIdentity(authority, layout.serverClientTls, now);
+
+      const settings: BrokerSettings = {
+        version: 1,
+        outDir,
+        host: options.host ?? `${hostname().split('.')[0]!.toLowerCase()}.local`,
+        port,
+        bind: options.bind,
+        adminPort,
+        reload: options.reloadPidFile
+          ? { kind: 'pid-file', path: resolve(options.reloadPidFile) }
+          : options.reloadCommand
+            ? { kind: 'command', command: options.reloadCommand }
+            : { kind: 'none' },
+        crlValiditySeconds,
+        group: owner.gid === undefined ? null : options.group,
+      };
+      await writeBrokerSettings(layout.brokerSettings, settings);
+
+      // A broker already running with these files picks them up; a stopped one will at start.
+      let reloaded = 'not configured';
+      if (settings.reload.kind === 'pid-file' && !(await exists(settings.reload.path))) {
+        reloaded = `Mosquitto is not running (no ${settings.reload.path}); it reads the files when it starts`;
+      } else if (settings.reload.kind !== 'none') {
+        reloaded = await reloadBroker(settings.reload).then(
+          () => 'done',
+          (err: Error) => `failed (${err.message}); the files are written, reload Mosquitto yourself`,
+        );
+      }
+      if (options.json) {
+        io.stdout(JSON.stringify({ ok: true, files, settings, crl: { number: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() }, serverIdentityIssued: issuedIdentity, reloaded }) + '\n');
+        return;
+      }
+      io.stdout(
+        [
+          `Wrote the Mosquitto configuration for fleetcert in ${outDir}`,
+          row('device listener', `${options.bind || '*'}:${port}, mutual TLS, identity = certificate CN`),
+          row('admin listener', `127.0.0.1:${adminPort} (${ADMIN_USER}, used to end revoked sessions)`),
+          row('files', `${files.conf}, acl, admin.acl, passwd, ca.pem, broker.pem, broker.key${owner.gid === undefined ? '' : ` (group ${options.group})`}`),
+          row('CRL', `${crl.entries} revoked, valid until ${crl.nextUpdate.toISOString()}`),
+          row('broker name', `${settings.host}:${port} (what devices verify)`),
+          row('reload', settings.reload.kind === 'none' ? 'not configured: give --reload-pid-file or --reload-command so revocation reaches the broker at once' : reloaded),
+          '',
+          'Include it in Mosquitto (once), then restart it:',
+          `  ln -s ${files.conf} /etc/mosquitto/conf.d/fleetcert.conf`,
+          '  systemctl restart mosquitto',
+          '',
+        ].join('\n'),
+      );
+    });
+}
+
+async function readOrCreateAdminSecret(path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const secret = randomBytes(32).toString('base64url');
+  await writeFileAtomic(path, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+function portOption(name: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new FleetcertError('usage', `${name} "${value}" is not a port (1-65535)`);
+  return port;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

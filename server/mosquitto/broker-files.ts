@@ -1,0 +1,59 @@
+/**
+ * The files Mosquitto reads, in the directory `broker-config --out` names (the one module that
+ * knows their names), written so the `mosquitto` user can read them after it drops root:
+ * run as root, the directory is 0750 and the key 0640, group `mosquitto`; otherwise (a test,
+ * a broker run by the same user) the key is 0600. Every file is replaced atomically.
+ */
+import { chown, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import type { BrokerFiles } from './render-mosquitto-config.js';
+
+export function brokerFiles(outDir: string): BrokerFiles {
+  return {
+    conf: join(outDir, 'fleetcert.conf'),
+    cafile: join(outDir, 'ca.pem'),
+    certfile: join(outDir, 'broker.pem'),
+    keyfile: join(outDir, 'broker.key'),
+    crlfile: join(outDir, 'crl.pem'),
+    aclFile: join(outDir, 'acl'),
+    adminAclFile: join(outDir, 'admin.acl'),
+    passwordFile: join(outDir, 'passwd'),
+  };
+}
+
+/** Who may read what: the group Mosquitto runs as, when we can give files to it. */
+export interface Ownership {
+  readonly gid: number | undefined;
+}
+
+export async function brokerOwnership(group: string | undefined, etcGroup = '/etc/group'): Promise<Ownership> {
+  if (group === undefined || process.getuid?.() !== 0) return { gid: undefined };
+  return { gid: await groupId(group, etcGroup) };
+}
+
+/** The numeric id of a group from /etc/group, or undefined if there is no such group. */
+export async function groupId(name: string, etcGroup = '/etc/group'): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(etcGroup, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const entry of text.split('\n')) {
+    const [groupName, , gid] = entry.split(':');
+    if (groupName === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
+}
+
+export async function prepareBrokerDirectory(outDir: string, owner: Ownership): Promise<void> {
+  await ensureDirectory(outDir, owner.gid === undefined ? 0o755 : 0o750);
+  if (owner.gid !== undefined) await chown(outDir, 0, owner.gid);
+}
+
+/** Writes one broker file; `secret` files are readable by the broker's group only. Used for the CRL too. */
+export async function writeBrokerFile(path: string, content: string, owner: Ownership, secret = false): Promise<void> {
+  const mode = secret ? (owner.gid === undefined ? 0o600 : 0o640) : 0o644;
+  await writeFileAtomic(path, content, { mode, ...(owner.gid === undefined ? {} : { gid: owner.gid }) });
+}

@@ -1,0 +1,75 @@
+/**
+ * fleetcert's own MQTT client inside `serve`: connects to the broker over mutual TLS as
+ * `fleetcert-server`, subscribes to every device's retained status and records it (state,
+ * reported serial, last seen). Operator commands go through the admin listener instead
+ * (end-session.ts): a second client with this identity would take this one's session over,
+ * since the broker forces client id = CN. Reconnects on its own; the
+ * constructor only assigns, `start()` connects, `stop()` is idempotent and bounded.
+ */
+import mqtt from 'mqtt';
+import type { Logger } from '../../shared/log/logger.js';
+import { deviceStatusSchema, parsePayload } from '../../shared/protocol/device-status.js';
+import { ALL_STATUS_TOPICS, deviceIdFromTopic } from '../../shared/protocol/topics.js';
+import type { Registry } from '../registry/registry.js';
+
+export interface ServerClientOptions {
+  readonly url: string;
+  /** The name the broker certificate is checked against (it is often reached by IP). */
+  readonly servername: string;
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+export class ServerMqttClient {
+  private client: mqtt.MqttClient | undefined;
+
+  constructor(private readonly options: ServerClientOptions) {}
+
+  start(): void {
+    const { options } = this;
+    const log = options.log;
+    const client = mqtt.connect(options.url, {
+      protocolVersion: 5,
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      servername: options.servername,
+      rejectUnauthorized: true,
+      reconnectPeriod: 5_000,
+      connectTimeout: 10_000,
+      noDelay: true,
+    } as mqtt.IClientOptions);
+    client.on('connect', () => {
+      log.info('connected to the broker', { url: options.url });
+      client.subscribe(ALL_STATUS_TOPICS, { qos: 1 }, (err) => {
+        if (err) log.warn('could not subscribe to device status', { err });
+      });
+    });
+    client.on('message', (topic, payload) => this.onStatus(topic, payload));
+    client.on('error', (err) => log.warn('broker connection problem', { err }));
+    client.on('offline', () => log.debug('broker offline; reconnecting'));
+    this.client = client;
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.endAsync(true).catch(() => undefined);
+  }
+
+  private onStatus(topic: string, payload: Buffer): void {
+    const deviceId = deviceIdFromTopic(topic);
+    const status = parsePayload(deviceStatusSchema, payload);
+    if (!deviceId || !status) {
+      this.options.log.debug(() => `ignored a malformed status on ${topic.slice(0, 120)}`);
+      return;
+    }
+    const now = this.options.now?.() ?? new Date();
+    const known = this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now);
+    this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`);
+  }
+}

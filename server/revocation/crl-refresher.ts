@@ -1,0 +1,64 @@
+/**
+ * Keeps the broker's CRL fresh while `serve` runs: an expired CRL makes Mosquitto refuse every
+ * device. Checks at start and then periodically; republishes (and reloads the broker) once the
+ * CRL is past half its validity.
+ */
+import type { Logger } from '../../shared/log/logger.js';
+import type { Authority } from '../authority/authority.js';
+import type { BrokerLink } from '../config/broker-settings.js';
+import { brokerFiles, brokerOwnership } from '../mosquitto/broker-files.js';
+import { reloadBroker } from '../mosquitto/reload-broker.js';
+import type { Registry } from '../registry/registry.js';
+import { crlNeedsRefresh, publishCrl } from './publish-crl.js';
+
+export interface CrlRefresherOptions {
+  readonly registry: Registry;
+  readonly authority: Authority;
+  readonly broker: BrokerLink;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+export class CrlRefresher {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: CrlRefresherOptions) {}
+
+  async start(): Promise<void> {
+    await this.checkNow();
+    // A quarter of the republish margin, at most hourly: a missed check or two still leaves time.
+    const everyMs = Math.min(3_600_000, (this.options.broker.settings.crlValiditySeconds * 1000) / 8);
+    this.timer = setInterval(() => void this.checkNow(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Republishes when needed. True when it did. Failures are logged, not thrown. */
+  async checkNow(): Promise<boolean> {
+    const { registry, authority, broker, log } = this.options;
+    const { settings } = broker;
+    const now = this.options.now?.() ?? new Date();
+    const crlFile = brokerFiles(settings.outDir).crlfile;
+    try {
+      if (!(await crlNeedsRefresh(crlFile, now, settings.crlValiditySeconds))) return false;
+      const crl = await publishCrl({
+        registry,
+        issuer: authority.issuer,
+        crlFile,
+        owner: await brokerOwnership(settings.group ?? undefined),
+        now,
+        validitySeconds: settings.crlValiditySeconds,
+      });
+      log.info('CRL republished', { crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate });
+      await reloadBroker(settings.reload);
+      return true;
+    } catch (err) {
+      log.error('could not refresh the CRL: devices will be refused when it expires', { err, crlFile });
+      return false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

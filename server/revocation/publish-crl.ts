@@ -1,0 +1,77 @@
+/**
+ * Writes the issuing CA's CRL where Mosquitto reads it. Mosquitto fails open on a garbage CRL
+ * at reload and refuses every client once nextUpdate has passed, so the new CRL is parsed and
+ * checked (signature, issuer, entries, dates) before it atomically replaces the old one.
+ * Only the issuing CA's CRL is needed: Mosquitto 2.0 checks revocation of the client
+ * certificate (X509_V_FLAG_CRL_CHECK), not of the intermediate.
+ */
+import { readFile } from 'node:fs/promises';
+import { FleetcertError } from '../../shared/errors.js';
+import type { Signer } from '../../shared/pki/certificate.js';
+import { buildCrl, parseCrl, REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
+import { writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
+import type { Registry } from '../registry/registry.js';
+
+export interface CrlPublication {
+  readonly path: string;
+  readonly crlNumber: number;
+  readonly entries: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+export interface PublishCrlParams {
+  readonly registry: Registry;
+  readonly issuer: Signer;
+  readonly crlFile: string;
+  readonly owner: Ownership;
+  readonly now: Date;
+  readonly validitySeconds: number;
+}
+
+export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
+  const revoked = p.registry.revokedCertificates(p.now);
+  const previous = await readExisting(p.crlFile);
+  // Monotonic even if two publications fall in one second or the clock steps back.
+  const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
+  const thisUpdate = p.now;
+  const nextUpdate = new Date(p.now.getTime() + p.validitySeconds * 1000);
+  const pem = await buildCrl({
+    signer: p.issuer,
+    entries: revoked.map((r) => ({ serialNumber: r.serial, revokedAt: r.revokedAt, reason: asReason(r.reason) })),
+    thisUpdate,
+    nextUpdate,
+    crlNumber,
+  });
+  const check = await parseCrl(pem, p.issuer.certificate);
+  const problem =
+    check.entries.length !== revoked.length
+      ? `${check.entries.length} entries instead of ${revoked.length}`
+      : !check.nextUpdate || check.nextUpdate <= p.now
+        ? `nextUpdate ${check.nextUpdate?.toISOString()} is not in the future`
+        : check.crlNumber !== crlNumber
+          ? `CRL number ${check.crlNumber} instead of ${crlNumber}`
+          : undefined;
+  if (problem) throw new FleetcertError('crl_invalid', `the CRL just built does not read back as built (${problem}); not installing it`);
+  await writeBrokerFile(p.crlFile, pem, p.owner);
+  return { path: p.crlFile, crlNumber, entries: revoked.length, thisUpdate, nextUpdate };
+}
+
+/** True when the CRL on disk is missing, unreadable, or past half its validity. */
+export async function crlNeedsRefresh(crlFile: string, now: Date, validitySeconds: number): Promise<boolean> {
+  const existing = await readExisting(crlFile);
+  if (!existing?.nextUpdate) return true;
+  return existing.nextUpdate.getTime() - now.getTime() < (validitySeconds * 1000) / 2;
+}
+
+async function readExisting(path: string) {
+  try {
+    return await parseCrl(await readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function asReason(reason: string | null): RevocationReason | undefined {
+  return reason !== null && reason in REVOCATION_REASONS ? (reason as RevocationReason) : undefined;
+}

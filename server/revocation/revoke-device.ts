@@ -1,0 +1,66 @@
+/**
+ * Revocation that bites, in the order that makes it stick:
+ *   1. the registry (device and every unexpired certificate revoked, audited): from here on
+ *      simplereenroll refuses it;
+ *   2. a new CRL, validated, swapped in atomically;
+ *   3. Mosquitto reloads it (new connections now fail the TLS handshake);
+ *   4. the live session is taken over from the admin listener, so the device is disconnected
+ *      and its reconnect meets the new CRL.
+ * Steps 2-4 need a configured broker; what did not happen is reported, never hidden.
+ */
+import { FleetcertError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log/logger.js';
+import type { RevocationReason } from '../../shared/pki/crl.js';
+import type { Authority } from '../authority/authority.js';
+import type { BrokerLink } from '../config/broker-settings.js';
+import { brokerFiles, brokerOwnership } from '../mosquitto/broker-files.js';
+import { endSession } from '../mosquitto/end-session.js';
+import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
+import type { Registry } from '../registry/registry.js';
+import { publishCrl, type CrlPublication } from './publish-crl.js';
+
+/** Time Mosquitto needs to act on SIGHUP before the session is ended (it reloads in its loop). */
+export const RELOAD_SETTLE_MS = 300;
+
+export interface RevokeParams {
+  readonly registry: Registry;
+  readonly deviceId: string;
+  readonly reason: RevocationReason;
+  readonly now: Date;
+  readonly source: string;
+  /** Needed to sign the CRL when a broker is configured. */
+  readonly authority: Authority | undefined;
+  readonly broker: BrokerLink | undefined;
+  readonly log: Logger;
+}
+
+export interface RevokeOutcome {
+  readonly serials: readonly string[];
+  readonly crl: CrlPublication | undefined;
+  readonly reload: ReloadResult | undefined;
+  readonly sessionEnded: boolean;
+}
+
+export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
+  const serials = p.registry.revokeDevice(p.deviceId, p.reason, p.now, p.source);
+  if (serials === undefined) throw new FleetcertError('device_not_found', `no device "${p.deviceId}"`, { hint: 'see "fleetcert device list"' });
+  p.log.info('device revoked in the registry', { deviceId: p.deviceId, serials, reason: p.reason });
+  if (!p.broker) return { serials, crl: undefined, reload: undefined, sessionEnded: false };
+  if (!p.authority) throw new FleetcertError('internal', 'a configured broker needs the CA to sign its CRL');
+
+  const { settings } = p.broker;
+  const crl = await publishCrl({
+    registry: p.registry,
+    issuer: p.authority.issuer,
+    crlFile: brokerFiles(settings.outDir).crlfile,
+    owner: await brokerOwnership(settings.group ?? undefined),
+    now: p.now,
+    validitySeconds: settings.crlValiditySeconds,
+  });
+  p.log.info('CRL published', { crlNumber: crl.crlNumber, entries: crl.entries });
+  const reload = await reloadBroker(settings.reload);
+  if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
+  await endSession({ port: settings.adminPort, password: p.broker.adminPassword }, p.deviceId);
+  p.log.info('live session ended', { deviceId: p.deviceId });
+  return { serials, crl, reload, sessionEnded: true };
+}
