@@ -35,7 +35,7 @@ export function renderMosquittoConfig(p: RenderParams): string {
 
 # Must come before any security option: each listener below has its own.
 per_listener_settings true
-# Without it a QoS 1 round trip waits ~40 ms for Nagle's algorithm.
+# Without it a QoS 1 round trip takes ~88 ms instead of ~0.2 ms (Nagle's algorithm).
 set_tcp_nodelay true
 
 # Devices: mutual TLS. The certificate CN is the MQTT username (for the ACL) and the client id.

@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { MDNS_SERVICE_TYPE } from '../../server/discovery/advertise-broker.js';
 import { ERROR_CODES } from '../../shared/errors.js';
 
 const doc = await readFile(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
@@ -13,6 +14,15 @@ test('docs/PROTOCOL.md lists every code the server sends, with the status it sen
     if (status === undefined) continue;
     assert.match(doc, new RegExp(`\\| ${status} \\| \`${code}\` \\|`), `${code} (${status}) missing from docs/PROTOCOL.md`);
   }
+});
+
+test('deploy/avahi/fleetcert.service announces what serve --mdns announces', async () => {
+  const xml = await readFile(fileURLToPath(new URL('../../../deploy/avahi/fleetcert.service', import.meta.url)), 'utf8');
+  assert.match(xml, `<type>_${MDNS_SERVICE_TYPE}._tcp</type>`);
+  assert.match(xml, '<port>8883</port>');
+  assert.match(xml, '<txt-record>fleetcert=8443</txt-record>');
+  assert.match(xml, '<txt-record>v=1</txt-record>');
+  assert.not.match(xml.replace(/<!--[\s\S]*?-->/, ''), /--/, 'no double hyphen outside the comment');
 });
 
 test.run();

@@ -1,0 +1,59 @@
+/**
+ * mDNS advertisement, for real: `fleetcert serve --mdns` and a bonjour-service browser run
+ * together inside a private network namespace (`unshare -rn`, loopback only), so the test
+ * sends no multicast onto any real network.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fleetcert, SERVER_MAIN } from '../helpers/cli.js';
+import { initDataDir } from '../helpers/fleet-server.js';
+import { run } from '../helpers/run.js';
+import { withTempDir } from '../helpers/temp-dir.js';
+
+const BROWSE = fileURLToPath(new URL('../helpers/mdns-browse.js', import.meta.url));
+
+test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and TXT fleetcert=<enrollment port>', async () => {
+  const probe = await run('unshare', ['-rn', 'true']);
+  assert.is(probe.code, 0, `this test needs network namespaces (run as root, or enable unprivileged user namespaces): ${probe.stderr}`);
+  await withTempDir(async (dir) => {
+    const { dataDir, passphraseFile } = await initDataDir(dir);
+    const config = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--port', '18883', '--admin-port', '18884', '--host', 'pi-gw.local']);
+    assert.is(config.code, 0, config.stderr);
+    const script = `
+      set -u
+      ip link set lo up
+      "${process.execPath}" "${BROWSE}" 10000 > "${dir}/found.json" &
+      browser=$!
+      "${process.execPath}" "${SERVER_MAIN}" serve --data-dir "${dataDir}" --passphrase-file "${passphraseFile}" \\
+        --listen 127.0.0.1:0 --json --mdns > "${dir}/serve.json" 2> "${dir}/serve.log" &
+      server=$!
+      wait $browser; found=$?
+      kill -TERM $server; wait $server
+      exit $found
+    `;
+    const res = await run('unshare', ['-rn', 'bash', '-c', script], { timeoutMs: 20_000 });
+    const serveLog = await readFile(join(dir, 'serve.log'), 'utf8').catch(() => '');
+    assert.is(res.code, 0, `no service found:\n${res.stderr}\n${serveLog}`);
+    const found = JSON.parse(await readFile(join(dir, 'found.json'), 'utf8'));
+    const serve = JSON.parse((await readFile(join(dir, 'serve.json'), 'utf8')).split('\n')[0]!);
+    assert.is(found.type, 'secure-mqtt');
+    assert.is(found.port, 18883);
+    assert.is(found.host, 'pi-gw.local');
+    assert.equal(found.txt, { fleetcert: String(serve.port), v: '1' });
+    assert.match(serveLog, /advertising the broker over mDNS/);
+  });
+});
+
+test('serve --mdns without a configured broker refuses to start (exit 5), with a hint', async () => {
+  await withTempDir(async (dir) => {
+    const { dataDir, passphraseFile } = await initDataDir(dir);
+    const res = await fleetcert(['serve', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--listen', '127.0.0.1:0', '--mdns']);
+    assert.is(res.code, 5);
+    assert.match(res.stderr, /broker-config/);
+  });
+});
+
+test.run();
