@@ -1,5 +1,6 @@
 /** Opening an initialised data directory for a command: the layout, the CA, the registry. */
 import { access, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
@@ -34,5 +35,11 @@ export async function withRegistry<T>(layout: DataLayout, work: (registry: Regis
 
 /** Who ran an admin command, for the audit log. */
 export function operatorSource(): string {
-  return `cli:${process.env.SUDO_USER ?? process.env.USER ?? process.getuid?.() ?? 'unknown'}`;
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? 'unknown');
+  }
+  return `cli:${process.env.SUDO_USER ? `${process.env.SUDO_USER} (sudo)` : user}`;
 }
