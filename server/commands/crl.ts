@@ -5,9 +5,8 @@ import { FleetcertError } from '../../shared/errors.js';
 import { loadAuthority } from '../authority/authority.js';
 import { loadBrokerLink } from '../config/broker-settings.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
-import { brokerFiles, brokerOwnership } from '../mosquitto/broker-files.js';
 import { reloadBroker } from '../mosquitto/reload-broker.js';
-import { publishCrl } from '../revocation/publish-crl.js';
+import { publishBrokerCrl } from '../revocation/publish-crl.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
@@ -25,18 +24,8 @@ export function crlCommand(io: CliIo): Command {
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       if (!broker) throw new FleetcertError('broker_not_configured', 'no broker configured', { hint: 'run "fleetcert broker-config" first' });
       const authority = await loadAuthority(layout, (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value);
-      const { settings } = broker;
-      const published = await withRegistry(layout, async (registry) =>
-        publishCrl({
-          registry,
-          issuer: authority.issuer,
-          crlFile: brokerFiles(settings.outDir).crlfile,
-          owner: await brokerOwnership(settings.group ?? undefined),
-          now: new Date(),
-          validitySeconds: settings.crlValiditySeconds,
-        }),
-      );
-      const reload = await reloadBroker(settings.reload);
+      const published = await withRegistry(layout, (registry) => publishBrokerCrl(registry, authority, broker, new Date()));
+      const reload = await reloadBroker(broker.settings.reload);
       io.stdout(
         options.json
           ? JSON.stringify({ ok: true, path: published.path, number: published.crlNumber, entries: published.entries, nextUpdate: published.nextUpdate.toISOString(), reload }) + '\n'

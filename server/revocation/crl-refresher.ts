@@ -6,10 +6,10 @@
 import type { Logger } from '../../shared/log/logger.js';
 import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
-import { brokerFiles, brokerOwnership } from '../mosquitto/broker-files.js';
+import { brokerFiles } from '../mosquitto/broker-files.js';
 import { reloadBroker } from '../mosquitto/reload-broker.js';
 import type { Registry } from '../registry/registry.js';
-import { crlNeedsRefresh, publishCrl } from './publish-crl.js';
+import { crlNeedsRefresh, publishBrokerCrl } from './publish-crl.js';
 
 export interface CrlRefresherOptions {
   readonly registry: Registry;
@@ -40,14 +40,7 @@ export class CrlRefresher {
     const crlFile = brokerFiles(settings.outDir).crlfile;
     try {
       if (!(await crlNeedsRefresh(crlFile, now, settings.crlValiditySeconds))) return false;
-      const crl = await publishCrl({
-        registry,
-        issuer: authority.issuer,
-        crlFile,
-        owner: await brokerOwnership(settings.group ?? undefined),
-        now,
-        validitySeconds: settings.crlValiditySeconds,
-      });
+      const crl = await publishBrokerCrl(registry, authority, broker, now);
       log.info('CRL republished', { crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate });
       await reloadBroker(settings.reload);
       return true;

@@ -9,7 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Signer } from '../../shared/pki/certificate.js';
 import { buildCrl, parseCrl, REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
-import { writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
+import type { Authority } from '../authority/authority.js';
+import type { BrokerLink } from '../config/broker-settings.js';
+import { brokerFiles, brokerOwnership, writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
 import type { Registry } from '../registry/registry.js';
 
 export interface CrlPublication {
@@ -55,6 +57,19 @@ export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
   if (problem) throw new FleetcertError('crl_invalid', `the CRL just built does not read back as built (${problem}); not installing it`);
   await writeBrokerFile(p.crlFile, pem, p.owner);
   return { path: p.crlFile, crlNumber, entries: revoked.length, thisUpdate, nextUpdate };
+}
+
+/** The broker's CRL, where broker-config put it and owned as its other files. */
+export async function publishBrokerCrl(registry: Registry, authority: Authority, broker: BrokerLink, now: Date): Promise<CrlPublication> {
+  const { settings } = broker;
+  return publishCrl({
+    registry,
+    issuer: authority.issuer,
+    crlFile: brokerFiles(settings.outDir).crlfile,
+    owner: await brokerOwnership(settings.group ?? undefined),
+    now,
+    validitySeconds: settings.crlValiditySeconds,
+  });
 }
 
 /** True when the CRL on disk is missing, unreadable, or past half its validity. */

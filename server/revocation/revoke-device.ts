@@ -13,11 +13,10 @@ import type { Logger } from '../../shared/log/logger.js';
 import type { RevocationReason } from '../../shared/pki/crl.js';
 import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
-import { brokerFiles, brokerOwnership } from '../mosquitto/broker-files.js';
 import { endSession } from '../mosquitto/end-session.js';
 import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
 import type { Registry } from '../registry/registry.js';
-import { publishCrl, type CrlPublication } from './publish-crl.js';
+import { publishBrokerCrl, type CrlPublication } from './publish-crl.js';
 
 /** Time Mosquitto needs to act on SIGHUP before the session is ended (it reloads in its loop). */
 export const RELOAD_SETTLE_MS = 300;
@@ -49,14 +48,7 @@ export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
   if (!p.authority) throw new FleetcertError('internal', 'a configured broker needs the CA to sign its CRL');
 
   const { settings } = p.broker;
-  const crl = await publishCrl({
-    registry: p.registry,
-    issuer: p.authority.issuer,
-    crlFile: brokerFiles(settings.outDir).crlfile,
-    owner: await brokerOwnership(settings.group ?? undefined),
-    now: p.now,
-    validitySeconds: settings.crlValiditySeconds,
-  });
+  const crl = await publishBrokerCrl(p.registry, p.authority, p.broker, p.now);
   p.log.info('CRL published', { crlNumber: crl.crlNumber, entries: crl.entries });
   const reload = await reloadBroker(settings.reload);
   if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
