@@ -6,13 +6,19 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
+import { discoverCommand } from './commands/discover.js';
+import { enrollCommand } from './commands/enroll.js';
+import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 
 const program = new Command('fleetcert-agent')
   .description('fleetcert device agent: key on the device, zero-touch enrollment, mTLS to Mosquitto, renewal')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
+  .addCommand(runCommand(processIo))
+  .addCommand(enrollCommand(processIo))
   .addCommand(statusCommand(processIo))
+  .addCommand(discoverCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -1,21 +1,17 @@
 /** `fleetcert-agent status`: is this device enrolled, with which certificate, until when. */
 import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
-import { stateLayout } from '../config/state-layout.js';
-import { jsonOption, stateDirOption } from './options.js';
+import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
 export function statusCommand(io: CliIo): Command {
-  return new Command('status')
+  const command = new Command('status')
     .summary("show this device's enrollment and certificate")
-    .description('Show whether this device is enrolled and what its live certificate says.\nExit code 0 when enrolled, 5 when not.')
-    .addOption(stateDirOption())
-    .addOption(jsonOption())
-    .action(async (options: { stateDir: string; json?: boolean }) => {
-      const layout = stateLayout(resolve(options.stateDir));
+    .description('Show whether this device is enrolled and what its live certificate says.\nExit code 0 when enrolled, 5 when not.');
+  return addCommonOptions(command).action(async (options: CommonOptions) => {
+      const { layout } = await agentContext(options);
       let pem: string;
       try {
         pem = await readFile(layout.live.cert, 'utf8');

@@ -5,6 +5,10 @@
  *   <state>/                     0700
  *     live -> generations/<n>    symlink, swapped atomically on every install
  *     generations/<n>/           one directory per installed certificate, previous kept
+ *     pending/key.pem     0600   a key made before enrolling, waiting for its certificate
+ *     ca.pem                     the pinned root CA, once first contact has checked it
+ *     device-id                  a generated id part, only for hardware without a serial or MAC
+ *     broker.json                where the broker is and the live file paths, for local apps
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
  *       chain.pem                certificate + issuing CA (what a TLS client presents)
@@ -26,6 +30,10 @@ export interface StateLayout {
   readonly root: string;
   readonly generationsDir: string;
   readonly live: CredentialFiles;
+  readonly pending: CredentialFiles;
+  readonly pinnedCa: string;
+  readonly generatedId: string;
+  readonly brokerInfo: string;
   generation(name: string): CredentialFiles;
 }
 
@@ -42,6 +50,10 @@ export function stateLayout(root: string): StateLayout {
     root,
     generationsDir,
     live: files(join(root, 'live')),
+    pending: files(join(root, 'pending')),
+    pinnedCa: join(root, 'ca.pem'),
+    generatedId: join(root, 'device-id'),
+    brokerInfo: join(root, 'broker.json'),
     generation: (name) => files(join(generationsDir, name)),
   };
 }

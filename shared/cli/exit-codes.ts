@@ -14,8 +14,10 @@ export const EXIT = {
   invalidInput: 3,
   /** Refused to overwrite or repeat something that already exists. */
   conflict: 4,
-  /** Needs something that is not there yet (e.g. no CA initialised, not enrolled). */
+  /** Needs something that is not there yet (e.g. no CA initialised, not enrolled, server unreachable). */
   notReady: 5,
+  /** The other side refused: the enrollment server said no, or the CA pin does not match. */
+  refused: 6,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -37,6 +39,14 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
     case 'broker_reload_failed':
     case 'broker_admin_failed':
       return EXIT.failure;
+    case 'bootstrap_missing':
+    case 'discovery_failed':
+    case 'server_unreachable':
+    case 'clock_not_set':
+      return EXIT.notReady;
+    case 'enrollment_refused':
+    case 'ca_pin_mismatch':
+      return EXIT.refused;
     default:
       return EXIT.invalidInput;
   }
@@ -44,4 +54,4 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
 
 /** The exit-code summary both programs print after --help. */
 export const EXIT_CODES_HELP =
-  '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready or not found.\nDocs: docs/CLI.md';
+  '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready or not found, 6 refused.\nDocs: docs/CLI.md';

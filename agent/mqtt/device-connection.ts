@@ -1,0 +1,140 @@
+/**
+ * The device's operational MQTT connection: mqtt.js over mutual TLS with the live files (read
+ * afresh at every start, never cached), client id = device id, servername = the broker's name
+ * even when connecting by address. A retained `online` status on every (re)connect, a retained
+ * `offline` last will. TLS failures that retrying cannot fix (revoked, expired, unknown CA,
+ * wrong clock) stop the reconnect loop: the state says why, and a slow retry follows.
+ * Lifecycle as in STYLE.md: the constructor assigns, start() connects, stop() is idempotent.
+ */
+import mqtt from 'mqtt';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../../shared/log/logger.js';
+import type { DeviceStatus } from '../../shared/protocol/device-status.js';
+import { deviceTopics } from '../../shared/protocol/topics.js';
+import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import type { CredentialFiles } from '../config/state-layout.js';
+
+export interface BrokerAddress {
+  readonly host: string;
+  readonly port: number;
+  /** The broker's name when `host` is an address. */
+  readonly servername?: string | undefined;
+}
+
+export type ConnectionState = 'connecting' | 'online' | 'revoked' | 'expired' | 'untrusted' | 'clock' | 'stopped';
+
+export interface DeviceConnectionOptions {
+  readonly broker: BrokerAddress;
+  readonly deviceId: string;
+  readonly files: CredentialFiles;
+  readonly agentVersion: string;
+  readonly log: Logger;
+  /** Pause after a fatal TLS failure before trying again (default 10 min). */
+  readonly fatalRetryMs?: number;
+  readonly onState?: (state: ConnectionState, detail: string) => void;
+}
+
+/** TLS failures that reconnecting at once cannot fix, and what they mean. */
+const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: { state: 'revoked', advice: 'the broker says this certificate is revoked: an operator must reset the device' },
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: { state: 'expired', advice: 'the broker says this certificate has expired: it must be renewed' },
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: { state: 'untrusted', advice: 'the broker does not trust this certificate\'s CA: is this the right broker?' },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
+  SELF_SIGNED_CERT_IN_CHAIN: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
+  ERR_TLS_CERT_ALTNAME_INVALID: { state: 'untrusted', advice: 'the broker\'s certificate does not name the host we connected to: set the broker servername' },
+  CERT_NOT_YET_VALID: { state: 'clock', advice: 'the broker\'s certificate is not valid yet: the device clock is wrong' },
+  CERT_HAS_EXPIRED: { state: 'clock', advice: 'the broker\'s certificate looks expired: the device clock is wrong, or the broker needs a new certificate' },
+};
+
+export class DeviceConnection {
+  private client: mqtt.MqttClient | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private current: ConnectionState = 'stopped';
+
+  constructor(private readonly options: DeviceConnectionOptions) {}
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const { options } = this;
+    const [key, chain, ca] = await Promise.all([readFile(options.files.key, 'utf8'), readFile(options.files.chain, 'utf8'), readFile(options.files.ca, 'utf8')]);
+    const leaf = describeCertificate(readCertificate(chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 25)));
+    const topics = deviceTopics(options.deviceId);
+    const status = (state: DeviceStatus['state']): string =>
+      JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);
+    this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
+    const client = mqtt.connect(`mqtts://${options.broker.host.includes(':') ? `[${options.broker.host}]` : options.broker.host}:${options.broker.port}`, {
+      protocolVersion: 5,
+      clientId: options.deviceId,
+      ca,
+      cert: chain,
+      key,
+      ...(options.broker.servername ? { servername: options.broker.servername } : {}),
+      rejectUnauthorized: true,
+      reconnectPeriod: 5_000,
+      connectTimeout: 15_000,
+      noDelay: true,
+      will: { topic: topics.status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
+    } as mqtt.IClientOptions);
+    client.on('connect', () => {
+      this.setState('online', `${options.broker.host}:${options.broker.port}`);
+      client.publish(topics.status, status('online'), { qos: 1, retain: true });
+    });
+    client.on('error', (err) => this.onError(client, err));
+    client.on('offline', () => options.log.debug('broker connection lost; reconnecting'));
+    this.client = client;
+  }
+
+  /** Publishes `offline` (retained) and disconnects; safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      if (client.connected) {
+        await Promise.race([
+          client.publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
+          new Promise((r) => setTimeout(r, 2_000)),
+        ]);
+      }
+      await client.endAsync(true).catch(() => undefined);
+    }
+    this.setState('stopped', 'stopped');
+  }
+
+  /** Reconnects with whatever files are live now (after a renewal). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  private onError(client: mqtt.MqttClient, err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const fatal = FATAL[code];
+    if (!fatal) {
+      this.options.log.warn('broker connection problem', { code, message: err.message });
+      return;
+    }
+    // No hot loop: stop reconnecting, say why, try again much later.
+    client.end(true);
+    if (this.client === client) this.client = undefined;
+    this.setState(fatal.state, fatal.advice);
+    this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { code });
+    if (!this.stopped) {
+      this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
+      this.retryTimer.unref();
+    }
+  }
+
+  private setState(state: ConnectionState, detail: string): void {
+    if (state === this.current) return;
+    this.current = state;
+    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { broker: detail, clientId: this.options.deviceId });
+    this.options.onState?.(state, detail);
+  }
+}

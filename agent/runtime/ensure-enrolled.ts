@@ -1,0 +1,72 @@
+/**
+ * Bring-up: a plausible clock, then either the live credentials already installed or a first
+ * enrollment from the bootstrap file; either way the endpoints are known and kept for local
+ * programs in broker.json.
+ */
+import { FleetcertError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log/logger.js';
+import { describeCertificate } from '../../shared/pki/certificate.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { findBootstrap } from '../config/bootstrap.js';
+import type { StateLayout } from '../config/state-layout.js';
+import { clockFloor, waitForClock } from '../clock/wait-for-clock.js';
+import { CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
+import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, writeBrokerInfo, type Endpoints } from '../discovery/endpoints.js';
+import { enrollDevice } from '../enrollment/enroll-device.js';
+import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
+import { systemFacts } from '../identity/system-metadata.js';
+
+export interface Enrolled {
+  readonly deviceId: string;
+  readonly live: LiveCredentials;
+  readonly endpoints: Endpoints;
+  readonly enrolledNow: boolean;
+}
+
+export interface BringUpOptions {
+  readonly giveUpOnOperator: boolean;
+  readonly deadlineSeconds?: number;
+}
+
+export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, log: Logger, options: BringUpOptions): Promise<Enrolled> {
+  if (!(await waitForClock({ floor: clockFloor(), maxWaitSeconds: config.clockWaitSeconds, log }))) {
+    log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"');
+  }
+  const store = new CredentialStore(layout);
+  const live = await store.live();
+  const known = await readBrokerInfo(layout.brokerInfo);
+  if (live && live.certificate.notAfter > new Date()) {
+    const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
+    const found = known ? undefined : await findBootstrap(config.bootstrapFiles);
+    const endpoints = known ? endpointsFromInfo(known) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
+    if (!known) await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
+    log.info('already enrolled', { deviceId, serial: describeCertificate(live.certificate).serialNumber, notAfter: live.certificate.notAfter });
+    return { deviceId, live, endpoints, enrolledNow: false };
+  }
+
+  const found = await findBootstrap(config.bootstrapFiles);
+  if (!found) {
+    throw new FleetcertError('bootstrap_missing', `no bootstrap file in ${config.bootstrapFiles.join(', ')}`, {
+      hint: 'copy the fleetcert.json made by "fleetcert token create --out" onto the boot partition',
+    });
+  }
+  log.info('bootstrap file found', { path: found.path, caFingerprint: found.bootstrap.caFingerprint });
+  const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+  log.info('device identity', { deviceId: identity.deviceId, model: identity.model, serialSource: identity.serialSource });
+  const endpoints = await resolveEndpoints(config, found.bootstrap.enrollUrl, log);
+  const enrolled = await enrollDevice({
+    bootstrap: found.bootstrap,
+    endpoint: endpoints.enroll,
+    deviceId: identity.deviceId,
+    metadata: deviceMetadata(identity, await systemFacts()),
+    keyType: config.keyType,
+    store,
+    pinFile: layout.pinnedCa,
+    hooksDir: config.hooksDir,
+    log,
+    giveUpOnOperator: options.giveUpOnOperator,
+    ...(options.deadlineSeconds === undefined ? {} : { deadlineSeconds: options.deadlineSeconds }),
+  });
+  await writeBrokerInfo(layout.brokerInfo, identity.deviceId, endpoints, layout.live);
+  return { deviceId: identity.deviceId, live: enrolled, endpoints, enrolledNow: true };
+}

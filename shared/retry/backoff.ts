@@ -1,0 +1,19 @@
+/**
+ * Capped exponential backoff with jitter, as a pure function: attempt number and a random
+ * source in, delay out. Defaults follow DESIGN.md: 1 min -> 10 min -> 100 min -> 6 h cap.
+ */
+export interface BackoffPolicy {
+  readonly firstSeconds: number;
+  readonly factor: number;
+  readonly capSeconds: number;
+  /** Fraction of the delay that is randomised (0.2: the delay is 80-100% of nominal). */
+  readonly jitter: number;
+}
+
+export const RENEWAL_BACKOFF: BackoffPolicy = { firstSeconds: 60, factor: 10, capSeconds: 6 * 3600, jitter: 0.2 };
+
+/** Delay before retry number `attempt` (0 for the first retry). `random` returns [0, 1). */
+export function backoffSeconds(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const nominal = Math.min(policy.capSeconds, policy.firstSeconds * policy.factor ** Math.max(0, attempt));
+  return nominal * (1 - policy.jitter * random());
+}
