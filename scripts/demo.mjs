@@ -2,18 +2,18 @@
 // The README's main command. Sets itself up (npm ci, Debian packages when root, build), then
 // runs fleetcert as an operator would, in a temporary directory on loopback ports, and shows
 // each step: the CA, a fleet token and its bootstrap file, a real Mosquitto configured by
-// broker-config, the enrollment server, a device enrolling with nothing but openssl and curl,
-// talking MQTT over mutual TLS, confined by the ACL, then revoked and cut off. It grows into
-// the full agent-on-a-board demo as the agent lands.
+// broker-config, the enrollment server, then the agent, as its own process, going from an
+// empty state directory and the bootstrap file to mutual TLS on the broker (this machine plays
+// the board), its status reaching the server, and finally its revocation.
 // Usage: npm run demo [-- --keep]   (--keep leaves the temporary directory for a look)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
-ensureSetup({ commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub'] });
+ensureSetup({ commands: ['openssl', 'mosquitto'] });
 
 const keep = process.argv.includes('--keep');
 const dir = mkdtempSync(join(tmpdir(), 'fleetcert-demo-'));
@@ -22,6 +22,7 @@ const pass = join(dir, 'ca-passphrase');
 const cli = join(ROOT, 'dist', 'server', 'main.js');
 let server;
 let broker;
+const agents = [];
 
 function step(title) {
   process.stdout.write(`\n== ${title}\n`);
@@ -55,8 +56,8 @@ async function startBroker(includeDir, pidFile) {
 }
 
 /** Runs fleetcert with the demo's data dir, echoing the command as a person would type it. */
-function fleetcert(args, { quiet = false } = {}) {
-  process.stdout.write(`$ fleetcert ${args.join(' ')}\n`);
+function fleetcert(args, { quiet = false, echo = true } = {}) {
+  if (echo) process.stdout.write(`$ fleetcert ${args.join(' ')}\n`);
   const res = spawnSync(process.execPath, [cli, ...args, '--data-dir', data], { encoding: 'utf8' });
   if (res.status !== 0) fail(`"fleetcert ${args[0]}" failed (exit ${res.status}):\n${res.stderr}`);
   if (!quiet) process.stdout.write(res.stdout);
@@ -71,8 +72,55 @@ function shell(title, script, env = {}) {
   if (out) process.stdout.write(out.replace(/^/gm, '  ') + '\n');
 }
 
-async function startServer() {
-  server = spawn(process.execPath, [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json'], {
+/** The agent as its own process; its JSON log lines are shown as the steps a person cares about. */
+const AGENT_STEPS = {
+  'bootstrap file found': (l) => `bootstrap file read: ${l.path}`,
+  'device identity': (l) => `identity: ${l.deviceId} (${l.model})`,
+  'key generated on the device': (l) => `key generated on the device (${l.keyType}), written 0600 before any network call`,
+  'CA pinned': (l) => `fleet CA pinned (SHA-256 ${l.fingerprint.slice(0, 16)}...)`,
+  'sending the certificate request': (l) => `CSR sent to ${l.url} with the fleet token`,
+  'certificate installed': (l) => `certificate installed: serial ${l.serial}, valid until ${l.notAfter}`,
+  'connected to the broker over mutual TLS': (l) => `connected to Mosquitto over mutual TLS as ${l.clientId}`,
+};
+function startAgent(args) {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'agent', 'main.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let pending = '';
+  const lines = [];
+  child.stderr.on('data', (chunk) => {
+    pending += chunk;
+    const parts = pending.split('\n');
+    pending = parts.pop();
+    for (const line of parts) {
+      lines.push(line);
+      try {
+        const entry = JSON.parse(line);
+        const render = AGENT_STEPS[entry.msg];
+        if (render) process.stdout.write(`  agent: ${render(entry)}\n`);
+        else if (entry.level === 'error' || entry.level === 'warn') process.stdout.write(`  agent ${entry.level}: ${entry.msg}\n`);
+      } catch {
+        process.stdout.write(`  agent: ${line}\n`);
+      }
+    }
+  });
+  child.on('exit', (code) => code && fail(`the agent exited (${code}):\n${lines.join('\n')}`));
+  agents.push(child);
+  return {
+    until: async (pattern, timeoutMs = 30_000) => {
+      for (const started = Date.now(); Date.now() - started < timeoutMs; await new Promise((r) => setTimeout(r, 50))) {
+        const line = lines.find((l) => pattern.test(l));
+        if (line) return line;
+      }
+      fail(`the agent did not get to ${pattern}:\n${lines.join('\n')}`);
+    },
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+async function startServer(enrollPort) {
+  server = spawn(process.execPath, [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', `127.0.0.1:${enrollPort}`, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -91,10 +139,10 @@ try {
   step('1. Create the fleet CA (root + issuing CA) and the server TLS certificates');
   fleetcert(['init', '--passphrase-file', pass]);
 
-  step('2. One fleet token for up to 50 boards named rpi-*, and its bootstrap file');
+  step('2. One fleet token for up to 50 boards, and its bootstrap file for the boot partition');
+  const enrollPort = await freePort();
   const boot = join(dir, 'fleetcert.json');
-  fleetcert(['token', 'create', '--name', 'demo-fleet', '--uses', '50', '--expires', '1d', '--id-pattern', 'rpi-*', '--label', 'site=demo', '--out', boot]);
-  const token = JSON.parse(readFileSync(boot, 'utf8')).token;
+  fleetcert(['token', 'create', '--name', 'demo-fleet', '--uses', '50', '--expires', '1d', '--label', 'site=demo', '--out', boot, '--enroll-url', `https://localhost:${enrollPort}`]);
 
   step('3. Make Mosquitto enforce it: mutual TLS, a per-device ACL, a CRL');
   // Run as root, mosquitto drops to its own user: it must reach these files and its pid file.
@@ -113,60 +161,36 @@ try {
   process.stdout.write(`  mosquitto is running with it on 127.0.0.1:${mqttPort}\n`);
 
   step('4. Start the enrollment server (EST over HTTPS)');
-  const port = await startServer();
+  const port = await startServer(enrollPort);
   process.stdout.write(`  listening on https://localhost:${port}/.well-known/est/\n`);
 
-  step('5. A device enrolls with nothing but openssl and curl (the agent does the same, by itself)');
-  shell(
-    'make a key on the device; it never leaves',
-    `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out device.key 2>/dev/null && chmod 600 device.key
-     echo "device.key: $(stat -c %a device.key), $(openssl pkey -in device.key -noout -text 2>/dev/null | grep -m1 -o 'ASN1 OID: .*')"`,
-  );
-  shell(
-    'send a CSR with the fleet token; get the certificate back',
-    `openssl req -new -key device.key -subj /CN=rpi-demo-0001 -outform DER | base64 > csr.b64
-     curl -sS --fail --cacert server/ca/root.pem -u "rpi-demo-0001:$TOKEN" -H 'Content-Type: application/pkcs10' \\
-       --data-binary @csr.b64 https://localhost:${port}/.well-known/est/simpleenroll | base64 -d > issued.p7
-     openssl pkcs7 -inform DER -in issued.p7 -print_certs -out chain.pem
-     openssl x509 -in chain.pem -noout -subject -enddate -ext extendedKeyUsage`,
-    { TOKEN: token },
-  );
-  shell(
-    'check it independently: chains to the pinned root, valid for TLS client auth',
-    'openssl verify -purpose sslclient -CAfile server/ca/root.pem -untrusted chain.pem chain.pem',
-  );
-  shell(
-    'a wrong token is refused with a precise code',
-    `curl -sS --cacert server/ca/root.pem -u "rpi-demo-0002:fct_aaaaaaaaaa_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-43)" \\
-       -H 'Content-Type: application/pkcs10' --data-binary @csr.b64 -w '  -> HTTP %{http_code}\\n' https://localhost:${port}/.well-known/est/simpleenroll`,
-  );
+  step('5. The agent on a device: nothing but the bootstrap file and an empty state directory');
+  const state = join(dir, 'device-state');
+  process.stdout.write(`$ fleetcert-agent run --bootstrap fleetcert.json --state-dir ${state} --broker 127.0.0.1:${mqttPort} --broker-servername localhost\n`);
+  const agent = startAgent(['run', '--bootstrap', boot, '--state-dir', state, '--broker', `127.0.0.1:${mqttPort}`, '--broker-servername', 'localhost', '--hooks-dir', join(dir, 'hooks')]);
+  const deviceId = JSON.parse(await agent.until(/"msg":"device identity"/)).deviceId;
+  await agent.until(/connected to the broker over mutual TLS/);
 
-  step('6. The device talks MQTT over mutual TLS, confined to its own topics');
-  const mqtt = `-h 127.0.0.1 -p ${mqttPort} --cafile broker/ca.pem --cert chain.pem --key device.key -V mqttv5 -q 1`;
-  shell('publish its status and a reading (its certificate CN is its MQTT identity)',
-    `mosquitto_pub ${mqtt} -t fleetcert/devices/rpi-demo-0001/status -r -m '{"state":"online"}' && echo "status: accepted"
-     mosquitto_pub ${mqtt} -t devices/rpi-demo-0001/temperature -m 21.5 && echo "devices/rpi-demo-0001/temperature: accepted"`);
-  shell("try another device's topics", `mosquitto_pub ${mqtt} -t devices/rpi-demo-0002/valve -m open 2>&1 | sed 's|^|devices/rpi-demo-0002/valve: |' || true`);
-  await new Promise((r) => setTimeout(r, 500));
-  fleetcert(['device', 'list']);
+  step('6. Round trip: the device\'s status went through the broker to the server');
+  for (let i = 0; i < 50; i += 1) {
+    const shown = JSON.parse(fleetcert(['device', 'show', deviceId, '--json'], { quiet: true, echo: false }));
+    if (shown.device.reported?.state === 'online') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fleetcert(['device', 'show', deviceId]);
+  shell('the files other programs on the device use', `ls -l ${state}/live/ | tail -n +2 | awk '{print $1, $NF}'; readlink ${state}/live`);
 
-  step('7. Revoke it: registry, CRL, broker reload, live session ended');
-  fleetcert(['device', 'revoke', 'rpi-demo-0001', '--reason', 'keyCompromise', '--passphrase-file', pass]);
-  shell('the same certificate is now refused in the TLS handshake (the broker sends the alert)',
-    `out=$(openssl s_client -tls1_2 -connect 127.0.0.1:${mqttPort} -servername localhost -CAfile broker/ca.pem -cert chain.pem -key device.key </dev/null 2>&1 || true)
-     echo "openssl s_client: $(echo "$out" | grep -o -m1 'alert certificate [a-z]*' | head -n1)"
-     mosquitto_pub ${mqtt} -t devices/rpi-demo-0001/temperature -m 22 2>&1 | head -1 | sed 's|^|mosquitto_pub: |' || true`);
-
-  step('8. What the registry knows');
-  fleetcert(['device', 'show', 'rpi-demo-0001']);
-  fleetcert(['token', 'list']);
+  step('7. Revoke it: registry, CRL, broker reload, live session ended; the agent reports it and waits (no hot retry loop)');
+  fleetcert(['device', 'revoke', deviceId, '--reason', 'keyCompromise', '--passphrase-file', pass]);
+  await agent.until(/cannot connect to the broker/, 15_000);
+  agent.stop();
 
   step('Done');
   process.stdout.write(
     keep ? `Files kept in ${dir}\n` : 'The temporary directory is removed. Run "npm run demo -- --keep" to look around afterwards.\n',
   );
 } finally {
-  for (const child of [server, broker]) {
+  for (const child of [...agents, server, broker]) {
     if (child && child.exitCode === null) {
       child.removeAllListeners('exit');
       child.kill('SIGTERM');

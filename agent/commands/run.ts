@@ -29,11 +29,14 @@ export function runCommand(_io: CliIo): Command {
       log: log.child('mqtt'),
     });
     await connection.start();
+    // A service runs until it is told to stop, whatever its connection is doing meanwhile.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
     log.info('stopping', { signal });
+    clearInterval(keepAlive);
     await connection.stop();
     log.info('stopped');
   });

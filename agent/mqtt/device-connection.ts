@@ -126,8 +126,8 @@ export class DeviceConnection {
     this.setState(fatal.state, fatal.advice);
     this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { code });
     if (!this.stopped) {
+      // Referenced on purpose: this timer is what the service waits for.
       this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
-      this.retryTimer.unref();
     }
   }
 

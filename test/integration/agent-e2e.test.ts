@@ -237,6 +237,7 @@ it('revoked while running: one clear error, no hot reconnect loop', async () => 
     // Each refused handshake is one "certificate verify failed" in the broker log: one, not a storm.
     const tries = ctx.fleet!.broker.logs().slice(mark).split('\n').filter((l) => /certificate verify failed/.test(l)).length;
     assert.is(tries, 1, `the broker saw ${tries} refused handshakes`);
+    assert.is(await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('running'), 200))]), 'running', 'the service keeps running and retries slowly');
   } finally {
     await agent.stop();
   }

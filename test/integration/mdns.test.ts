@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fleetcert, SERVER_MAIN } from '../helpers/cli.js';
+import { AGENT_MAIN, fleetcert, SERVER_MAIN } from '../helpers/cli.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
@@ -44,6 +44,40 @@ test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and T
     assert.is(found.host, 'pi-gw.local');
     assert.equal(found.txt, { fleetcert: String(serve.port), v: '1' });
     assert.match(serveLog, /advertising the broker over mDNS/);
+  });
+});
+
+test('an agent with no URL and no broker finds both over mDNS and enrolls (private network namespace)', async () => {
+  await withTempDir(async (dir) => {
+    const { dataDir, passphraseFile } = await initDataDir(dir);
+    const config = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--port', '18883', '--admin-port', '18884', '--host', 'localhost']);
+    assert.is(config.code, 0, config.stderr);
+    const boot = join(dir, 'fleetcert.json');
+    assert.is((await fleetcert(['token', 'create', '--data-dir', dataDir, '--name', 'lan', '--out', boot])).code, 0);
+    const state = join(dir, 'agent');
+    const boards = fileURLToPath(new URL('../../../../shared/boards/rpi4-bookworm-arm64', import.meta.url));
+    const script = `
+      set -u
+      ip link set lo up
+      "${process.execPath}" "${SERVER_MAIN}" serve --data-dir "${dataDir}" --passphrase-file "${passphraseFile}" \\
+        --listen 127.0.0.1:0 --json --mdns > "${dir}/serve.json" 2> "${dir}/serve.log" &
+      server=$!
+      for i in $(seq 100); do [ -s "${dir}/serve.json" ] && break; sleep 0.1; done
+      "${process.execPath}" "${AGENT_MAIN}" enroll --json --timeout 60 --state-dir "${state}" --bootstrap "${boot}" \\
+        --identity-root "${boards}" > "${dir}/agent.json" 2> "${dir}/agent.log"
+      enrolled=$?
+      kill -TERM $server; wait $server
+      exit $enrolled
+    `;
+    const res = await run('unshare', ['-rn', 'bash', '-c', script], { timeoutMs: 90_000 });
+    const agentLog = await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '');
+    assert.is(res.code, 0, `agent failed:\n${agentLog}\n${res.stderr}`);
+    assert.match(agentLog, /broker discovered over mDNS/);
+    assert.is(JSON.parse(await readFile(join(dir, 'agent.json'), 'utf8')).deviceId, 'rpi4-100000002a5c3b71');
+    const serve = JSON.parse((await readFile(join(dir, 'serve.json'), 'utf8')).split('\n')[0]!);
+    const info = JSON.parse(await readFile(join(state, 'broker.json'), 'utf8'));
+    assert.equal(info.broker, { host: '127.0.0.1', port: 18883, servername: 'localhost' });
+    assert.equal(info.enroll, { url: `https://127.0.0.1:${serve.port}`, servername: 'localhost' });
   });
 });
 
