@@ -1,0 +1,45 @@
+/**
+ * The agent must run on Node 18 (Raspberry Pi OS Bookworm ships it): enroll and connect over
+ * mTLS with a real Node 18.20.8 against the real server and broker (which run on this Node).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
+import { startFleetWithBroker } from '../helpers/fleet-broker.js';
+import { node18 } from '../helpers/node18.js';
+import { run } from '../helpers/run.js';
+import { withTempDir } from '../helpers/temp-dir.js';
+
+const BOARD = fileURLToPath(new URL('../../../../shared/boards/rpi3-bookworm-armhf', import.meta.url));
+
+test('Node 18.20.8: the agent enrolls, installs and connects over mutual TLS', async () => {
+  const node = await node18();
+  assert.match((await run(node, ['--version'])).stdout, /^v18\./);
+  await withTempDir(async (dir) => {
+    const fleet = await startFleetWithBroker(dir);
+    try {
+      const boot = join(dir, 'fleetcert.json');
+      assert.is((await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'n18', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`])).code, 0);
+      const args = ['--state-dir', join(dir, 'state'), '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
+      const agent = spawn(node, [AGENT_MAIN, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let logs = '';
+      agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));
+      const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
+      try {
+        for (let i = 0; i < 150 && !/connected to the broker over mutual TLS/.test(logs); i += 1) await new Promise((r) => setTimeout(r, 100));
+        assert.match(logs, /certificate installed/);
+        assert.match(logs, /connected to the broker over mutual TLS/);
+      } finally {
+        agent.kill('SIGTERM');
+        assert.is(await exited, 0, logs);
+      }
+    } finally {
+      await fleet.stop();
+    }
+  });
+});
+
+test.run();
