@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { encodeMetadataHeader, METADATA_HEADER, type DeviceMetadata } from '../../shared/protocol/device-metadata.js';
-import { CONTENT_TYPES, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
+import { CONTENT_TYPES, decodeBase64Body, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 
@@ -44,7 +44,7 @@ export class EstClient {
   async cacerts(): Promise<Certificate[]> {
     const res = await this.send('GET', EST_PATHS.cacerts, {});
     if (res.status !== 200) throw new FleetcertError('server_unreachable', `GET ${EST_PATHS.cacerts} answered ${res.status}`);
-    return decodeCertsOnly(Buffer.from(res.body.toString('latin1'), 'base64'));
+    return certsOnlyBody(res.body);
   }
 
   async simpleEnroll(token: string, csrDer: Uint8Array, metadata: DeviceMetadata): Promise<EnrollOutcome> {
@@ -119,7 +119,7 @@ interface RawResponse {
 }
 
 function outcome(res: RawResponse): EnrollOutcome {
-  if (res.status === 200) return { kind: 'issued', chain: decodeCertsOnly(Buffer.from(res.body.toString('latin1'), 'base64')) };
+  if (res.status === 200) return { kind: 'issued', chain: certsOnlyBody(res.body) };
   const retryAfter = parseRetryAfter(res.headers['retry-after']);
   if (res.status === 202) return { kind: 'pending', retryAfterSeconds: retryAfter ?? 60 };
   let code = `http_${res.status}`;
@@ -131,6 +131,13 @@ function outcome(res: RawResponse): EnrollOutcome {
     // not JSON: keep the status as the code
   }
   return { kind: 'refused', status: res.status, code, message, retryAfterSeconds: retryAfter };
+}
+
+/** A base64 PKCS#7 certs-only body, strictly decoded (the same codec the server writes with). */
+function certsOnlyBody(body: Buffer): Certificate[] {
+  const der = decodeBase64Body(body.toString('latin1'));
+  if (der === undefined) throw new FleetcertError('pkcs7_invalid', 'the response body is not base64');
+  return decodeCertsOnly(der);
 }
 
 function parseRetryAfter(value: string | string[] | undefined): number | undefined {
