@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   server_unreachable: { publicMessage: 'the enrollment server could not be reached' },
   issued_certificate_invalid: { publicMessage: 'the issued certificate failed verification' },
   clock_not_set: { publicMessage: 'the system clock is not set' },
+  renewal_in_progress: { publicMessage: 'another renewal is running' },
+  interrupted: { publicMessage: 'stopped by a signal' },
   usage: { publicMessage: 'invalid command-line usage' },
   internal: { status: 500, publicMessage: 'internal error' },
 } as const satisfies Record<string, CodeInfo>;

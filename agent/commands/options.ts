@@ -19,7 +19,15 @@ export interface CommonOptions {
   identityRoot?: string;
   hooksDir?: string;
   logLevel?: string;
+  renewCheck?: string;
+  renewRetrySeconds?: string;
   json?: boolean;
+}
+
+export function addRenewalOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--renew-check <cron>', 'when to check whether the certificate is due (default every 15 min: "*/15 * * * *")'))
+    .addOption(new Option('--renew-retry-seconds <n>', 'first pause after a failed renewal (grows tenfold to 6 h; default 60)'));
 }
 
 export function addCommonOptions(command: Command): Command {
@@ -54,6 +62,8 @@ export async function agentContext(options: CommonOptions): Promise<AgentContext
     identityRoot: options.identityRoot,
     hooksDir: options.hooksDir,
     logLevel: options.logLevel as AgentConfigInput['logLevel'],
+    renewCheck: options.renewCheck,
+    renewRetrySeconds: options.renewRetrySeconds === undefined ? undefined : Number(options.renewRetrySeconds),
   };
   const config = await loadAgentConfig(options.config, overrides);
   return { config, layout: stateLayout(config.stateDir), log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }) };

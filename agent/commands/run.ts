@@ -4,10 +4,18 @@
  */
 import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
+import { describeCertificate } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
-import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+import { isFleetcertError } from '../../shared/errors.js';
+import { abortableSleep, RENEWAL_BACKOFF } from '../../shared/retry/backoff.js';
+import { CredentialStore } from '../credentials/credential-store.js';
+import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
+import { systemFacts } from '../identity/system-metadata.js';
+import { renewCertificate } from '../renewal/renew-certificate.js';
+import { RenewalScheduler } from '../renewal/renewal-scheduler.js';
+import { addCommonOptions, addRenewalOptions, agentContext, type CommonOptions } from './options.js';
 
 export function runCommand(_io: CliIo): Command {
   const command = new Command('run')
@@ -15,12 +23,33 @@ export function runCommand(_io: CliIo): Command {
     .description(
       'The service the systemd unit starts. First boot: waits for a sane clock, reads the bootstrap file,\n' +
         'finds the broker (mDNS) unless told, makes the key on the device, enrolls, installs. Then connects\n' +
-        'to Mosquitto over mutual TLS and publishes its status. Logs JSON lines to stderr.',
+        'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked\n' +
+        'every 15 min, at 2/3 of the lifetime) and moves the connection to the new certificate. Logs JSON lines\n' +
+        'to stderr.',
     );
-  return addCommonOptions(command).action(async (options: CommonOptions) => {
+  return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
     log.info('starting', { version: VERSION, stateDir: layout.root });
-    const enrolled = await ensureEnrolled(config, layout, log, { giveUpOnOperator: false });
+    // Signals are handled from the first moment: during start-up they abort every wait.
+    const stop = new AbortController();
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        stop.abort(signal);
+        resolve(signal);
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+    let enrolled;
+    try {
+      enrolled = await ensureEnrolled(config, layout, log, { giveUpOnOperator: false, sleep: abortableSleep(stop.signal) });
+    } catch (err) {
+      if (isFleetcertError(err, 'interrupted') || stop.signal.aborted) {
+        log.info('stopped during start-up', { signal: stop.signal.reason });
+        return;
+      }
+      throw err;
+    }
     const connection = new DeviceConnection({
       broker: enrolled.endpoints.broker,
       deviceId: enrolled.deviceId,
@@ -29,14 +58,30 @@ export function runCommand(_io: CliIo): Command {
       log: log.child('mqtt'),
     });
     await connection.start();
+    const store = new CredentialStore(layout);
+    const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+    const metadata = deviceMetadata(identity, await systemFacts());
+    const scheduler = new RenewalScheduler({
+      cronExpression: config.renewCheck,
+      readValidity: async () => {
+        const live = await store.live();
+        return live && { serial: describeCertificate(live.certificate).serialNumber, notBefore: live.certificate.notBefore, notAfter: live.certificate.notAfter };
+      },
+      renew: async () => {
+        await renewCertificate({ layout, store, endpoint: enrolled.endpoints.enroll, keyType: config.keyType, hooksDir: config.hooksDir, metadata, log: log.child('renew') });
+      },
+      onNewCertificate: () => connection.restart(),
+      backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },
+      log: log.child('renew'),
+    });
+    connection.onCommand = (command) => scheduler.requestNow(command.reason ?? 'operator request');
+    scheduler.start(describeCertificate(enrolled.live.certificate).serialNumber);
     // A service runs until it is told to stop, whatever its connection is doing meanwhile.
     const keepAlive = setInterval(() => undefined, 1 << 30);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const signal = await stopped;
     log.info('stopping', { signal });
     clearInterval(keepAlive);
+    scheduler.stop();
     await connection.stop();
     log.info('stopped');
   });

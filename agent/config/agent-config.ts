@@ -4,6 +4,7 @@
  * what the command line and environment say (mapped in commands/). Loaded once, passed down.
  */
 import { readFile } from 'node:fs/promises';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { FleetcertError } from '../../shared/errors.js';
 import { KEY_TYPES } from '../../shared/pki/key-pair.js';
@@ -35,6 +36,10 @@ export const agentConfigSchema = z
     /** How long to wait for a plausible clock before TLS; then go on and report. */
     clockWaitSeconds: z.number().int().min(0).max(3600).default(300),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** When `run` checks whether the certificate is due (node-cron; 6 fields = with seconds). */
+    renewCheck: z.string().refine((e) => cron.validate(e), 'must be a cron expression').default('*/15 * * * *'),
+    /** First pause after a failed renewal; it grows tenfold up to 6 h. */
+    renewRetrySeconds: z.number().int().min(1).max(21_600).default(60),
   })
   .strict();
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

@@ -9,6 +9,7 @@
  *     ca.pem                     the pinned root CA, once first contact has checked it
  *     device-id                  a generated id part, only for hardware without a serial or MAC
  *     broker.json                where the broker is and the live file paths, for local apps
+ *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
  *       chain.pem                certificate + issuing CA (what a TLS client presents)
@@ -34,6 +35,7 @@ export interface StateLayout {
   readonly pinnedCa: string;
   readonly generatedId: string;
   readonly brokerInfo: string;
+  readonly renewLock: string;
   generation(name: string): CredentialFiles;
 }
 
@@ -54,6 +56,7 @@ export function stateLayout(root: string): StateLayout {
     pinnedCa: join(root, 'ca.pem'),
     generatedId: join(root, 'device-id'),
     brokerInfo: join(root, 'broker.json'),
+    renewLock: join(root, 'renew.lock'),
     generation: (name) => files(join(generationsDir, name)),
   };
 }

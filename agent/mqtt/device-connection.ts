@@ -9,7 +9,7 @@
 import mqtt from 'mqtt';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
-import type { DeviceStatus } from '../../shared/protocol/device-status.js';
+import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
 import { deviceTopics } from '../../shared/protocol/topics.js';
 import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
@@ -49,8 +49,11 @@ const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
 export class DeviceConnection {
   private client: mqtt.MqttClient | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Set by stop(): final. Nothing connects again, not even a restart already under way. */
+  private closed = false;
   private current: ConnectionState = 'stopped';
+  /** Called with each valid command on this device's command topic (e.g. renew now). */
+  onCommand: ((command: DeviceCommand) => void) | undefined;
 
   constructor(private readonly options: DeviceConnectionOptions) {}
 
@@ -59,13 +62,14 @@ export class DeviceConnection {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
+    if (this.closed) return;
     const { options } = this;
     const [key, chain, ca] = await Promise.all([readFile(options.files.key, 'utf8'), readFile(options.files.chain, 'utf8'), readFile(options.files.ca, 'utf8')]);
     const leaf = describeCertificate(readCertificate(chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 25)));
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string =>
       JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);
+    if (this.closed) return; // stopped while the files were being read
     this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
     const client = mqtt.connect(`mqtts://${options.broker.host.includes(':') ? `[${options.broker.host}]` : options.broker.host}:${options.broker.port}`, {
       protocolVersion: 5,
@@ -83,34 +87,46 @@ export class DeviceConnection {
     client.on('connect', () => {
       this.setState('online', `${options.broker.host}:${options.broker.port}`);
       client.publish(topics.status, status('online'), { qos: 1, retain: true });
+      client.subscribe(topics.command, { qos: 1 });
+    });
+    client.on('message', (topic, payload) => {
+      if (topic !== topics.command) return;
+      const command = parsePayload(deviceCommandSchema, payload);
+      if (command) this.onCommand?.(command);
+      else options.log.warn('ignored a malformed command', { topic });
     });
     client.on('error', (err) => this.onError(client, err));
     client.on('offline', () => options.log.debug('broker connection lost; reconnecting'));
     this.client = client;
   }
 
-  /** Publishes `offline` (retained) and disconnects; safe to call twice. */
+  /** Publishes `offline` (retained) and disconnects, for good; safe to call twice. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const client = this.client;
-    this.client = undefined;
-    if (client) {
-      if (client.connected) {
-        await Promise.race([
-          client.publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
-          new Promise((r) => setTimeout(r, 2_000)),
-        ]);
-      }
-      await client.endAsync(true).catch(() => undefined);
-    }
+    this.closed = true;
+    await this.disconnect(true);
     this.setState('stopped', 'stopped');
   }
 
-  /** Reconnects with whatever files are live now (after a renewal). */
+  /** Reconnects with whatever files are live now (after a renewal); a no-op once stopped. */
   async restart(): Promise<void> {
-    await this.stop();
+    if (this.closed) return;
+    await this.disconnect(false);
     await this.start();
+  }
+
+  private async disconnect(announceOffline: boolean): Promise<void> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (announceOffline && client.connected) {
+      await Promise.race([
+        client.publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 2_000)),
+      ]);
+    }
+    await client.endAsync(true).catch(() => undefined);
   }
 
   private onError(client: mqtt.MqttClient, err: Error): void {
@@ -125,7 +141,7 @@ export class DeviceConnection {
     if (this.client === client) this.client = undefined;
     this.setState(fatal.state, fatal.advice);
     this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { code });
-    if (!this.stopped) {
+    if (!this.closed) {
       // Referenced on purpose: this timer is what the service waits for.
       this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
     }

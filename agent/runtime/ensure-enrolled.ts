@@ -26,10 +26,13 @@ export interface Enrolled {
 export interface BringUpOptions {
   readonly giveUpOnOperator: boolean;
   readonly deadlineSeconds?: number;
+  /** Every wait of the bring-up (clock, retries, approval) ends when this sleep rejects. */
+  readonly sleep?: (seconds: number) => Promise<void>;
 }
 
 export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, log: Logger, options: BringUpOptions): Promise<Enrolled> {
-  if (!(await waitForClock({ floor: clockFloor(), maxWaitSeconds: config.clockWaitSeconds, log }))) {
+  const sleep = options.sleep;
+  if (!(await waitForClock({ floor: clockFloor(), maxWaitSeconds: config.clockWaitSeconds, log, ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}) }))) {
     log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"');
   }
   const store = new CredentialStore(layout);
@@ -66,6 +69,7 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
     log,
     giveUpOnOperator: options.giveUpOnOperator,
     ...(options.deadlineSeconds === undefined ? {} : { deadlineSeconds: options.deadlineSeconds }),
+    ...(sleep ? { sleep } : {}),
   });
   await writeBrokerInfo(layout.brokerInfo, identity.deviceId, endpoints, layout.live);
   return { deviceId: identity.deviceId, live: enrolled, endpoints, enrolledNow: true };

@@ -47,6 +47,8 @@ export interface DeviceCertificateRequest {
   readonly publicKeySpki: Uint8Array;
   readonly now: Date;
   readonly lifetimeSeconds: number;
+  /** How far notBefore is set back for devices whose clock lags (default 5 min). */
+  readonly backdateSeconds?: number;
 }
 
 /** A device-client certificate: the CSR contributes its key and nothing else. */
@@ -58,5 +60,6 @@ export async function issueDeviceCertificate(authority: Authority, request: Devi
     signer: authority.issuer,
     now: request.now,
     lifetimeSeconds: request.lifetimeSeconds,
+    ...(request.backdateSeconds === undefined ? {} : { backdateSeconds: request.backdateSeconds }),
   });
 }

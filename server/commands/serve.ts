@@ -27,6 +27,7 @@ interface ServeOptions {
   passphraseFile?: string;
   listen: string;
   deviceLifetime: string;
+  backdate: string;
   pendingRetry: string;
   maxAuthFailures: string;
   failureWindow: string;
@@ -48,6 +49,7 @@ export function serveCommand(io: CliIo): Command {
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
     .addOption(new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'))
     .option('--device-lifetime <duration>', 'lifetime of device certificates', '30d')
+    .option('--backdate <duration>', 'set notBefore this far back, for device clocks that lag', '5m')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
     .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
@@ -71,6 +73,7 @@ Examples:
       const listen = parseListen(options.listen);
       const settings = {
         deviceLifetimeSeconds: durationOption('--device-lifetime', options.deviceLifetime),
+        backdateSeconds: durationOption('--backdate', options.backdate),
         pendingRetryAfterSeconds: durationOption('--pending-retry', options.pendingRetry),
       };
       const maxFailures = Number(options.maxAuthFailures);

@@ -18,6 +18,8 @@ import { KeyedLock } from './keyed-lock.js';
 
 export interface EnrollmentSettings {
   readonly deviceLifetimeSeconds: number;
+  /** notBefore = now - backdate, for devices whose clock lags a little. */
+  readonly backdateSeconds: number;
   /** Retry-After sent with 202 while a device waits for approval. */
   readonly pendingRetryAfterSeconds: number;
 }
@@ -146,6 +148,7 @@ export class EnrollmentService {
           publicKeySpki: csr.publicKeySpki,
           now: ctx.now,
           lifetimeSeconds: this.settings.deviceLifetimeSeconds,
+          backdateSeconds: this.settings.backdateSeconds,
         });
         const info = describeCertificate(certificate);
         const existing = this.registry.getDevice(deviceId);

@@ -28,6 +28,7 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
       return EXIT.usage;
     case 'ca_exists':
     case 'file_exists':
+    case 'renewal_in_progress':
       return EXIT.conflict;
     case 'ca_missing':
     case 'not_enrolled':

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AGENT_MAIN } from './cli.js';
+import { stopProcess } from './stop-process.js';
 
 const WIRE_TAP = fileURLToPath(new URL('./wire-tap.js', import.meta.url));
 
@@ -42,9 +43,6 @@ export function startAgent(args: readonly string[], options: { wireTap?: string;
         };
         check();
       }),
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
+    stop: () => stopProcess(child, exited, 'fleetcert-agent'),
   };
 }

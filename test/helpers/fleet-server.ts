@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fleetcert, SERVER_MAIN } from './cli.js';
+import { stopProcess } from './stop-process.js';
 
 export interface FleetServer {
   readonly dir: string;
@@ -64,10 +65,7 @@ export async function startServer(dir: string, extraArgs: readonly string[] = []
     url: ready.url,
     port: ready.port,
     logs: () => stderr,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
+    stop: () => stopProcess(child, exited, 'fleetcert serve'),
   };
 }
 

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stopProcess } from './stop-process.js';
 
 export interface Broker {
   readonly pidFile: string;
@@ -45,8 +46,7 @@ export async function startMosquitto(workDir: string, includeDir: string, pidFil
     pid: child.pid!,
     logs: () => logs,
     stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await stopProcess(child, exited.then(() => child.exitCode), 'mosquitto');
     },
   };
 }

@@ -175,6 +175,16 @@ it('manual approval: the agent waits (202, Retry-After) and finishes once the op
   assert.match(agent.stdout(), /Enrolled as manual-100000002a5c3b71/);
 });
 
+it('SIGTERM while waiting for approval stops the service at once, cleanly (exit 0)', async () => {
+  const boot = await bootstrapFile('fleet-manual-stop', ['--approval', 'manual']);
+  const agent = startAgent(['run', ...agentArgs('manualstop', boot, 'rpi4-bookworm-arm64', ['--id-template', 'stop-{serial}'])]);
+  await agent.waitFor(/waiting for an operator/);
+  const started = Date.now();
+  assert.is(await agent.stop(), 0);
+  assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms`);
+  assert.match(agent.logs(), /stopped during start-up/);
+});
+
 it('a refusal is explained in one actionable line: id_taken names the reset command (exit 6)', async () => {
   const boot = await bootstrapFile('fleet-taken');
   assert.is((await fleetcertAgent(['enroll', ...agentArgs('taken1', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])])).code, 0);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backoffSeconds, RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
+import { abortableSleep, backoffSeconds, RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
 
 test('1 min -> 10 min -> 100 min -> 6 h cap; jitter only shortens, by at most 20%', () => {
   const none = () => 0;
@@ -10,6 +10,18 @@ test('1 min -> 10 min -> 100 min -> 6 h cap; jitter only shortens, by at most 20
     const s = backoffSeconds(2, RENEWAL_BACKOFF);
     assert.ok(s > 4800 && s <= 6000, String(s));
   }
+});
+
+test('abortableSleep: ends at once with interrupted when the signal aborts, resolves otherwise', async () => {
+  const controller = new AbortController();
+  const sleep = abortableSleep(controller.signal);
+  const started = Date.now();
+  const pending = sleep(60).then(() => 'slept', (err: { code?: string }) => err.code);
+  setTimeout(() => controller.abort('SIGTERM'), 20);
+  assert.is(await pending, 'interrupted');
+  assert.ok(Date.now() - started < 1_000);
+  assert.is(await abortableSleep(new AbortController().signal)(0.01).then(() => 'slept'), 'slept');
+  assert.is(await sleep(1).then(() => 'slept', (err: { code?: string }) => err.code), 'interrupted', 'an aborted signal interrupts at once');
 });
 
 test.run();

@@ -1,0 +1,53 @@
+/** `fleetcert-agent renew`: renew the certificate now if it is due (or with --force). */
+import { Command, Option } from 'commander';
+import type { CliIo } from '../../shared/cli/run-cli.js';
+import { FleetcertError } from '../../shared/errors.js';
+import { describeCertificate } from '../../shared/pki/certificate.js';
+import { defaultRenewalWindow, isDue } from '../../shared/renewal/renewal-window.js';
+import { CredentialStore } from '../credentials/credential-store.js';
+import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
+import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
+import { systemFacts } from '../identity/system-metadata.js';
+import { renewCertificate } from '../renewal/renew-certificate.js';
+import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+
+export function renewCommand(io: CliIo): Command {
+  const command = new Command('renew')
+    .summary('renew the certificate now (with a new key) if it is due')
+    .description(
+      'Renew over mutual TLS with the current certificate and a new key, install the result as a new\n' +
+        'generation and run the hooks. Without --force only once the renewal window has opened. Never runs\n' +
+        'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running\n' +
+        'agent moves its connection to the new certificate by itself.',
+    )
+    .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
+  return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
+    const { config, layout, log } = await agentContext(options);
+    const store = new CredentialStore(layout);
+    const live = await store.live();
+    if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
+    const window = defaultRenewalWindow(live.certificate);
+    if (!options.force && !isDue(new Date(), window.start)) {
+      io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: window.start.toISOString() }) + '\n' : `Not due yet: renewal opens ${window.start.toISOString()} (use --force to renew now).\n`);
+      return;
+    }
+    const info = await readBrokerInfo(layout.brokerInfo);
+    if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
+    const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+    const renewed = await renewCertificate({
+      layout,
+      store,
+      endpoint: endpointsFromInfo(info).enroll,
+      keyType: config.keyType,
+      hooksDir: config.hooksDir,
+      metadata: deviceMetadata(identity, await systemFacts()),
+      log,
+    });
+    const next = describeCertificate(renewed.certificate);
+    io.stdout(
+      options.json
+        ? JSON.stringify({ ok: true, renewed: true, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), generation: renewed.generation }) + '\n'
+        : `Renewed: serial ${next.serialNumber}, valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
+    );
+  });
+}

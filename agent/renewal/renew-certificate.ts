@@ -1,0 +1,56 @@
+/**
+ * One renewal: re-read the live key and certificate from disk (never cached across cycles),
+ * make a NEW key (written 0600 before any network call; a renewal that crashed reuses it, and
+ * the server then returns the same successor), send `simplereenroll` over mutual TLS with the
+ * current certificate, verify the answer, install it as a new generation, run the hooks.
+ */
+import { readFile } from 'node:fs/promises';
+import { FleetcertError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log/logger.js';
+import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
+import { certificateToPem, describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import { buildCsr } from '../../shared/pki/csr.js';
+import type { KeyType } from '../../shared/pki/key-pair.js';
+import type { StateLayout } from '../config/state-layout.js';
+import type { CredentialStore, LiveCredentials } from '../credentials/credential-store.js';
+import { verifyIssued } from '../credentials/verify-issued.js';
+import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
+import { refusalAdvice } from '../enrollment/refusal-advice.js';
+import { runHooks } from '../hooks/run-hooks.js';
+import { withRenewalLock } from './renewal-lock.js';
+
+export interface RenewParams {
+  readonly layout: StateLayout;
+  readonly store: CredentialStore;
+  readonly endpoint: EstEndpoint;
+  readonly keyType: KeyType;
+  readonly hooksDir: string;
+  readonly metadata: DeviceMetadata;
+  readonly log: Logger;
+}
+
+export async function renewCertificate(p: RenewParams): Promise<LiveCredentials> {
+  return withRenewalLock(p.layout.renewLock, async () => {
+    const live = await p.store.live();
+    if (!live) throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
+    const current = describeCertificate(live.certificate);
+    const deviceId = current.subjectCommonName ?? '';
+    const [keyPem, chainPem, rootPem] = await Promise.all([readFile(live.files.key, 'utf8'), readFile(live.files.chain, 'utf8'), readFile(live.files.ca, 'utf8')]);
+    const root = readCertificate(rootPem);
+    const { keys, created } = await p.store.pendingKey(p.keyType);
+    p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
+    const csr = await buildCsr({ keys, commonName: deviceId });
+    const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, { certChainPem: chainPem, keyPem }, p.metadata);
+    if (outcome.kind === 'refused') {
+      const advice = refusalAdvice(outcome.code, deviceId);
+      throw new FleetcertError('enrollment_refused', `renewal refused (${outcome.code}): ${outcome.code === 'device_revoked' ? advice.message : outcome.message || advice.message}`);
+    }
+    if (outcome.kind === 'pending') throw new FleetcertError('enrollment_refused', 'renewal unexpectedly pending approval');
+    const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId, root, now: new Date() });
+    const installed = await p.store.install(leaf, outcome.chain, root);
+    const next = describeCertificate(leaf);
+    p.log.info('certificate renewed', { deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial: current.serialNumber, generation: installed.generation });
+    await runHooks(p.hooksDir, { deviceId, files: installed.files, generation: installed.generation, event: 'renewed' }, p.log);
+    return installed;
+  });
+}
