@@ -71,3 +71,10 @@ export async function readBrokerInfo(path: string): Promise<BrokerInfo | undefin
 export function endpointsFromInfo(info: BrokerInfo): Endpoints {
   return { enroll: info.enroll, broker: info.broker };
 }
+
+/** What was saved, with anything configured explicitly now (the broker moved, say) taking its place. */
+export function withExplicitEndpoints(saved: Endpoints, config: AgentConfig): Endpoints {
+  const enroll = config.enrollUrl ? { url: new URL(config.enrollUrl).origin } : saved.enroll;
+  const broker = config.broker ? { ...parseHostPort(config.broker), servername: config.brokerServername } : saved.broker;
+  return { enroll, broker };
+}

@@ -11,7 +11,7 @@ import { findBootstrap } from '../config/bootstrap.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { clockFloor, waitForClock } from '../clock/wait-for-clock.js';
 import { CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
-import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, writeBrokerInfo, type Endpoints } from '../discovery/endpoints.js';
+import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, withExplicitEndpoints, writeBrokerInfo, type Endpoints } from '../discovery/endpoints.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
@@ -41,8 +41,8 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   if (live && live.certificate.notAfter > new Date()) {
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     const found = known ? undefined : await findBootstrap(config.bootstrapFiles);
-    const endpoints = known ? endpointsFromInfo(known) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
-    if (!known) await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
+    const endpoints = known ? withExplicitEndpoints(endpointsFromInfo(known), config) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
+    await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
     log.info('already enrolled', { deviceId, serial: describeCertificate(live.certificate).serialNumber, notAfter: live.certificate.notAfter });
     return { deviceId, live, endpoints, enrolledNow: false };
   }
