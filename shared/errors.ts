@@ -107,9 +107,3 @@ export class FleetcertError extends Error {
 export function isFleetcertError(err: unknown, code?: ErrorCode): err is FleetcertError {
   return err instanceof FleetcertError && (code === undefined || err.code === code);
 }
-
-/** Text of any thrown value, for logs; never includes stack frames from other errors' data. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { FleetcertError } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/format-issues.js';
 import { KEY_TYPES } from '../../shared/pki/key-pair.js';
 import { DEFAULT_ID_TEMPLATE } from '../identity/device-identity.js';
 import { DEFAULT_STATE_DIR } from './state-layout.js';
@@ -67,11 +68,6 @@ export async function loadAgentConfig(file: string | undefined, overrides: Agent
 
 export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
-/** "field: problem; other.field: problem": every issue with its path. */
-export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
 import { bootstrapFileSchema, type BootstrapFile } from '../../shared/protocol/bootstrap-file.js';
-import { formatIssues, stripBom } from './agent-config.js';
+import { formatIssues } from '../../shared/format-issues.js';
+import { stripBom } from './agent-config.js';
 
 export const MAX_BOOTSTRAP_BYTES = 64 * 1024;
 

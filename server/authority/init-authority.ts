@@ -5,7 +5,8 @@
  * moved into place with renames, `ca/` last: a crash leaves either no CA or a complete one.
  */
 import { randomBytes } from 'node:crypto';
-import { access, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { join } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
@@ -42,12 +43,12 @@ export interface InitResult {
 
 export async function initAuthority(params: InitParams): Promise<InitResult> {
   const { layout, now, keyType, caName, passphrase } = params;
-  if (await exists(layout.caDir)) {
+  if (await pathExists(layout.caDir)) {
     throw new FleetcertError('ca_exists', `a CA already exists in ${layout.caDir}; refusing to overwrite it`, {
       hint: 'every certificate issued so far depends on it; to start over on purpose, move that directory away first',
     });
   }
-  if (params.rootKeyOut !== undefined && (await exists(params.rootKeyOut))) {
+  if (params.rootKeyOut !== undefined && (await pathExists(params.rootKeyOut))) {
     throw new FleetcertError('file_exists', `${params.rootKeyOut} already exists; refusing to overwrite it`);
   }
 
@@ -130,13 +131,4 @@ async function issueServerTls(issuer: Signer, params: InitParams, files: TlsFile
   await writeFileAtomic(files.cert, certificatesToPem([cert, issuer.certificate]));
   await writeFileAtomic(files.key, await exportPrivateKeyPem(keys), { mode: 0o600 });
   return describeCertificate(cert);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

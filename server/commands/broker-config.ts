@@ -1,7 +1,8 @@
 /** `fleetcert broker-config`: the Mosquitto configuration, ACL and files that enforce the registry. */
 import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { CliIo } from '../../shared/cli/run-cli.js';
@@ -117,7 +118,7 @@ Examples:
 
       // A broker already running with these files picks them up; a stopped one will at start.
       let reloaded = 'not configured';
-      if (settings.reload.kind === 'pid-file' && !(await exists(settings.reload.path))) {
+      if (settings.reload.kind === 'pid-file' && !(await pathExists(settings.reload.path))) {
         reloaded = `Mosquitto is not running (no ${settings.reload.path}); it reads the files when it starts`;
       } else if (settings.reload.kind !== 'none') {
         reloaded = await reloadBroker(settings.reload).then(
@@ -163,11 +164,4 @@ function portOption(name: string, value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new FleetcertError('usage', `${name} "${value}" is not a port (1-65535)`);
   return port;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -1,5 +1,6 @@
 /** Opening an initialised data directory for a command: the layout, the CA, the registry. */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
@@ -9,9 +10,7 @@ import { Registry } from '../registry/registry.js';
 
 export async function initialisedLayout(dataDir: string): Promise<DataLayout> {
   const layout = dataLayout(resolve(dataDir));
-  try {
-    await access(layout.rootCert);
-  } catch {
+  if (!(await pathExists(layout.rootCert))) {
     throw new FleetcertError('ca_missing', `no fleetcert CA in ${layout.root}`, {
       hint: `run "fleetcert init --data-dir ${layout.root}" first, or point --data-dir / FLEETCERT_DATA_DIR at the right directory`,
     });

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { loadBrokerLink } from '../config/broker-settings.js';
-import { sendCommands } from '../mosquitto/end-session.js';
+import { sendCommands } from '../mosquitto/admin-listener.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { FleetcertError } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/format-issues.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 
 export const brokerSettingsSchema = z
@@ -40,8 +41,7 @@ export async function readBrokerSettings(path: string): Promise<BrokerSettings |
   }
   const parsed = brokerSettingsSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    const where = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new FleetcertError('config_invalid', `${path} is invalid: ${where}`, { hint: 'run "fleetcert broker-config" again to rewrite it' });
+    throw new FleetcertError('config_invalid', `${path} is invalid: ${formatIssues(parsed.error)}`, { hint: 'run "fleetcert broker-config" again to rewrite it' });
   }
   return parsed.data;
 }

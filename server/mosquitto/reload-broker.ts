@@ -1,7 +1,7 @@
 /**
  * Makes Mosquitto re-read its files (CRL, certificates): SIGHUP to the pid in a pid file, or a
  * command such as `systemctl reload mosquitto`. SIGHUP applies to new connections only; live
- * sessions are ended separately (end-session.ts).
+ * sessions are ended separately (admin-listener.ts).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

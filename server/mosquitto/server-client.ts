@@ -2,7 +2,7 @@
  * fleetcert's own MQTT client inside `serve`: connects to the broker over mutual TLS as
  * `fleetcert-server`, subscribes to every device's retained status and records it (state,
  * reported serial, last seen). Operator commands go through the admin listener instead
- * (end-session.ts): a second client with this identity would take this one's session over,
+ * (admin-listener.ts): a second client with this identity would take this one's session over,
  * since the broker forces client id = CN. Reconnects on its own; the
  * constructor only assigns, `start()` connects, `stop()` is idempotent and bounded.
  */

@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import type { RevocationReason } from '../../shared/pki/crl.js';
 import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
-import { endSession } from '../mosquitto/end-session.js';
+import { endSession } from '../mosquitto/admin-listener.js';
 import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
 import type { Registry } from '../registry/registry.js';
 import { publishBrokerCrl, type CrlPublication } from './publish-crl.js';

@@ -50,9 +50,3 @@ export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
-
-/** Accepts `AB:CD:…`, `abcd…`, with or without a `sha256:` prefix; returns lowercase hex. */
-export function normalizeFingerprint(value: string): string | undefined {
-  const hex = value.trim().replace(/^sha-?256[:=]/i, '').replace(/:/g, '').toLowerCase();
-  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
-}

@@ -2,8 +2,6 @@
  * Capped exponential backoff with jitter, as a pure function: attempt number and a random
  * source in, delay out. Defaults follow DESIGN.md: 1 min -> 10 min -> 100 min -> 6 h cap.
  */
-import { FleetcertError } from '../errors.js';
-
 export interface BackoffPolicy {
   readonly firstSeconds: number;
   readonly factor: number;
@@ -18,25 +16,4 @@ export const RENEWAL_BACKOFF: BackoffPolicy = { firstSeconds: 60, factor: 10, ca
 export function backoffSeconds(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const nominal = Math.min(policy.capSeconds, policy.firstSeconds * policy.factor ** Math.max(0, attempt));
   return nominal * (1 - policy.jitter * random());
-}
-
-/** A sleep that ends early, rejecting with `interrupted`, when the signal aborts (SIGTERM during start-up). */
-export function abortableSleep(signal: AbortSignal): (seconds: number) => Promise<void> {
-  return (seconds) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(interrupted());
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, seconds * 1000);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(interrupted());
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-}
-
-function interrupted(): FleetcertError {
-  return new FleetcertError('interrupted', 'stopped by a signal while waiting');
 }

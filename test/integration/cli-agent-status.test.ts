@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { stateLayout } from '../../agent/config/state-layout.js';
 import { certificateToPem, describeCertificate } from '../../shared/pki/certificate.js';
 import { fleetcertAgent } from '../helpers/cli.js';
