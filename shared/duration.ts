@@ -4,12 +4,12 @@
  */
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
-export function parseDuration(text: string): number | undefined {
+export function parseDuration(text: string, options: { allowZero?: boolean } = {}): number | undefined {
   const trimmed = text.trim();
   if (!/^(\d+[smhdw])+$/.test(trimmed)) return undefined;
   let seconds = 0;
   for (const [, n, unit] of trimmed.matchAll(/(\d+)([smhdw])/g)) seconds += Number(n) * UNIT_SECONDS[unit!]!;
-  return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
+  return Number.isSafeInteger(seconds) && (seconds > 0 || (options.allowZero === true && seconds === 0)) ? seconds : undefined;
 }
 
 export function formatDuration(seconds: number): string {

@@ -1,42 +1,66 @@
-/** `fleetcert renew-now`: tell devices over MQTT to renew their certificate now. */
+/** `fleetcert renew-now`: pull the renewal of devices forward, and tell them over MQTT. */
 import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { loadBrokerLink } from '../config/broker-settings.js';
 import { sendCommands } from '../mosquitto/admin-listener.js';
-import { initialisedLayout, withRegistry } from './data-dir.js';
+import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
 export function renewNowCommand(io: CliIo): Command {
   return new Command('renew-now')
-    .summary('tell devices to renew their certificate now (over MQTT)')
+    .summary('make devices renew their certificate now (renewal info + MQTT)')
     .description(
-      'Publish a "renew" command to the named devices, or with --all to every active device, through the\n' +
-        "broker's loopback admin listener (run it on the broker host). Devices that are offline get it on\n" +
-        'their next connection only if they subscribe with a persistent session; the renewal hint of the\n' +
-        'enrollment server reaches them in any case.',
+      "Record in the registry that the current certificate of the named devices (or with --all, of every\n" +
+        'active device) should renew from now on: every device learns it from its renewal info\n' +
+        '(GET /fleetcert/v1/renewal-info), which agents ask for at start and every --renewal-info-retry of\n' +
+        '"fleetcert serve" (6 h). With a broker configured, also publish a "renew" command through its\n' +
+        'loopback admin listener (run this on the broker host), so connected devices renew within seconds.',
     )
     .argument('[ids...]', 'device ids')
     .option('--all', 'every active device')
-    .option('--reason <text>', 'why, for the devices\' logs (e.g. "CA rotation")', 'operator request')
+    .option('--reason <text>', 'why, for the audit log and the devices\' logs (e.g. "CA rotation")', 'operator request')
+    .option('--no-push', 'only record it; do not publish the MQTT command')
     .addOption(dataDirOption())
     .addOption(jsonOption())
-    .action(async (ids: string[], options: { dataDir: string; all?: boolean; reason: string; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert renew-now rpi4-100000002a5c3b71 --reason "key may have leaked"
+  fleetcert renew-now --all --reason "intermediate CA rotation"`,
+    )
+    .action(async (ids: string[], options: { dataDir: string; all?: boolean; reason: string; push: boolean; json?: boolean }) => {
       if (options.all === (ids.length > 0)) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
+      const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
-      const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
-      if (!broker) throw new FleetcertError('broker_not_configured', 'no broker configured', { hint: 'run "fleetcert broker-config" first' });
       const targets = await withRegistry(layout, (registry) => {
-        if (options.all) return registry.listDevices('active').map((d) => d.id);
-        const missing = ids.filter((id) => registry.getDevice(id)?.status !== 'active');
-        if (missing.length > 0) throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, { hint: 'see "fleetcert device list"' });
-        return ids;
+        if (!options.all) {
+          const missing = ids.filter((id) => registry.getDevice(id)?.status !== 'active');
+          if (missing.length > 0) throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, { hint: 'see "fleetcert device list"' });
+        }
+        return registry.requestRenewal(options.all ? 'all' : ids, reason, new Date(), operatorSource());
       });
-      await sendCommands({ port: broker.settings.adminPort, password: broker.adminPassword }, targets, {
-        command: 'renew',
-        reason: options.reason.slice(0, 128),
-        issuedAt: new Date().toISOString(),
-      });
-      io.stdout(options.json ? JSON.stringify({ ok: true, sent: targets }) + '\n' : `Sent "renew" to ${targets.length} device(s).\n`);
+      const broker = options.push ? await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret) : undefined;
+      let pushed = false;
+      let pushError: string | undefined;
+      if (broker && targets.length > 0) {
+        try {
+          await sendCommands({ port: broker.settings.adminPort, password: broker.adminPassword }, targets, { command: 'renew', reason, issuedAt: new Date().toISOString() });
+          pushed = true;
+        } catch (err) {
+          // Recorded already: devices still learn it from their renewal info.
+          pushError = (err as Error).message;
+        }
+      }
+      if (options.json) {
+        io.stdout(JSON.stringify({ ok: true, requested: targets, pushed, ...(pushError ? { pushError } : {}) }) + '\n');
+        return;
+      }
+      const lines = [`Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`];
+      if (pushed) lines.push('Sent "renew" over MQTT: connected devices renew within seconds.');
+      else if (pushError) lines.push(`Could not publish over MQTT (${pushError}); devices still renew when they next ask for their renewal info.`);
+      else if (targets.length > 0) lines.push('Devices renew when they next ask for their renewal info (at agent start, then every --renewal-info-retry of serve).');
+      io.stdout(lines.join('\n') + '\n');
     });
 }

@@ -29,6 +29,8 @@ interface ServeOptions {
   deviceLifetime: string;
   backdate: string;
   pendingRetry: string;
+  renewalGrace: string;
+  renewalInfoRetry: string;
   maxAuthFailures: string;
   failureWindow: string;
   headerTimeout: string;
@@ -50,7 +52,9 @@ export function serveCommand(io: CliIo): Command {
     .addOption(new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'))
     .option('--device-lifetime <duration>', 'lifetime of device certificates', '30d')
     .option('--backdate <duration>', 'set notBefore this far back, for device clocks that lag', '5m')
+    .option('--renewal-info-retry <duration>', 'how often devices ask for their renewal info (Retry-After)', '6h')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
+    .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
     .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
@@ -75,6 +79,7 @@ Examples:
         deviceLifetimeSeconds: durationOption('--device-lifetime', options.deviceLifetime),
         backdateSeconds: durationOption('--backdate', options.backdate),
         pendingRetryAfterSeconds: durationOption('--pending-retry', options.pendingRetry),
+        renewalGraceSeconds: durationOption('--renewal-grace', options.renewalGrace, { allowZero: true }),
       };
       const maxFailures = Number(options.maxAuthFailures);
       if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
@@ -95,6 +100,7 @@ Examples:
         caCertificates: [authority.issuer.certificate, authority.root],
         limiter,
         log: log.child('est'),
+        renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
         limits: { ...DEFAULT_LIMITS, headersTimeoutMs: durationOption('--header-timeout', options.headerTimeout) * 1000 },
       });
       let address;
@@ -166,8 +172,8 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
   return [() => refresher.stop(), () => client.stop()];
 }
 
-function durationOption(name: string, value: string): number {
-  const seconds = parseDuration(value);
+function durationOption(name: string, value: string, options: { allowZero?: boolean } = {}): number {
+  const seconds = parseDuration(value, options);
   if (seconds === undefined) throw new FleetcertError('usage', `${name} "${value}" is not a duration (e.g. 90s, 30m, 12h, 30d)`);
   return seconds;
 }

@@ -11,7 +11,8 @@
  *
  * Re-enrollment (simplereenroll, mTLS): the presented certificate must be the device's current
  * one (or the one just superseded, when the retry is for the same new key), with the same
- * subject, for a device that is active.
+ * subject, for a device that is active. An expired certificate (inside the grace window the
+ * service checks) counts only while it is still the device's latest: never a superseded one.
  */
 import type { ErrorCode } from '../../shared/errors.js';
 import { deviceIdProblem } from '../../shared/protocol/device-id.js';
@@ -87,6 +88,8 @@ export interface ReenrollInput {
   readonly presented: CertificateRecord | undefined;
   readonly device: DeviceRecord | undefined;
   readonly current: CertificateRecord | undefined;
+  /** The presented certificate is past its notAfter (and inside the server's grace window). */
+  readonly presentedExpired: boolean;
 }
 
 export function decideReenrollment(input: ReenrollInput): EnrollDecision {
@@ -105,7 +108,7 @@ export function decideReenrollment(input: ReenrollInput): EnrollDecision {
   }
   // A retry whose response was lost: the presented certificate was just superseded by one for
   // this very key. Hand that one back instead of refusing and stranding the device.
-  if (presented.status === 'superseded' && current.keySha256 === keySha256 && current.status === 'active') {
+  if (!input.presentedExpired && presented.status === 'superseded' && current.keySha256 === keySha256 && current.status === 'active') {
     return { kind: 'reuse', certificate: current };
   }
   return refuse('certificate_not_current', `certificate ${presented.serial} is not the current certificate of "${deviceId}"`);

@@ -7,13 +7,15 @@ import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/e
 import type { Logger } from '../../shared/log/logger.js';
 import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
 import { decodeCsrBody } from '../../shared/protocol/est.js';
-import { readCertificate, describeCertificate, type Certificate } from '../../shared/pki/certificate.js';
+import { readCertificate, describeCertificate, type Certificate, type CertificateInfo } from '../../shared/pki/certificate.js';
+import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
 import { issueDeviceCertificate, type Authority } from '../authority/authority.js';
 import type { Registry, TokenRecord } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
+import { renewalHint } from '../renewal/renewal-hint.js';
 import { KeyedLock } from './keyed-lock.js';
 
 export interface EnrollmentSettings {
@@ -22,6 +24,8 @@ export interface EnrollmentSettings {
   readonly backdateSeconds: number;
   /** Retry-After sent with 202 while a device waits for approval. */
   readonly pendingRetryAfterSeconds: number;
+  /** How long after expiry a device's latest, unrevoked certificate may still renew itself. */
+  readonly renewalGraceSeconds: number;
 }
 
 export interface RequestContext {
@@ -82,10 +86,7 @@ export class EnrollmentService {
   async reenroll(peer: Uint8Array | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
     const audit: AuditFacts = { source: ctx.source, at: ctx.now };
     return this.audited(audit, async () => {
-      if (peer === undefined) throw new FleetcertError('client_certificate_required', 'no client certificate was presented');
-      const presented = readCertificate(peer);
-      await verifyChain({ leaf: presented, intermediates: [this.authority.issuer.certificate], roots: [this.authority.root], now: ctx.now });
-      const info = describeCertificate(presented);
+      const { info, expired: presentedExpired } = await this.presentedCertificate(peer, ctx.now);
       const deviceId = info.subjectCommonName ?? '';
       audit.deviceId = deviceId;
       audit.serial = info.serialNumber;
@@ -98,10 +99,48 @@ export class EnrollmentService {
           presented: this.registry.getCertificate(info.serialNumber),
           device: this.registry.getDevice(deviceId),
           current: this.registry.currentCertificate(deviceId),
+          presentedExpired,
         });
+        if (presentedExpired && decision.kind === 'issue') this.log.info('renewing an expired certificate inside the grace window', { deviceId, serial: info.serialNumber, expiredAt: info.notAfter });
         return this.apply(decision, undefined, deviceId, csr, ctx);
       });
     });
+  }
+
+  /** The renewal info for the certificate presented over mTLS (GET /fleetcert/v1/renewal-info). */
+  async renewalInfo(peer: Uint8Array | undefined, ctx: RequestContext): Promise<RenewalInfo> {
+    try {
+      const { info } = await this.presentedCertificate(peer, ctx.now);
+      const deviceId = info.subjectCommonName ?? '';
+      const record = this.registry.getCertificate(info.serialNumber);
+      if (!record || record.deviceId !== deviceId) throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
+      if (record.status === 'revoked' || this.registry.getDevice(deviceId)?.status === 'revoked') {
+        throw new FleetcertError('device_revoked', `device "${deviceId}" or its certificate ${record.serial} is revoked`);
+      }
+      return renewalHint(record);
+    } catch (err) {
+      // Not audited: devices poll this; a refusal here decides nothing.
+      this.log.info('renewal info refused', { code: isFleetcertError(err) ? err.code : 'internal', reason: err instanceof Error ? err.message : String(err), source: ctx.source });
+      throw err;
+    }
+  }
+
+  /**
+   * The client certificate presented over mutual TLS, validated against this CA. An expired
+   * one passes only inside the renewal grace window; whether it may renew is the policy's call.
+   */
+  private async presentedCertificate(peer: Uint8Array | undefined, now: Date): Promise<{ info: CertificateInfo; expired: boolean }> {
+    if (peer === undefined) throw new FleetcertError('client_certificate_required', 'no client certificate was presented');
+    const presented = readCertificate(peer);
+    await verifyChain({
+      leaf: presented,
+      intermediates: [this.authority.issuer.certificate],
+      roots: [this.authority.root],
+      now,
+      leafGraceMs: this.settings.renewalGraceSeconds * 1000,
+    });
+    const info = describeCertificate(presented);
+    return { info, expired: now > info.notAfter };
   }
 
   private authenticate(tokenText: string | undefined, audit: AuditFacts): TokenRecord {

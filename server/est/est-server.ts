@@ -1,6 +1,6 @@
 /**
- * The EST endpoint over HTTPS (node:https). Routing, limits and error mapping live here; each
- * endpoint is one thin handler. The server asks every client for a certificate but does not
+ * The EST endpoint over HTTPS (node:https), plus fleetcert's renewal info. Routing, limits and
+ * error mapping live here; each endpoint is one thin handler. The server asks every client for a certificate but does not
  * require one: simpleenroll authenticates with the token, simplereenroll with the presented
  * certificate, which the enrollment service validates itself against the CA.
  *
@@ -15,12 +15,14 @@ import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/e
 import type { Logger } from '../../shared/log/logger.js';
 import { parseMetadataHeader, METADATA_HEADER, type DeviceMetadata } from '../../shared/protocol/device-metadata.js';
 import { EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
+import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FailureLimiter } from './failure-limiter.js';
 import { cacerts } from './handlers/cacerts.js';
 import type { HandlerContext } from './handlers/context.js';
 import { simpleEnroll } from './handlers/simple-enroll.js';
+import { renewalInfo } from './handlers/renewal-info.js';
 import { simpleReenroll } from './handlers/simple-reenroll.js';
 import { errorReply, type Reply } from './replies.js';
 
@@ -47,6 +49,8 @@ export interface EstServerOptions {
   readonly limiter: FailureLimiter;
   readonly log: Logger;
   readonly limits?: EstServerLimits;
+  /** Retry-After of renewal-info answers (default 6 h). */
+  readonly renewalInfoRetrySeconds?: number;
   readonly now?: () => Date;
 }
 
@@ -56,6 +60,7 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authent
   [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authenticated: false },
   [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authenticated: true },
   [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authenticated: true },
+  [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authenticated: true },
 };
 
 /** Refusals that count against a source's failure budget: guessing tokens or certificates. */
@@ -161,6 +166,7 @@ export class EstServer {
       service: this.options.service,
       caCertificates: this.options.caCertificates,
       maxBodyBytes: this.limits.maxBodyBytes,
+      renewalInfoRetrySeconds: this.options.renewalInfoRetrySeconds ?? 6 * 3600,
       request: { source, now, metadata: readMetadata(req) },
       peerCertificate: peerCertificate(req),
     };

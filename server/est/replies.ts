@@ -1,4 +1,4 @@
-/** What the EST endpoints send back: PKCS#7 certs-only, or a JSON refusal with its status. */
+/** What the endpoints send back: PKCS#7 certs-only, JSON (renewal info), or a JSON refusal with its status. */
 import { ERROR_CODES, type ErrorCode } from '../../shared/errors.js';
 import { BASIC_REALM, CONTENT_TYPES, encodeBase64Body, errorBody } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
@@ -17,6 +17,10 @@ export function certsOnlyReply(certs: readonly Certificate[]): Reply {
     headers: { 'content-type': CONTENT_TYPES.pkcs7CertsOnly, 'content-transfer-encoding': 'base64' },
     body: encodeBase64Body(encodeCertsOnly(certs)),
   };
+}
+
+export function jsonReply(value: unknown, headers: Record<string, string> = {}): Reply {
+  return { status: 200, headers: { 'content-type': CONTENT_TYPES.json, ...headers }, body: JSON.stringify(value) + '\n' };
 }
 
 export function errorReply(code: ErrorCode, retryAfterSeconds?: number): Reply {

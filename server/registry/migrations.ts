@@ -68,4 +68,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE devices ADD COLUMN reported_at INTEGER;
   CREATE INDEX certificates_revoked ON certificates (status, not_after) WHERE status = 'revoked';
   `,
+  `
+  -- An operator's "renew now" (fleetcert renew-now): the moment from which this certificate
+  -- should renew, overriding the default window in its renewal info.
+  ALTER TABLE certificates ADD COLUMN renew_from INTEGER;
+  `,
 ];

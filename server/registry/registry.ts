@@ -66,6 +66,8 @@ export interface CertificateRecord {
   readonly revokedAt: Date | null;
   readonly revocationReason: string | null;
   readonly pem: string;
+  /** Set by an operator's renew-now: renew from this moment on, whatever the default window says. */
+  readonly renewFrom: Date | null;
 }
 
 export type AuditAction =
@@ -78,7 +80,8 @@ export type AuditAction =
   | 'refused'
   | 'approved'
   | 'reset'
-  | 'revoked';
+  | 'revoked'
+  | 'renew_requested';
 
 export interface AuditEntry {
   readonly seq: number;
@@ -166,6 +169,7 @@ interface CertificateRow {
   revoked_at: number | null;
   revocation_reason: string | null;
   pem: string;
+  renew_from: number | null;
 }
 interface AuditRow {
   seq: number;
@@ -391,6 +395,26 @@ export class Registry {
     })();
   }
 
+  /**
+   * An operator's "renew now": the current, unexpired, unrevoked certificate of each named
+   * device (or of every active device) should renew from `now` on. One transaction, one audit
+   * row per device. Returns the ids it applied to.
+   */
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): string[] {
+    return this.db.transaction(() => {
+      const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
+      const done: string[] = [];
+      for (const id of ids) {
+        const current = this.currentCertificate(id);
+        if (!current || current.status !== 'active' || current.notAfter <= now) continue;
+        this.db.prepare('UPDATE certificates SET renew_from = ? WHERE serial = ?').run(now.getTime(), current.serial);
+        this.insertAudit({ at: now, action: 'renew_requested', deviceId: id, serial: current.serial, source, detail: { reason } });
+        done.push(id);
+      }
+      return done;
+    })();
+  }
+
   /** Revoked certificates that have not expired yet: the entries of the next CRL. */
   revokedCertificates(now: Date): RevokedEntry[] {
     const rows = this.db
@@ -542,6 +566,7 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
     revokedAt: maybeDate(row.revoked_at),
     revocationReason: row.revocation_reason,
     pem: row.pem,
+    renewFrom: maybeDate(row.renew_from),
   };
 }
 

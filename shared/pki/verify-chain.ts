@@ -17,6 +17,11 @@ export interface ChainInput {
   /** Trust anchors. */
   readonly roots: readonly Certificate[];
   readonly now: Date;
+  /**
+   * How long after its notAfter the LEAF is still accepted (renewal grace window); the CA
+   * certificates above it must be valid at `now` regardless. Default 0.
+   */
+  readonly leafGraceMs?: number;
 }
 
 /** Returns the validated path, leaf first, ending with the trust anchor. */
@@ -26,7 +31,7 @@ export async function verifyChain(input: ChainInput): Promise<Certificate[]> {
   const path: Certificate[] = [input.leaf];
   let current = input.leaf;
   for (let depth = 0; depth < MAX_DEPTH; depth += 1) {
-    checkValidity(current, now);
+    checkValidity(current, now, depth === 0 ? (input.leafGraceMs ?? 0) : 0);
     if (isTrusted(current, input.roots)) return path;
     const issuer = await findIssuer(current, pool, path);
     if (!issuer) {
@@ -39,12 +44,13 @@ export async function verifyChain(input: ChainInput): Promise<Certificate[]> {
   throw new FleetcertError('chain_invalid', `certificate path longer than ${MAX_DEPTH}`);
 }
 
-function checkValidity(cert: Certificate, now: Date): void {
+function checkValidity(cert: Certificate, now: Date, graceMs: number): void {
   if (now < cert.notBefore) {
     throw new FleetcertError('cert_not_yet_valid', `"${cert.subject}" is not valid before ${cert.notBefore.toISOString()} (now ${now.toISOString()})`);
   }
-  if (now > cert.notAfter) {
-    throw new FleetcertError('cert_expired', `"${cert.subject}" expired at ${cert.notAfter.toISOString()} (now ${now.toISOString()})`);
+  if (now.getTime() > cert.notAfter.getTime() + graceMs) {
+    const grace = graceMs > 0 ? `, past its ${Math.round(graceMs / 1000)} s grace window` : '';
+    throw new FleetcertError('cert_expired', `"${cert.subject}" expired at ${cert.notAfter.toISOString()}${grace} (now ${now.toISOString()})`);
   }
 }
 

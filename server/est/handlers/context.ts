@@ -7,6 +7,8 @@ export interface HandlerContext {
   /** The CA certificates served by /cacerts: issuing CA, then root. */
   readonly caCertificates: readonly Certificate[];
   readonly maxBodyBytes: number;
+  /** Retry-After of renewal-info answers: how long until a device asks again. */
+  readonly renewalInfoRetrySeconds: number;
   readonly request: RequestContext;
   /** DER of the client certificate presented in the TLS handshake, if any. */
   readonly peerCertificate: Uint8Array | undefined;

@@ -14,7 +14,7 @@ const device = (status: DeviceRecord['status'], pendingKeySha256: string | null 
 });
 const cert = (keySha256: string, over: Partial<CertificateRecord> = {}): CertificateRecord => ({
   serial: 'aa', deviceId: 'rpi-1', keySha256, notBefore: new Date('2026-05-30T00:00:00Z'), notAfter: new Date('2026-06-29T00:00:00Z'),
-  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', ...over,
+  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', renewFrom: null, ...over,
 });
 const input = (over: Partial<EnrollInput> = {}): EnrollInput => ({ token, deviceId: 'rpi-1', keySha256: 'k1', device: undefined, current: undefined, now, ...over });
 const code = (d: ReturnType<typeof decideEnrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
@@ -57,7 +57,7 @@ test('pending, approved, revoked and reset devices', () => {
 
 test('re-enrollment: current cert + new key renews; same key, other subject, stale or revoked cert are refused', () => {
   const current = cert('k1');
-  const base = { deviceId: 'rpi-1', csrCommonName: 'rpi-1', keySha256: 'k2', presented: current, device: device('active'), current };
+  const base = { deviceId: 'rpi-1', csrCommonName: 'rpi-1', keySha256: 'k2', presented: current, device: device('active'), current, presentedExpired: false };
   const rcode = (d: ReturnType<typeof decideReenrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
   assert.equal(decideReenrollment(base), { kind: 'issue', countTokenUse: false, action: 'renewed' });
   assert.is(rcode(decideReenrollment({ ...base, keySha256: 'k1' })), 'key_reused');
@@ -69,6 +69,18 @@ test('re-enrollment: current cert + new key renews; same key, other subject, sta
   const renewed = cert('k2', { serial: '02' });
   assert.equal(decideReenrollment({ ...base, presented: old, current: renewed }), { kind: 'reuse', certificate: renewed });
   assert.is(rcode(decideReenrollment({ ...base, presented: old, current: renewed, keySha256: 'k3' })), 'certificate_not_current');
+});
+
+test('re-enrollment with an expired certificate (inside the grace window): only the latest, unrevoked one renews', () => {
+  const current = cert('k1');
+  const base = { deviceId: 'rpi-1', csrCommonName: 'rpi-1', keySha256: 'k2', presented: current, device: device('active'), current, presentedExpired: true };
+  const rcode = (d: ReturnType<typeof decideReenrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
+  assert.equal(decideReenrollment(base), { kind: 'issue', countTokenUse: false, action: 'renewed' });
+  assert.is(rcode(decideReenrollment({ ...base, presented: cert('k1', { status: 'revoked' }), current: cert('k1', { status: 'revoked' }) })), 'device_revoked');
+  assert.is(rcode(decideReenrollment({ ...base, device: device('revoked') })), 'device_revoked');
+  // A superseded certificate is not the latest, even when its successor is for this very key.
+  const old = cert('k0', { serial: '01', status: 'superseded' });
+  assert.is(rcode(decideReenrollment({ ...base, presented: old, current: cert('k2', { serial: '02' }) })), 'certificate_not_current');
 });
 
 test.run();

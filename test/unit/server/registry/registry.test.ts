@@ -22,7 +22,7 @@ test('migrates a new file to the current schema, WAL, and reopens without re-run
     const file = join(dir, 'r.sqlite3');
     Registry.open(file).close();
     const db = new Database(file, { readonly: true });
-    assert.is(db.pragma('user_version', { simple: true }), 2);
+    assert.is(db.pragma('user_version', { simple: true }), 3);
     assert.is(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
     const again = Registry.open(file);
@@ -63,6 +63,27 @@ test('the audit log is append-only, even to someone with the file', async () => 
     assert.throws(() => db.prepare("UPDATE audit SET action = 'x'").run(), /append-only/);
     assert.throws(() => db.prepare('DELETE FROM audit').run(), /append-only/);
     db.close();
+  });
+});
+
+test('renew-now marks the current unexpired certificate of each device, audited; expired and unknown ones are skipped', async () => {
+  await withTempDir(async (dir) => {
+    const registry = Registry.open(join(dir, 'r.sqlite3'));
+    registry.createToken(token('t1', null), null);
+    issue(registry, 'dev-1', '01', 't1');
+    issue(registry, 'dev-1', '02', 't1');
+    issue(registry, 'dev-2', '03', 't1');
+    assert.equal(registry.requestRenewal(['dev-1', 'nope'], 'rotation', now, 'op'), ['dev-1']);
+    assert.equal(registry.getCertificate('02')!.renewFrom, now);
+    assert.is(registry.getCertificate('01')!.renewFrom, null, 'superseded certificates are left alone');
+    assert.is(registry.getCertificate('03')!.renewFrom, null);
+    const later = new Date(now.getTime() + 500);
+    assert.equal(registry.requestRenewal('all', 'all of them', later, 'op').sort(), ['dev-1', 'dev-2']);
+    assert.equal(registry.getCertificate('03')!.renewFrom, later);
+    assert.equal(registry.requestRenewal('all', 'too late', new Date(now.getTime() + 5000), 'op'), [], 'expired certificates cannot be pulled forward');
+    const audit = registry.listAudit().filter((a) => a.action === 'renew_requested');
+    assert.equal(audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]), [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']]);
+    registry.close();
   });
 });
 

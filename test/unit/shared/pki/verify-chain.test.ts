@@ -24,6 +24,18 @@ test('expired and not-yet-valid have their own codes (the second is a clock prob
   await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date('1970-01-01T00:00:10Z') }), 'cert_not_yet_valid');
 });
 
+test('a grace window accepts an expired leaf up to its end, never an expired CA', async () => {
+  const { certificate } = await issueDevice(pki, 'dev-grace', { now, lifetimeSeconds: 3600 });
+  const grace = 86_400_000;
+  const inside = new Date(certificate.notAfter.getTime() + grace - 1000);
+  const path = await verifyChain({ leaf: certificate, intermediates, roots, now: inside, leafGraceMs: grace });
+  assert.is(path.length, 3);
+  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date(certificate.notAfter.getTime() + grace + 1000), leafGraceMs: grace }), 'cert_expired');
+  // The grace is for the leaf only: long after the issuing CA's own expiry nothing passes.
+  const afterCa = new Date(intermediates[0]!.notAfter.getTime() + 1000);
+  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: afterCa, leafGraceMs: afterCa.getTime() }), 'cert_expired');
+});
+
 test('missing intermediate or foreign root: chain_invalid', async () => {
   const { certificate } = await issueDevice(pki, 'dev-3', { now });
   await expectCode(() => verifyChain({ leaf: certificate, roots, now }), 'chain_invalid');
