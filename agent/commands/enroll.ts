@@ -2,6 +2,10 @@
 import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
+import { CredentialStore } from '../credentials/credential-store.js';
+import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
+import { systemFacts } from '../identity/system-metadata.js';
+import { renewCertificate } from '../renewal/renew-certificate.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
@@ -11,17 +15,36 @@ export function enrollCommand(io: CliIo): Command {
     .description(
       'Enroll with the bootstrap file: generate the key on the device, send the CSR with the fleet token,\n' +
         'verify and install the certificate. Waits for approval and retries transient failures until\n' +
-        '--timeout; a refusal only an operator can fix ends it at once (exit 6). Already enrolled: exit 0.',
+        '--timeout; a refusal only an operator can fix ends it at once (exit 6). Already enrolled: exit 0.\n' +
+        'Enrolled but expired: renews (grace window) or enrolls again with the bootstrap token.',
     )
     .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 5)').default('600'));
   return addCommonOptions(command).action(async (options: CommonOptions & { timeout: string }) => {
     const { config, layout, log } = await agentContext(options);
     const result = await ensureEnrolled(config, layout, log, { giveUpOnOperator: true, deadlineSeconds: Number(options.timeout) });
-    const info = describeCertificate(result.live.certificate);
+    let live = result.live;
+    let how = result.enrolledNow ? 'Enrolled' : 'Already enrolled';
+    if (live.certificate.notAfter <= new Date()) {
+      // Expired: renew (grace window), or enroll again with the token; never report it as fine.
+      const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+      const renewed = await renewCertificate({
+        layout,
+        store: new CredentialStore(layout),
+        endpoint: result.endpoints.enroll,
+        keyType: config.keyType,
+        hooksDir: config.hooksDir,
+        metadata: deviceMetadata(identity, await systemFacts()),
+        bootstrapFiles: config.bootstrapFiles,
+        log,
+      });
+      live = renewed.live;
+      how = renewed.via === 'renewed' ? 'Renewed the expired certificate' : 'Enrolled again with the bootstrap token';
+    }
+    const info = describeCertificate(live.certificate);
     io.stdout(
       options.json
-        ? JSON.stringify({ ok: true, deviceId: result.deviceId, enrolledNow: result.enrolledNow, serialNumber: info.serialNumber, notAfter: info.notAfter.toISOString(), files: result.live.files }) + '\n'
-        : `${result.enrolledNow ? 'Enrolled' : 'Already enrolled'} as ${result.deviceId} (serial ${info.serialNumber}, valid until ${info.notAfter.toISOString()}).\nFiles: ${result.live.files.dir}/{key,cert,chain,ca}.pem\n`,
+        ? JSON.stringify({ ok: true, deviceId: result.deviceId, enrolledNow: result.enrolledNow || live !== result.live, serialNumber: info.serialNumber, notAfter: info.notAfter.toISOString(), files: live.files }) + '\n'
+        : `${how} as ${result.deviceId} (serial ${info.serialNumber}, valid until ${info.notAfter.toISOString()}).\nFiles: ${live.files.dir}/{key,cert,chain,ca}.pem\n`,
     );
   });
 }

@@ -8,6 +8,7 @@ import { CredentialStore } from '../credentials/credential-store.js';
 import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
+import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
@@ -16,7 +17,9 @@ export function renewCommand(io: CliIo): Command {
     .summary('renew the certificate now (with a new key) if it is due')
     .description(
       'Renew over mutual TLS with the current certificate and a new key, install the result as a new\n' +
-        'generation and run the hooks. Without --force only once the renewal window has opened. Never runs\n' +
+        "generation and run the hooks. Without --force only once the renewal window has opened (the server's\n" +
+        'renewal info, else 2/3 of the lifetime). A certificate the server will not renew (expired past the\n' +
+        'grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs\n' +
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running\n' +
         'agent moves its connection to the new certificate by itself.',
     )
@@ -26,28 +29,35 @@ export function renewCommand(io: CliIo): Command {
     const store = new CredentialStore(layout);
     const live = await store.live();
     if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
-    const window = defaultRenewalWindow(live.certificate);
-    if (!options.force && !isDue(new Date(), window.start)) {
-      io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: window.start.toISOString() }) + '\n' : `Not due yet: renewal opens ${window.start.toISOString()} (use --force to renew now).\n`);
-      return;
-    }
     const info = await readBrokerInfo(layout.brokerInfo);
     if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
+    const endpoint = endpointsFromInfo(info).enroll;
+    if (!options.force) {
+      // The server's window (e.g. an operator's renew-now) wins over the default one.
+      const hint = await fetchRenewalHint(store, endpoint, log);
+      const serial = describeCertificate(live.certificate).serialNumber;
+      const dueFrom = hint?.serial === serial ? hint.window.start : defaultRenewalWindow(live.certificate).start;
+      if (!isDue(new Date(), dueFrom)) {
+        io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n' : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`);
+        return;
+      }
+    }
     const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
-    const renewed = await renewCertificate({
+    const { live: renewed, via } = await renewCertificate({
       layout,
       store,
-      endpoint: endpointsFromInfo(info).enroll,
+      endpoint,
       keyType: config.keyType,
       hooksDir: config.hooksDir,
       metadata: deviceMetadata(identity, await systemFacts()),
+      bootstrapFiles: config.bootstrapFiles,
       log,
     });
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json
-        ? JSON.stringify({ ok: true, renewed: true, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), generation: renewed.generation }) + '\n'
-        : `Renewed: serial ${next.serialNumber}, valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
+        ? JSON.stringify({ ok: true, renewed: true, via, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), generation: renewed.generation }) + '\n'
+        : `${via === 'renewed' ? 'Renewed' : 'Enrolled again with the bootstrap token'}: serial ${next.serialNumber}, valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
     );
   });
 }

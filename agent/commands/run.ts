@@ -14,6 +14,7 @@ import { RENEWAL_BACKOFF } from '../../shared/retry/backoff.js';
 import { CredentialStore } from '../credentials/credential-store.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
+import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { RenewalScheduler } from '../renewal/renewal-scheduler.js';
 import { addCommonOptions, addRenewalOptions, agentContext, type CommonOptions } from './options.js';
@@ -25,8 +26,9 @@ export function runCommand(_io: CliIo): Command {
       'The service the systemd unit starts. First boot: waits for a sane clock, reads the bootstrap file,\n' +
         'finds the broker (mDNS) unless told, makes the key on the device, enrolls, installs. Then connects\n' +
         'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked\n' +
-        'every 15 min, at 2/3 of the lifetime) and moves the connection to the new certificate. Logs JSON lines\n' +
-        'to stderr.',
+        "every 15 min; at 2/3 of the lifetime, or when the server's renewal info says) and moves the connection\n" +
+        'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a\n' +
+        'bootstrap file is still there. Logs JSON lines to stderr.',
     );
   return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
@@ -68,8 +70,18 @@ export function runCommand(_io: CliIo): Command {
         const live = await store.live();
         return live && { serial: describeCertificate(live.certificate).serialNumber, notBefore: live.certificate.notBefore, notAfter: live.certificate.notAfter };
       },
+      readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
       renew: async () => {
-        await renewCertificate({ layout, store, endpoint: enrolled.endpoints.enroll, keyType: config.keyType, hooksDir: config.hooksDir, metadata, log: log.child('renew') });
+        await renewCertificate({
+          layout,
+          store,
+          endpoint: enrolled.endpoints.enroll,
+          keyType: config.keyType,
+          hooksDir: config.hooksDir,
+          metadata,
+          bootstrapFiles: config.bootstrapFiles,
+          log: log.child('renew'),
+        });
       },
       onNewCertificate: () => connection.restart(),
       backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },

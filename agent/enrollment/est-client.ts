@@ -12,6 +12,8 @@ import { encodeMetadataHeader, METADATA_HEADER, type DeviceMetadata } from '../.
 import { CONTENT_TYPES, decodeBase64Body, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
+import { MAX_RENEWAL_INFO_BYTES, RENEWAL_INFO_PATH, RENEWAL_INFO_RETRY_BOUNDS, renewalInfoSchema, type RenewalInfo } from '../../shared/protocol/renewal-info.js';
+import { formatIssues } from '../../shared/format-issues.js';
 
 export interface EstEndpoint {
   /** `https://host:port` (host may be an address). */
@@ -23,7 +25,11 @@ export interface EstEndpoint {
 export type EnrollOutcome =
   | { readonly kind: 'issued'; readonly chain: Certificate[] }
   | { readonly kind: 'pending'; readonly retryAfterSeconds: number }
-  | { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds: number | undefined };
+  | Refused;
+
+type Refused = { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds: number | undefined };
+
+export type RenewalInfoOutcome = { readonly kind: 'info'; readonly info: RenewalInfo; readonly retryAfterSeconds: number | undefined } | Refused;
 
 export interface ClientCredentials {
   readonly certChainPem: string;
@@ -59,6 +65,27 @@ export class EstClient {
   async simpleReenroll(csrDer: Uint8Array, client: ClientCredentials, metadata: DeviceMetadata): Promise<EnrollOutcome> {
     const headers = { 'content-type': CONTENT_TYPES.pkcs10, [METADATA_HEADER]: encodeMetadataHeader(metadata) };
     return outcome(await this.send('POST', EST_PATHS.simpleReenroll, headers, Buffer.from(csrDer).toString('base64'), client));
+  }
+
+  /** The server's renewal info for the certificate presented (fleetcert's ARI-like hint). */
+  async renewalInfo(client: ClientCredentials): Promise<RenewalInfoOutcome> {
+    const res = await this.send('GET', RENEWAL_INFO_PATH, { accept: CONTENT_TYPES.json }, undefined, client);
+    if (res.status !== 200) return refused(res);
+    if (res.body.length > MAX_RENEWAL_INFO_BYTES) throw new FleetcertError('response_invalid', `renewal info larger than ${MAX_RENEWAL_INFO_BYTES} bytes`);
+    let json: unknown;
+    try {
+      json = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      throw new FleetcertError('response_invalid', 'renewal info is not JSON');
+    }
+    const parsed = renewalInfoSchema.safeParse(json);
+    if (!parsed.success) throw new FleetcertError('response_invalid', `renewal info: ${formatIssues(parsed.error)}`);
+    const retryAfter = parseRetryAfter(res.headers['retry-after']);
+    return {
+      kind: 'info',
+      info: parsed.data,
+      retryAfterSeconds: retryAfter === undefined ? undefined : Math.max(RENEWAL_INFO_RETRY_BOUNDS.minSeconds, Math.min(RENEWAL_INFO_RETRY_BOUNDS.maxSeconds, retryAfter)),
+    };
   }
 
   private send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string, client?: ClientCredentials): Promise<RawResponse> {
@@ -122,6 +149,11 @@ function outcome(res: RawResponse): EnrollOutcome {
   if (res.status === 200) return { kind: 'issued', chain: certsOnlyBody(res.body) };
   const retryAfter = parseRetryAfter(res.headers['retry-after']);
   if (res.status === 202) return { kind: 'pending', retryAfterSeconds: retryAfter ?? 60 };
+  return refused(res);
+}
+
+function refused(res: RawResponse): Refused {
+  const retryAfter = parseRetryAfter(res.headers['retry-after']);
   let code = `http_${res.status}`;
   let message = '';
   try {

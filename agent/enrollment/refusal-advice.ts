@@ -28,6 +28,12 @@ export function refusalAdvice(code: string, deviceId: string): Advice {
       return operator(`the id "${deviceId}" is enrolled with another key: if this board was re-flashed, run "fleetcert device reset ${deviceId}" on the server`);
     case 'device_revoked':
       return operator(`this device was revoked: an operator must run "fleetcert device reset ${deviceId}" before it can enroll again`);
+    case 'cert_expired':
+      return operator(
+        `the certificate expired longer ago than the server's renewal grace window: copy a bootstrap file (fleetcert.json) onto the device so it can enroll again, or run "fleetcert device reset ${deviceId}" first if its token denies re-enrollment`,
+      );
+    case 'certificate_not_current':
+      return operator(`the server no longer takes this certificate as the device's current one (was "${deviceId}" reset?): copy a bootstrap file (fleetcert.json) onto the device so it can enroll again`);
     case 'key_too_weak':
     case 'key_unsupported':
       return operator('the server does not accept this key type: use keyType ec-p256');

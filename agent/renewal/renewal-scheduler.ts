@@ -1,24 +1,37 @@
 /**
  * When renewals run inside `fleetcert-agent run`: a node-cron schedule (every 15 minutes by
- * default) and once at start. Each check re-reads the live certificate, renews once it is due
- * (renewal-window.ts), and after a failure waits as the backoff says (1 min -> 10 min ->
- * 100 min -> 6 h) unless an operator asks for a renewal now. Whenever the live serial changes
- * (this renewal, or a manual `fleetcert-agent renew`), `onNewCertificate` moves the MQTT
- * connection over.
+ * default) and once at start. Each check re-reads the live certificate, asks the server for its
+ * renewal info when the last answer is stale (at start, for each new certificate, then every
+ * Retry-After), renews once it is due (renewal-window.ts: the server's window wins over the
+ * default one), and after a failure waits as the backoff says (1 min -> 10 min -> 100 min ->
+ * 6 h) unless an operator asks for a renewal now. A refusal only an operator can fix waits
+ * OPERATOR_WAIT_SECONDS instead: slow, never a hot loop. Whenever the live serial changes (this
+ * renewal, or a manual `fleetcert-agent renew`), `onNewCertificate` moves the MQTT connection.
  */
 import cron from 'node-cron';
 import { isFleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
-import { renewalTime, isDue, type Validity } from '../../shared/renewal/renewal-window.js';
+import { renewalTime, isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
+import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
 
 export interface LiveValidity extends Validity {
   readonly serial: string;
 }
 
+/** The server's renewal info for the live certificate. */
+export interface RenewalHint {
+  readonly serial: string;
+  readonly window: RenewalWindow;
+  readonly reason: string;
+  readonly retryAfterSeconds: number | undefined;
+}
+
 export interface RenewalSchedulerOptions {
   readonly cronExpression: string;
   readonly readValidity: () => Promise<LiveValidity | undefined>;
+  /** The server's renewal info, or undefined when it cannot be had (the default window applies). */
+  readonly readHint?: () => Promise<RenewalHint | undefined>;
   readonly renew: () => Promise<void>;
   readonly onNewCertificate: () => Promise<void>;
   readonly backoff: BackoffPolicy;
@@ -27,9 +40,15 @@ export interface RenewalSchedulerOptions {
   readonly now?: () => Date;
 }
 
+/** How long a renewal info stays fresh when the server names no Retry-After. */
+const HINT_DEFAULT_TTL_SECONDS = 6 * 3600;
+/** After a failed renewal-info request, ask again no sooner than this. */
+const HINT_FAILED_TTL_SECONDS = 15 * 60;
+
 export class RenewalScheduler {
   private task: cron.ScheduledTask | undefined;
-  private planned: { serial: string; at: Date } | undefined;
+  private planned: { key: string; at: Date } | undefined;
+  private hint: { serial: string; window: RenewalWindow | undefined; reason: string; freshUntil: Date } | undefined;
   private seenSerial: string | undefined;
   private failures = 0;
   private nextAttemptAt: Date | undefined;
@@ -65,9 +84,11 @@ export class RenewalScheduler {
       const live = await this.options.readValidity();
       if (!live) return;
       const now = this.options.now?.() ?? new Date();
-      if (this.planned?.serial !== live.serial) {
-        this.planned = { serial: live.serial, at: renewalTime(live, this.options.random ?? Math.random) };
-        this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter });
+      const window = await this.serverWindow(live.serial, now);
+      const key = `${live.serial}|${window?.start.toISOString()}|${window?.end.toISOString()}`;
+      if (this.planned?.key !== key) {
+        this.planned = { key, at: renewalTime(live, this.options.random ?? Math.random, window) };
+        this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter, window: window ? this.hint?.reason : 'default' });
       }
       const forced = this.forced;
       if (!forced && !isDue(now, this.planned.at)) return;
@@ -79,15 +100,38 @@ export class RenewalScheduler {
         this.nextAttemptAt = undefined;
       } catch (err) {
         if (isFleetcertError(err, 'renewal_in_progress')) return;
-        const delay = backoffSeconds(this.failures, this.options.backoff, this.options.random);
+        const random = this.options.random ?? Math.random;
+        // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
+        const refused = isFleetcertError(err, 'enrollment_refused');
+        const delay = refused ? OPERATOR_WAIT_SECONDS * (1 - this.options.backoff.jitter * random()) : backoffSeconds(this.failures, this.options.backoff, random);
         this.failures += 1;
         this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
-        this.options.log.warn(`renewal failed; next attempt in ${Math.round(delay)} s`, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
+        const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
+        this.options.log.warn(message, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
       }
       await this.followLiveCertificate();
     } finally {
       this.running = false;
     }
+  }
+
+  /** The server's window for this certificate, asked for again only once the last answer is stale. */
+  private async serverWindow(serial: string, now: Date): Promise<RenewalWindow | undefined> {
+    const readHint = this.options.readHint;
+    if (!readHint) return undefined;
+    if (this.hint?.serial === serial && now < this.hint.freshUntil) return this.hint.window;
+    const fetched = await readHint();
+    const usable = fetched?.serial === serial ? fetched : undefined;
+    const ttl = usable ? (usable.retryAfterSeconds ?? HINT_DEFAULT_TTL_SECONDS) : HINT_FAILED_TTL_SECONDS;
+    // A failed request keeps the window this certificate already had.
+    const previous = this.hint?.serial === serial ? this.hint : undefined;
+    this.hint = {
+      serial,
+      window: usable?.window ?? previous?.window,
+      reason: usable?.reason ?? previous?.reason ?? 'default',
+      freshUntil: new Date(now.getTime() + ttl * 1000),
+    };
+    return this.hint.window;
   }
 
   private async followLiveCertificate(): Promise<void> {

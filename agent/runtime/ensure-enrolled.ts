@@ -1,6 +1,6 @@
 /**
- * Bring-up: a plausible clock, then either the live credentials already installed or a first
- * enrollment from the bootstrap file; either way the endpoints are known and kept for local
+ * Bring-up: a plausible clock, then either the live credentials already installed (even
+ * expired: renewal deals with that) or a first enrollment from the bootstrap file; either way the endpoints are known and kept for local
  * programs in broker.json.
  */
 import { FleetcertError } from '../../shared/errors.js';
@@ -38,12 +38,15 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   const store = new CredentialStore(layout);
   const live = await store.live();
   const known = await readBrokerInfo(layout.brokerInfo);
-  if (live && live.certificate.notAfter > new Date()) {
+  // An expired certificate is still this device's identity: renewal (inside the server's grace
+  // window) or its fallback to the bootstrap token takes it from here, not a blind re-enrollment.
+  if (live) {
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     const found = known ? undefined : await findBootstrap(config.bootstrapFiles);
     const endpoints = known ? withExplicitEndpoints(endpointsFromInfo(known), config) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
     await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
     log.info('already enrolled', { deviceId, serial: describeCertificate(live.certificate).serialNumber, notAfter: live.certificate.notAfter });
+    if (live.certificate.notAfter <= new Date()) log.warn('the certificate has expired; renewing it now', { deviceId, notAfter: live.certificate.notAfter });
     return { deviceId, live, endpoints, enrolledNow: false };
   }
 

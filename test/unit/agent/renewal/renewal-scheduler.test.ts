@@ -1,0 +1,127 @@
+/** The renewal schedule's decisions, driven by check() with a fixed clock: no cron, no sleeps. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FleetcertError } from '../../../../shared/errors.js';
+import { silentLogger } from '../../../../shared/log/logger.js';
+import { RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
+import { RenewalScheduler, type RenewalHint } from '../../../../agent/renewal/renewal-scheduler.js';
+
+const d = (s: string) => new Date(s);
+// 30 days: the default window is [2026-06-19T12:00, 2026-06-21T00:00].
+const live = { serial: 'aa01', notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01T00:00:00Z') };
+
+function harness(opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined } = {}) {
+  const state = { now: d('2026-06-02T00:00:00Z'), renewals: 0, hintCalls: 0 };
+  const scheduler = new RenewalScheduler({
+    cronExpression: '*/15 * * * *',
+    readValidity: async () => live,
+    ...(opts.hint
+      ? {
+          readHint: async () => {
+            state.hintCalls += 1;
+            return opts.hint!();
+          },
+        }
+      : {}),
+    renew: async () => {
+      state.renewals += 1;
+      const err = opts.fail?.();
+      if (err) throw err;
+    },
+    onNewCertificate: async () => undefined,
+    backoff: RENEWAL_BACKOFF,
+    log: silentLogger,
+    random: () => 0,
+    now: () => state.now,
+  });
+  return { scheduler, state };
+}
+
+test('without a hint: nothing before the default window, one renewal once it is due', async () => {
+  const { scheduler, state } = harness();
+  await scheduler.check();
+  assert.is(state.renewals, 0);
+  state.now = d('2026-06-20T23:59:59Z');
+  await scheduler.check();
+  assert.is(state.renewals, 0, 'random() = 0 picks the end of the window');
+  state.now = d('2026-06-21T00:00:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 1);
+});
+
+test("an operator's window from the server wins, and is asked for again only once stale", async () => {
+  let window = { start: d('2026-06-25T00:00:00Z'), end: d('2026-06-25T00:00:00Z') };
+  const { scheduler, state } = harness({ hint: () => ({ serial: 'aa01', window, reason: 'default', retryAfterSeconds: 3600 }) });
+  await scheduler.check();
+  await scheduler.check();
+  assert.is(state.hintCalls, 1, 'fresh for its Retry-After');
+  assert.is(state.renewals, 0);
+  window = { start: d('2026-06-02T00:30:00Z'), end: d('2026-06-02T00:30:00Z') };
+  state.now = d('2026-06-02T00:59:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 0, 'still the old answer');
+  state.now = d('2026-06-02T01:00:00Z');
+  await scheduler.check();
+  assert.is(state.hintCalls, 2);
+  assert.is(state.renewals, 1, 'pulled forward: renewed weeks before the default window');
+});
+
+test("a hint for another certificate is ignored; a failed request keeps the default and retries later", async () => {
+  let hint: RenewalHint | undefined = { serial: 'ff', window: { start: d('2026-06-01T00:00:00Z'), end: d('2026-06-01T00:00:00Z') }, reason: 'operator', retryAfterSeconds: 60 };
+  const { scheduler, state } = harness({ hint: () => hint });
+  await scheduler.check();
+  assert.is(state.renewals, 0);
+  state.now = d('2026-06-02T00:14:59Z');
+  await scheduler.check();
+  assert.is(state.hintCalls, 1, 'an unusable answer is asked for again no sooner than 15 min');
+  hint = undefined;
+  state.now = d('2026-06-02T00:15:00Z');
+  await scheduler.check();
+  assert.is(state.hintCalls, 2);
+  state.now = d('2026-06-02T00:29:00Z');
+  await scheduler.check();
+  assert.is(state.hintCalls, 2, 'nor after a failed request');
+  assert.is(state.renewals, 0);
+});
+
+test('transport failures back off 1 min -> 10 min; a refusal waits 15 min (no hot loop)', async () => {
+  let failure: Error | undefined = new FleetcertError('server_unreachable', 'down');
+  const { scheduler, state } = harness({ fail: () => failure });
+  state.now = d('2026-06-21T00:00:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 1);
+  state.now = d('2026-06-21T00:00:59Z');
+  await scheduler.check();
+  assert.is(state.renewals, 1, 'waits the first backoff step');
+  state.now = d('2026-06-21T00:01:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 2);
+  state.now = d('2026-06-21T00:10:59Z');
+  await scheduler.check();
+  assert.is(state.renewals, 2, 'then 10 minutes');
+  failure = new FleetcertError('enrollment_refused', 'renewal refused (cert_expired)');
+  state.now = d('2026-06-21T00:11:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 3);
+  for (const t of ['2026-06-21T00:12:00Z', '2026-06-21T00:20:00Z', '2026-06-21T00:25:59Z']) {
+    state.now = d(t);
+    await scheduler.check();
+  }
+  assert.is(state.renewals, 3, 'a refusal is not retried for 15 minutes');
+  failure = undefined;
+  state.now = d('2026-06-21T00:26:00Z');
+  await scheduler.check();
+  assert.is(state.renewals, 4);
+});
+
+test('an operator request skips the window and the backoff', async () => {
+  const { scheduler, state } = harness({ fail: () => new FleetcertError('server_unreachable', 'down') });
+  scheduler.requestNow('test');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.is(state.renewals, 1);
+  scheduler.requestNow('again');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.is(state.renewals, 2);
+});
+
+test.run();
