@@ -4,6 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
@@ -115,6 +116,36 @@ test('renew command: not due is a no-op; --force renews and the running agent fo
   });
 });
 
+test("renewal info: an operator's renew-now reaches an agent without MQTT, at start and through the renew command", async () => {
+  await withTempDir(async (dir) => {
+    const { fleet, agent, state } = await fleetAndAgent(dir, '30d');
+    let restarted: AgentProcess | undefined;
+    try {
+      await agent.waitFor(/renewal planned.*"window":"default"/);
+      assert.is(await agent.stop(), 0);
+      const pulled = await fleetcert(['renew-now', DEVICE, '--no-push', '--reason', 'audit finding', '--data-dir', fleet.server.dataDir]);
+      assert.is(pulled.code, 0, pulled.stderr);
+      const before = certificates(fleet.server.dataDir).length;
+      restarted = startAgent(['run', '--state-dir', state, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD]);
+      await restarted.waitFor(/renewal planned.*"window":"operator"/);
+      await restarted.waitFor(/certificate renewed/);
+      assert.is(certificates(fleet.server.dataDir).length, before + 1);
+      assert.is(await restarted.stop(), 0);
+
+      const notDue = await fleetcertAgent(['renew', '--json', '--state-dir', state]);
+      assert.is(JSON.parse(notDue.stdout).renewed, false, 'the new certificate has the default window again');
+      assert.is((await fleetcert(['renew-now', DEVICE, '--no-push', '--data-dir', fleet.server.dataDir])).code, 0);
+      const due = await fleetcertAgent(['renew', '--json', '--state-dir', state]);
+      assert.is(due.code, 0, due.stderr);
+      assert.equal([JSON.parse(due.stdout).renewed, JSON.parse(due.stdout).via], [true, 'renewed']);
+    } finally {
+      await agent.stop();
+      if (restarted) await restarted.stop();
+      await fleet.stop();
+    }
+  });
+});
+
 test('renewal while the server is down backs off, and succeeds once it is back; a revoked device cannot renew', async () => {
   await withTempDir(async (dir) => {
     const { fleet, agent } = await fleetAndAgent(dir, '12s');
@@ -139,6 +170,65 @@ test('renewal while the server is down backs off, and succeeds once it is back; 
       }
     } finally {
       await stopAll(agent, { stop: () => fleet.broker.stop() });
+    }
+  });
+});
+
+test('expired while off: renews inside the grace window; past it, enrolls again with the token, or without one reports and waits', async () => {
+  await withTempDir(async (dir) => {
+    const fleet = await startFleetWithBroker(dir, ['--device-lifetime', '3s', '--backdate', '1s', '--renewal-grace', '5s']);
+    const boot = join(dir, 'fleetcert.json');
+    const mint = await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'expiry', '--reenroll', 'allow', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`]);
+    assert.is(mint.code, 0, mint.stderr);
+    const state = join(dir, 'state');
+    const common = ['--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
+    const tokenUses = () => (registrySnapshot(fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === 'expiry')!.uses;
+    /** Waits until the live certificate is `graceMs` past its expiry (plus a margin). */
+    const waitPastExpiry = async (graceMs: number) => {
+      const status = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state])).stdout);
+      const notAfter = Date.parse(status.notAfter);
+      await new Promise((r) => setTimeout(r, Math.max(0, notAfter + graceMs - Date.now()) + 700));
+    };
+    let agent: AgentProcess | undefined;
+    try {
+      const enrolled = await fleetcertAgent(['enroll', ...common]);
+      assert.is(enrolled.code, 0, enrolled.stderr);
+      assert.is(tokenUses(), 1);
+
+      // 1. Off past expiry, back inside the grace window: renews over mTLS, no token use.
+      await waitPastExpiry(0);
+      agent = startAgent(['run', ...common]);
+      await agent.waitFor(/certificate renewed/, 15_000);
+      await agent.waitFor(/connected to the broker over mutual TLS/, 15_000);
+      assert.is(tokenUses(), 1, 'the grace window needs no token');
+      assert.is(await agent.stop(), 0);
+
+      // 2. Off past the grace window, bootstrap file still there: enrolls again with the token.
+      await waitPastExpiry(5000);
+      agent = startAgent(['run', ...common]);
+      await agent.waitFor(/renewal refused \(cert_expired\).*enrolling again with the bootstrap token/, 15_000);
+      await agent.waitFor(/certificate installed/, 15_000);
+      await agent.waitFor(/connected to the broker over mutual TLS/, 15_000);
+      assert.is(tokenUses(), 2);
+      assert.ok(auditRows(fleet.server.dataDir).some((a) => a.device_id === DEVICE && a.action === 'reissued'));
+      assert.is(await agent.stop(), 0);
+
+      // 3. Past the grace window with no bootstrap file: says what to do, and waits 15 min, not a hot loop.
+      await rm(boot);
+      await waitPastExpiry(5000);
+      const refusalsBefore = auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length;
+      agent = startAgent(['run', ...common]);
+      await agent.waitFor(/no bootstrap file to enroll again with/, 15_000);
+      const line = await agent.waitFor(/renewal refused; asking again in \d+ s/, 5_000);
+      const wait = Number(/asking again in (\d+) s/.exec(line)![1]);
+      assert.ok(wait >= 720 && wait <= 900, `waits ${wait} s`);
+      assert.match(agent.logs(), /copy a bootstrap file \(fleetcert.json\) onto the device/);
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.is(auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length, refusalsBefore + 1, 'one attempt, then quiet');
+      assert.is(tokenUses(), 2);
+    } finally {
+      if (agent) await stopAll(agent, fleet);
+      else await fleet.stop();
     }
   });
 });
