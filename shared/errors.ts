@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   issued_certificate_invalid: { publicMessage: 'the issued certificate failed verification' },
   clock_not_set: { publicMessage: 'the system clock is not set' },
   renewal_in_progress: { publicMessage: 'another renewal is running' },
+  not_delivered: { publicMessage: 'the message is queued but the broker has not acknowledged it yet' },
   interrupted: { publicMessage: 'stopped by a signal' },
   usage: { publicMessage: 'invalid command-line usage' },
   internal: { status: 500, publicMessage: 'internal error' },

@@ -7,6 +7,7 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
+import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { isFleetcertError } from '../../shared/errors.js';
 import { abortableSleep } from '../../shared/retry/abortable-sleep.js';
@@ -28,7 +29,8 @@ export function runCommand(_io: CliIo): Command {
         'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked\n' +
         "every 15 min; at 2/3 of the lifetime, or when the server's renewal info says) and moves the connection\n" +
         'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a\n' +
-        'bootstrap file is still there. Logs JSON lines to stderr.',
+        'bootstrap file is still there. Publishes what local programs put in its outbox\n' +
+        '("fleetcert-agent publish"). Logs JSON lines to stderr.',
     );
   return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
@@ -59,8 +61,13 @@ export function runCommand(_io: CliIo): Command {
       files: layout.live,
       agentVersion: VERSION,
       log: log.child('mqtt'),
+      onState: (state) => {
+        if (state === 'online') outbox.kick();
+      },
     });
+    const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
     await connection.start();
+    await outbox.start();
     const store = new CredentialStore(layout);
     const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
     const metadata = deviceMetadata(identity, await systemFacts());
@@ -95,6 +102,7 @@ export function runCommand(_io: CliIo): Command {
     log.info('stopping', { signal });
     clearInterval(keepAlive);
     scheduler.stop();
+    await outbox.stop();
     await connection.stop();
     log.info('stopped');
   });

@@ -10,6 +10,7 @@
  *     device-id                  a generated id part, only for hardware without a serial or MAC
  *     broker.json                where the broker is and the live file paths, for local apps
  *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`)
+ *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
  *       chain.pem                certificate + issuing CA (what a TLS client presents)
@@ -36,6 +37,7 @@ export interface StateLayout {
   readonly generatedId: string;
   readonly brokerInfo: string;
   readonly renewLock: string;
+  readonly outbox: string;
   generation(name: string): CredentialFiles;
 }
 
@@ -57,6 +59,7 @@ export function stateLayout(root: string): StateLayout {
     generatedId: join(root, 'device-id'),
     brokerInfo: join(root, 'broker.json'),
     renewLock: join(root, 'renew.lock'),
+    outbox: join(root, 'outbox'),
     generation: (name) => files(join(generationsDir, name)),
   };
 }

@@ -52,6 +52,8 @@ export class DeviceConnection {
   /** Set by stop(): final. Nothing connects again, not even a restart already under way. */
   private closed = false;
   private current: ConnectionState = 'stopped';
+  /** Rejections of publishOwn calls waiting for a PUBACK: a client that is ended never sends one. */
+  private readonly inFlight = new Set<(err: Error) => void>();
   /** Called with each valid command on this device's command topic (e.g. renew now). */
   onCommand: ((command: DeviceCommand) => void) | undefined;
 
@@ -100,6 +102,31 @@ export class DeviceConnection {
     this.client = client;
   }
 
+  /**
+   * Publishes below this device's own subtree (`devices/<id>/<topic>`) at QoS 1. Resolves on
+   * the broker's PUBACK; rejects when offline or when no PUBACK comes within `timeoutMs`, so
+   * the caller keeps the message and tries again (the outbox does).
+   */
+  async publishOwn(topic: string, payload: Buffer, timeoutMs = 10_000): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) throw new Error('not connected to the broker');
+    let timer: NodeJS.Timeout | undefined;
+    let abandon: ((err: Error) => void) | undefined;
+    try {
+      await Promise.race([
+        client.publishAsync(`devices/${this.options.deviceId}/${topic}`, payload, { qos: 1 }),
+        new Promise<never>((_, reject) => {
+          abandon = reject;
+          this.inFlight.add(reject);
+          timer = setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (abandon) this.inFlight.delete(abandon);
+    }
+  }
+
   /** Publishes `offline` (retained) and disconnects, for good; safe to call twice. */
   async stop(): Promise<void> {
     this.closed = true;
@@ -119,6 +146,8 @@ export class DeviceConnection {
     this.retryTimer = undefined;
     const client = this.client;
     this.client = undefined;
+    for (const reject of this.inFlight) reject(new Error('the connection is being replaced'));
+    this.inFlight.clear();
     if (!client) return;
     if (announceOffline && client.connected) {
       await Promise.race([

@@ -43,7 +43,9 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
     case 'bootstrap_missing':
     case 'discovery_failed':
     case 'server_unreachable':
+    case 'response_invalid':
     case 'clock_not_set':
+    case 'not_delivered':
       return EXIT.notReady;
     case 'enrollment_refused':
     case 'ca_pin_mismatch':

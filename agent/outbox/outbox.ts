@@ -1,0 +1,149 @@
+/**
+ * The outbox: how other programs on the device publish over the agent's connection. The broker
+ * takes one connection per device identity (client id = certificate CN), so a second program
+ * connecting with the device's certificate would take the agent's session over. Instead it
+ * drops a message file here (`fleetcert-agent publish`, or any program that writes a file and
+ * renames it into place), and the agent publishes it at QoS 1 below `devices/<id>/`, deleting
+ * the file only after the broker's PUBACK. Nothing is lost when the connection moves to a new
+ * certificate, drops, or the agent restarts: an unacknowledged file is simply sent again
+ * (at least once, in file-name order).
+ *
+ * File: `<15-digit ms timestamp>-<anything>.json`, JSON {topic, payload, encoding?}, at most
+ * MAX_MESSAGE_FILE_BYTES. Files that do not parse are moved to `rejected/`, never deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FleetcertError } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/format-issues.js';
+import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import type { Logger } from '../../shared/log/logger.js';
+
+export const MAX_MESSAGE_FILE_BYTES = 256 * 1024;
+const MESSAGE_FILE = /^\d{15}-[A-Za-z0-9._-]{1,80}\.json$/;
+
+/** A topic below `devices/<id>/`: no wildcards, no NUL, no leading slash. */
+const relativeTopic = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^/+#\u0000][^+#\u0000]*$/, 'a topic below devices/<id>/ without wildcards (+ #) or a leading /');
+
+export const outboxMessageSchema = z.object({
+  topic: relativeTopic,
+  payload: z.string(),
+  /** How `payload` is written: text (default) or base64 for binary. */
+  encoding: z.enum(['utf8', 'base64']).optional(),
+});
+export type OutboxMessage = z.infer<typeof outboxMessageSchema>;
+
+let sequence = 0;
+
+/** Writes one message into the outbox, crash-safely; returns its file. */
+export async function enqueueMessage(dir: string, message: OutboxMessage): Promise<string> {
+  const parsed = outboxMessageSchema.safeParse(message);
+  if (!parsed.success) throw new FleetcertError('usage', `not a message the agent can publish: ${formatIssues(parsed.error)}`);
+  const body = JSON.stringify(parsed.data);
+  if (Buffer.byteLength(body) > MAX_MESSAGE_FILE_BYTES) throw new FleetcertError('usage', `message larger than ${MAX_MESSAGE_FILE_BYTES / 1024} KiB`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  sequence += 1;
+  const name = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${String(sequence).padStart(6, '0')}-${randomBytes(3).toString('hex')}.json`;
+  const path = join(dir, name);
+  await writeFileAtomic(path, body, { mode: 0o600 });
+  return path;
+}
+
+export interface OutboxPublisherOptions {
+  readonly dir: string;
+  /** Publishes at QoS 1 below the device's subtree; resolves on PUBACK, rejects otherwise. */
+  readonly publish: (topic: string, payload: Buffer) => Promise<void>;
+  readonly log: Logger;
+  /** How often the directory is scanned besides file-system events (ms). */
+  readonly pollMs?: number;
+}
+
+export class OutboxPublisher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly options: OutboxPublisherOptions) {}
+
+  async start(): Promise<void> {
+    await mkdir(join(this.options.dir, 'rejected'), { recursive: true, mode: 0o700 });
+    this.watcher = watch(this.options.dir, () => this.kick());
+    this.watcher.on('error', (err) => this.options.log.warn('outbox watch failed; polling only', { err }));
+    this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 2_000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Something may be waiting (a new file, a new connection): drain now. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    const { dir, log } = this.options;
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => MESSAGE_FILE.test(n)).sort();
+    for (const name of names) {
+      if (this.stopped) return;
+      const path = join(dir, name);
+      const message = await this.read(path, name);
+      if (!message) continue;
+      try {
+        await this.options.publish(message.topic, Buffer.from(message.payload, message.encoding ?? 'utf8'));
+      } catch (err) {
+        // Not connected, or no PUBACK in time: the file stays, and goes out on the next drain.
+        log.debug(() => `outbox paused: ${(err as Error).message}`);
+        return;
+      }
+      await unlink(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') log.warn('could not remove a published outbox file; it will be sent again', { file: name, code: err.code });
+      });
+    }
+  }
+
+  /** The message in a file, or undefined (gone, or moved to rejected/ with a log line). */
+  private async read(path: string, name: string): Promise<OutboxMessage | undefined> {
+    let problem: string;
+    try {
+      const size = (await stat(path)).size;
+      if (size > MAX_MESSAGE_FILE_BYTES) {
+        problem = `larger than ${MAX_MESSAGE_FILE_BYTES} bytes`;
+      } else {
+        const parsed = outboxMessageSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+        if (parsed.success) return parsed.data;
+        problem = formatIssues(parsed.error);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      problem = (err as Error).message.slice(0, 200);
+    }
+    this.options.log.warn(`outbox file rejected: ${problem}`, { file: name, movedTo: 'rejected/' });
+    await rename(path, join(this.options.dir, 'rejected', name)).catch(() => undefined);
+    return undefined;
+  }
+}
