@@ -23,7 +23,15 @@ export interface FleetWithBroker {
   stop(): Promise<void>;
 }
 
-export async function startFleetWithBroker(dir: string, serveArgs: readonly string[] = []): Promise<FleetWithBroker> {
+export interface FleetOptions {
+  /**
+   * Also open a loopback listener without authentication on this port: the test's own
+   * observer (a "backend elsewhere" that may read every device's topics). Never in production.
+   */
+  readonly observerPort?: number;
+}
+
+export async function startFleetWithBroker(dir: string, serveArgs: readonly string[] = [], options: FleetOptions = {}): Promise<FleetWithBroker> {
   const root = process.getuid?.() === 0;
   if (root) await chmod(dir, 0o755);
   // Mosquitto writes its pid file after dropping to its user, as into /run/mosquitto.
@@ -40,7 +48,8 @@ export async function startFleetWithBroker(dir: string, serveArgs: readonly stri
     '--reload-pid-file', join(run, 'mosquitto.pid'), '--json',
   ]);
   if (res.code !== 0) throw new Error(`broker-config failed: ${res.stderr}`);
-  const broker = await startMosquitto(dir, outDir, join(run, 'mosquitto.pid'));
+  const observer = options.observerPort ? `listener ${options.observerPort} 127.0.0.1\nallow_anonymous true\n` : '';
+  const broker = await startMosquitto(dir, outDir, join(run, 'mosquitto.pid'), observer);
   const server = await startServer(dir, ['--max-auth-failures', '100000', ...serveArgs], existing);
   const { token } = await createToken(existing.dataDir);
   return {

@@ -16,12 +16,15 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-/** `pidFile` must be writable by the user Mosquitto runs as (it writes it after dropping root). */
-export async function startMosquitto(workDir: string, includeDir: string, pidFile: string): Promise<Broker> {
+/**
+ * `pidFile` must be writable by the user Mosquitto runs as (it writes it after dropping root).
+ * `extraConfig` goes after the include, e.g. a test observer's listener.
+ */
+export async function startMosquitto(workDir: string, includeDir: string, pidFile: string, extraConfig = ''): Promise<Broker> {
   // mkdtemp makes 0700 directories; the mosquitto user must be able to traverse them.
   if (process.getuid?.() === 0) await chmod(workDir, 0o755);
   const conf = join(workDir, 'mosquitto.conf');
-  await writeFile(conf, `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n`);
+  await writeFile(conf, `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n${extraConfig}`);
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));

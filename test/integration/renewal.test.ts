@@ -4,20 +4,24 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, rm } from 'node:fs/promises';
+import { enqueueMessage } from '../../agent/outbox/outbox.js';
+import { freePort } from '../helpers/ports.js';
+import { run } from '../helpers/run.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { startFleetWithBroker, type FleetOptions, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows, registrySnapshot, startServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
 const BOARD = fileURLToPath(new URL('../../../../shared/boards/rpi4-bookworm-arm64', import.meta.url));
 const DEVICE = 'rpi4-100000002a5c3b71';
 
-async function fleetAndAgent(dir: string, lifetime: string): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {
-  const fleet = await startFleetWithBroker(dir, ['--device-lifetime', lifetime, '--backdate', '1s']);
+async function fleetAndAgent(dir: string, lifetime: string, options: FleetOptions = {}): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {
+  const fleet = await startFleetWithBroker(dir, ['--device-lifetime', lifetime, '--backdate', '1s'], options);
   const boot = join(dir, 'fleetcert.json');
   assert.is((await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'renewal', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`])).code, 0);
   const state = join(dir, 'state');
@@ -82,6 +86,60 @@ test('three automatic renewals: three new keys and serials, the connection follo
       assert.is(seen, latest, 'the status the agent publishes carries the newest serial');
       assert.ok((agent.logs().match(/connected to the broker over mutual TLS/g)?.length ?? 0) >= 4, 'reconnected with each certificate');
     } finally {
+      await stopAll(agent, fleet);
+    }
+  });
+});
+
+test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message across three renewals', async () => {
+  await withTempDir(async (dir) => {
+    const observerPort = await freePort();
+    const { fleet, agent, state } = await fleetAndAgent(dir, '12s', { observerPort });
+    // The subscriber elsewhere: mosquitto_sub on the test's observer listener, QoS 1.
+    const topic = `devices/${DEVICE}/telemetry`;
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let received = '';
+    sub.stdout!.on('data', (c: Buffer) => (received += c.toString()));
+    let publishing = true;
+    let sent = 0;
+    try {
+      // Subscribed once a probe published on the observer listener comes through.
+      for (let i = 0; i < 50 && !received.includes('probe'); i += 1) {
+        await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-m', 'probe']);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(received, 'probe', 'the subscriber is subscribed');
+      // The publisher on the device: a message every 25 ms into the agent's outbox, for as long as the renewals take.
+      const outbox = join(state, 'outbox');
+      const publisher = (async () => {
+        while (publishing) {
+          sent += 1;
+          await enqueueMessage(outbox, { topic: 'telemetry', payload: `seq-${sent}` });
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      })();
+      const renewedBefore = agent.logs().match(/certificate renewed/g)?.length ?? 0;
+      await logCount(agent, /certificate renewed/g, renewedBefore + 3, 45_000);
+      publishing = false;
+      await publisher;
+      // And one through the CLI a script would use, waiting for the broker's acknowledgement.
+      const cli = await fleetcertAgent(['publish', 'telemetry', 'seq-cli', '--wait', '15', '--state-dir', state]);
+      assert.is(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /Delivered/);
+
+      const seen = () => new Set(received.split('\n').filter((l) => /^seq-/.test(l)));
+      for (let i = 0; i < 100 && seen().size < sent + 1; i += 1) await new Promise((r) => setTimeout(r, 100));
+      const got = seen();
+      const missing = Array.from({ length: sent }, (_, i) => `seq-${i + 1}`).filter((m) => !got.has(m));
+      assert.equal(missing, [], `${missing.length} of ${sent} messages lost`);
+      assert.ok(got.has('seq-cli'));
+      assert.equal((await readdir(outbox)).filter((n) => n.endsWith('.json')), [], 'the outbox is empty');
+      assert.ok(sent > 200, `${sent} messages published during the renewals`);
+      // The connection really moved while messages flowed: one (re)connect per certificate.
+      assert.ok((agent.logs().match(/connected to the broker over mutual TLS/g)?.length ?? 0) >= 4);
+    } finally {
+      publishing = false;
+      sub.kill();
       await stopAll(agent, fleet);
     }
   });
