@@ -2,20 +2,18 @@
 import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
-import { CredentialStore } from '../credentials/credential-store.js';
-import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
-import { systemFacts } from '../identity/system-metadata.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+import { renewalParams } from './renewal-params.js';
 
 export function enrollCommand(io: CliIo): Command {
   const command = new Command('enroll')
     .summary('enroll this device now, then exit')
     .description(
-      'Enroll with the bootstrap file: generate the key on the device, send the CSR with the fleet token,\n' +
-        'verify and install the certificate. Waits for approval and retries transient failures until\n' +
-        '--timeout; a refusal only an operator can fix ends it at once (exit 6). Already enrolled: exit 0.\n' +
+      'Enroll with the bootstrap file: generate the key on the device, send the CSR with the fleet token, ' +
+        'verify and install the certificate. Waits for approval and retries transient failures until ' +
+        '--timeout; a refusal only an operator can fix ends it at once (exit 6). Already enrolled: exit 0. ' +
         'Enrolled but expired: renews (grace window) or enrolls again with the bootstrap token.',
     )
     .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 5)').default('600'));
@@ -26,17 +24,7 @@ export function enrollCommand(io: CliIo): Command {
     let how = result.enrolledNow ? 'Enrolled' : 'Already enrolled';
     if (live.certificate.notAfter <= new Date()) {
       // Expired: renew (grace window), or enroll again with the token; never report it as fine.
-      const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
-      const renewed = await renewCertificate({
-        layout,
-        store: new CredentialStore(layout),
-        endpoint: result.endpoints.enroll,
-        keyType: config.keyType,
-        hooksDir: config.hooksDir,
-        metadata: deviceMetadata(identity, await systemFacts()),
-        bootstrapFiles: config.bootstrapFiles,
-        log,
-      });
+      const renewed = await renewCertificate(await renewalParams(config, layout, result.endpoints.enroll, log));
       live = renewed.live;
       how = renewed.via === 'renewed' ? 'Renewed the expired certificate' : 'Enrolled again with the bootstrap token';
     }

@@ -6,21 +6,20 @@ import { describeCertificate } from '../../shared/pki/certificate.js';
 import { defaultRenewalWindow, isDue } from '../../shared/renewal/renewal-window.js';
 import { CredentialStore } from '../credentials/credential-store.js';
 import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
-import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
-import { systemFacts } from '../identity/system-metadata.js';
 import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+import { renewalParams } from './renewal-params.js';
 
 export function renewCommand(io: CliIo): Command {
   const command = new Command('renew')
     .summary('renew the certificate now (with a new key) if it is due')
     .description(
-      'Renew over mutual TLS with the current certificate and a new key, install the result as a new\n' +
-        "generation and run the hooks. Without --force only once the renewal window has opened (the server's\n" +
-        'renewal info, else 2/3 of the lifetime). A certificate the server will not renew (expired past the\n' +
-        'grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs\n' +
-        'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running\n' +
+      'Renew over mutual TLS with the current certificate and a new key, install the result as a new ' +
+        "generation and run the hooks. Without --force only once the renewal window has opened (the server's " +
+        'renewal info, else 2/3 of the lifetime). A certificate the server will not renew (expired past the ' +
+        'grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs ' +
+        'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
         'agent moves its connection to the new certificate by itself.',
     )
     .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
@@ -42,17 +41,7 @@ export function renewCommand(io: CliIo): Command {
         return;
       }
     }
-    const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
-    const { live: renewed, via } = await renewCertificate({
-      layout,
-      store,
-      endpoint,
-      keyType: config.keyType,
-      hooksDir: config.hooksDir,
-      metadata: deviceMetadata(identity, await systemFacts()),
-      bootstrapFiles: config.bootstrapFiles,
-      log,
-    });
+    const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpoint, log));
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json

@@ -12,24 +12,22 @@ import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { isFleetcertError } from '../../shared/errors.js';
 import { abortableSleep } from '../../shared/retry/abortable-sleep.js';
 import { RENEWAL_BACKOFF } from '../../shared/retry/backoff.js';
-import { CredentialStore } from '../credentials/credential-store.js';
-import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
-import { systemFacts } from '../identity/system-metadata.js';
 import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { RenewalScheduler } from '../renewal/renewal-scheduler.js';
 import { addCommonOptions, addRenewalOptions, agentContext, type CommonOptions } from './options.js';
+import { renewalParams } from './renewal-params.js';
 
 export function runCommand(_io: CliIo): Command {
   const command = new Command('run')
     .summary('run the agent: enroll if needed, connect over mTLS, stay connected')
     .description(
-      'The service the systemd unit starts. First boot: waits for a sane clock, reads the bootstrap file,\n' +
-        'finds the broker (mDNS) unless told, makes the key on the device, enrolls, installs. Then connects\n' +
-        'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked\n' +
-        "every 15 min; at 2/3 of the lifetime, or when the server's renewal info says) and moves the connection\n" +
-        'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a\n' +
-        'bootstrap file is still there. Publishes what local programs put in its outbox\n' +
+      'The service the systemd unit starts. First boot: waits for a sane clock, reads the bootstrap file, ' +
+        'finds the broker (mDNS) unless told, makes the key on the device, enrolls, installs. Then connects ' +
+        'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked ' +
+        "every 15 min; at 2/3 of the lifetime, or when the server's renewal info says) and moves the connection " +
+        'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a ' +
+        'bootstrap file is still there. Publishes what local programs put in its outbox ' +
         '("fleetcert-agent publish"). Logs JSON lines to stderr.',
     );
   return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
@@ -68,9 +66,8 @@ export function runCommand(_io: CliIo): Command {
     const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
     await connection.start();
     await outbox.start();
-    const store = new CredentialStore(layout);
-    const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
-    const metadata = deviceMetadata(identity, await systemFacts());
+    const renewal = await renewalParams(config, layout, enrolled.endpoints.enroll, log.child('renew'));
+    const { store } = renewal;
     const scheduler = new RenewalScheduler({
       cronExpression: config.renewCheck,
       readValidity: async () => {
@@ -79,16 +76,7 @@ export function runCommand(_io: CliIo): Command {
       },
       readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
       renew: async () => {
-        await renewCertificate({
-          layout,
-          store,
-          endpoint: enrolled.endpoints.enroll,
-          keyType: config.keyType,
-          hooksDir: config.hooksDir,
-          metadata,
-          bootstrapFiles: config.bootstrapFiles,
-          log: log.child('renew'),
-        });
+        await renewCertificate(renewal);
       },
       onNewCertificate: () => connection.restart(),
       backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },

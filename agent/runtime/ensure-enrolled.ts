@@ -1,7 +1,7 @@
 /**
  * Bring-up: a plausible clock, then either the live credentials already installed (even
- * expired: renewal deals with that) or a first enrollment from the bootstrap file; either way the endpoints are known and kept for local
- * programs in broker.json.
+ * expired: renewal deals with that) or a first enrollment from the bootstrap file; either way
+ * the endpoints are known and kept for local programs in broker.json.
  */
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
