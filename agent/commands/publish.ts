@@ -14,10 +14,10 @@ export function publishCommand(io: CliIo): Command {
   const command = new Command('publish')
     .summary("publish a message as this device (through the running agent's connection)")
     .description(
-      'Queue a message in the agent\'s outbox; the running agent ("fleetcert-agent run") publishes it at QoS 1\n' +
-        'to devices/<device id>/<topic> over its mutual-TLS connection and deletes it once the broker has\n' +
-        'acknowledged it. Queued messages survive broker outages, certificate renewals and restarts (at least\n' +
-        'once, in order). Use this instead of connecting a second program with the device certificate: the\n' +
+      'Queue a message in the agent\'s outbox; the running agent ("fleetcert-agent run") publishes it at QoS 1 ' +
+        'to devices/<device id>/<topic> over its mutual-TLS connection and deletes it once the broker has ' +
+        'acknowledged it. Queued messages survive broker outages, certificate renewals and restarts (at least ' +
+        'once, in order). Use this instead of connecting a second program with the device certificate: the ' +
         'broker allows one connection per device identity.',
     )
     .argument('<topic>', 'topic below devices/<device id>/, e.g. "telemetry/temperature"')

@@ -44,8 +44,8 @@ export function brokerConfigCommand(io: CliIo): Command {
   return new Command('broker-config')
     .summary('write the Mosquitto config, ACL and files that enforce the registry')
     .description(
-      'Write, into --out, a Mosquitto 2.0 configuration (fleetcert.conf) with a mutual-TLS listener for\n' +
-        'devices and a loopback admin listener, the ACL confining each device to its own topics, the\n' +
+      'Write, into --out, a Mosquitto 2.0 configuration (fleetcert.conf) with a mutual-TLS listener for ' +
+        'devices and a loopback admin listener, the ACL confining each device to its own topics, the ' +
         "broker's certificate and key, the CA bundle, a password file and a fresh CRL. Safe to run again.",
     )
     .addOption(dataDirOption())

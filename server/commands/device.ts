@@ -117,7 +117,7 @@ export function deviceCommand(io: CliIo): Command {
     .command('reset')
     .summary('free a device id so the next enrollment binds it again')
     .description(
-      'Reset a device: the next enrollment with a valid token binds the id to whatever key it presents\n' +
+      'Reset a device: the next enrollment with a valid token binds the id to whatever key it presents ' +
         '(e.g. a re-flashed board). Certificates already issued stay valid until they expire or are revoked.',
     )
     .argument('<id>', 'device id')
@@ -134,8 +134,8 @@ export function deviceCommand(io: CliIo): Command {
     .command('revoke')
     .summary('revoke a device: registry, CRL, broker reload, live session ended')
     .description(
-      'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config),\n' +
-        'also publish a new CRL, reload Mosquitto and end the device\'s live MQTT session, so it is cut off at\n' +
+      'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config), ' +
+        'also publish a new CRL, reload Mosquitto and end the device\'s live MQTT session, so it is cut off at ' +
         'once. Safe to run again: a second run republishes and ends any session that came back.',
     )
     .argument('<id>', 'device id')

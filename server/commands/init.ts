@@ -27,8 +27,8 @@ export function initCommand(io: CliIo): Command {
   return new Command('init')
     .summary('create the CA and the server TLS certificates')
     .description(
-      'Create a root CA (10 years) and an issuing intermediate CA (5 years) with encrypted keys, plus\n' +
-        'TLS certificates for the broker and the enrollment endpoint, in the data directory.\n' +
+      'Create a root CA (10 years) and an issuing intermediate CA (5 years) with encrypted keys, plus ' +
+        'TLS certificates for the broker and the enrollment endpoint, in the data directory. ' +
         'Refuses to run if a CA already exists there.',
     )
     .addOption(dataDirOption())

@@ -11,10 +11,10 @@ export function renewNowCommand(io: CliIo): Command {
   return new Command('renew-now')
     .summary('make devices renew their certificate now (renewal info + MQTT)')
     .description(
-      "Record in the registry that the current certificate of the named devices (or with --all, of every\n" +
-        'active device) should renew from now on: every device learns it from its renewal info\n' +
-        '(GET /fleetcert/v1/renewal-info), which agents ask for at start and every --renewal-info-retry of\n' +
-        '"fleetcert serve" (6 h). With a broker configured, also publish a "renew" command through its\n' +
+      "Record in the registry that the current certificate of the named devices (or with --all, of every " +
+        'active device) should renew from now on: every device learns it from its renewal info ' +
+        '(GET /fleetcert/v1/renewal-info), which agents ask for at start and every --renewal-info-retry of ' +
+        '"fleetcert serve" (6 h). With a broker configured, also publish a "renew" command through its ' +
         'loopback admin listener (run this on the broker host), so connected devices renew within seconds.',
     )
     .argument('[ids...]', 'device ids')

@@ -44,7 +44,7 @@ export function serveCommand(io: CliIo): Command {
   return new Command('serve')
     .summary('run the EST enrollment endpoint (HTTPS)')
     .description(
-      'Serve EST (RFC 7030) over HTTPS: /.well-known/est/cacerts, simpleenroll (fleet token),\n' +
+      'Serve EST (RFC 7030) over HTTPS: /.well-known/est/cacerts, simpleenroll (fleet token), ' +
         'simplereenroll (current certificate over mutual TLS). Logs JSON lines to stderr.',
     )
     .addOption(dataDirOption())

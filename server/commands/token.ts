@@ -35,7 +35,7 @@ export function tokenCommand(io: CliIo): Command {
     .command('create')
     .summary('create a fleet token and its bootstrap file')
     .description(
-      'Create a fleet bootstrap token. The token is printed once and only its hash is stored.\n' +
+      'Create a fleet bootstrap token. The token is printed once and only its hash is stored. ' +
         'With --out, also write the bootstrap file (token + CA pin) to copy onto device images.',
     )
     .addOption(dataDirOption())
