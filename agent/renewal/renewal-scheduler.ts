@@ -75,44 +75,50 @@ export class RenewalScheduler {
     this.task = undefined;
   }
 
-  /** One check; overlapping calls are dropped. */
+  /** One check; overlapping calls are dropped. Never rejects: a failed check is logged and the next one tries again. */
   async check(): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
-      await this.followLiveCertificate();
-      const live = await this.options.readValidity();
-      if (!live) return;
-      const now = this.options.now?.() ?? new Date();
-      const window = await this.serverWindow(live.serial, now);
-      const key = `${live.serial}|${window?.start.toISOString()}|${window?.end.toISOString()}`;
-      if (this.planned?.key !== key) {
-        this.planned = { key, at: renewalTime(live, this.options.random ?? Math.random, window) };
-        this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter, window: window ? this.hint?.reason : 'default' });
-      }
-      const forced = this.forced;
-      if (!forced && !isDue(now, this.planned.at)) return;
-      if (!forced && this.nextAttemptAt && now < this.nextAttemptAt) return;
-      this.forced = false;
-      try {
-        await this.options.renew();
-        this.failures = 0;
-        this.nextAttemptAt = undefined;
-      } catch (err) {
-        if (isFleetcertError(err, 'renewal_in_progress')) return;
-        const random = this.options.random ?? Math.random;
-        // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
-        const refused = isFleetcertError(err, 'enrollment_refused');
-        const delay = refused ? OPERATOR_WAIT_SECONDS * (1 - this.options.backoff.jitter * random()) : backoffSeconds(this.failures, this.options.backoff, random);
-        this.failures += 1;
-        this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
-        const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
-        this.options.log.warn(message, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
-      }
-      await this.followLiveCertificate();
+      await this.checkOnce();
+    } catch (err) {
+      this.options.log.error('renewal check failed', { err });
     } finally {
       this.running = false;
     }
+  }
+
+  private async checkOnce(): Promise<void> {
+    await this.followLiveCertificate();
+    const live = await this.options.readValidity();
+    if (!live) return;
+    const now = this.options.now?.() ?? new Date();
+    const window = await this.serverWindow(live.serial, now);
+    const key = `${live.serial}|${window?.start.toISOString()}|${window?.end.toISOString()}`;
+    if (this.planned?.key !== key) {
+      this.planned = { key, at: renewalTime(live, this.options.random ?? Math.random, window) };
+      this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter, window: window ? this.hint?.reason : 'default' });
+    }
+    const forced = this.forced;
+    if (!forced && !isDue(now, this.planned.at)) return;
+    if (!forced && this.nextAttemptAt && now < this.nextAttemptAt) return;
+    this.forced = false;
+    try {
+      await this.options.renew();
+      this.failures = 0;
+      this.nextAttemptAt = undefined;
+    } catch (err) {
+      if (isFleetcertError(err, 'renewal_in_progress')) return;
+      const random = this.options.random ?? Math.random;
+      // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
+      const refused = isFleetcertError(err, 'enrollment_refused');
+      const delay = refused ? OPERATOR_WAIT_SECONDS * (1 - this.options.backoff.jitter * random()) : backoffSeconds(this.failures, this.options.backoff, random);
+      this.failures += 1;
+      this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
+      const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
+      this.options.log.warn(message, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
+    }
+    await this.followLiveCertificate();
   }
 
   /** The server's window for this certificate, asked for again only once the last answer is stale. */

@@ -114,6 +114,24 @@ test('transport failures back off 1 min -> 10 min; a refusal waits 15 min (no ho
   assert.is(state.renewals, 4);
 });
 
+test('a check that throws (unreadable state) is logged, never an unhandled rejection, and the next one runs', async () => {
+  let calls = 0;
+  const scheduler = new RenewalScheduler({
+    cronExpression: '*/15 * * * *',
+    readValidity: async () => {
+      calls += 1;
+      throw new Error('EIO');
+    },
+    renew: async () => undefined,
+    onNewCertificate: async () => undefined,
+    backoff: RENEWAL_BACKOFF,
+    log: silentLogger,
+  });
+  await scheduler.check();
+  await scheduler.check();
+  assert.is(calls, 2);
+});
+
 test('an operator request skips the window and the backoff', async () => {
   const { scheduler, state } = harness({ fail: () => new FleetcertError('server_unreachable', 'down') });
   scheduler.requestNow('test');
