@@ -1,8 +1,8 @@
 /** `fleetcert-agent publish`: send an MQTT message over the device's own mTLS connection (the outbox). */
 import { Command, Option } from 'commander';
-import { access } from 'node:fs/promises';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { enqueueMessage, MAX_MESSAGE_FILE_BYTES } from '../outbox/outbox.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
@@ -43,7 +43,7 @@ Examples:
       const deadline = Date.now() + wait * 1000;
       while (!delivered && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
-        delivered = !(await access(file).then(() => true, () => false));
+        delivered = !(await pathExists(file));
       }
     }
     if (wait !== undefined && !delivered) {

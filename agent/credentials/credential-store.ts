@@ -23,6 +23,18 @@ export interface LiveCredentials {
   readonly certificate: Certificate;
 }
 
+/** The PEM files of a generation, read now: what a TLS client presents (chain, key) and trusts (ca). */
+export interface CredentialPems {
+  readonly keyPem: string;
+  readonly certChainPem: string;
+  readonly caPem: string;
+}
+
+export async function readCredentialPems(files: CredentialFiles): Promise<CredentialPems> {
+  const [keyPem, certChainPem, caPem] = await Promise.all([readFile(files.key, 'utf8'), readFile(files.chain, 'utf8'), readFile(files.ca, 'utf8')]);
+  return { keyPem, certChainPem, caPem };
+}
+
 export class CredentialStore {
   constructor(private readonly layout: StateLayout) {}
 

@@ -7,12 +7,12 @@
  * Lifecycle as in STYLE.md: the constructor assigns, start() connects, stop() is idempotent.
  */
 import mqtt from 'mqtt';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
 import { deviceTopics } from '../../shared/protocol/topics.js';
-import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
+import { readCredentialPems } from '../credentials/credential-store.js';
 
 export interface BrokerAddress {
   readonly host: string;
@@ -66,8 +66,8 @@ export class DeviceConnection {
   async start(): Promise<void> {
     if (this.closed) return;
     const { options } = this;
-    const [key, chain, ca] = await Promise.all([readFile(options.files.key, 'utf8'), readFile(options.files.chain, 'utf8'), readFile(options.files.ca, 'utf8')]);
-    const leaf = describeCertificate(readCertificate(chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 25)));
+    const { keyPem: key, certChainPem: chain, caPem: ca } = await readCredentialPems(options.files);
+    const leaf = describeCertificate(readCertificates(chain)[0]!);
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string =>
       JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);

@@ -4,10 +4,9 @@
  * reached or says no, the default window applies, and the renewal attempt itself will report
  * anything that matters.
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
 import { renewalInfoWindow } from '../../shared/protocol/renewal-info.js';
-import type { CredentialStore } from '../credentials/credential-store.js';
+import { readCredentialPems, type CredentialStore } from '../credentials/credential-store.js';
 import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
 import type { RenewalHint } from './renewal-scheduler.js';
 
@@ -15,8 +14,8 @@ export async function fetchRenewalHint(store: CredentialStore, endpoint: EstEndp
   const live = await store.live();
   if (!live) return undefined;
   try {
-    const [keyPem, certChainPem, caPem] = await Promise.all([readFile(live.files.key, 'utf8'), readFile(live.files.chain, 'utf8'), readFile(live.files.ca, 'utf8')]);
-    const outcome = await new EstClient(endpoint, caPem, log).renewalInfo({ certChainPem, keyPem });
+    const pems = await readCredentialPems(live.files);
+    const outcome = await new EstClient(endpoint, pems.caPem, log).renewalInfo(pems);
     if (outcome.kind === 'refused') {
       log.info('no renewal info from the server; using the default window', { code: outcome.code });
       return undefined;

@@ -9,7 +9,6 @@
  * a bootstrap file is still on the device: a first enrollment again, under the token's rules.
  * Without one, the refusal stands, with advice for the operator.
  */
-import { readFile } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
@@ -18,7 +17,7 @@ import { buildCsr } from '../../shared/pki/csr.js';
 import type { KeyType } from '../../shared/pki/key-pair.js';
 import { findBootstrap } from '../config/bootstrap.js';
 import type { StateLayout } from '../config/state-layout.js';
-import type { CredentialStore, LiveCredentials } from '../credentials/credential-store.js';
+import { readCredentialPems, type CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
 import { verifyIssued } from '../credentials/verify-issued.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
@@ -93,12 +92,12 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
 
 async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: string): Promise<LiveCredentials> {
   const current = describeCertificate(live.certificate);
-  const [keyPem, chainPem, rootPem] = await Promise.all([readFile(live.files.key, 'utf8'), readFile(live.files.chain, 'utf8'), readFile(live.files.ca, 'utf8')]);
-  const root = readCertificate(rootPem);
+  const pems = await readCredentialPems(live.files);
+  const root = readCertificate(pems.caPem);
   const { keys, created } = await p.store.pendingKey(p.keyType);
   p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
   const csr = await buildCsr({ keys, commonName: deviceId });
-  const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, { certChainPem: chainPem, keyPem }, p.metadata);
+  const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, pems, p.metadata);
   if (outcome.kind === 'refused') {
     const advice = refusalAdvice(outcome.code, deviceId);
     throw new RenewalRefused(outcome.code, `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`);

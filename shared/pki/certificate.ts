@@ -3,7 +3,7 @@
  * need), and compare with a key. Building lives in issue-certificate.ts.
  */
 import { FleetcertError } from '../errors.js';
-import { sha256Hex, toDer, toPem } from './encoding.js';
+import { sha256Hex, toDer, toDerBlocks, toPem } from './encoding.js';
 import { exportPublicKeySpki, type KeyPair } from './key-pair.js';
 import { x509 } from './x509-provider.js';
 
@@ -21,6 +21,13 @@ export const MAX_BUNDLE_CERTIFICATES = 8;
 export function readCertificate(input: string | Uint8Array): Certificate {
   const der = toDer(input, 'certificate_invalid', MAX_CERTIFICATE_BYTES);
   return parseDer(der);
+}
+
+/** Every certificate of a PEM bundle (e.g. a chain file: leaf first), bounded in count and size. */
+export function readCertificates(pem: string): Certificate[] {
+  const blocks = toDerBlocks(pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES);
+  if (blocks.length > MAX_BUNDLE_CERTIFICATES) throw new FleetcertError('certificate_invalid', `${blocks.length} certificates, more than ${MAX_BUNDLE_CERTIFICATES}`);
+  return blocks.map(parseDer);
 }
 
 function parseDer(der: Uint8Array): Certificate {

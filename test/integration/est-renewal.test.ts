@@ -5,9 +5,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 import { EST_PATHS } from '../../shared/protocol/est.js';
 import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
@@ -29,7 +29,7 @@ async function curlRenewalInfo(server: FleetServer, dir: string, device?: Enroll
   }
   const res = await run('curl', args);
   assert.is(res.code, 0, res.stderr);
-  const headers = (await run('cat', [join(dir, 'headers.txt')])).stdout;
+  const headers = await readFile(join(dir, 'headers.txt'), 'utf8');
   return { status: Number(/^HTTP\/\S+ (\d+)/.exec(headers)?.[1]), headers, json: JSON.parse(res.stdout) };
 }
 
@@ -38,7 +38,7 @@ async function reenroll(server: FleetServer, device: EnrolledDevice) {
   return est(server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: csr.body, cert: device.chainPem, key: device.keyPem });
 }
 
-const leafOf = (device: EnrolledDevice) => readCertificate(device.chainPem.slice(0, device.chainPem.indexOf('-----END CERTIFICATE-----') + 25));
+const leafOf = (device: EnrolledDevice) => readCertificates(device.chainPem)[0]!;
 
 test("renewal info: the default window, an operator's renew-now, and refusals with their codes", async () => {
   await withTempDir(async (dir) => {

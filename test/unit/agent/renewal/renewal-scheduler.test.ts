@@ -10,11 +10,11 @@ const d = (s: string) => new Date(s);
 // 30 days: the default window is [2026-06-19T12:00, 2026-06-21T00:00].
 const live = { serial: 'aa01', notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01T00:00:00Z') };
 
-function harness(opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined } = {}) {
+function harness(opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined; readValidity?: () => Promise<typeof live> } = {}) {
   const state = { now: d('2026-06-02T00:00:00Z'), renewals: 0, hintCalls: 0 };
   const scheduler = new RenewalScheduler({
     cronExpression: '*/15 * * * *',
-    readValidity: async () => live,
+    readValidity: opts.readValidity ?? (async () => live),
     ...(opts.hint
       ? {
           readHint: async () => {
@@ -116,16 +116,11 @@ test('transport failures back off 1 min -> 10 min; a refusal waits 15 min (no ho
 
 test('a check that throws (unreadable state) is logged, never an unhandled rejection, and the next one runs', async () => {
   let calls = 0;
-  const scheduler = new RenewalScheduler({
-    cronExpression: '*/15 * * * *',
+  const { scheduler } = harness({
     readValidity: async () => {
       calls += 1;
       throw new Error('EIO');
     },
-    renew: async () => undefined,
-    onNewCertificate: async () => undefined,
-    backoff: RENEWAL_BACKOFF,
-    log: silentLogger,
   });
   await scheduler.check();
   await scheduler.check();
