@@ -1,24 +1,23 @@
 /**
  * The agent end to end, every part real and in its own process: mosquitto configured by
  * broker-config, `fleetcert serve`, and `fleetcert-agent` starting from an empty state
- * directory with only a bootstrap file. Board identities come from ../shared/boards.
+ * directory with only a bootstrap file. Board identities come from test/fixtures/boards.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { importPrivateKeyPem, exportPublicKeySpki } from '../../shared/pki/key-pair.js';
 import { sha256Hex } from '../../shared/pki/encoding.js';
 import { subtle } from '../../shared/pki/x509-provider.js';
 import { startAgent } from '../helpers/agent-process.js';
+import { BOARDS_DIR as BOARDS } from '../helpers/boards.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows } from '../helpers/fleet-server.js';
 import { openssl } from '../helpers/run.js';
 
-const BOARDS = fileURLToPath(new URL('../../../../shared/boards/', import.meta.url));
 const ctx: { dir?: string; fleet?: FleetWithBroker } = {};
 const it = suite('agent-e2e', ctx);
 

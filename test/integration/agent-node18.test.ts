@@ -6,14 +6,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
+import { boardRoot } from '../helpers/boards.js';
 import { startFleetWithBroker } from '../helpers/fleet-broker.js';
 import { node18 } from '../helpers/node18.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
-const BOARD = fileURLToPath(new URL('../../../../shared/boards/rpi3-bookworm-armhf', import.meta.url));
+const BOARD = boardRoot('rpi3-bookworm-armhf');
 
 test('Node 18.20.8: the agent enrolls, installs and connects over mutual TLS', async () => {
   const node = await node18();

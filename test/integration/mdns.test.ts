@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_MAIN, fleetcert, SERVER_MAIN } from '../helpers/cli.js';
+import { boardRoot } from '../helpers/boards.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
@@ -55,7 +56,7 @@ test('an agent with no URL and no broker finds both over mDNS and enrolls (priva
     const boot = join(dir, 'fleetcert.json');
     assert.is((await fleetcert(['token', 'create', '--data-dir', dataDir, '--name', 'lan', '--out', boot])).code, 0);
     const state = join(dir, 'agent');
-    const boards = fileURLToPath(new URL('../../../../shared/boards/rpi4-bookworm-arm64', import.meta.url));
+    const boards = boardRoot('rpi4-bookworm-arm64');
     const script = `
       set -u
       ip link set lo up

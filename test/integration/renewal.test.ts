@@ -8,16 +8,16 @@ import { spawn } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { enqueueMessage } from '../../agent/outbox/outbox.js';
 import { freePort } from '../helpers/ports.js';
+import { boardRoot } from '../helpers/boards.js';
 import { run } from '../helpers/run.js';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetOptions, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows, registrySnapshot, startServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
-const BOARD = fileURLToPath(new URL('../../../../shared/boards/rpi4-bookworm-arm64', import.meta.url));
+const BOARD = boardRoot('rpi4-bookworm-arm64');
 const DEVICE = 'rpi4-100000002a5c3b71';
 
 async function fleetAndAgent(dir: string, lifetime: string, options: FleetOptions = {}): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {

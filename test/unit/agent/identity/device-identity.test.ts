@@ -1,16 +1,15 @@
 /**
- * Device identity from the identity files of real boards (../shared/boards, beside the repo),
+ * Device identity from the identity files of real boards (test/fixtures/boards),
  * read through the root prefix, never from this machine's /proc.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readBoardFacts } from '../../../../agent/identity/board-facts.js';
 import { deriveIdentity, DEFAULT_ID_TEMPLATE, modelSlug, needsGeneratedId, sanitizeDeviceId } from '../../../../agent/identity/device-identity.js';
 import { deviceIdProblem } from '../../../../shared/protocol/device-id.js';
+import { BOARDS_DIR as BOARDS } from '../../../helpers/boards.js';
 
-const BOARDS = fileURLToPath(new URL('../../../../../../shared/boards/', import.meta.url));
 const identity = async (board: string, template = DEFAULT_ID_TEMPLATE, generated?: string) =>
   deriveIdentity({ facts: await readBoardFacts(join(BOARDS, board)), template, hostname: 'host-1', generated });
 
