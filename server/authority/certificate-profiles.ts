@@ -82,7 +82,8 @@ export function planCertificate(request: ProfileRequest, context: PlanContext): 
     throw new FleetcertError('internal', `profile ${request.profile} ${selfSigned ? 'needs an issuing CA' : 'must be self-signed'}`);
   }
   const hasNames = (request.dnsNames?.length ?? 0) + (request.ipAddresses?.length ?? 0) > 0;
-  if (hasNames && request.profile !== 'tls-server') throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);
+  if (hasNames && request.profile !== 'tls-server')
+    throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);
   return {
     serial: randomSerial(context.randomBytes),
     subject: request.subject,
@@ -132,7 +133,12 @@ export function profileExtensions(request: ProfileRequest, keyFamily: PublicKeyF
         authorityKeyIdentifier: true,
       };
     case 'device-client':
-      return { basicConstraints: { ca: false }, keyUsage: ['digitalSignature'], extendedKeyUsage: ['clientAuth'], authorityKeyIdentifier: true };
+      return {
+        basicConstraints: { ca: false },
+        keyUsage: ['digitalSignature'],
+        extendedKeyUsage: ['clientAuth'],
+        authorityKeyIdentifier: true,
+      };
   }
 }
 

@@ -10,7 +10,13 @@ import { pathExists } from '../../shared/fs/path-exists.js';
 import { join } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import { certificatesToPem, certificateToPem, describeCertificate, readCertificate, type CertificateInfo } from '../../shared/pki/certificate.js';
+import {
+  certificatesToPem,
+  certificateToPem,
+  describeCertificate,
+  readCertificate,
+  type CertificateInfo,
+} from '../../shared/pki/certificate.js';
 import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair, type KeyType } from '../../shared/pki/key-pair.js';
 import { dataLayout, type DataLayout, type TlsFiles } from '../config/data-layout.js';
 import type { CertificateIssuer } from './certificate-issuer.js';

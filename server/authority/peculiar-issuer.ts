@@ -34,7 +34,11 @@ export class PeculiarIssuer implements CertificateIssuer {
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
     const publicKey = readSpki(request.publicKeySpki);
-    const plan = planCertificate(request, { keyFamily: keyFamily(publicKey), issuerNotAfter: this.certificate.notAfter, randomBytes: this.randomBytes });
+    const plan = planCertificate(request, {
+      keyFamily: keyFamily(publicKey),
+      issuerNotAfter: this.certificate.notAfter,
+      randomBytes: this.randomBytes,
+    });
     return sign(plan, publicKey, this.certificate.subjectName, this.ca.keys, this.issuerKeyId);
   }
 }
@@ -53,7 +57,10 @@ export async function issueRootCertificate(
   randomBytes: (size: number) => Uint8Array = nodeRandomBytes,
 ): Promise<IssuedCertificate> {
   const publicKey = readSpki(await exportPublicKeySpki(keys));
-  const plan = planCertificate({ ...request, profile: 'root-ca' }, { keyFamily: keyFamily(publicKey), issuerNotAfter: undefined, randomBytes });
+  const plan = planCertificate(
+    { ...request, profile: 'root-ca' },
+    { keyFamily: keyFamily(publicKey), issuerNotAfter: undefined, randomBytes },
+  );
   return sign(plan, publicKey, undefined, keys, undefined);
 }
 
@@ -108,16 +115,30 @@ const KEY_USAGE_FLAGS: Record<KeyUsage, x509.KeyUsageFlags> = {
 async function extensions(plan: CertificatePlan, publicKey: x509.PublicKey, issuerKeyId: string | undefined): Promise<x509.Extension[]> {
   const rules = plan.extensions;
   const out: x509.Extension[] = [new x509.BasicConstraintsExtension(rules.basicConstraints.ca, rules.basicConstraints.pathLength, true)];
-  out.push(new x509.KeyUsagesExtension(rules.keyUsage.reduce((flags, usage) => flags | KEY_USAGE_FLAGS[usage], 0), true));
-  if (rules.extendedKeyUsage) out.push(new x509.ExtendedKeyUsageExtension(rules.extendedKeyUsage.map((u) => x509.ExtendedKeyUsage[u]), false));
+  out.push(
+    new x509.KeyUsagesExtension(
+      rules.keyUsage.reduce((flags, usage) => flags | KEY_USAGE_FLAGS[usage], 0),
+      true,
+    ),
+  );
+  if (rules.extendedKeyUsage)
+    out.push(
+      new x509.ExtendedKeyUsageExtension(
+        rules.extendedKeyUsage.map((u) => x509.ExtendedKeyUsage[u]),
+        false,
+      ),
+    );
   if (rules.subjectAltName) {
     const { dnsNames, ipAddresses } = rules.subjectAltName;
-    const names: x509.JsonGeneralNames = [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ipAddresses.map((value) => ({ type: 'ip' as const, value }))];
+    const names: x509.JsonGeneralNames = [
+      ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+      ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ];
     out.push(new x509.SubjectAlternativeNameExtension(names, false));
   }
   out.push(await x509.SubjectKeyIdentifierExtension.create(publicKey));
   if (rules.authorityKeyIdentifier) {
-    if (issuerKeyId === undefined) throw new FleetcertError('internal', 'an authority key identifier needs the issuer\'s key id');
+    if (issuerKeyId === undefined) throw new FleetcertError('internal', "an authority key identifier needs the issuer's key id");
     out.push(new x509.AuthorityKeyIdentifierExtension(issuerKeyId));
   }
   return out;

@@ -169,7 +169,12 @@ export class EnrollmentService {
       case 'reuse':
         this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
         this.log.info('returned the current certificate again', { deviceId, serial: decision.certificate.serial });
-        return { kind: 'certificate', chain: [toDer(decision.certificate.pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES), this.issuerDer()], serial: decision.certificate.serial, reused: true };
+        return {
+          kind: 'certificate',
+          chain: [toDer(decision.certificate.pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES), this.issuerDer()],
+          serial: decision.certificate.serial,
+          reused: true,
+        };
       case 'pending':
         this.registry.recordPending({
           deviceId,

@@ -50,7 +50,8 @@ export function derSet(items: readonly Uint8Array[]): Uint8Array {
 
 /** A context-specific constructed tag [n] (EXPLICIT, or IMPLICIT over a SET/SEQUENCE OF). */
 export function derContext(tagNumber: number, items: readonly Uint8Array[]): Uint8Array {
-  if (!Number.isInteger(tagNumber) || tagNumber < 0 || tagNumber > 30) throw new FleetcertError('internal', `unsupported context tag [${tagNumber}]`);
+  if (!Number.isInteger(tagNumber) || tagNumber < 0 || tagNumber > 30)
+    throw new FleetcertError('internal', `unsupported context tag [${tagNumber}]`);
   return derTlv(0xa0 | tagNumber, items);
 }
 

@@ -20,7 +20,10 @@ import { openssl, run } from './run.js';
 import { withTempDir } from './temp-dir.js';
 import { makeTestPki, type TestPki } from './test-pki.js';
 
-export type IssuerFactory = (ca: CaSigner, options: { randomBytes?: (size: number) => Uint8Array }) => CertificateIssuer | Promise<CertificateIssuer>;
+export type IssuerFactory = (
+  ca: CaSigner,
+  options: { randomBytes?: (size: number) => Uint8Array },
+) => CertificateIssuer | Promise<CertificateIssuer>;
 
 export interface ConformanceOptions {
   /** Profiles the implementation issues (a fast issuer may do device-client only). */
@@ -72,7 +75,11 @@ interface Extension {
 
 function extensionsOf(der: Uint8Array): Extension[] {
   // Spread first: the library's Extensions is an Array subclass, and deep equality compares constructors.
-  return [...readCertificate(der).extensions].map((e) => ({ oid: e.type, critical: e.critical, value: Buffer.from(e.value).toString('hex') }));
+  return [...readCertificate(der).extensions].map((e) => ({
+    oid: e.type,
+    critical: e.critical,
+    value: Buffer.from(e.value).toString('hex'),
+  }));
 }
 
 function issuerKeyId(ca: CaSigner): string {
@@ -112,13 +119,17 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
         for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
           const req = await request({ keyType });
           const issued = await ctx.issuer!.issue(req);
-          assert.equal(extensionsOf(issued.der), [
-            { oid: OID.bc, critical: true, value: BC_END_ENTITY },
-            { oid: OID.ku, critical: true, value: KU_DIGITAL_SIGNATURE },
-            { oid: OID.eku, critical: false, value: EKU_CLIENT_AUTH },
-            { oid: OID.ski, critical: false, value: `0414${expectedKeyId(req.publicKeySpki)}` },
-            { oid: OID.aki, critical: false, value: `30168014${issuerKeyId(ctx.pki!.intermediate)}` },
-          ], keyType);
+          assert.equal(
+            extensionsOf(issued.der),
+            [
+              { oid: OID.bc, critical: true, value: BC_END_ENTITY },
+              { oid: OID.ku, critical: true, value: KU_DIGITAL_SIGNATURE },
+              { oid: OID.eku, critical: false, value: EKU_CLIENT_AUTH },
+              { oid: OID.ski, critical: false, value: `0414${expectedKeyId(req.publicKeySpki)}` },
+              { oid: OID.aki, critical: false, value: `30168014${issuerKeyId(ctx.pki!.intermediate)}` },
+            ],
+            keyType,
+          );
         }
       });
 
@@ -129,10 +140,16 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
           const issued = await ctx.issuer!.issue(req);
           const cert = readCertificate(issued.der);
           assert.equal(cert.subjectName.toJSON(), [{ CN: [id] }]);
-          assert.is(Buffer.from(cert.issuerName.toArrayBuffer()).toString('hex'), Buffer.from(ctx.pki!.intermediate.certificate.subjectName.toArrayBuffer()).toString('hex'));
+          assert.is(
+            Buffer.from(cert.issuerName.toArrayBuffer()).toString('hex'),
+            Buffer.from(ctx.pki!.intermediate.certificate.subjectName.toArrayBuffer()).toString('hex'),
+          );
           assert.is(Buffer.from(cert.publicKey.rawData).toString('hex'), Buffer.from(req.publicKeySpki).toString('hex'));
           const node = new X509Certificate(issued.der);
-          assert.ok(node.verify(new X509Certificate(new Uint8Array(ctx.pki!.intermediate.certificate.rawData)).publicKey), 'signature by the CA key');
+          assert.ok(
+            node.verify(new X509Certificate(new Uint8Array(ctx.pki!.intermediate.certificate.rawData)).publicKey),
+            'signature by the CA key',
+          );
           assert.ok(node.checkIssued(new X509Certificate(new Uint8Array(ctx.pki!.intermediate.certificate.rawData))));
         }
       });
@@ -142,7 +159,7 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
         assert.equal(readCertificate(issued.der).subjectName.toJSON(), [{ CN: ['a,O=Evil+CN=root'] }]);
       });
 
-      it('serials: 16 bytes, positive, no leading zero, distinct; the returned serial is the certificate\'s', async () => {
+      it("serials: 16 bytes, positive, no leading zero, distinct; the returned serial is the certificate's", async () => {
         const serials = new Set<string>();
         const req = await request();
         for (let i = 0; i < 100; i += 1) {
@@ -164,8 +181,14 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
       });
 
       it('validity: from the whole second of now, backdated 5 min by default or as asked; the answer matches the certificate', async () => {
-        for (const [backdateSeconds, expected] of [[undefined, 300], [0, 0], [7200, 7200]] as const) {
-          const issued = await ctx.issuer!.issue(await request({ lifetimeSeconds: 3600, ...(backdateSeconds === undefined ? {} : { backdateSeconds }) }));
+        for (const [backdateSeconds, expected] of [
+          [undefined, 300],
+          [0, 0],
+          [7200, 7200],
+        ] as const) {
+          const issued = await ctx.issuer!.issue(
+            await request({ lifetimeSeconds: 3600, ...(backdateSeconds === undefined ? {} : { backdateSeconds }) }),
+          );
           const node = new X509Certificate(issued.der);
           assert.is(issued.notBefore.getTime(), SECOND - expected * 1000);
           assert.is(issued.notAfter.getTime(), SECOND + 3600 * 1000);
@@ -194,16 +217,35 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
     }
 
     if (profiles.includes('tls-server')) {
-      it('tls-server: serverAuth, SAN DNS then IP (deduplicated), keyEncipherment for RSA keys only; openssl verifies the host', async () => {
+      it('tls-server: serverAuth, SAN DNS then IP (deduplicated), keyEncipherment for RSA keys only; verifies the host', async () => {
         for (const keyType of ['ec-p256', 'rsa-2048'] as const) {
-          const req = await request({ keyType, profile: 'tls-server', subject: { commonName: 'broker.local' }, dnsNames: ['broker.local', 'broker', 'broker.local'], ipAddresses: ['127.0.0.1'] });
+          const req = await request({
+            keyType,
+            profile: 'tls-server',
+            subject: { commonName: 'broker.local' },
+            dnsNames: ['broker.local', 'broker', 'broker.local'],
+            ipAddresses: ['127.0.0.1'],
+          });
           const issued = await ctx.issuer!.issue(req);
           const ext = extensionsOf(issued.der);
-          assert.equal(ext.map((e) => [e.oid, e.critical]), [[OID.bc, true], [OID.ku, true], [OID.eku, false], [OID.san, false], [OID.ski, false], [OID.aki, false]]);
+          assert.equal(
+            ext.map((e) => [e.oid, e.critical]),
+            [
+              [OID.bc, true],
+              [OID.ku, true],
+              [OID.eku, false],
+              [OID.san, false],
+              [OID.ski, false],
+              [OID.aki, false],
+            ],
+          );
           assert.is(ext[1]!.value, keyType === 'rsa-2048' ? KU_DIGITAL_SIGNATURE_KEY_ENCIPHERMENT : KU_DIGITAL_SIGNATURE);
           assert.is(ext[2]!.value, EKU_SERVER_AUTH);
           // [2] dNSName "broker.local", [2] "broker", [7] iPAddress 127.0.0.1
-          assert.is(ext[3]!.value, `301c820c${Buffer.from('broker.local').toString('hex')}8206${Buffer.from('broker').toString('hex')}87047f000001`);
+          assert.is(
+            ext[3]!.value,
+            `301c820c${Buffer.from('broker.local').toString('hex')}8206${Buffer.from('broker').toString('hex')}87047f000001`,
+          );
           const ok = await verify(ctx.pki!, issued.der, ['-purpose', 'sslserver', '-verify_hostname', 'broker']);
           assert.is(ok.code, 0, ok.stderr);
         }
@@ -228,7 +270,10 @@ export function issuerConformance(name: string, factory: IssuerFactory, options:
       await expectCode(async () => ctx.issuer!.issue(await request({ profile: 'root-ca' })), 'internal');
       await expectCode(async () => ctx.issuer!.issue(await request({ lifetimeSeconds: 0 })), 'internal');
       await expectCode(async () => ctx.issuer!.issue(await request({ backdateSeconds: -1 })), 'internal');
-      await expectCode(async () => ctx.issuer!.issue(await request({ publicKeySpki: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]) })), 'internal');
+      await expectCode(
+        async () => ctx.issuer!.issue(await request({ publicKeySpki: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]) })),
+        'internal',
+      );
     });
 
     it.run();
@@ -242,6 +287,16 @@ async function verify(pki: TestPki, der: Uint8Array, extra: readonly string[]) {
     await writeFile(join(dir, 'inter.pem'), certificateToPem(pki.intermediate.certificate));
     await writeFile(join(dir, 'leaf.pem'), toPem(der, 'CERTIFICATE'));
     const attime = String(Math.floor(SECOND / 1000) + 60);
-    return run('openssl', ['verify', '-attime', attime, '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), ...extra, join(dir, 'leaf.pem')]);
+    return run('openssl', [
+      'verify',
+      '-attime',
+      attime,
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'inter.pem'),
+      ...extra,
+      join(dir, 'leaf.pem'),
+    ]);
   });
 }

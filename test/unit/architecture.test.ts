@@ -71,7 +71,7 @@ test('only shared/pki/x509-provider.ts imports @peculiar/x509, and it loads refl
 /** Library calls that build and sign what only a CA signs (a CSR, which the agent builds, is not one). */
 const BUILDING = /\b(X509CertificateGenerator|X509CrlGenerator|X509Certificates\b[^;]*\.export)\b/;
 
-test('issuing is server-side: agent/ and shared/ never import server/authority or server/pki, and build no certificate or CRL', async () => {
+test('issuing is server-side: agent/ and shared/ import neither server/authority nor server/pki, and build nothing', async () => {
   const offenders: string[] = [];
   for (const folder of ['agent', 'shared']) {
     for (const file of await sources(folder)) {
@@ -82,7 +82,8 @@ test('issuing is server-side: agent/ and shared/ never import server/authority o
     }
   }
   assert.equal(offenders, []);
-  assert.ok(BUILDING.test('x509.X509CertificateGenerator.create({})') && BUILDING.test('new x509.X509Certificates([...c]).export(\'raw\')'), 'the pattern sees building (self-check)');
+  assert.ok(BUILDING.test('x509.X509CertificateGenerator.create({})'), 'the pattern sees certificate building (self-check)');
+  assert.ok(BUILDING.test("new x509.X509Certificates([...c]).export('raw')"), 'the pattern sees PKCS#7 building (self-check)');
 });
 
 test.run();

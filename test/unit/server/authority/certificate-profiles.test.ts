@@ -1,6 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { certificateValidity, planCertificate, profileExtensions, randomSerial } from '../../../../server/authority/certificate-profiles.js';
+import {
+  certificateValidity,
+  planCertificate,
+  profileExtensions,
+  randomSerial,
+} from '../../../../server/authority/certificate-profiles.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 
 const now = new Date('2026-03-01T12:00:00.999Z');
@@ -9,8 +14,14 @@ const zeros = (n: number) => new Uint8Array(n);
 
 test('serial rule: 16 bytes, first byte 0x01..0x7f whatever the randomness', () => {
   assert.is(randomSerial(zeros), '01' + '00'.repeat(15));
-  assert.is(randomSerial((n) => new Uint8Array(n).fill(0xff)), '02' + 'ff'.repeat(15));
-  assert.is(randomSerial((n) => new Uint8Array(n).fill(0x7e)), '7f' + '7e'.repeat(15));
+  assert.is(
+    randomSerial((n) => new Uint8Array(n).fill(0xff)),
+    '02' + 'ff'.repeat(15),
+  );
+  assert.is(
+    randomSerial((n) => new Uint8Array(n).fill(0x7e)),
+    '7f' + '7e'.repeat(15),
+  );
   assert.throws(() => randomSerial(() => new Uint8Array(15)));
 });
 
@@ -27,9 +38,25 @@ test('validity: from the whole second, backdated 5 min by default, clamped to th
 });
 
 test('profiles: the extensions each one carries, RSA server keys also encipher', () => {
-  const req = (profile: 'root-ca' | 'intermediate-ca' | 'tls-server' | 'device-client') => ({ profile, subject: { commonName: 'x' }, now, lifetimeSeconds: 1, dnsNames: ['a', 'a'], ipAddresses: ['::1'] });
-  assert.equal(profileExtensions(req('device-client'), 'rsa'), { basicConstraints: { ca: false }, keyUsage: ['digitalSignature'], extendedKeyUsage: ['clientAuth'], authorityKeyIdentifier: true });
-  assert.equal(profileExtensions(req('root-ca'), 'ec'), { basicConstraints: { ca: true }, keyUsage: ['keyCertSign', 'cRLSign'], authorityKeyIdentifier: false });
+  const req = (profile: 'root-ca' | 'intermediate-ca' | 'tls-server' | 'device-client') => ({
+    profile,
+    subject: { commonName: 'x' },
+    now,
+    lifetimeSeconds: 1,
+    dnsNames: ['a', 'a'],
+    ipAddresses: ['::1'],
+  });
+  assert.equal(profileExtensions(req('device-client'), 'rsa'), {
+    basicConstraints: { ca: false },
+    keyUsage: ['digitalSignature'],
+    extendedKeyUsage: ['clientAuth'],
+    authorityKeyIdentifier: true,
+  });
+  assert.equal(profileExtensions(req('root-ca'), 'ec'), {
+    basicConstraints: { ca: true },
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    authorityKeyIdentifier: false,
+  });
   assert.equal(profileExtensions(req('intermediate-ca'), 'ec').basicConstraints, { ca: true, pathLength: 0 });
   assert.equal(profileExtensions(req('tls-server'), 'ec').keyUsage, ['digitalSignature']);
   assert.equal(profileExtensions(req('tls-server'), 'rsa').keyUsage, ['digitalSignature', 'keyEncipherment']);

@@ -52,9 +52,18 @@ test('CRL: openssl crl -text shows issuer, number, nextUpdate, entries with reas
   const parsed = await parseCrl(pem, pki.intermediate.certificate);
   assert.is(parsed.crlNumber, 42);
   // A CRL number of 4+ bytes (seconds since 1970 is what publishing uses) still reads back as a number.
-  const big = await buildCrl({ signer: pki.intermediate, entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1_795_355_906 });
+  const big = await buildCrl({
+    signer: pki.intermediate,
+    entries: [],
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + 1000),
+    crlNumber: 1_795_355_906,
+  });
   assert.is((await parseCrl(big)).crlNumber, 1_795_355_906);
-  assert.equal(parsed.entries.map((e) => e.serialNumber), [serialA, serialB]);
+  assert.equal(
+    parsed.entries.map((e) => e.serialNumber),
+    [serialA, serialB],
+  );
 });
 
 test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts another', async () => {
@@ -73,7 +82,16 @@ test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts anoth
     await writeFile(join(dir, 'crl.pem'), crl);
     await writeFile(join(dir, 'revoked.pem'), certificateToPem(revoked.certificate));
     await writeFile(join(dir, 'fine.pem'), certificateToPem(fine.certificate));
-    const args = ['verify', '-crl_check', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), '-CRLfile', join(dir, 'crl.pem')];
+    const args = [
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'inter.pem'),
+      '-CRLfile',
+      join(dir, 'crl.pem'),
+    ];
     const bad = await run('openssl', [...args, join(dir, 'revoked.pem')]);
     assert.is.not(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /certificate revoked/);
@@ -84,7 +102,13 @@ test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts anoth
 
 test('CRL: a CRL from another issuer, or garbage, is crl_invalid', async () => {
   const other = await makeTestPki(now, 'ec-p256', 'Other');
-  const foreign = await buildCrl({ signer: other.intermediate, entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1 });
+  const foreign = await buildCrl({
+    signer: other.intermediate,
+    entries: [],
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + 1000),
+    crlNumber: 1,
+  });
   await expectCode(() => parseCrl(foreign, pki.intermediate.certificate), 'crl_invalid');
   await expectCode(() => parseCrl(new Uint8Array([0x30, 0x00])), 'crl_invalid');
   await expectCode(() => parseCrl(''), 'crl_invalid');
@@ -93,8 +117,14 @@ test('CRL: a CRL from another issuer, or garbage, is crl_invalid', async () => {
 test('CRL requests the signer must refuse: nextUpdate not after thisUpdate, a negative or fractional number', async () => {
   const signer = new PeculiarCrlSigner(pki.intermediate);
   await expectCode(() => signer.sign({ entries: [], thisUpdate: now, nextUpdate: now, crlNumber: 1 }), 'internal');
-  await expectCode(() => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: -1 }), 'internal');
-  await expectCode(() => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1.5 }), 'internal');
+  await expectCode(
+    () => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: -1 }),
+    'internal',
+  );
+  await expectCode(
+    () => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1.5 }),
+    'internal',
+  );
 });
 
 test.run();

@@ -20,7 +20,15 @@ async function verify(pki: TestPki, leaf: Certificate, extra: string[] = []) {
     await writeFile(join(dir, 'root.pem'), certificateToPem(pki.root.certificate));
     await writeFile(join(dir, 'inter.pem'), certificateToPem(pki.intermediate.certificate));
     await writeFile(join(dir, 'leaf.pem'), certificateToPem(leaf));
-    return run('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), ...extra, join(dir, 'leaf.pem')]);
+    return run('openssl', [
+      'verify',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'inter.pem'),
+      ...extra,
+      join(dir, 'leaf.pem'),
+    ]);
   });
 }
 

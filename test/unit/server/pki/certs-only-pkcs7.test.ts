@@ -29,10 +29,17 @@ test('PKCS#7 certs-only: byte for byte what openssl crl2pkcs7 -nocrl writes, and
     await writeFile(file, chain.map(certificateToPem).join(''));
     await openssl(['crl2pkcs7', '-nocrl', '-certfile', file, '-outform', 'DER', '-out', join(dir, 'reference.p7')]);
     const ours = encodeCertsOnly(chain.map(der));
-    assert.is(Buffer.from(ours).toString('hex'), (await readFile(join(dir, 'reference.p7'))).toString('hex'), 'differs from openssl crl2pkcs7');
+    assert.is(
+      Buffer.from(ours).toString('hex'),
+      (await readFile(join(dir, 'reference.p7'))).toString('hex'),
+      'differs from openssl crl2pkcs7',
+    );
   });
   const back = decodeCertsOnly(encodeCertsOnly(chain.map(der)));
-  assert.equal(back.map((c) => Buffer.from(c.rawData).toString('hex')), chain.map((c) => Buffer.from(c.rawData).toString('hex')));
+  assert.equal(
+    back.map((c) => Buffer.from(c.rawData).toString('hex')),
+    chain.map((c) => Buffer.from(c.rawData).toString('hex')),
+  );
 });
 
 test('PKCS#7 certs-only: a large chain needs long-form lengths and still reads back', async () => {
@@ -52,7 +59,10 @@ test('PKCS#7: we read what openssl crl2pkcs7 writes, in order', async () => {
     await writeFile(file, certificateToPem(pki.intermediate.certificate) + certificateToPem(pki.root.certificate));
     const pem = await openssl(['crl2pkcs7', '-nocrl', '-certfile', file]);
     const certs = decodeCertsOnly(pem);
-    assert.equal(certs.map((c) => describeCertificate(c).subjectCommonName), ['Test Issuing CA', 'Test Root CA']);
+    assert.equal(
+      certs.map((c) => describeCertificate(c).subjectCommonName),
+      ['Test Issuing CA', 'Test Root CA'],
+    );
   });
 });
 

@@ -35,7 +35,10 @@ test('a CRL that does not verify is never installed: the old one stays', async (
     const registry = Registry.open(layout.registry);
     try {
       const wrongKey = new PeculiarCrlSigner({ certificate: authority.issuer.certificate, keys: await generateKeyPair() });
-      await expectCode(() => publishCrl({ registry, signer: wrongKey, crlFile, owner: { gid: undefined }, now: new Date(), validitySeconds: 3600 }), 'crl_invalid');
+      await expectCode(
+        () => publishCrl({ registry, signer: wrongKey, crlFile, owner: { gid: undefined }, now: new Date(), validitySeconds: 3600 }),
+        'crl_invalid',
+      );
     } finally {
       registry.close();
     }
