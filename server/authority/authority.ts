@@ -1,17 +1,24 @@
 /**
- * The running CA: the pinned root, the issuing intermediate with its decrypted key, and the
- * one function that signs device certificates. Loaded once at `serve` start.
+ * The running CA: the pinned root, and the issuing intermediate behind the two signing seams
+ * (certificates, CRLs). Loaded once at `serve` start: the intermediate's key is decrypted and
+ * imported here, once, and every signature after that reuses it.
  */
 import { readFile } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
-import { readCertificate, type Certificate, type Signer } from '../../shared/pki/certificate.js';
-import { issueCertificate } from '../../shared/pki/issue-certificate.js';
-import { importPrivateKeyPem, importPublicKeySpki } from '../../shared/pki/key-pair.js';
+import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
+import { importPrivateKeyPem } from '../../shared/pki/key-pair.js';
 import type { DataLayout } from '../config/data-layout.js';
+import type { CertificateIssuer } from './certificate-issuer.js';
+import type { CrlSigner } from './crl-signer.js';
+import { PeculiarCrlSigner } from './peculiar-crl-signer.js';
+import { PeculiarIssuer } from './peculiar-issuer.js';
 
 export interface Authority {
   readonly root: Certificate;
-  readonly issuer: Signer;
+  /** Signs device and server certificates; `issuer.certificate` is the issuing CA. */
+  readonly issuer: CertificateIssuer;
+  /** Signs the issuing CA's CRL. */
+  readonly crlSigner: CrlSigner;
 }
 
 export async function loadAuthority(layout: DataLayout, passphrase: string): Promise<Authority> {
@@ -39,27 +46,7 @@ export async function loadAuthority(layout: DataLayout, passphrase: string): Pro
     }
     throw err;
   }
-  return { root, issuer: { certificate, keys } };
-}
-
-export interface DeviceCertificateRequest {
-  readonly deviceId: string;
-  readonly publicKeySpki: Uint8Array;
-  readonly now: Date;
-  readonly lifetimeSeconds: number;
-  /** How far notBefore is set back for devices whose clock lags (default 5 min). */
-  readonly backdateSeconds?: number;
-}
-
-/** A device-client certificate: the CSR contributes its key and nothing else. */
-export async function issueDeviceCertificate(authority: Authority, request: DeviceCertificateRequest): Promise<Certificate> {
-  return issueCertificate({
-    profile: 'device-client',
-    subject: { commonName: request.deviceId },
-    publicKey: await importPublicKeySpki(request.publicKeySpki),
-    signer: authority.issuer,
-    now: request.now,
-    lifetimeSeconds: request.lifetimeSeconds,
-    ...(request.backdateSeconds === undefined ? {} : { backdateSeconds: request.backdateSeconds }),
-  });
+  // The implementations behind the seams: the place to choose a faster or hardware-backed one.
+  const ca = { certificate, keys };
+  return { root, issuer: new PeculiarIssuer(ca), crlSigner: new PeculiarCrlSigner(ca) };
 }

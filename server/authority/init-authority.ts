@@ -10,10 +10,17 @@ import { pathExists } from '../../shared/fs/path-exists.js';
 import { join } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import { certificatesToPem, certificateToPem, describeCertificate, type CertificateInfo, type Signer } from '../../shared/pki/certificate.js';
-import { issueCertificate } from '../../shared/pki/issue-certificate.js';
-import { exportPrivateKeyPem, generateKeyPair, type KeyType } from '../../shared/pki/key-pair.js';
+import {
+  certificatesToPem,
+  certificateToPem,
+  describeCertificate,
+  readCertificate,
+  type CertificateInfo,
+} from '../../shared/pki/certificate.js';
+import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair, type KeyType } from '../../shared/pki/key-pair.js';
 import { dataLayout, type DataLayout, type TlsFiles } from '../config/data-layout.js';
+import type { CertificateIssuer } from './certificate-issuer.js';
+import { issueRootCertificate, PeculiarIssuer } from './peculiar-issuer.js';
 import type { ServerNames } from './server-names.js';
 
 const DAY = 24 * 3600;
@@ -52,26 +59,24 @@ export async function initAuthority(params: InitParams): Promise<InitResult> {
     throw new FleetcertError('file_exists', `${params.rootKeyOut} already exists; refusing to overwrite it`);
   }
 
+  // Four signatures, once: the reference issuer signs them whichever issuer `serve` uses for devices.
   const rootKeys = await generateKeyPair(keyType);
-  const rootCert = await issueCertificate({
-    profile: 'root-ca',
+  const rootIssued = await issueRootCertificate(rootKeys, {
     subject: { commonName: `${caName} Root CA`, organization: caName },
-    publicKey: rootKeys.publicKey,
-    signer: { keys: rootKeys },
     now,
     lifetimeSeconds: ROOT_LIFETIME_SECONDS,
   });
-  const root: Signer = { certificate: rootCert, keys: rootKeys };
+  const rootCert = readCertificate(rootIssued.der);
   const interKeys = await generateKeyPair(keyType);
-  const interCert = await issueCertificate({
+  const interIssued = await new PeculiarIssuer({ certificate: rootCert, keys: rootKeys }).issue({
     profile: 'intermediate-ca',
     subject: { commonName: `${caName} Issuing CA`, organization: caName },
-    publicKey: interKeys.publicKey,
-    signer: root,
+    publicKeySpki: await exportPublicKeySpki(interKeys),
     now,
     lifetimeSeconds: INTERMEDIATE_LIFETIME_SECONDS,
   });
-  const intermediate: Signer = { certificate: interCert, keys: interKeys };
+  const interCert = readCertificate(interIssued.der);
+  const intermediate = new PeculiarIssuer({ certificate: interCert, keys: interKeys });
 
   await ensureDirectory(layout.root, 0o700);
   // Same layout, rooted in a staging directory: moved into place with two renames.
@@ -116,18 +121,18 @@ export async function initAuthority(params: InitParams): Promise<InitResult> {
  * A TLS server certificate for this host. The key stays unencrypted (Mosquitto cannot ask
  * for a passphrase) and 0600; `broker-config` copies it with the modes Mosquitto needs.
  */
-async function issueServerTls(issuer: Signer, params: InitParams, files: TlsFiles): Promise<CertificateInfo> {
+async function issueServerTls(issuer: CertificateIssuer, params: InitParams, files: TlsFiles): Promise<CertificateInfo> {
   const keys = await generateKeyPair(params.keyType);
-  const cert = await issueCertificate({
+  const issued = await issuer.issue({
     profile: 'tls-server',
     subject: { commonName: params.names.dnsNames[0] ?? 'localhost', organization: params.caName },
-    publicKey: keys.publicKey,
-    signer: issuer,
+    publicKeySpki: await exportPublicKeySpki(keys),
     now: params.now,
     lifetimeSeconds: SERVER_TLS_LIFETIME_SECONDS,
     dnsNames: params.names.dnsNames,
     ipAddresses: params.names.ipAddresses,
   });
+  const cert = readCertificate(issued.der);
   await writeFileAtomic(files.cert, certificatesToPem([cert, issuer.certificate]));
   await writeFileAtomic(files.key, await exportPrivateKeyPem(keys), { mode: 0o600 });
   return describeCertificate(cert);

@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { certificatesToPem, readCertificate } from '../../shared/pki/certificate.js';
-import { issueCertificate } from '../../shared/pki/issue-certificate.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../../shared/pki/key-pair.js';
+import { toPem } from '../../shared/pki/encoding.js';
+import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair } from '../../shared/pki/key-pair.js';
 import { SERVER_IDENTITY } from '../../shared/protocol/topics.js';
 import type { TlsFiles } from '../config/data-layout.js';
 import type { Authority } from './authority.js';
@@ -24,15 +24,14 @@ export async function ensureServerIdentity(authority: Authority, files: TlsFiles
     // missing or unreadable: issue a new one
   }
   const keys = await generateKeyPair();
-  const cert = await issueCertificate({
+  const issued = await authority.issuer.issue({
     profile: 'device-client',
     subject: { commonName: SERVER_IDENTITY },
-    publicKey: keys.publicKey,
-    signer: authority.issuer,
+    publicKeySpki: await exportPublicKeySpki(keys),
     now,
     lifetimeSeconds: LIFETIME_SECONDS,
   });
   await writeFileAtomic(files.key, await exportPrivateKeyPem(keys), { mode: 0o600 });
-  await writeFileAtomic(files.cert, certificatesToPem([cert, authority.issuer.certificate]));
+  await writeFileAtomic(files.cert, toPem(issued.der, 'CERTIFICATE') + certificatesToPem([authority.issuer.certificate]));
   return true;
 }

@@ -94,7 +94,7 @@ Examples:
       await writeBrokerFile(files.adminAclFile, renderAdminAcl(), owner);
       await writeBrokerFile(files.passwordFile, passwordFileLine(ADMIN_USER, adminPassword), owner, true);
       const crl = await withRegistry(layout, (registry) =>
-        publishCrl({ registry, issuer: authority.issuer, crlFile: files.crlfile, owner, now, validitySeconds: crlValiditySeconds }),
+        publishCrl({ registry, signer: authority.crlSigner, crlFile: files.crlfile, owner, now, validitySeconds: crlValiditySeconds }),
       );
       await writeBrokerFile(files.conf, renderMosquittoConfig({ files, bind: options.bind, port, adminPort, version: VERSION }), owner);
       const issuedIdentity = await ensureServerIdentity(authority, layout.serverClientTls, now);

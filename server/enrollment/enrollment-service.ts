@@ -7,11 +7,12 @@ import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/e
 import type { Logger } from '../../shared/log/logger.js';
 import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
 import { decodeCsrBody } from '../../shared/protocol/est.js';
-import { readCertificate, describeCertificate, type Certificate, type CertificateInfo } from '../../shared/pki/certificate.js';
+import { readCertificate, describeCertificate, MAX_CERTIFICATE_BYTES, type CertificateInfo } from '../../shared/pki/certificate.js';
+import { toDer, toPem } from '../../shared/pki/encoding.js';
 import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
-import { issueDeviceCertificate, type Authority } from '../authority/authority.js';
+import type { Authority } from '../authority/authority.js';
 import type { Registry, TokenRecord } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
@@ -36,7 +37,8 @@ export interface RequestContext {
 }
 
 export type EnrollmentResult =
-  | { readonly kind: 'certificate'; readonly chain: readonly Certificate[]; readonly serial: string; readonly reused: boolean }
+  /** `chain`: DER, the device's certificate then its issuing CA (the EST reply is assembled from these bytes). */
+  | { readonly kind: 'certificate'; readonly chain: readonly Uint8Array[]; readonly serial: string; readonly reused: boolean }
   | { readonly kind: 'pending'; readonly retryAfterSeconds: number };
 
 /** Fails the same way, and in about the same time, for an unknown id as for a wrong secret. */
@@ -167,7 +169,12 @@ export class EnrollmentService {
       case 'reuse':
         this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
         this.log.info('returned the current certificate again', { deviceId, serial: decision.certificate.serial });
-        return { kind: 'certificate', chain: [readCertificate(decision.certificate.pem), this.authority.issuer.certificate], serial: decision.certificate.serial, reused: true };
+        return {
+          kind: 'certificate',
+          chain: [toDer(decision.certificate.pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES), this.issuerDer()],
+          serial: decision.certificate.serial,
+          reused: true,
+        };
       case 'pending':
         this.registry.recordPending({
           deviceId,
@@ -182,14 +189,15 @@ export class EnrollmentService {
         this.log.info('enrollment waits for approval', { deviceId, tokenId: token!.id, keySha256: csr.publicKeyFingerprintSha256 });
         return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
       case 'issue': {
-        const certificate = await issueDeviceCertificate(this.authority, {
-          deviceId,
+        // The CSR contributes its key and nothing else; the issuer's answer is recorded as it is.
+        const issued = await this.authority.issuer.issue({
+          profile: 'device-client',
+          subject: { commonName: deviceId },
           publicKeySpki: csr.publicKeySpki,
           now: ctx.now,
           lifetimeSeconds: this.settings.deviceLifetimeSeconds,
           backdateSeconds: this.settings.backdateSeconds,
         });
-        const info = describeCertificate(certificate);
         const existing = this.registry.getDevice(deviceId);
         this.registry.recordIssued({
           deviceId,
@@ -197,21 +205,25 @@ export class EnrollmentService {
           labels: token?.labels ?? existing?.labels ?? {},
           metadata: ctx.metadata,
           certificate: {
-            serial: info.serialNumber,
+            serial: issued.serial,
             keySha256: csr.publicKeyFingerprintSha256,
-            notBefore: info.notBefore,
-            notAfter: info.notAfter,
-            pem: certificate.toString('pem') + '\n',
+            notBefore: issued.notBefore,
+            notAfter: issued.notAfter,
+            pem: toPem(issued.der, 'CERTIFICATE'),
           },
           countTokenUse: decision.countTokenUse,
           action: decision.action,
           source: ctx.source,
           now: ctx.now,
         });
-        this.log.info(`certificate ${decision.action}`, { deviceId, serial: info.serialNumber, notAfter: info.notAfter, tokenId: token?.id });
-        return { kind: 'certificate', chain: [certificate, this.authority.issuer.certificate], serial: info.serialNumber, reused: false };
+        this.log.info(`certificate ${decision.action}`, { deviceId, serial: issued.serial, notAfter: issued.notAfter, tokenId: token?.id });
+        return { kind: 'certificate', chain: [issued.der, this.issuerDer()], serial: issued.serial, reused: false };
       }
     }
+  }
+
+  private issuerDer(): Uint8Array {
+    return new Uint8Array(this.authority.issuer.certificate.rawData);
   }
 
   /** Runs a request; any refusal is written to the audit log and the log, then rethrown. */

@@ -1,9 +1,8 @@
 /** What the endpoints send back: PKCS#7 certs-only, JSON (renewal info), or a JSON refusal with its status. */
 import { ERROR_CODES, type ErrorCode } from '../../shared/errors.js';
 import { BASIC_REALM, CONTENT_TYPES, encodeBase64Body, errorBody } from '../../shared/protocol/est.js';
-import type { Certificate } from '../../shared/pki/certificate.js';
 import type { EnrollmentResult } from '../enrollment/enrollment-service.js';
-import { encodeCertsOnly } from '../../shared/pki/pkcs7.js';
+import { encodeCertsOnly } from '../pki/certs-only-pkcs7.js';
 
 export interface Reply {
   readonly status: number;
@@ -11,7 +10,8 @@ export interface Reply {
   readonly body: string;
 }
 
-export function certsOnlyReply(certs: readonly Certificate[]): Reply {
+/** PKCS#7 certs-only of these DER certificates, in this order. */
+export function certsOnlyReply(certs: readonly Uint8Array[]): Reply {
   return {
     status: 200,
     headers: { 'content-type': CONTENT_TYPES.pkcs7CertsOnly, 'content-transfer-encoding': 'base64' },

@@ -7,9 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
-import type { Signer } from '../../shared/pki/certificate.js';
-import { buildCrl, parseCrl, REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
+import { parseCrl, REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
+import { toPem } from '../../shared/pki/encoding.js';
 import type { Authority } from '../authority/authority.js';
+import type { CrlSigner } from '../authority/crl-signer.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import { brokerFiles, brokerOwnership, writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
 import type { Registry } from '../registry/registry.js';
@@ -24,7 +25,7 @@ export interface CrlPublication {
 
 export interface PublishCrlParams {
   readonly registry: Registry;
-  readonly issuer: Signer;
+  readonly signer: CrlSigner;
   readonly crlFile: string;
   readonly owner: Ownership;
   readonly now: Date;
@@ -38,14 +39,14 @@ export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
   const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
   const thisUpdate = p.now;
   const nextUpdate = new Date(p.now.getTime() + p.validitySeconds * 1000);
-  const pem = await buildCrl({
-    signer: p.issuer,
+  const der = await p.signer.sign({
     entries: revoked.map((r) => ({ serialNumber: r.serial, revokedAt: r.revokedAt, reason: asReason(r.reason) })),
     thisUpdate,
     nextUpdate,
     crlNumber,
   });
-  const check = await parseCrl(pem, p.issuer.certificate);
+  const pem = toPem(der, 'X509 CRL');
+  const check = await parseCrl(der, p.signer.certificate);
   const problem =
     check.entries.length !== revoked.length
       ? `${check.entries.length} entries instead of ${revoked.length}`
@@ -64,7 +65,7 @@ export async function publishBrokerCrl(registry: Registry, authority: Authority,
   const { settings } = broker;
   return publishCrl({
     registry,
-    issuer: authority.issuer,
+    signer: authority.crlSigner,
     crlFile: brokerFiles(settings.outDir).crlfile,
     owner: await brokerOwnership(settings.group ?? undefined),
     now,

@@ -1,6 +1,6 @@
 /**
  * Reading certificates: parse (bounded), describe (the facts an operator and the registry
- * need), and compare with a key. Building lives in issue-certificate.ts.
+ * need), and compare with a key. Only the server builds certificates (server/authority/).
  */
 import { FleetcertError } from '../errors.js';
 import { sha256Hex, toDer, toDerBlocks, toPem } from './encoding.js';
@@ -8,12 +8,6 @@ import { exportPublicKeySpki, type KeyPair } from './key-pair.js';
 import { x509 } from './x509-provider.js';
 
 export type Certificate = x509.X509Certificate;
-
-/** A CA certificate with its key: what signs certificates and CRLs. */
-export interface Signer {
-  readonly certificate: Certificate;
-  readonly keys: KeyPair;
-}
 
 export const MAX_CERTIFICATE_BYTES = 16 * 1024;
 export const MAX_BUNDLE_CERTIFICATES = 8;

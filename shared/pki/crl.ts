@@ -1,18 +1,18 @@
 /**
- * Certificate revocation lists: built by the issuing CA (one per issuer), parsed and
- * checked before anything installs one. Mosquitto fails open on a garbage CRL at reload
- * and refuses everyone once nextUpdate has passed, so `parseCrl` is strict.
+ * Reading certificate revocation lists: parsed and checked before anything installs one.
+ * Mosquitto fails open on a garbage CRL at reload and refuses everyone once nextUpdate has
+ * passed, so `parseCrl` is strict. Signing is the server's (server/authority/crl-signer.ts).
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import { FleetcertError } from '../errors.js';
-import { normalizeSerial, type Certificate, type Signer } from './certificate.js';
+import { normalizeSerial, type Certificate } from './certificate.js';
 import { toDer, toPem } from './encoding.js';
-import { signingAlgorithm } from './key-pair.js';
 import { x509 } from './x509-provider.js';
 
 export const MAX_CRL_BYTES = 4 * 1024 * 1024;
 
+/** The reason codes fleetcert writes (RFC 5280 §5.3.1), by the names the CLI and the registry use. */
 export const REVOCATION_REASONS = {
   unspecified: x509.X509CrlReason.unspecified,
   keyCompromise: x509.X509CrlReason.keyCompromise,
@@ -23,21 +23,6 @@ export const REVOCATION_REASONS = {
 } as const;
 export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
-export interface RevokedEntry {
-  readonly serialNumber: string;
-  readonly revokedAt: Date;
-  readonly reason?: RevocationReason;
-}
-
-export interface CrlParams {
-  readonly signer: Signer;
-  readonly entries: readonly RevokedEntry[];
-  readonly thisUpdate: Date;
-  readonly nextUpdate: Date;
-  /** Monotonic CRL number (RFC 5280 §5.2.3). */
-  readonly crlNumber: number;
-}
-
 export interface CrlInfo {
   readonly issuer: string;
   readonly thisUpdate: Date;
@@ -45,30 +30,6 @@ export interface CrlInfo {
   readonly crlNumber: number | undefined;
   readonly entries: readonly { serialNumber: string; revokedAt: Date; reason: number | undefined }[];
   readonly pem: string;
-}
-
-export async function buildCrl(params: CrlParams): Promise<string> {
-  const { signer } = params;
-  if (params.nextUpdate <= params.thisUpdate) throw new FleetcertError('internal', 'CRL nextUpdate must follow thisUpdate');
-  const ski = signer.certificate.getExtension(x509.SubjectKeyIdentifierExtension);
-  const extensions: x509.Extension[] = [
-    new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(params.crlNumber))),
-  ];
-  if (ski) extensions.push(new x509.AuthorityKeyIdentifierExtension(ski.keyId));
-  const crl = await x509.X509CrlGenerator.create({
-    issuer: signer.certificate.subjectName,
-    thisUpdate: params.thisUpdate,
-    nextUpdate: params.nextUpdate,
-    signingKey: signer.keys.privateKey,
-    signingAlgorithm: signingAlgorithm(signer.keys.type),
-    extensions,
-    entries: params.entries.map((e) => ({
-      serialNumber: normalizeSerial(e.serialNumber),
-      revocationDate: e.revokedAt,
-      ...(e.reason === undefined ? {} : { reason: REVOCATION_REASONS[e.reason] }),
-    })),
-  });
-  return toPem(new Uint8Array(crl.rawData), 'X509 CRL');
 }
 
 /** Parses a CRL and, when the issuer is given, verifies its signature and issuer name. */

@@ -1,6 +1,7 @@
 /**
- * PKCS#7 (CMS SignedData) "certs-only": the EST wire format for /cacerts and
- * /simpleenroll responses (RFC 7030 §4.1.3, §4.2.3). The library does the ASN.1.
+ * Reading PKCS#7 (CMS SignedData) "certs-only": the EST wire format for /cacerts and
+ * /simpleenroll responses (RFC 7030 §4.1.3, §4.2.3). The library does the ASN.1. Only the
+ * server writes it, from DER (server/pki/certs-only-pkcs7.ts).
  */
 import { FleetcertError } from '../errors.js';
 import { MAX_BUNDLE_CERTIFICATES, type Certificate } from './certificate.js';
@@ -8,10 +9,6 @@ import { toDer } from './encoding.js';
 import { x509 } from './x509-provider.js';
 
 export const MAX_PKCS7_BYTES = 64 * 1024;
-
-export function encodeCertsOnly(certs: readonly Certificate[]): Uint8Array {
-  return new Uint8Array(new x509.X509Certificates([...certs]).export('raw'));
-}
 
 export function decodeCertsOnly(input: string | Uint8Array): Certificate[] {
   const der = toDer(input, 'pkcs7_invalid', MAX_PKCS7_BYTES);

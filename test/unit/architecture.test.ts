@@ -1,7 +1,9 @@
 /**
  * The folder rules that keep the architecture honest, checked on the source:
  * agent/ and server/ never import each other; shared/ imports neither;
- * only shared/pki/x509-provider.ts imports @peculiar/x509 (after reflect-metadata).
+ * only shared/pki/x509-provider.ts imports @peculiar/x509 (after reflect-metadata);
+ * issuing is the server's: nothing in agent/ or shared/ imports server/authority or server/pki,
+ * and shared/ builds no certificate, CRL or PKCS#7.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -64,6 +66,24 @@ test('only shared/pki/x509-provider.ts imports @peculiar/x509, and it loads refl
   assert.equal(users, ['shared/pki/x509-provider.ts']);
   const specs = imports(await readFile(join(ROOT, users[0]!), 'utf8'));
   assert.ok(specs.indexOf('reflect-metadata') < specs.indexOf('@peculiar/x509'));
+});
+
+/** Library calls that build and sign what only a CA signs (a CSR, which the agent builds, is not one). */
+const BUILDING = /\b(X509CertificateGenerator|X509CrlGenerator|X509Certificates\b[^;]*\.export)\b/;
+
+test('issuing is server-side: agent/ and shared/ import neither server/authority nor server/pki, and build nothing', async () => {
+  const offenders: string[] = [];
+  for (const folder of ['agent', 'shared']) {
+    for (const file of await sources(folder)) {
+      const text = await readFile(join(ROOT, file), 'utf8');
+      const targets = imports(text).filter((s) => s.startsWith('.')).map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)));
+      for (const target of targets) if (/^server\/(authority|pki)\//.test(target)) offenders.push(`${file} imports ${target}`);
+      if (BUILDING.test(text)) offenders.push(`${file} builds certificates, CRLs or PKCS#7 (${BUILDING.exec(text)![1]})`);
+    }
+  }
+  assert.equal(offenders, []);
+  assert.ok(BUILDING.test('x509.X509CertificateGenerator.create({})'), 'the pattern sees certificate building (self-check)');
+  assert.ok(BUILDING.test("new x509.X509Certificates([...c]).export('raw')"), 'the pattern sees PKCS#7 building (self-check)');
 });
 
 test.run();

@@ -3,5 +3,5 @@ import { certsOnlyReply, type Reply } from '../replies.js';
 import type { HandlerContext } from './context.js';
 
 export async function cacerts(ctx: HandlerContext): Promise<Reply> {
-  return certsOnlyReply(ctx.caCertificates);
+  return certsOnlyReply(ctx.caCertificates.map((c) => new Uint8Array(c.rawData)));
 }

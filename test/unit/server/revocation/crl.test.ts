@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadAuthority } from '../../../../server/authority/authority.js';
+import { PeculiarCrlSigner } from '../../../../server/authority/peculiar-crl-signer.js';
 import { loadBrokerLink } from '../../../../server/config/broker-settings.js';
 import { dataLayout } from '../../../../server/config/data-layout.js';
 import { brokerFiles } from '../../../../server/mosquitto/broker-files.js';
@@ -33,8 +34,11 @@ test('a CRL that does not verify is never installed: the old one stays', async (
     const before = await readFile(crlFile, 'utf8');
     const registry = Registry.open(layout.registry);
     try {
-      const wrongKey = { certificate: authority.issuer.certificate, keys: await generateKeyPair() };
-      await expectCode(() => publishCrl({ registry, issuer: wrongKey, crlFile, owner: { gid: undefined }, now: new Date(), validitySeconds: 3600 }), 'crl_invalid');
+      const wrongKey = new PeculiarCrlSigner({ certificate: authority.issuer.certificate, keys: await generateKeyPair() });
+      await expectCode(
+        () => publishCrl({ registry, signer: wrongKey, crlFile, owner: { gid: undefined }, now: new Date(), validitySeconds: 3600 }),
+        'crl_invalid',
+      );
     } finally {
       registry.close();
     }

@@ -1,11 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describeCertificate } from '../../../../shared/pki/certificate.js';
-import { issueCertificate } from '../../../../shared/pki/issue-certificate.js';
 import { generateKeyPair } from '../../../../shared/pki/key-pair.js';
 import { verifyChain } from '../../../../shared/pki/verify-chain.js';
 import { expectCode } from '../../../helpers/expect-error.js';
-import { DAY, issueDevice, makeTestPki } from '../../../helpers/test-pki.js';
+import { DAY, issueDevice, issueWith, makeTestPki } from '../../../helpers/test-pki.js';
 
 const now = new Date('2026-03-01T12:00:00Z');
 const pki = await makeTestPki(now);
@@ -46,11 +45,9 @@ test('missing intermediate or foreign root: chain_invalid', async () => {
 test('an issuer with the right name but another key is not accepted', async () => {
   // Same subject name as our intermediate, different key: a forged issuer.
   const forgedKeys = await generateKeyPair();
-  const forged = await issueCertificate({
+  const forged = await issueWith((await makeTestPki(now, 'ec-p256', 'Test')).root, forgedKeys, {
     profile: 'intermediate-ca',
     subject: { commonName: 'Test Issuing CA' },
-    publicKey: forgedKeys.publicKey,
-    signer: (await makeTestPki(now, 'ec-p256', 'Test')).root,
     now,
     lifetimeSeconds: DAY,
   });
@@ -60,11 +57,9 @@ test('an issuer with the right name but another key is not accepted', async () =
 
 test('a device certificate cannot act as an issuer', async () => {
   const device = await issueDevice(pki, 'dev-5', { now });
-  const child = await issueCertificate({
+  const child = await issueWith(device, await generateKeyPair(), {
     profile: 'device-client',
     subject: { commonName: 'dev-child' },
-    publicKey: (await generateKeyPair()).publicKey,
-    signer: device,
     now,
     lifetimeSeconds: DAY,
   });

@@ -2,17 +2,17 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { issueRootCertificate, PeculiarIssuer } from '../../../../server/authority/peculiar-issuer.js';
 import { certificateMatchesKey, certificateToPem, describeCertificate, type Certificate } from '../../../../shared/pki/certificate.js';
-import { issueCertificate, randomSerial } from '../../../../shared/pki/issue-certificate.js';
-import { generateKeyPair } from '../../../../shared/pki/key-pair.js';
-import { DAY, issueDevice, makeTestPki, type TestPki } from '../../../helpers/test-pki.js';
+import { exportPublicKeySpki, generateKeyPair } from '../../../../shared/pki/key-pair.js';
+import { DAY, issueDevice, issueWith, makeTestPki, type TestPki } from '../../../helpers/test-pki.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { openssl, run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
 const now = new Date();
 const ctx: { pki?: TestPki; dir?: string } = {};
-const it = suite('issue-certificate', ctx);
+const it = suite('peculiar-issuer', ctx);
 
 /** Writes the chain files and runs `openssl verify` with optional extra options. */
 async function verify(pki: TestPki, leaf: Certificate, extra: string[] = []) {
@@ -20,7 +20,15 @@ async function verify(pki: TestPki, leaf: Certificate, extra: string[] = []) {
     await writeFile(join(dir, 'root.pem'), certificateToPem(pki.root.certificate));
     await writeFile(join(dir, 'inter.pem'), certificateToPem(pki.intermediate.certificate));
     await writeFile(join(dir, 'leaf.pem'), certificateToPem(leaf));
-    return run('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), ...extra, join(dir, 'leaf.pem')]);
+    return run('openssl', [
+      'verify',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'inter.pem'),
+      ...extra,
+      join(dir, 'leaf.pem'),
+    ]);
   });
 }
 
@@ -84,11 +92,9 @@ it('device client: CA:FALSE, digitalSignature critical, clientAuth only; openssl
 
 it('TLS server: serverAuth, SAN with DNS and IP; verifies for sslserver and matches the host', async () => {
   const keys = await generateKeyPair();
-  const cert = await issueCertificate({
+  const cert = await issueWith(ctx.pki!.intermediate, keys, {
     profile: 'tls-server',
     subject: { commonName: 'broker.local' },
-    publicKey: keys.publicKey,
-    signer: ctx.pki!.intermediate,
     now,
     lifetimeSeconds: 365 * DAY,
     dnsNames: ['broker.local', 'broker', 'broker.local'],
@@ -120,30 +126,6 @@ it('RSA CAs and RSA leaves verify too', async () => {
   assert.is(res.code, 0, res.stderr);
 });
 
-it('serials: 16 bytes, positive, no leading zero, distinct', async () => {
-  const serials = new Set<string>();
-  for (let i = 0; i < 50; i += 1) {
-    const { certificate } = await issueDevice(ctx.pki!, `dev-${i}`, { now });
-    const serial = describeCertificate(certificate).serialNumber;
-    assert.is(serial.length, 32, serial);
-    assert.ok(parseInt(serial.slice(0, 2), 16) >= 1 && parseInt(serial.slice(0, 2), 16) <= 0x7f, serial);
-    serials.add(serial);
-  }
-  assert.is(serials.size, 50);
-  assert.is(randomSerial(() => new Uint8Array(16)), '01' + '00'.repeat(15), 'an all-zero source still yields a positive serial');
-  assert.is(randomSerial(() => new Uint8Array(16).fill(0xff)), '02' + 'ff'.repeat(15));
-});
-
-it('validity: notBefore backdated 5 min by default, lifetime in seconds, clamped to the issuer', async () => {
-  const { certificate } = await issueDevice(ctx.pki!, 'dev-time', { now, lifetimeSeconds: 60 });
-  const info = describeCertificate(certificate);
-  const second = Math.floor(now.getTime() / 1000) * 1000;
-  assert.is((second - info.notBefore.getTime()) / 1000, 300);
-  assert.is((info.notAfter.getTime() - second) / 1000, 60);
-  const long = await issueDevice(ctx.pki!, 'dev-long', { now, lifetimeSeconds: 100 * 365 * DAY });
-  assert.is(describeCertificate(long.certificate).notAfter.getTime(), ctx.pki!.intermediate.certificate.notAfter.getTime());
-});
-
 it('a CN with DN metacharacters stays one CN (no attribute injection)', async () => {
   const { certificate } = await issueDevice(ctx.pki!, 'a,O=Evil+CN=root', { now });
   const info = describeCertificate(certificate);
@@ -152,11 +134,24 @@ it('a CN with DN metacharacters stays one CN (no attribute injection)', async ()
   assert.not.match(subject, /^subject=.*(?<!\\),O=Evil/m);
 });
 
-it('profile/signer mismatches are refused (a self-signed device cert, a signed root)', async () => {
+it('profile/signer mismatches are refused: a root through an issuer, names on a device certificate', async () => {
   const keys = await generateKeyPair();
-  const base = { subject: { commonName: 'x' }, publicKey: keys.publicKey, now, lifetimeSeconds: 60 };
-  await expectCode(() => issueCertificate({ ...base, profile: 'device-client', signer: { keys } }), 'internal');
-  await expectCode(() => issueCertificate({ ...base, profile: 'root-ca', signer: ctx.pki!.intermediate }), 'internal');
+  const issuer = new PeculiarIssuer(ctx.pki!.intermediate);
+  const base = { subject: { commonName: 'x' }, publicKeySpki: await exportPublicKeySpki(keys), now, lifetimeSeconds: 60 };
+  await expectCode(() => issuer.issue({ ...base, profile: 'root-ca' }), 'internal');
+  await expectCode(() => issuer.issue({ ...base, profile: 'device-client', dnsNames: ['evil.local'] }), 'internal');
+  await expectCode(() => issuer.issue({ ...base, profile: 'tls-server' }), 'internal');
+  await expectCode(() => issuer.issue({ ...base, profile: 'device-client', publicKeySpki: new Uint8Array([0x30, 0x00]) }), 'internal');
+});
+
+it('a self-signed root certifies its own key and verifies against itself only', async () => {
+  const keys = await generateKeyPair('ec-p384');
+  const issued = await issueRootCertificate(keys, { subject: { commonName: 'P384 Root' }, now, lifetimeSeconds: DAY });
+  const dump = await openssl(['x509', '-inform', 'DER', '-noout', '-text'], issued.der);
+  assert.match(dump, /Issuer: CN ?= ?P384 Root\s+Validity/);
+  assert.match(dump, /ecdsa-with-SHA384/);
+  assert.not.match(dump, /Authority Key Identifier/);
+  assert.is(issued.notAfter.getTime() - issued.notBefore.getTime(), (DAY + 300) * 1000);
 });
 
 it.run();

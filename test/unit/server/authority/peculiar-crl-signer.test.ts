@@ -3,8 +3,11 @@ import * as assert from 'uvu/assert';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { certificateToPem, describeCertificate } from '../../../../shared/pki/certificate.js';
-import { buildCrl, parseCrl } from '../../../../shared/pki/crl.js';
-import { decodeCertsOnly, encodeCertsOnly } from '../../../../shared/pki/pkcs7.js';
+import { PeculiarCrlSigner } from '../../../../server/authority/peculiar-crl-signer.js';
+import type { CaSigner } from '../../../../server/authority/certificate-issuer.js';
+import type { CrlRequest } from '../../../../server/authority/crl-signer.js';
+import { parseCrl } from '../../../../shared/pki/crl.js';
+import { toPem } from '../../../../shared/pki/encoding.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { openssl, run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
@@ -13,30 +16,10 @@ import { DAY, issueDevice, makeTestPki } from '../../../helpers/test-pki.js';
 const now = new Date();
 const pki = await makeTestPki(now);
 
-test('PKCS#7 certs-only: openssl pkcs7 -print_certs reads ours', async () => {
-  const { certificate } = await issueDevice(pki, 'dev-p7', { now });
-  const der = encodeCertsOnly([certificate, pki.intermediate.certificate]);
-  const out = await openssl(['pkcs7', '-inform', 'DER', '-print_certs', '-noout'], der);
-  assert.match(out, /subject=CN ?= ?dev-p7[\s\S]*subject=CN ?= ?Test Issuing CA/);
-});
-
-test('PKCS#7 certs-only: we read what openssl crl2pkcs7 writes, in order', async () => {
-  await withTempDir(async (dir) => {
-    const file = join(dir, 'chain.pem');
-    await writeFile(file, certificateToPem(pki.intermediate.certificate) + certificateToPem(pki.root.certificate));
-    const der = await run('openssl', ['crl2pkcs7', '-nocrl', '-certfile', file, '-outform', 'DER']);
-    assert.is(der.code, 0);
-    const pem = await openssl(['crl2pkcs7', '-nocrl', '-certfile', file]);
-    const certs = decodeCertsOnly(pem);
-    assert.equal(certs.map((c) => describeCertificate(c).subjectCommonName), ['Test Issuing CA', 'Test Root CA']);
-  });
-});
-
-test('PKCS#7: garbage, empty, and a bare certificate are pkcs7_invalid', async () => {
-  await expectCode(() => decodeCertsOnly(new Uint8Array([1, 2, 3])), 'pkcs7_invalid');
-  await expectCode(() => decodeCertsOnly(new Uint8Array(0)), 'pkcs7_invalid');
-  await expectCode(() => decodeCertsOnly(new Uint8Array(pki.root.certificate.rawData)), 'pkcs7_invalid');
-});
+/** The signer's DER as PEM, as publish-crl writes it. */
+async function buildCrl(request: CrlRequest & { signer: CaSigner }): Promise<string> {
+  return toPem(await new PeculiarCrlSigner(request.signer).sign(request), 'X509 CRL');
+}
 
 test('CRL: openssl crl -text shows issuer, number, nextUpdate, entries with reasons; signature verifies', async () => {
   const a = await issueDevice(pki, 'dev-a', { now });
@@ -69,9 +52,18 @@ test('CRL: openssl crl -text shows issuer, number, nextUpdate, entries with reas
   const parsed = await parseCrl(pem, pki.intermediate.certificate);
   assert.is(parsed.crlNumber, 42);
   // A CRL number of 4+ bytes (seconds since 1970 is what publishing uses) still reads back as a number.
-  const big = await buildCrl({ signer: pki.intermediate, entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1_795_355_906 });
+  const big = await buildCrl({
+    signer: pki.intermediate,
+    entries: [],
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + 1000),
+    crlNumber: 1_795_355_906,
+  });
   assert.is((await parseCrl(big)).crlNumber, 1_795_355_906);
-  assert.equal(parsed.entries.map((e) => e.serialNumber), [serialA, serialB]);
+  assert.equal(
+    parsed.entries.map((e) => e.serialNumber),
+    [serialA, serialB],
+  );
 });
 
 test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts another', async () => {
@@ -90,7 +82,16 @@ test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts anoth
     await writeFile(join(dir, 'crl.pem'), crl);
     await writeFile(join(dir, 'revoked.pem'), certificateToPem(revoked.certificate));
     await writeFile(join(dir, 'fine.pem'), certificateToPem(fine.certificate));
-    const args = ['verify', '-crl_check', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), '-CRLfile', join(dir, 'crl.pem')];
+    const args = [
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'inter.pem'),
+      '-CRLfile',
+      join(dir, 'crl.pem'),
+    ];
     const bad = await run('openssl', [...args, join(dir, 'revoked.pem')]);
     assert.is.not(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /certificate revoked/);
@@ -101,10 +102,29 @@ test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts anoth
 
 test('CRL: a CRL from another issuer, or garbage, is crl_invalid', async () => {
   const other = await makeTestPki(now, 'ec-p256', 'Other');
-  const foreign = await buildCrl({ signer: other.intermediate, entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1 });
+  const foreign = await buildCrl({
+    signer: other.intermediate,
+    entries: [],
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + 1000),
+    crlNumber: 1,
+  });
   await expectCode(() => parseCrl(foreign, pki.intermediate.certificate), 'crl_invalid');
   await expectCode(() => parseCrl(new Uint8Array([0x30, 0x00])), 'crl_invalid');
   await expectCode(() => parseCrl(''), 'crl_invalid');
+});
+
+test('CRL requests the signer must refuse: nextUpdate not after thisUpdate, a negative or fractional number', async () => {
+  const signer = new PeculiarCrlSigner(pki.intermediate);
+  await expectCode(() => signer.sign({ entries: [], thisUpdate: now, nextUpdate: now, crlNumber: 1 }), 'internal');
+  await expectCode(
+    () => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: -1 }),
+    'internal',
+  );
+  await expectCode(
+    () => signer.sign({ entries: [], thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), crlNumber: 1.5 }),
+    'internal',
+  );
 });
 
 test.run();

@@ -1,0 +1,153 @@
+/**
+ * What every certificate fleetcert signs contains, as data: the profile rules kept apart from
+ * the library that encodes them, so that any issuer (today's @peculiar/x509 one, a fast DER
+ * one, a hardware key) applies the same rules. Nothing a requester asks for (a CSR's extension
+ * request, say) reaches these rules: the profile alone decides the extensions. Pure: time and
+ * randomness come in as parameters.
+ *
+ * Profiles, extensions in certificate order:
+ * - root-ca:         CA:true (critical), keyCertSign+cRLSign (critical), SKI; self-signed
+ * - intermediate-ca: CA:true pathlen:0 (critical), keyCertSign+cRLSign (critical), SKI, AKI
+ * - tls-server:      CA:false (critical), digitalSignature[+keyEncipherment for RSA] (critical),
+ *                    serverAuth, SAN (DNS names, then IP addresses), SKI, AKI
+ * - device-client:   CA:false (critical), digitalSignature (critical), clientAuth, SKI, AKI
+ */
+import { isIP } from 'node:net';
+import { FleetcertError } from '../../shared/errors.js';
+
+export const CERTIFICATE_PROFILES = ['root-ca', 'intermediate-ca', 'tls-server', 'device-client'] as const;
+export type CertificateProfile = (typeof CERTIFICATE_PROFILES)[number];
+
+export const DEFAULT_BACKDATE_SECONDS = 5 * 60;
+export const SERIAL_BYTES = 16;
+
+export type KeyUsage = 'digitalSignature' | 'keyEncipherment' | 'keyCertSign' | 'cRLSign';
+export type ExtendedKeyUsage = 'serverAuth' | 'clientAuth';
+/** What the certified key is, as far as the profile cares (RSA server keys also encipher). */
+export type PublicKeyFamily = 'ec' | 'rsa';
+
+export interface SubjectName {
+  readonly commonName: string;
+  /** Encoded after the CN when present. */
+  readonly organization?: string;
+}
+
+/** What a caller may choose; everything else follows from the profile. */
+export interface ProfileRequest {
+  readonly profile: CertificateProfile;
+  readonly subject: SubjectName;
+  readonly now: Date;
+  readonly lifetimeSeconds: number;
+  /** How far notBefore is set before `now`, for devices whose clock lags (default 300 s). */
+  readonly backdateSeconds?: number;
+  /** tls-server only: DNS names and IP addresses for the SAN. */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
+}
+
+/**
+ * The extensions of one certificate, in the order an issuer writes them: basic constraints,
+ * key usage, extended key usage, SAN, SKI, AKI. Basic constraints and key usage are critical,
+ * the others are not. SKI is always present (SHA-1 of the subjectPublicKey bits, RFC 5280
+ * §4.2.1.2 method 1); AKI carries the issuer's SKI whenever the certificate is not self-signed.
+ */
+export interface ProfileExtensions {
+  readonly basicConstraints: { readonly ca: boolean; readonly pathLength?: number };
+  readonly keyUsage: readonly KeyUsage[];
+  readonly extendedKeyUsage?: readonly ExtendedKeyUsage[];
+  readonly subjectAltName?: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] };
+  readonly authorityKeyIdentifier: boolean;
+}
+
+/** Everything an issuer needs besides the key and the signature. */
+export interface CertificatePlan {
+  /** Lowercase hex: 16 bytes, positive, no leading zero (the registry's and the CRL's spelling). */
+  readonly serial: string;
+  readonly subject: SubjectName;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly extensions: ProfileExtensions;
+}
+
+export interface PlanContext {
+  readonly keyFamily: PublicKeyFamily;
+  /** The issuing CA's notAfter; undefined for a self-signed root. */
+  readonly issuerNotAfter: Date | undefined;
+  readonly randomBytes: (size: number) => Uint8Array;
+}
+
+export function planCertificate(request: ProfileRequest, context: PlanContext): CertificatePlan {
+  const selfSigned = context.issuerNotAfter === undefined;
+  if (selfSigned !== (request.profile === 'root-ca')) {
+    throw new FleetcertError('internal', `profile ${request.profile} ${selfSigned ? 'needs an issuing CA' : 'must be self-signed'}`);
+  }
+  const hasNames = (request.dnsNames?.length ?? 0) + (request.ipAddresses?.length ?? 0) > 0;
+  if (hasNames && request.profile !== 'tls-server')
+    throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);
+  return {
+    serial: randomSerial(context.randomBytes),
+    subject: request.subject,
+    ...certificateValidity(request, context.issuerNotAfter),
+    extensions: profileExtensions(request, context.keyFamily),
+  };
+}
+
+/** 16 random bytes as a positive DER INTEGER with no leading zero byte. */
+export function randomSerial(randomBytes: (size: number) => Uint8Array): string {
+  const bytes = Uint8Array.from(randomBytes(SERIAL_BYTES));
+  if (bytes.length !== SERIAL_BYTES) throw new FleetcertError('internal', 'random source returned the wrong length');
+  bytes[0] = (bytes[0]! % 0x7f) + 1; // 0x01..0x7f: positive and minimal
+  return Buffer.from(bytes).toString('hex');
+}
+
+/**
+ * notBefore = now - backdate, notAfter = now + lifetime, both from a whole second (X.509 times
+ * have one-second resolution, so the certificate says exactly what was asked), and never past
+ * the issuer's notAfter: clients would reject the chain before the certificate expires.
+ */
+export function certificateValidity(request: ProfileRequest, issuerNotAfter: Date | undefined): { notBefore: Date; notAfter: Date } {
+  if (!(request.lifetimeSeconds > 0)) {
+    throw new FleetcertError('internal', `certificate lifetime must be positive, got ${request.lifetimeSeconds}`);
+  }
+  const backdate = request.backdateSeconds ?? DEFAULT_BACKDATE_SECONDS;
+  if (!(backdate >= 0)) throw new FleetcertError('internal', `certificate backdate must not be negative, got ${backdate}`);
+  const now = Math.floor(request.now.getTime() / 1000) * 1000;
+  if (!Number.isFinite(now)) throw new FleetcertError('internal', 'certificate validity needs a valid "now"');
+  const notBefore = new Date(now - backdate * 1000);
+  const notAfter = new Date(now + request.lifetimeSeconds * 1000);
+  return { notBefore, notAfter: issuerNotAfter !== undefined && notAfter > issuerNotAfter ? new Date(issuerNotAfter.getTime()) : notAfter };
+}
+
+export function profileExtensions(request: ProfileRequest, keyFamily: PublicKeyFamily): ProfileExtensions {
+  switch (request.profile) {
+    case 'root-ca':
+      return { basicConstraints: { ca: true }, keyUsage: ['keyCertSign', 'cRLSign'], authorityKeyIdentifier: false };
+    case 'intermediate-ca':
+      return { basicConstraints: { ca: true, pathLength: 0 }, keyUsage: ['keyCertSign', 'cRLSign'], authorityKeyIdentifier: true };
+    case 'tls-server':
+      return {
+        basicConstraints: { ca: false },
+        keyUsage: keyFamily === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'],
+        extendedKeyUsage: ['serverAuth'],
+        subjectAltName: subjectAltNames(request.dnsNames ?? [], request.ipAddresses ?? []),
+        authorityKeyIdentifier: true,
+      };
+    case 'device-client':
+      return {
+        basicConstraints: { ca: false },
+        keyUsage: ['digitalSignature'],
+        extendedKeyUsage: ['clientAuth'],
+        authorityKeyIdentifier: true,
+      };
+  }
+}
+
+function subjectAltNames(dnsNames: readonly string[], ipAddresses: readonly string[]): NonNullable<ProfileExtensions['subjectAltName']> {
+  if (dnsNames.length + ipAddresses.length === 0) {
+    throw new FleetcertError('internal', 'a TLS server certificate needs at least one DNS name or IP address');
+  }
+  for (const ip of ipAddresses) {
+    if (isIP(ip) === 0) throw new FleetcertError('usage', `"${ip}" is not an IP address`);
+  }
+  return { dnsNames: [...new Set(dnsNames)], ipAddresses: [...new Set(ipAddresses)] };
+}
