@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   certificate_not_current: { status: 403, publicMessage: "the certificate is not the device's current certificate" },
   rate_limited: { status: 429, publicMessage: 'too many failed attempts from this address; retry later' },
   metadata_invalid: { status: 400, publicMessage: 'the device metadata header is malformed' },
+  registry_conflict: { status: 503, publicMessage: "the device's record changed while this request was decided; retry" },
   // HTTP framing.
   payload_too_large: { status: 413, publicMessage: 'the request body is too large' },
   unsupported_media_type: { status: 415, publicMessage: 'the request body must be application/pkcs10 (base64 DER)' },

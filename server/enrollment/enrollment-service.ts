@@ -12,7 +12,7 @@ import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
 import { issueDeviceCertificate, type Authority } from '../authority/authority.js';
-import type { Registry, TokenRecord } from '../registry/registry.js';
+import { expectationOf, type DeviceExpectation, type DeviceRecord, type Registry, type TokenRecord } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
 import { renewalHint } from '../renewal/renewal-hint.js';
@@ -42,6 +42,19 @@ export type EnrollmentResult =
 /** Fails the same way, and in about the same time, for an unknown id as for a wrong secret. */
 const DUMMY_HASH = Buffer.alloc(32);
 
+/**
+ * How often a request re-reads and re-decides when its write found the device changed
+ * (registry_conflict). Within one process the per-device lock already orders requests, so a
+ * conflict means another process or server wrote; a few attempts are plenty.
+ */
+const DECIDE_ATTEMPTS = 4;
+
+/** What a decision was made from; the write that applies it is conditional on exactly this. */
+interface DecidedFrom {
+  readonly device: DeviceRecord | undefined;
+  readonly expected: DeviceExpectation;
+}
+
 export class EnrollmentService {
   private readonly lock = new KeyedLock();
 
@@ -61,24 +74,26 @@ export class EnrollmentService {
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
       const idProblem = deviceIdRefusal(deviceId);
-      if (idProblem) return this.apply(idProblem, token, deviceId, csr, ctx);
-      return this.lock.run(deviceId, async () => {
-        const device = this.registry.getDevice(deviceId);
-        const decision = decideEnrollment({
-          token,
-          deviceId,
-          keySha256: csr.publicKeyFingerprintSha256,
-          device,
-          current: this.registry.currentCertificate(deviceId),
-          now: ctx.now,
-        });
-        // A device polling while it waits: nothing new to record.
-        if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {
-          this.registry.touchDevice(deviceId, ctx.now);
-          return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
-        }
-        return this.apply(decision, token, deviceId, csr, ctx);
-      });
+      if (idProblem?.kind === 'refuse') throw new FleetcertError(idProblem.code, idProblem.reason);
+      return this.lock.run(deviceId, () =>
+        this.decideAndApply(deviceId, async (from) => {
+          const { device } = from;
+          const decision = decideEnrollment({
+            token,
+            deviceId,
+            keySha256: csr.publicKeyFingerprintSha256,
+            device,
+            current: this.registry.currentCertificate(deviceId),
+            now: ctx.now,
+          });
+          // A device polling while it waits: nothing new to record.
+          if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {
+            this.registry.touchDevice(deviceId, ctx.now);
+            return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
+          }
+          return this.apply(decision, token, from, deviceId, csr, ctx);
+        }),
+      );
     });
   }
 
@@ -91,19 +106,23 @@ export class EnrollmentService {
       audit.deviceId = deviceId;
       audit.serial = info.serialNumber;
       const csr = await parseCsrBody(body);
-      return this.lock.run(deviceId, async () => {
-        const decision = decideReenrollment({
-          deviceId,
-          csrCommonName: csr.commonName,
-          keySha256: csr.publicKeyFingerprintSha256,
-          presented: this.registry.getCertificate(info.serialNumber),
-          device: this.registry.getDevice(deviceId),
-          current: this.registry.currentCertificate(deviceId),
-          presentedExpired,
-        });
-        if (presentedExpired && decision.kind === 'issue') this.log.info('renewing an expired certificate inside the grace window', { deviceId, serial: info.serialNumber, expiredAt: info.notAfter });
-        return this.apply(decision, undefined, deviceId, csr, ctx);
-      });
+      return this.lock.run(deviceId, () =>
+        this.decideAndApply(deviceId, async (from) => {
+          const decision = decideReenrollment({
+            deviceId,
+            csrCommonName: csr.commonName,
+            keySha256: csr.publicKeyFingerprintSha256,
+            presented: this.registry.getCertificate(info.serialNumber),
+            device: from.device,
+            current: this.registry.currentCertificate(deviceId),
+            presentedExpired,
+          });
+          if (presentedExpired && decision.kind === 'issue') {
+            this.log.info('renewing an expired certificate inside the grace window', { deviceId, serial: info.serialNumber, expiredAt: info.notAfter });
+          }
+          return this.apply(decision, undefined, from, deviceId, csr, ctx);
+        }),
+      );
     });
   }
 
@@ -154,9 +173,30 @@ export class EnrollmentService {
     return token;
   }
 
+  /**
+   * Reads the device, decides and applies; when the write finds the device changed since the
+   * read (registry_conflict: a revoke or another server got there first), reads and decides
+   * again, so the answer is the one the new state calls for (e.g. device_revoked).
+   * The per-device lock is only an optimisation that keeps one process from conflicting with
+   * itself; correctness rests on the conditional writes.
+   */
+  private async decideAndApply(deviceId: string, attempt: (from: DecidedFrom) => Promise<EnrollmentResult>): Promise<EnrollmentResult> {
+    for (let n = 1; ; n += 1) {
+      const device = this.registry.getDevice(deviceId);
+      const from = { device, expected: expectationOf(device, this.registry.activeCertificate(deviceId)) };
+      try {
+        return await attempt(from);
+      } catch (err) {
+        if (!isFleetcertError(err, 'registry_conflict') || n >= DECIDE_ATTEMPTS) throw err;
+        this.log.info('device changed while deciding; deciding again', { event: 'enrollment_redecided', deviceId, attempt: n, reason: err.message });
+      }
+    }
+  }
+
   private async apply(
     decision: EnrollDecision,
     token: TokenRecord | undefined,
+    from: DecidedFrom,
     deviceId: string,
     csr: ParsedCsr,
     ctx: RequestContext,
@@ -171,6 +211,7 @@ export class EnrollmentService {
       case 'pending':
         this.registry.recordPending({
           deviceId,
+          expected: from.expected,
           tokenId: token!.id,
           labels: token!.labels,
           metadata: ctx.metadata,
@@ -190,11 +231,12 @@ export class EnrollmentService {
           backdateSeconds: this.settings.backdateSeconds,
         });
         const info = describeCertificate(certificate);
-        const existing = this.registry.getDevice(deviceId);
+        // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
         this.registry.recordIssued({
           deviceId,
+          expected: from.expected,
           tokenId: token?.id ?? null,
-          labels: token?.labels ?? existing?.labels ?? {},
+          labels: token?.labels ?? from.device?.labels ?? {},
           metadata: ctx.metadata,
           certificate: {
             serial: info.serialNumber,

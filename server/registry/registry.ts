@@ -106,8 +106,28 @@ export interface NewCertificate {
   readonly pem: string;
 }
 
+/**
+ * The state of a device that a decision was made from. A write that carries it applies only
+ * while that state still holds (compare-and-swap), and fails with `registry_conflict`
+ * otherwise: another process (the CLI's `device revoke`, another server) may have changed the
+ * device since it was read, and no lock in this process can know.
+ */
+export interface DeviceExpectation {
+  /** The device's status, or 'absent' when it had no row. */
+  readonly status: DeviceStatus | 'absent';
+  readonly pendingKeySha256: string | null;
+  /** The serial of the device's active certificate, or null when it had none. */
+  readonly activeSerial: string | null;
+}
+
+/** What a decision read: the device (if any) and its active certificate (if any). */
+export function expectationOf(device: DeviceRecord | undefined, active: CertificateRecord | undefined): DeviceExpectation {
+  return { status: device?.status ?? 'absent', pendingKeySha256: device?.pendingKeySha256 ?? null, activeSerial: active?.serial ?? null };
+}
+
 export interface IssueRecord {
   readonly deviceId: string;
+  readonly expected: DeviceExpectation;
   readonly tokenId: string | null;
   readonly labels: Labels;
   readonly metadata: Record<string, unknown> | undefined;
@@ -121,6 +141,7 @@ export interface IssueRecord {
 
 export interface PendingRecord {
   readonly deviceId: string;
+  readonly expected: DeviceExpectation;
   readonly tokenId: string;
   readonly labels: Labels;
   readonly metadata: Record<string, unknown> | undefined;
@@ -216,7 +237,7 @@ export class Registry {
   // ---- tokens ----
 
   createToken(token: TokenRecord, source: string | null): void {
-    this.db.transaction(() => {
+    this.write(() => {
       this.db
         .prepare(
           `INSERT INTO tokens (id, name, secret_hash, created_at, expires_at, max_uses, uses, id_pattern, labels, approval, reenroll, revoked_at)
@@ -235,7 +256,7 @@ export class Registry {
           reenroll: token.reenroll,
         });
       this.insertAudit({ at: token.createdAt, action: 'token_created', tokenId: token.id, source, detail: { name: token.name } });
-    })();
+    });
   }
 
   getToken(id: string): TokenRecord | undefined {
@@ -249,11 +270,11 @@ export class Registry {
 
   /** Marks a token revoked. Devices enrolled with it are not affected. False if unknown. */
   revokeToken(id: string, now: Date, source: string | null): boolean {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now.getTime(), id).changes;
       if (changed > 0) this.insertAudit({ at: now, action: 'token_revoked', tokenId: id, source });
       return changed > 0 || this.getToken(id) !== undefined;
-    })();
+    });
   }
 
   // ---- devices and certificates ----
@@ -278,6 +299,12 @@ export class Registry {
     return row && certificateFromRow(row);
   }
 
+  /** The device's active certificate, if it has one (a constraint allows at most one). */
+  activeCertificate(deviceId: string): CertificateRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM certificates WHERE device_id = ? AND status = 'active'").get(deviceId) as CertificateRow | undefined;
+    return row && certificateFromRow(row);
+  }
+
   getCertificate(serial: string): CertificateRecord | undefined {
     const row = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
     return row && certificateFromRow(row);
@@ -295,11 +322,17 @@ export class Registry {
    * token_exhausted when none is left, nothing written), the decision is audited.
    */
   recordIssued(record: IssueRecord): void {
-    this.db.transaction(() => {
+    this.write(() => {
       const now = record.now.getTime();
-      if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId);
-      this.upsertDevice(record.deviceId, 'active', record.tokenId, record.labels, record.metadata, null, now);
-      this.db.prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active'").run(record.deviceId);
+      if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId, now);
+      this.claimDevice(record.deviceId, record.expected, 'active', record.tokenId, record.labels, record.metadata, null, now);
+      const superseded = this.db
+        .prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active' RETURNING serial")
+        .all(record.deviceId) as { serial: string }[];
+      // The unique index allows one active certificate: it must be the one the decision saw.
+      if ((superseded[0]?.serial ?? null) !== record.expected.activeSerial) {
+        throw conflict(record.deviceId, `its active certificate is ${superseded[0]?.serial ?? 'none'}, not ${record.expected.activeSerial ?? 'none'}`);
+      }
       const c = record.certificate;
       this.db
         .prepare(
@@ -316,14 +349,15 @@ export class Registry {
         source: record.source,
         detail: { keySha256: c.keySha256, notAfter: c.notAfter.toISOString() },
       });
-    })();
+    });
   }
 
   /** Records a device waiting for approval of this key (created, or its pending key replaced). */
   recordPending(record: PendingRecord): void {
-    this.db.transaction(() => {
-      if (record.countTokenUse) this.countTokenUse(record.tokenId);
-      this.upsertDevice(record.deviceId, 'pending', record.tokenId, record.labels, record.metadata, record.keySha256, record.now.getTime());
+    this.write(() => {
+      const now = record.now.getTime();
+      if (record.countTokenUse) this.countTokenUse(record.tokenId, now);
+      this.claimDevice(record.deviceId, record.expected, 'pending', record.tokenId, record.labels, record.metadata, record.keySha256, now);
       this.insertAudit({
         at: record.now,
         action: 'pending',
@@ -332,19 +366,19 @@ export class Registry {
         source: record.source,
         detail: { keySha256: record.keySha256 },
       });
-    })();
+    });
   }
 
   /** Operator approval of a pending device. Returns the new record, or undefined if not pending. */
   approveDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const changed = this.db
         .prepare("UPDATE devices SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'")
         .run(now.getTime(), id).changes;
       if (changed === 0) return undefined;
       this.insertAudit({ at: now, action: 'approved', deviceId: id, source });
       return this.getDevice(id);
-    })();
+    });
   }
 
   /**
@@ -352,14 +386,14 @@ export class Registry {
    * Certificates already issued are left as they are (revocation is a separate decision).
    */
   resetDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const changed = this.db
         .prepare("UPDATE devices SET status = 'reset', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?")
         .run(now.getTime(), id).changes;
       if (changed === 0) return undefined;
       this.insertAudit({ at: now, action: 'reset', deviceId: id, source });
       return this.getDevice(id);
-    })();
+    });
   }
 
   /** Updates last_seen (and metadata, when given) of a known device. */
@@ -377,7 +411,7 @@ export class Registry {
    * revoked device again changes nothing and returns [].
    */
   revokeDevice(id: string, reason: string, now: Date, source: string | null): string[] | undefined {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const device = this.getDevice(id);
       if (!device) return undefined;
       const serials = (
@@ -392,7 +426,7 @@ export class Registry {
       this.db.prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?").run(now.getTime(), id);
       this.insertAudit({ at: now, action: 'revoked', deviceId: id, source, detail: { reason, serials } });
       return serials;
-    })();
+    });
   }
 
   /**
@@ -401,7 +435,7 @@ export class Registry {
    * row per device. Returns the ids it applied to.
    */
   requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): string[] {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
       const done: string[] = [];
       for (const id of ids) {
@@ -412,7 +446,7 @@ export class Registry {
         done.push(id);
       }
       return done;
-    })();
+    });
   }
 
   /** Revoked certificates that have not expired yet: the entries of the next CRL. */
@@ -448,15 +482,37 @@ export class Registry {
 
   // ---- internals ----
 
-  private countTokenUse(tokenId: string): void {
+  /** Counts one use, conditional on the token still being usable now (it may have been revoked since it was read). */
+  private countTokenUse(tokenId: string, now: number): void {
     const changed = this.db
-      .prepare('UPDATE tokens SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)')
-      .run(tokenId).changes;
-    if (changed === 0) throw new FleetcertError('token_exhausted', `token ${tokenId} has no enrollments left`);
+      .prepare(
+        `UPDATE tokens SET uses = uses + 1
+         WHERE id = ? AND (max_uses IS NULL OR uses < max_uses) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
+      )
+      .run(tokenId, now).changes;
+    if (changed > 0) return;
+    const token = this.getToken(tokenId);
+    if (token?.revokedAt) throw new FleetcertError('token_revoked', `token ${tokenId} was revoked`);
+    if (token?.expiresAt && token.expiresAt.getTime() <= now) throw new FleetcertError('token_expired', `token ${tokenId} has expired`);
+    throw new FleetcertError('token_exhausted', `token ${tokenId} has no enrollments left`);
   }
 
-  private upsertDevice(
+  /**
+   * A write transaction that takes SQLite's write lock at BEGIN (IMMEDIATE): its reads and
+   * writes see one state, and it waits (busy_timeout) instead of failing when another process
+   * writes. better-sqlite3 is synchronous, so no other statement of this process lands inside it.
+   */
+  private write<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  /**
+   * Creates or updates the device row, but only from the state the decision was made from:
+   * INSERT when it had no row, else UPDATE ... WHERE status and pending key still match.
+   */
+  private claimDevice(
     id: string,
+    expected: DeviceExpectation,
     status: DeviceStatus,
     tokenId: string | null,
     labels: Labels,
@@ -464,29 +520,41 @@ export class Registry {
     pendingKey: string | null,
     now: number,
   ): void {
-    this.db
+    const values = {
+      id,
+      status,
+      token_id: tokenId,
+      labels: JSON.stringify(labels),
+      metadata: JSON.stringify(metadata ?? {}),
+      has_metadata: metadata ? 1 : 0,
+      pending: pendingKey,
+      now,
+    };
+    if (expected.status === 'absent') {
+      const inserted = this.db
+        .prepare(
+          `INSERT INTO devices (id, status, token_id, labels, metadata, pending_key_sha256, first_seen, last_seen, updated_at)
+           VALUES (@id, @status, @token_id, @labels, @metadata, @pending, @now, @now, @now)
+           ON CONFLICT (id) DO NOTHING`,
+        )
+        .run(values).changes;
+      if (inserted === 0) throw conflict(id, 'it was enrolled meanwhile');
+      return;
+    }
+    const updated = this.db
       .prepare(
-        `INSERT INTO devices (id, status, token_id, labels, metadata, pending_key_sha256, first_seen, last_seen, updated_at)
-         VALUES (@id, @status, @token_id, @labels, @metadata, @pending, @now, @now, @now)
-         ON CONFLICT (id) DO UPDATE SET
-           status = excluded.status,
-           token_id = COALESCE(excluded.token_id, devices.token_id),
-           labels = excluded.labels,
-           metadata = CASE WHEN @has_metadata THEN excluded.metadata ELSE devices.metadata END,
-           pending_key_sha256 = excluded.pending_key_sha256,
-           last_seen = excluded.last_seen,
-           updated_at = excluded.updated_at`,
+        `UPDATE devices SET
+           status = @status,
+           token_id = COALESCE(@token_id, token_id),
+           labels = @labels,
+           metadata = CASE WHEN @has_metadata THEN @metadata ELSE metadata END,
+           pending_key_sha256 = @pending,
+           last_seen = @now,
+           updated_at = @now
+         WHERE id = @id AND status = @expected_status AND pending_key_sha256 IS @expected_pending`,
       )
-      .run({
-        id,
-        status,
-        token_id: tokenId,
-        labels: JSON.stringify(labels),
-        metadata: JSON.stringify(metadata ?? {}),
-        has_metadata: metadata ? 1 : 0,
-        pending: pendingKey,
-        now,
-      });
+      .run({ ...values, expected_status: expected.status, expected_pending: expected.pendingKeySha256 }).changes;
+    if (updated === 0) throw conflict(id, `it is no longer ${expected.status}`);
   }
 
   private insertAudit(entry: NewAuditEntry): void {
@@ -505,6 +573,10 @@ export class Registry {
   }
 }
 
+function conflict(deviceId: string, why: string): FleetcertError {
+  return new FleetcertError('registry_conflict', `device "${deviceId}" changed since this request read it: ${why}`);
+}
+
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {
@@ -514,9 +586,11 @@ function migrate(db: Database.Database): void {
   }
   for (let v = version; v < MIGRATIONS.length; v += 1) {
     db.transaction(() => {
+      // Another process (serve and a CLI command opening the same file) may have applied it meanwhile.
+      if ((db.pragma('user_version', { simple: true }) as number) > v) return;
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);
-    })();
+    }).immediate();
   }
 }
 

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { Registry, type TokenRecord } from '../../../../server/registry/registry.js';
+import { expectationOf, Registry, type TokenRecord } from '../../../../server/registry/registry.js';
 import { FleetcertError } from '../../../../shared/errors.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
@@ -13,7 +13,7 @@ const token = (id: string, maxUses: number | null): TokenRecord => ({
 });
 const issue = (registry: Registry, deviceId: string, serial: string, tokenId: string) =>
   registry.recordIssued({
-    deviceId, tokenId, labels: {}, metadata: undefined, countTokenUse: true, action: 'issued', source: 'test', now,
+    deviceId, expected: expectationOf(registry.getDevice(deviceId), registry.activeCertificate(deviceId)), tokenId, labels: {}, metadata: undefined, countTokenUse: true, action: 'issued', source: 'test', now,
     certificate: { serial, keySha256: 'k', notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
   });
 
@@ -22,7 +22,7 @@ test('migrates a new file to the current schema, WAL, and reopens without re-run
     const file = join(dir, 'r.sqlite3');
     Registry.open(file).close();
     const db = new Database(file, { readonly: true });
-    assert.is(db.pragma('user_version', { simple: true }), 3);
+    assert.is(db.pragma('user_version', { simple: true }), 4);
     assert.is(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
     const again = Registry.open(file);
