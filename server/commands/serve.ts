@@ -18,8 +18,8 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, EstServer } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
-import { Registry } from '../registry/registry.js';
-import { initialisedLayout } from './data-dir.js';
+import type { Registry } from '../registry/registry.js';
+import { initialisedLayout, openRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
 interface ServeOptions {
@@ -88,7 +88,7 @@ Examples:
       const layout = await initialisedLayout(options.dataDir);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
-      const registry = Registry.open(layout.registry);
+      const registry = await openRegistry(layout);
       const service = new EnrollmentService(registry, authority, settings, log.child('enroll'));
       const server = new EstServer({
         tls: {
@@ -107,13 +107,13 @@ Examples:
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
-        registry.close();
+        await registry.close();
         throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       if (options.mdns && !broker) {
         await server.stop();
-        registry.close();
+        await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
       }
       const background = broker ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl }) : [];
@@ -139,7 +139,7 @@ Examples:
       log.info('stopping', { signal });
       for (const stop of background.reverse()) await stop();
       await server.stop();
-      registry.close();
+      await registry.close();
       log.info('stopped');
     });
 }

@@ -12,7 +12,8 @@ import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
 import { issueDeviceCertificate, type Authority } from '../authority/authority.js';
-import { expectationOf, type DeviceExpectation, type DeviceRecord, type Registry, type TokenRecord } from '../registry/registry.js';
+import { expectationOf, type DeviceExpectation, type DeviceRecord, type TokenRecord } from '../registry/records.js';
+import type { Registry } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
 import { renewalHint } from '../renewal/renewal-hint.js';
@@ -69,7 +70,7 @@ export class EnrollmentService {
   async enroll(tokenText: string | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
     const audit: AuditFacts = { source: ctx.source, at: ctx.now };
     return this.audited(audit, async () => {
-      const token = this.authenticate(tokenText, audit);
+      const token = await this.authenticate(tokenText, audit);
       const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
@@ -83,12 +84,12 @@ export class EnrollmentService {
             deviceId,
             keySha256: csr.publicKeyFingerprintSha256,
             device,
-            current: this.registry.currentCertificate(deviceId),
+            current: await this.registry.currentCertificate(deviceId),
             now: ctx.now,
           });
           // A device polling while it waits: nothing new to record.
           if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {
-            this.registry.touchDevice(deviceId, ctx.now);
+            await this.registry.touchDevice(deviceId, ctx.now);
             return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
           }
           return this.apply(decision, token, from, deviceId, csr, ctx);
@@ -112,9 +113,9 @@ export class EnrollmentService {
             deviceId,
             csrCommonName: csr.commonName,
             keySha256: csr.publicKeyFingerprintSha256,
-            presented: this.registry.getCertificate(info.serialNumber),
+            presented: await this.registry.getCertificate(info.serialNumber),
             device: from.device,
-            current: this.registry.currentCertificate(deviceId),
+            current: await this.registry.currentCertificate(deviceId),
             presentedExpired,
           });
           if (presentedExpired && decision.kind === 'issue') {
@@ -131,9 +132,9 @@ export class EnrollmentService {
     try {
       const { info } = await this.presentedCertificate(peer, ctx.now);
       const deviceId = info.subjectCommonName ?? '';
-      const record = this.registry.getCertificate(info.serialNumber);
+      const record = await this.registry.getCertificate(info.serialNumber);
       if (!record || record.deviceId !== deviceId) throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
-      if (record.status === 'revoked' || this.registry.getDevice(deviceId)?.status === 'revoked') {
+      if (record.status === 'revoked' || (await this.registry.getDevice(deviceId))?.status === 'revoked') {
         throw new FleetcertError('device_revoked', `device "${deviceId}" or its certificate ${record.serial} is revoked`);
       }
       return renewalHint(record);
@@ -162,11 +163,11 @@ export class EnrollmentService {
     return { info, expired: now > info.notAfter };
   }
 
-  private authenticate(tokenText: string | undefined, audit: AuditFacts): TokenRecord {
+  private async authenticate(tokenText: string | undefined, audit: AuditFacts): Promise<TokenRecord> {
     const parsed = tokenText === undefined ? undefined : parseFleetToken(tokenText);
     if (parsed === undefined) throw new FleetcertError('token_invalid', tokenText === undefined ? 'no token presented' : 'malformed token');
     audit.claimedTokenId = parsed.id;
-    const token = this.registry.getToken(parsed.id);
+    const token = await this.registry.getToken(parsed.id);
     const ok = secretMatches(parsed.secret, token?.secretHash ?? DUMMY_HASH);
     if (!token || !ok) throw new FleetcertError('token_invalid', token ? `wrong secret for token ${parsed.id}` : `unknown token id ${parsed.id}`);
     audit.tokenId = token.id;
@@ -182,8 +183,8 @@ export class EnrollmentService {
    */
   private async decideAndApply(deviceId: string, attempt: (from: DecidedFrom) => Promise<EnrollmentResult>): Promise<EnrollmentResult> {
     for (let n = 1; ; n += 1) {
-      const device = this.registry.getDevice(deviceId);
-      const from = { device, expected: expectationOf(device, this.registry.activeCertificate(deviceId)) };
+      const device = await this.registry.getDevice(deviceId);
+      const from = { device, expected: expectationOf(device, await this.registry.activeCertificate(deviceId)) };
       try {
         return await attempt(from);
       } catch (err) {
@@ -205,11 +206,11 @@ export class EnrollmentService {
       case 'refuse':
         throw new FleetcertError(decision.code, decision.reason);
       case 'reuse':
-        this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
+        await this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
         this.log.info('returned the current certificate again', { deviceId, serial: decision.certificate.serial });
         return { kind: 'certificate', chain: [readCertificate(decision.certificate.pem), this.authority.issuer.certificate], serial: decision.certificate.serial, reused: true };
       case 'pending':
-        this.registry.recordPending({
+        await this.registry.recordPending({
           deviceId,
           expected: from.expected,
           tokenId: token!.id,
@@ -232,7 +233,7 @@ export class EnrollmentService {
         });
         const info = describeCertificate(certificate);
         // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
-        this.registry.recordIssued({
+        await this.registry.recordIssued({
           deviceId,
           expected: from.expected,
           tokenId: token?.id ?? null,
@@ -264,7 +265,7 @@ export class EnrollmentService {
       const code: ErrorCode = isFleetcertError(err) ? err.code : 'internal';
       const reason = err instanceof Error ? err.message : String(err);
       try {
-        this.registry.audit({
+        await this.registry.audit({
           at: facts.at,
           action: 'refused',
           code,

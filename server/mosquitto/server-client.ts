@@ -69,7 +69,9 @@ export class ServerMqttClient {
       return;
     }
     const now = this.options.now?.() ?? new Date();
-    const known = this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now);
-    this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`);
+    this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now).then(
+      (known) => this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`),
+      (err: unknown) => this.options.log.error('could not record a device status', { err, deviceId }),
+    );
   }
 }
