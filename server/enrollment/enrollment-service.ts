@@ -12,7 +12,7 @@ import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
 import { issueDeviceCertificate, type Authority } from '../authority/authority.js';
-import { expectationOf, type DeviceExpectation, type DeviceRecord, type TokenRecord } from '../registry/records.js';
+import { expectationOf, type CertificateRecord, type DeviceExpectation, type DeviceRecord, type TokenRecord } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
@@ -119,7 +119,12 @@ export class EnrollmentService {
             presentedExpired,
           });
           if (presentedExpired && decision.kind === 'issue') {
-            this.log.info('renewing an expired certificate inside the grace window', { deviceId, serial: info.serialNumber, expiredAt: info.notAfter });
+            this.log.info('renewing an expired certificate inside the grace window', {
+              event: 'expired_renewal_allowed',
+              deviceId,
+              serial: info.serialNumber,
+              expiredAt: info.notAfter,
+            });
           }
           return this.apply(decision, undefined, from, deviceId, csr, ctx);
         }),
@@ -140,7 +145,12 @@ export class EnrollmentService {
       return renewalHint(record);
     } catch (err) {
       // Not audited: devices poll this; a refusal here decides nothing.
-      this.log.info('renewal info refused', { code: isFleetcertError(err) ? err.code : 'internal', reason: err instanceof Error ? err.message : String(err), source: ctx.source });
+      this.log.info('renewal info refused', {
+        event: 'renewal_info_refused',
+        code: isFleetcertError(err) ? err.code : 'internal',
+        reason: err instanceof Error ? err.message : String(err),
+        source: ctx.source,
+      });
       throw err;
     }
   }
@@ -189,7 +199,8 @@ export class EnrollmentService {
         return await attempt(from);
       } catch (err) {
         if (!isFleetcertError(err, 'registry_conflict') || n >= DECIDE_ATTEMPTS) throw err;
-        this.log.info('device changed while deciding; deciding again', { event: 'enrollment_redecided', deviceId, attempt: n, reason: err.message });
+        const facts = { event: 'enrollment_redecided', deviceId, attempt: n, reason: err.message };
+        this.log.info('device changed while deciding; deciding again', facts);
       }
     }
   }
@@ -207,8 +218,10 @@ export class EnrollmentService {
         throw new FleetcertError(decision.code, decision.reason);
       case 'reuse':
         await this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
-        this.log.info('returned the current certificate again', { deviceId, serial: decision.certificate.serial });
-        return { kind: 'certificate', chain: [readCertificate(decision.certificate.pem), this.authority.issuer.certificate], serial: decision.certificate.serial, reused: true };
+        const { serial } = decision.certificate;
+        this.log.info('returned the current certificate again', { event: 'certificate_reused', deviceId, serial });
+        const chain = [storedCertificate(decision.certificate), this.authority.issuer.certificate];
+        return { kind: 'certificate', chain, serial, reused: true };
       case 'pending':
         await this.registry.recordPending({
           deviceId,
@@ -221,7 +234,8 @@ export class EnrollmentService {
           source: ctx.source,
           now: ctx.now,
         });
-        this.log.info('enrollment waits for approval', { deviceId, tokenId: token!.id, keySha256: csr.publicKeyFingerprintSha256 });
+        const keySha256 = csr.publicKeyFingerprintSha256;
+        this.log.info('enrollment waits for approval', { event: 'enrollment_pending', deviceId, tokenId: token!.id, keySha256 });
         return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
       case 'issue': {
         const certificate = await issueDeviceCertificate(this.authority, {
@@ -251,7 +265,13 @@ export class EnrollmentService {
           source: ctx.source,
           now: ctx.now,
         });
-        this.log.info(`certificate ${decision.action}`, { deviceId, serial: info.serialNumber, notAfter: info.notAfter, tokenId: token?.id });
+        this.log.info(`certificate ${decision.action}`, {
+          event: `certificate_${decision.action}`,
+          deviceId,
+          serial: info.serialNumber,
+          notAfter: info.notAfter,
+          tokenId: token?.id,
+        });
         return { kind: 'certificate', chain: [certificate, this.authority.issuer.certificate], serial: info.serialNumber, reused: false };
       }
     }
@@ -278,10 +298,25 @@ export class EnrollmentService {
       } catch (auditErr) {
         this.log.error('could not write the audit log', { err: auditErr });
       }
-      if (code === 'internal') this.log.error('enrollment failed', { err, deviceId: facts.deviceId, source: facts.source });
-      else this.log.info('enrollment refused', { code, reason, deviceId: facts.deviceId, tokenId: facts.tokenId, source: facts.source });
+      // A server fault (no HTTP status, or 5xx: a corrupt row, a bug) is logged as an error; a refusal is the client's.
+      const status = isFleetcertError(err) ? err.status : undefined;
+      if (status === undefined || status >= 500) {
+        this.log.error('enrollment failed', { event: 'enrollment_failed', code, err, deviceId: facts.deviceId, source: facts.source });
+      } else {
+        const { deviceId, tokenId, source } = facts;
+        this.log.info('enrollment refused', { event: 'enrollment_refused', code, reason, deviceId, tokenId, source });
+      }
       throw err;
     }
+  }
+}
+
+/** A certificate the registry holds: if it does not parse, the row is corrupt (a server fault, not the client's). */
+function storedCertificate(record: CertificateRecord): Certificate {
+  try {
+    return readCertificate(record.pem);
+  } catch (err) {
+    throw new FleetcertError('registry_corrupt', `registry row certificates/${record.serial}: pem does not parse`, { cause: err });
   }
 }
 

@@ -216,7 +216,8 @@ class SqliteStore {
         .all(record.deviceId) as { serial: string }[];
       // The unique index allows one active certificate: it must be the one the decision saw.
       if ((superseded[0]?.serial ?? null) !== record.expected.activeSerial) {
-        throw conflict(record.deviceId, `its active certificate is ${superseded[0]?.serial ?? 'none'}, not ${record.expected.activeSerial ?? 'none'}`);
+        const found = superseded[0]?.serial ?? 'none';
+        throw conflict(record.deviceId, `its active certificate is ${found}, not ${record.expected.activeSerial ?? 'none'}`);
       }
       const c = record.certificate;
       this.db
@@ -242,7 +243,8 @@ class SqliteStore {
     this.write(() => {
       const now = record.now.getTime();
       if (record.countTokenUse) this.countTokenUse(record.tokenId, now);
-      this.claimDevice(record.deviceId, record.expected, 'pending', record.tokenId, record.labels, record.metadata, record.keySha256, now);
+      const { deviceId, expected, tokenId, labels, metadata, keySha256 } = record;
+      this.claimDevice(deviceId, expected, 'pending', tokenId, labels, metadata, keySha256, now);
       this.insertAudit({
         at: record.now,
         action: 'pending',
@@ -604,6 +606,42 @@ function migrate(db: Database.Database): void {
   }
 }
 
+// ---- rows to records: what a corrupt row becomes ----
+// A row that breaks the schema's promises (bad JSON, an unknown status) is the registry's
+// fault, never the client's: registry_corrupt (500), naming the table, row and column.
+
+const DEVICE_STATUSES = ['pending', 'approved', 'active', 'revoked', 'reset'] as const satisfies readonly DeviceStatus[];
+const CERTIFICATE_STATUSES = ['active', 'superseded', 'revoked'] as const satisfies readonly CertificateStatus[];
+const APPROVAL_MODES = ['auto', 'manual'] as const satisfies readonly ApprovalMode[];
+const REENROLL_MODES = ['deny', 'allow'] as const satisfies readonly ReenrollMode[];
+
+function corrupt(table: string, id: string, column: string, problem: string): FleetcertError {
+  return new FleetcertError('registry_corrupt', `registry row ${table}/${id}: ${column} ${problem}`, {
+    hint: 'restore the registry from a backup or fix the row; fleetcert never writes such a value',
+  });
+}
+
+function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw corrupt(table, id, column, `is ${JSON.stringify(value.slice(0, 40))}, not one of ${allowed.join(', ')}`);
+}
+
+function jsonObject(table: string, id: string, column: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw corrupt(table, id, column, 'is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(table, id, column, 'is not a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function stringMap(value: Record<string, unknown>, table: string, id: string): Labels {
+  if (Object.values(value).some((v) => typeof v !== 'string')) throw corrupt(table, id, 'labels', 'has a non-string value');
+  return value as Labels;
+}
+
 function tokenFromRow(row: TokenRow): TokenRecord {
   return {
     id: row.id,
@@ -614,9 +652,9 @@ function tokenFromRow(row: TokenRow): TokenRecord {
     maxUses: row.max_uses,
     uses: row.uses,
     idPattern: row.id_pattern,
-    labels: JSON.parse(row.labels) as Labels,
-    approval: row.approval,
-    reenroll: row.reenroll,
+    labels: stringMap(jsonObject('tokens', row.id, 'labels', row.labels), 'tokens', row.id),
+    approval: oneOf('tokens', row.id, 'approval', row.approval, APPROVAL_MODES),
+    reenroll: oneOf('tokens', row.id, 'reenroll', row.reenroll, REENROLL_MODES),
     revokedAt: maybeDate(row.revoked_at),
   };
 }
@@ -624,10 +662,10 @@ function tokenFromRow(row: TokenRow): TokenRecord {
 function deviceFromRow(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
-    status: row.status,
+    status: oneOf('devices', row.id, 'status', row.status, DEVICE_STATUSES),
     tokenId: row.token_id,
-    labels: JSON.parse(row.labels) as Labels,
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    labels: stringMap(jsonObject('devices', row.id, 'labels', row.labels), 'devices', row.id),
+    metadata: jsonObject('devices', row.id, 'metadata', row.metadata),
     pendingKeySha256: row.pending_key_sha256,
     firstSeen: date(row.first_seen),
     lastSeen: date(row.last_seen),
@@ -645,7 +683,7 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
     keySha256: row.key_sha256,
     notBefore: date(row.not_before),
     notAfter: date(row.not_after),
-    status: row.status,
+    status: oneOf('certificates', row.serial, 'status', row.status, CERTIFICATE_STATUSES),
     issuedAt: date(row.issued_at),
     revokedAt: maybeDate(row.revoked_at),
     revocationReason: row.revocation_reason,
@@ -664,6 +702,6 @@ function auditFromRow(row: AuditRow): AuditEntry {
     serial: row.serial,
     code: row.code,
     source: row.source,
-    detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
+    detail: row.detail === null ? null : jsonObject('audit', String(row.seq), 'detail', row.detail),
   };
 }

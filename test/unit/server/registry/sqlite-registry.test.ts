@@ -61,6 +61,27 @@ it('one active certificate per device is a constraint, not only code', async () 
   });
 });
 
+it('a corrupt row is registry_corrupt naming the row, never a crash or the caller\'s fault', async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, 'r.sqlite3');
+    const registry = await openSqliteRegistry(file);
+    await registry.createToken(token('t1', null), null);
+    await issue(registry, 'dev-1', '01', 't1');
+    await issue(registry, 'dev-2', '02', 't1');
+    const db = new Database(file);
+    db.prepare("UPDATE devices SET labels = '{not json' WHERE id = 'dev-1'").run();
+    db.pragma('ignore_check_constraints = ON');
+    db.prepare("UPDATE devices SET status = 'zombie' WHERE id = 'dev-2'").run();
+    db.close();
+    const badJson = await expectCode(() => registry.getDevice('dev-1'), 'registry_corrupt');
+    assert.match(badJson.message, 'devices/dev-1: labels');
+    const badStatus = await expectCode(() => registry.getDevice('dev-2'), 'registry_corrupt');
+    assert.match(badStatus.message, 'devices/dev-2: status');
+    assert.is(badStatus.status, 500);
+    await registry.close();
+  });
+});
+
 it('a newer schema than this program knows is refused with a hint, never downgraded', async () => {
   await withTempDir(async (dir) => {
     const file = join(dir, 'r.sqlite3');
