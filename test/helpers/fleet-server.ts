@@ -87,7 +87,11 @@ export function serverEvents(server: Pick<FleetServer, 'logs'>): LogEvent[] {
 }
 
 /** Waits until the server has logged `event` (at least `count` times). */
-export async function waitForEvent(server: Pick<FleetServer, 'logs'>, event: string, options: { count?: number; timeoutMs?: number } = {}): Promise<LogEvent> {
+export async function waitForEvent(
+  server: Pick<FleetServer, 'logs'>,
+  event: string,
+  options: { count?: number; timeoutMs?: number } = {},
+): Promise<LogEvent> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   for (;;) {
     const found = serverEvents(server).filter((e) => e.event === event);

@@ -57,16 +57,25 @@ async function prepareCsrs(id: string, count: number): Promise<Prepared[]> {
   return out;
 }
 
+function reenroll(body: string, held: Held): Promise<EstResponse> {
+  return est(ctx.server!, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body, cert: held.chainPem, key: held.keyPem });
+}
+
 function serialOf(res: EstResponse): { serial: string; chainPem: string } {
   const chain = decodeCertsOnly(Buffer.from(res.body, 'base64'));
   return { serial: describeCertificate(chain[0]!).serialNumber, chainPem: certificatesToPem(chain) };
+}
+
+interface Row {
+  serial: string;
+  status: string;
 }
 
 function readDevice(dataDir: string, id: string) {
   const db = new Database(join(dataDir, 'registry.sqlite3'), { readonly: true });
   try {
     const device = db.prepare('SELECT status FROM devices WHERE id = ?').get(id) as { status: string } | undefined;
-    const certificates = db.prepare('SELECT serial, status FROM certificates WHERE device_id = ?').all(id) as { serial: string; status: string }[];
+    const certificates = db.prepare('SELECT serial, status FROM certificates WHERE device_id = ?').all(id) as Row[];
     return { device, certificates };
   } finally {
     db.close();
@@ -93,7 +102,7 @@ it('device revoke in another process racing 200+ enrollments and renewals of tha
         const renew = sent % 2 === 0;
         sent += 1;
         const res = renew
-          ? await est(server, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body: csr.body, cert: held.chainPem, key: held.keyPem })
+          ? await reenroll(csr.body, held)
           : await est(server, { path: EST_PATHS.simpleEnroll, token: ctx.token!, contentType: PKCS10, body: csr.body });
         if (res.status === 200) {
           const got = serialOf(res);
@@ -122,7 +131,7 @@ it('device revoke in another process racing 200+ enrollments and renewals of tha
       assert.is(status.get(serial), 'revoked', `serial ${serial} reached a client: it must be recorded and revoked, ${summary}`);
     }
     // And the revocation keeps holding for the next request.
-    const after = await est(server, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body: csrs.at(-1)!.body, cert: held.chainPem, key: held.keyPem });
+    const after = await reenroll(csrs.at(-1)!.body, held);
     assert.is(after.json?.code, 'device_revoked', after.body);
   }
 });

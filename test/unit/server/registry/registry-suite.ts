@@ -25,7 +25,7 @@ async function readState(registry: Registry, deviceId: string): Promise<DeviceEx
   return expectationOf(await registry.getDevice(deviceId), await registry.activeCertificate(deviceId));
 }
 
-export async function issue(registry: Registry, deviceId: string, serial: string, tokenId: string, expected?: DeviceExpectation): Promise<void> {
+export async function issue(registry: Registry, deviceId: string, serial: string, tokenId: string, expected?: DeviceExpectation) {
   await registry.recordIssued({
     deviceId, expected: expected ?? (await readState(registry, deviceId)), tokenId, labels: {}, metadata: undefined, countTokenUse: true,
     action: 'issued', source: 'test', now,
@@ -115,7 +115,9 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
     withRegistry(async (registry) => {
       await registry.createToken(token('t1', null, { approval: 'manual' }), null);
       const pending = (key: string, expected: DeviceExpectation) =>
-        registry.recordPending({ deviceId: 'dev-1', expected, tokenId: 't1', labels: {}, metadata: undefined, keySha256: key, countTokenUse: false, source: 't', now });
+        registry.recordPending({
+          deviceId: 'dev-1', expected, tokenId: 't1', labels: {}, metadata: undefined, keySha256: key, countTokenUse: false, source: 't', now,
+        });
       await pending('key-a', await readState(registry, 'dev-1'));
       const sawA = await readState(registry, 'dev-1');
       await pending('key-b', sawA);
@@ -150,9 +152,13 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       const later = new Date(now.getTime() + 500);
       assert.equal((await registry.requestRenewal('all', 'all of them', later, 'op')).sort(), ['dev-1', 'dev-2']);
       assert.equal((await registry.getCertificate('03'))!.renewFrom, later);
-      assert.equal(await registry.requestRenewal('all', 'too late', new Date(now.getTime() + 5000), 'op'), [], 'expired certificates cannot be pulled forward');
+      const tooLate = new Date(now.getTime() + 5000);
+      assert.equal(await registry.requestRenewal('all', 'too late', tooLate, 'op'), [], 'expired certificates cannot be pulled forward');
       const audit = (await registry.listAudit()).filter((a) => a.action === 'renew_requested');
-      assert.equal(audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]), [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']]);
+      assert.equal(
+        audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]),
+        [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']],
+      );
     }));
 
   it('transaction: commits together, rolls back together, and no other call of this process lands inside it', () =>

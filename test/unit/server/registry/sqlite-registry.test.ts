@@ -54,7 +54,13 @@ it('one active certificate per device is a constraint, not only code', async () 
     await registry.close();
     const db = new Database(file);
     assert.throws(
-      () => db.prepare("INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem) VALUES ('02', 'dev-1', 'k', 0, 1, 'active', 0, 'p')").run(),
+      () =>
+        db
+          .prepare(
+            `INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem)
+             VALUES ('02', 'dev-1', 'k', 0, 1, 'active', 0, 'p')`,
+          )
+          .run(),
       /UNIQUE/,
     );
     db.close();
