@@ -16,6 +16,7 @@ import { exportPrivateKeyPem } from '../../shared/pki/key-pair.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 import { EST_PATHS } from '../../shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
+import type { RunResult } from '../helpers/run.js';
 import { deviceCsr, enrollDevice, est, type EstResponse } from '../helpers/est-client.js';
 import { createToken, startServer, type FleetServer } from '../helpers/fleet-server.js';
 
@@ -25,6 +26,8 @@ const PKCS10 = 'application/pkcs10';
 const ROUNDS = 3;
 const MIN_REQUESTS = 200;
 const CONCURRENCY = 48;
+/** The revoke starts once this many certificates were issued in the round: it then lands among requests being signed. */
+const REVOKE_AFTER = 20;
 
 it.before(async () => {
   ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-revoke-race-'));
@@ -93,8 +96,9 @@ it('device revoke in another process racing 200+ enrollments and renewals of tha
     const codes = new Map<string, number>();
     let sent = 0;
     let revokeDone = false;
-
-    const revoke = fleetcert(['device', 'revoke', id, '--data-dir', server.dataDir, '--json']).finally(() => (revokeDone = true));
+    let revoke: Promise<RunResult> | undefined;
+    const startRevoke = () =>
+      (revoke ??= fleetcert(['device', 'revoke', id, '--data-dir', server.dataDir, '--json']).finally(() => (revokeDone = true)));
     const worker = async (): Promise<void> => {
       // Keep requests in flight until the revoke has returned and at least MIN_REQUESTS were sent.
       while ((!revokeDone || sent < MIN_REQUESTS) && sent < csrs.length) {
@@ -109,6 +113,7 @@ it('device revoke in another process racing 200+ enrollments and renewals of tha
           received.add(got.serial);
           held = { chainPem: got.chainPem, keyPem: csr.keyPem };
           codes.set('200', (codes.get('200') ?? 0) + 1);
+          if (received.size > REVOKE_AFTER) void startRevoke();
         } else {
           const code = res.json?.code ?? String(res.status);
           codes.set(code, (codes.get(code) ?? 0) + 1);
@@ -116,8 +121,8 @@ it('device revoke in another process racing 200+ enrollments and renewals of tha
         }
       }
     };
-    await Promise.all([...Array.from({ length: CONCURRENCY }, worker), revoke]);
-    const revoked = await revoke;
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const revoked = await startRevoke();
     assert.is(revoked.code, 0, revoked.stderr);
     assert.ok(sent >= MIN_REQUESTS, `only ${sent} requests`);
 
