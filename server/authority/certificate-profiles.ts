@@ -147,7 +147,7 @@ function subjectAltNames(dnsNames: readonly string[], ipAddresses: readonly stri
     throw new FleetcertError('internal', 'a TLS server certificate needs at least one DNS name or IP address');
   }
   for (const ip of ipAddresses) {
-    if (isIP(ip) === 0) throw new FleetcertError('usage', `"${ip}" is not an IP address`);
+    if (isIP(ip) === 0) throw new FleetcertError('config_invalid', `"${ip}" is not an IP address`);
   }
   return { dnsNames: [...new Set(dnsNames)], ipAddresses: [...new Set(ipAddresses)] };
 }

@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
 import { dataLayout, type DataLayout } from '../config/data-layout.js';
-import { Registry } from '../registry/registry.js';
+import type { Registry } from '../registry/registry.js';
+import { openSqliteRegistry } from '../registry/sqlite-registry.js';
 
 export async function initialisedLayout(dataDir: string): Promise<DataLayout> {
   const layout = dataLayout(resolve(dataDir));
@@ -22,13 +23,18 @@ export async function readRootCertificate(layout: DataLayout): Promise<Certifica
   return readCertificate(await readFile(layout.rootCert, 'utf8'));
 }
 
+/** The data directory's registry (SQLite today; the one place a command picks the backend). */
+export function openRegistry(layout: DataLayout): Promise<Registry> {
+  return openSqliteRegistry(layout.registry);
+}
+
 /** Runs `work` with the registry open, and closes it whatever happens. */
-export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T> | T): Promise<T> {
-  const registry = Registry.open(layout.registry);
+export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T>): Promise<T> {
+  const registry = await openRegistry(layout);
   try {
     return await work(registry);
   } finally {
-    registry.close();
+    await registry.close();
   }
 }
 

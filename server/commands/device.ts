@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
-import type { AuditEntry, CertificateRecord, DeviceRecord, DeviceStatus, Registry } from '../registry/registry.js';
+import type { AuditEntry, CertificateRecord, DeviceRecord, DeviceStatus } from '../registry/records.js';
+import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
 import { loadAuthority } from '../authority/authority.js';
@@ -26,9 +27,10 @@ export function deviceCommand(io: CliIo): Command {
     .addOption(jsonOption())
     .action(async (options: { dataDir: string; status?: DeviceStatus; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
-      const rows = await withRegistry(layout, (registry) =>
-        registry.listDevices(options.status).map((d) => ({ device: d, current: registry.currentCertificate(d.id) })),
-      );
+      const rows = await withRegistry(layout, async (registry) => {
+        const devices = await registry.listDevices(options.status);
+        return Promise.all(devices.map(async (d) => ({ device: d, current: await registry.currentCertificate(d.id) })));
+      });
       if (options.json) {
         io.stdout(JSON.stringify({ ok: true, devices: rows.map((r) => ({ ...deviceJson(r.device), certificate: r.current ? certificateJson(r.current) : null })) }) + '\n');
         return;
@@ -96,10 +98,10 @@ export function deviceCommand(io: CliIo): Command {
     .addOption(jsonOption())
     .action(async (id: string, options: { dataDir: string; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
-      const approved = await withRegistry(layout, (registry) => {
-        const result = registry.approveDevice(id, new Date(), operatorSource());
+      const approved = await withRegistry(layout, async (registry) => {
+        const result = await registry.approveDevice(id, new Date(), operatorSource());
         if (!result) {
-          const existing = registry.getDevice(id);
+          const existing = await registry.getDevice(id);
           throw existing
             ? new FleetcertError('usage', `device "${id}" is ${existing.status}, not pending`)
             : new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list --status pending"' });
@@ -180,10 +182,10 @@ export function deviceCommand(io: CliIo): Command {
   return device;
 }
 
-function lookup(registry: Registry, id: string): { device: DeviceRecord; certificates: CertificateRecord[]; audit: AuditEntry[] } {
-  const device = registry.getDevice(id);
+async function lookup(registry: Registry, id: string): Promise<{ device: DeviceRecord; certificates: CertificateRecord[]; audit: AuditEntry[] }> {
+  const device = await registry.getDevice(id);
   if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list"' });
-  return { device, certificates: registry.listCertificates(id), audit: registry.listAudit({ deviceId: id, limit: 50 }) };
+  return { device, certificates: await registry.listCertificates(id), audit: await registry.listAudit({ deviceId: id, limit: 50 }) };
 }
 
 function deviceJson(d: DeviceRecord) {

@@ -34,9 +34,10 @@ Examples:
       if (options.all === (ids.length > 0)) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
       const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
-      const targets = await withRegistry(layout, (registry) => {
+      const targets = await withRegistry(layout, async (registry) => {
         if (!options.all) {
-          const missing = ids.filter((id) => registry.getDevice(id)?.status !== 'active');
+          const statuses = await Promise.all(ids.map(async (id) => (await registry.getDevice(id))?.status));
+          const missing = ids.filter((_id, i) => statuses[i] !== 'active');
           if (missing.length > 0) throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, { hint: 'see "fleetcert device list"' });
         }
         return registry.requestRenewal(options.all ? 'all' : ids, reason, new Date(), operatorSource());

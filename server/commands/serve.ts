@@ -18,8 +18,8 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, EstServer } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
-import { Registry } from '../registry/registry.js';
-import { initialisedLayout } from './data-dir.js';
+import type { Registry } from '../registry/registry.js';
+import { initialisedLayout, openRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
 interface ServeOptions {
@@ -88,7 +88,7 @@ Examples:
       const layout = await initialisedLayout(options.dataDir);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
-      const registry = Registry.open(layout.registry);
+      const registry = await openRegistry(layout);
       const service = new EnrollmentService(registry, authority, settings, log.child('enroll'));
       const server = new EstServer({
         tls: {
@@ -107,13 +107,13 @@ Examples:
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
-        registry.close();
+        await registry.close();
         throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       if (options.mdns && !broker) {
         await server.stop();
-        registry.close();
+        await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
       }
       const background = broker ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl }) : [];
@@ -129,18 +129,18 @@ Examples:
         background.push(() => advertisement.stop());
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-      log.info('listening', { url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
+      log.info('listening', { event: 'server_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', () => resolve('SIGTERM'));
         process.once('SIGINT', () => resolve('SIGINT'));
       });
-      log.info('stopping', { signal });
+      log.info('stopping', { event: 'server_stopping', signal });
       for (const stop of background.reverse()) await stop();
       await server.stop();
-      registry.close();
-      log.info('stopped');
+      await registry.close();
+      log.info('stopped', { event: 'server_stopped' });
     });
 }
 

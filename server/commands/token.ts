@@ -6,7 +6,7 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
-import type { ApprovalMode, Labels, ReenrollMode, TokenRecord } from '../registry/registry.js';
+import type { ApprovalMode, Labels, ReenrollMode, TokenRecord } from '../registry/records.js';
 import { buildBootstrapFile } from '../tokens/bootstrap-file.js';
 import { generateFleetToken } from '../tokens/fleet-token.js';
 import { tokenState } from '../tokens/token-scope.js';

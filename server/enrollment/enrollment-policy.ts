@@ -16,7 +16,7 @@
  */
 import type { ErrorCode } from '../../shared/errors.js';
 import { deviceIdProblem } from '../../shared/protocol/device-id.js';
-import type { CertificateRecord, DeviceRecord, TokenRecord } from '../registry/registry.js';
+import type { CertificateRecord, DeviceRecord, TokenRecord } from '../registry/records.js';
 import { idMatchesPattern, tokenRefusal } from '../tokens/token-scope.js';
 
 export type EnrollDecision =

@@ -13,7 +13,8 @@ import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { parseCsr, type ParsedCsr } from '../../shared/pki/csr.js';
 import { verifyChain } from '../../shared/pki/verify-chain.js';
 import type { Authority } from '../authority/authority.js';
-import type { Registry, TokenRecord } from '../registry/registry.js';
+import { expectationOf, type CertificateRecord, type DeviceExpectation, type DeviceRecord, type TokenRecord } from '../registry/records.js';
+import type { Registry } from '../registry/registry.js';
 import { parseFleetToken, secretMatches } from '../tokens/fleet-token.js';
 import { decideEnrollment, decideReenrollment, deviceIdRefusal, type EnrollDecision } from './enrollment-policy.js';
 import { renewalHint } from '../renewal/renewal-hint.js';
@@ -44,6 +45,19 @@ export type EnrollmentResult =
 /** Fails the same way, and in about the same time, for an unknown id as for a wrong secret. */
 const DUMMY_HASH = Buffer.alloc(32);
 
+/**
+ * How often a request re-reads and re-decides when its write found the device changed
+ * (registry_conflict). Within one process the per-device lock already orders requests, so a
+ * conflict means another process or server wrote; a few attempts are plenty.
+ */
+const DECIDE_ATTEMPTS = 4;
+
+/** What a decision was made from; the write that applies it is conditional on exactly this. */
+interface DecidedFrom {
+  readonly device: DeviceRecord | undefined;
+  readonly expected: DeviceExpectation;
+}
+
 export class EnrollmentService {
   private readonly lock = new KeyedLock();
 
@@ -58,29 +72,31 @@ export class EnrollmentService {
   async enroll(tokenText: string | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
     const audit: AuditFacts = { source: ctx.source, at: ctx.now };
     return this.audited(audit, async () => {
-      const token = this.authenticate(tokenText, audit);
+      const token = await this.authenticate(tokenText, audit);
       const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
       const idProblem = deviceIdRefusal(deviceId);
-      if (idProblem) return this.apply(idProblem, token, deviceId, csr, ctx);
-      return this.lock.run(deviceId, async () => {
-        const device = this.registry.getDevice(deviceId);
-        const decision = decideEnrollment({
-          token,
-          deviceId,
-          keySha256: csr.publicKeyFingerprintSha256,
-          device,
-          current: this.registry.currentCertificate(deviceId),
-          now: ctx.now,
-        });
-        // A device polling while it waits: nothing new to record.
-        if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {
-          this.registry.touchDevice(deviceId, ctx.now);
-          return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
-        }
-        return this.apply(decision, token, deviceId, csr, ctx);
-      });
+      if (idProblem?.kind === 'refuse') throw new FleetcertError(idProblem.code, idProblem.reason);
+      return this.lock.run(deviceId, () =>
+        this.decideAndApply(deviceId, async (from) => {
+          const { device } = from;
+          const decision = decideEnrollment({
+            token,
+            deviceId,
+            keySha256: csr.publicKeyFingerprintSha256,
+            device,
+            current: await this.registry.currentCertificate(deviceId),
+            now: ctx.now,
+          });
+          // A device polling while it waits: nothing new to record.
+          if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {
+            await this.registry.touchDevice(deviceId, ctx.now);
+            return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
+          }
+          return this.apply(decision, token, from, deviceId, csr, ctx);
+        }),
+      );
     });
   }
 
@@ -93,19 +109,28 @@ export class EnrollmentService {
       audit.deviceId = deviceId;
       audit.serial = info.serialNumber;
       const csr = await parseCsrBody(body);
-      return this.lock.run(deviceId, async () => {
-        const decision = decideReenrollment({
-          deviceId,
-          csrCommonName: csr.commonName,
-          keySha256: csr.publicKeyFingerprintSha256,
-          presented: this.registry.getCertificate(info.serialNumber),
-          device: this.registry.getDevice(deviceId),
-          current: this.registry.currentCertificate(deviceId),
-          presentedExpired,
-        });
-        if (presentedExpired && decision.kind === 'issue') this.log.info('renewing an expired certificate inside the grace window', { deviceId, serial: info.serialNumber, expiredAt: info.notAfter });
-        return this.apply(decision, undefined, deviceId, csr, ctx);
-      });
+      return this.lock.run(deviceId, () =>
+        this.decideAndApply(deviceId, async (from) => {
+          const decision = decideReenrollment({
+            deviceId,
+            csrCommonName: csr.commonName,
+            keySha256: csr.publicKeyFingerprintSha256,
+            presented: await this.registry.getCertificate(info.serialNumber),
+            device: from.device,
+            current: await this.registry.currentCertificate(deviceId),
+            presentedExpired,
+          });
+          if (presentedExpired && decision.kind === 'issue') {
+            this.log.info('renewing an expired certificate inside the grace window', {
+              event: 'expired_renewal_allowed',
+              deviceId,
+              serial: info.serialNumber,
+              expiredAt: info.notAfter,
+            });
+          }
+          return this.apply(decision, undefined, from, deviceId, csr, ctx);
+        }),
+      );
     });
   }
 
@@ -114,15 +139,20 @@ export class EnrollmentService {
     try {
       const { info } = await this.presentedCertificate(peer, ctx.now);
       const deviceId = info.subjectCommonName ?? '';
-      const record = this.registry.getCertificate(info.serialNumber);
+      const record = await this.registry.getCertificate(info.serialNumber);
       if (!record || record.deviceId !== deviceId) throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
-      if (record.status === 'revoked' || this.registry.getDevice(deviceId)?.status === 'revoked') {
+      if (record.status === 'revoked' || (await this.registry.getDevice(deviceId))?.status === 'revoked') {
         throw new FleetcertError('device_revoked', `device "${deviceId}" or its certificate ${record.serial} is revoked`);
       }
       return renewalHint(record);
     } catch (err) {
       // Not audited: devices poll this; a refusal here decides nothing.
-      this.log.info('renewal info refused', { code: isFleetcertError(err) ? err.code : 'internal', reason: err instanceof Error ? err.message : String(err), source: ctx.source });
+      this.log.info('renewal info refused', {
+        event: 'renewal_info_refused',
+        code: isFleetcertError(err) ? err.code : 'internal',
+        reason: err instanceof Error ? err.message : String(err),
+        source: ctx.source,
+      });
       throw err;
     }
   }
@@ -145,20 +175,42 @@ export class EnrollmentService {
     return { info, expired: now > info.notAfter };
   }
 
-  private authenticate(tokenText: string | undefined, audit: AuditFacts): TokenRecord {
+  private async authenticate(tokenText: string | undefined, audit: AuditFacts): Promise<TokenRecord> {
     const parsed = tokenText === undefined ? undefined : parseFleetToken(tokenText);
     if (parsed === undefined) throw new FleetcertError('token_invalid', tokenText === undefined ? 'no token presented' : 'malformed token');
     audit.claimedTokenId = parsed.id;
-    const token = this.registry.getToken(parsed.id);
+    const token = await this.registry.getToken(parsed.id);
     const ok = secretMatches(parsed.secret, token?.secretHash ?? DUMMY_HASH);
     if (!token || !ok) throw new FleetcertError('token_invalid', token ? `wrong secret for token ${parsed.id}` : `unknown token id ${parsed.id}`);
     audit.tokenId = token.id;
     return token;
   }
 
+  /**
+   * Reads the device, decides and applies; when the write finds the device changed since the
+   * read (registry_conflict: a revoke or another server got there first), reads and decides
+   * again, so the answer is the one the new state calls for (e.g. device_revoked).
+   * The per-device lock is only an optimisation that keeps one process from conflicting with
+   * itself; correctness rests on the conditional writes.
+   */
+  private async decideAndApply(deviceId: string, attempt: (from: DecidedFrom) => Promise<EnrollmentResult>): Promise<EnrollmentResult> {
+    for (let n = 1; ; n += 1) {
+      const device = await this.registry.getDevice(deviceId);
+      const from = { device, expected: expectationOf(device, await this.registry.activeCertificate(deviceId)) };
+      try {
+        return await attempt(from);
+      } catch (err) {
+        if (!isFleetcertError(err, 'registry_conflict') || n >= DECIDE_ATTEMPTS) throw err;
+        const facts = { event: 'enrollment_redecided', deviceId, attempt: n, reason: err.message };
+        this.log.info('device changed while deciding; deciding again', facts);
+      }
+    }
+  }
+
   private async apply(
     decision: EnrollDecision,
     token: TokenRecord | undefined,
+    from: DecidedFrom,
     deviceId: string,
     csr: ParsedCsr,
     ctx: RequestContext,
@@ -167,17 +219,15 @@ export class EnrollmentService {
       case 'refuse':
         throw new FleetcertError(decision.code, decision.reason);
       case 'reuse':
-        this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
-        this.log.info('returned the current certificate again', { deviceId, serial: decision.certificate.serial });
-        return {
-          kind: 'certificate',
-          chain: [toDer(decision.certificate.pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES), this.issuerDer()],
-          serial: decision.certificate.serial,
-          reused: true,
-        };
+        await this.registry.touchDevice(deviceId, ctx.now, ctx.metadata);
+        const { serial } = decision.certificate;
+        this.log.info('returned the current certificate again', { event: 'certificate_reused', deviceId, serial });
+        const chain = [storedCertificateDer(decision.certificate), this.issuerDer()];
+        return { kind: 'certificate', chain, serial, reused: true };
       case 'pending':
-        this.registry.recordPending({
+        await this.registry.recordPending({
           deviceId,
+          expected: from.expected,
           tokenId: token!.id,
           labels: token!.labels,
           metadata: ctx.metadata,
@@ -186,7 +236,8 @@ export class EnrollmentService {
           source: ctx.source,
           now: ctx.now,
         });
-        this.log.info('enrollment waits for approval', { deviceId, tokenId: token!.id, keySha256: csr.publicKeyFingerprintSha256 });
+        const keySha256 = csr.publicKeyFingerprintSha256;
+        this.log.info('enrollment waits for approval', { event: 'enrollment_pending', deviceId, tokenId: token!.id, keySha256 });
         return { kind: 'pending', retryAfterSeconds: this.settings.pendingRetryAfterSeconds };
       case 'issue': {
         // The CSR contributes its key and nothing else; the issuer's answer is recorded as it is.
@@ -198,11 +249,12 @@ export class EnrollmentService {
           lifetimeSeconds: this.settings.deviceLifetimeSeconds,
           backdateSeconds: this.settings.backdateSeconds,
         });
-        const existing = this.registry.getDevice(deviceId);
-        this.registry.recordIssued({
+        // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
+        await this.registry.recordIssued({
           deviceId,
+          expected: from.expected,
           tokenId: token?.id ?? null,
-          labels: token?.labels ?? existing?.labels ?? {},
+          labels: token?.labels ?? from.device?.labels ?? {},
           metadata: ctx.metadata,
           certificate: {
             serial: issued.serial,
@@ -216,7 +268,13 @@ export class EnrollmentService {
           source: ctx.source,
           now: ctx.now,
         });
-        this.log.info(`certificate ${decision.action}`, { deviceId, serial: issued.serial, notAfter: issued.notAfter, tokenId: token?.id });
+        this.log.info(`certificate ${decision.action}`, {
+          event: `certificate_${decision.action}`,
+          deviceId,
+          serial: issued.serial,
+          notAfter: issued.notAfter,
+          tokenId: token?.id,
+        });
         return { kind: 'certificate', chain: [issued.der, this.issuerDer()], serial: issued.serial, reused: false };
       }
     }
@@ -234,7 +292,7 @@ export class EnrollmentService {
       const code: ErrorCode = isFleetcertError(err) ? err.code : 'internal';
       const reason = err instanceof Error ? err.message : String(err);
       try {
-        this.registry.audit({
+        await this.registry.audit({
           at: facts.at,
           action: 'refused',
           code,
@@ -247,10 +305,30 @@ export class EnrollmentService {
       } catch (auditErr) {
         this.log.error('could not write the audit log', { err: auditErr });
       }
-      if (code === 'internal') this.log.error('enrollment failed', { err, deviceId: facts.deviceId, source: facts.source });
-      else this.log.info('enrollment refused', { code, reason, deviceId: facts.deviceId, tokenId: facts.tokenId, source: facts.source });
+      // A server fault (no HTTP status, or 5xx: a corrupt row, a bug) is logged as an error; a refusal is the client's.
+      const status = isFleetcertError(err) ? err.status : undefined;
+      if (status === undefined || status >= 500) {
+        this.log.error('enrollment failed', { event: 'enrollment_failed', code, err, deviceId: facts.deviceId, source: facts.source });
+      } else {
+        const { deviceId, tokenId, source } = facts;
+        this.log.info('enrollment refused', { event: 'enrollment_refused', code, reason, deviceId, tokenId, source });
+      }
       throw err;
     }
+  }
+}
+
+/**
+ * The DER of a certificate the registry holds, checked to parse: if it does not, the row is
+ * corrupt (a server fault, not the client's).
+ */
+function storedCertificateDer(record: CertificateRecord): Uint8Array {
+  try {
+    const der = toDer(record.pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES);
+    readCertificate(der);
+    return der;
+  } catch (err) {
+    throw new FleetcertError('registry_corrupt', `registry row certificates/${record.serial}: pem does not parse`, { cause: err });
   }
 }
 

@@ -1,6 +1,8 @@
 /**
- * Serialises work per key (a device id) inside one process: two enrollments of the same id
- * never interleave between the registry read and the write. Different ids run concurrently.
+ * Serialises work per key (a device id) inside one process, so this server's own requests for
+ * one device do not conflict with each other and waste a signature. A per-process optimisation
+ * only: correctness does not depend on it. Other processes (the CLI, other servers) are ordered
+ * by the registry's conditional writes (registry_conflict, then the service decides again).
  */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();

@@ -176,10 +176,15 @@ export class EstServer {
   private replyForError(err: unknown, source: string, now: Date): Reply {
     if (isFleetcertError(err)) {
       if (AUTH_FAILURES.has(err.code)) this.options.limiter.recordFailure(source, now);
-      if (err.code === 'internal') this.options.log.error('request failed', { err, source });
+      // The status is decided here, where the error leaves the server: a code with no HTTP status
+      // (a corrupt stored PEM, a broken config) is a server fault, answered 500 and blaming nobody.
+      if (err.status === undefined || err.status >= 500) {
+        this.options.log.error('request failed', { event: 'request_failed', code: err.code, err, source });
+        return errorReply(err.status === undefined ? 'internal' : err.code);
+      }
       return errorReply(err.code);
     }
-    this.options.log.error('request failed unexpectedly', { err, source, stack: (err as Error)?.stack });
+    this.options.log.error('request failed unexpectedly', { event: 'request_failed', code: 'internal', err, source, stack: (err as Error)?.stack });
     return errorReply('internal');
   }
 }

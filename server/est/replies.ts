@@ -24,7 +24,8 @@ export function jsonReply(value: unknown, headers: Record<string, string> = {}):
 }
 
 export function errorReply(code: ErrorCode, retryAfterSeconds?: number): Reply {
-  const status = (ERROR_CODES[code] as { status?: number }).status ?? 400;
+  // A code without a status is a local failure: if one ever gets here, it is ours, not the client's.
+  const status = (ERROR_CODES[code] as { status?: number }).status ?? 500;
   const headers: Record<string, string> = { 'content-type': CONTENT_TYPES.json };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   if (status === 401 && code.startsWith('token_')) headers['www-authenticate'] = `Basic realm="${BASIC_REALM}"`;

@@ -44,7 +44,7 @@ export class ServerMqttClient {
       noDelay: true,
     } as mqtt.IClientOptions);
     client.on('connect', () => {
-      log.info('connected to the broker', { url: options.url });
+      log.info('connected to the broker', { event: 'broker_connected', url: options.url });
       client.subscribe(ALL_STATUS_TOPICS, { qos: 1 }, (err) => {
         if (err) log.warn('could not subscribe to device status', { err });
       });
@@ -69,7 +69,9 @@ export class ServerMqttClient {
       return;
     }
     const now = this.options.now?.() ?? new Date();
-    const known = this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now);
-    this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`);
+    this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now).then(
+      (known) => this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`),
+      (err: unknown) => this.options.log.error('could not record a device status', { event: 'status_not_recorded', err, deviceId }),
+    );
   }
 }

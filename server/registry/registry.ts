@@ -1,585 +1,80 @@
 /**
- * The registry: tokens, devices, certificates and the append-only audit log, in one SQLite
- * file (WAL, so the admin CLI reads while the server writes). Every multi-row change is one
- * transaction: a crash never leaves a certificate without its device, or a use counted for
- * nothing. Callers get typed records; no SQL leaves this module.
+ * The registry seam: tokens, devices, certificates and the append-only audit log, behind one
+ * asynchronous interface. SQLite (sqlite-registry.ts) is the embedded default; a PostgreSQL
+ * backend implements the same interface and runs the same test suite.
+ *
+ * The contract every backend keeps, and the only thing callers may rely on:
+ * - every method that changes state is ONE atomic operation: all of its rows and its audit row,
+ *   or nothing;
+ * - writes that apply a decision carry the state it was decided from (`DeviceExpectation`) and
+ *   fail with `registry_conflict` when it no longer holds (compare-and-swap), so they are
+ *   correct across processes and servers, not only under a lock in one process;
+ * - uniqueness is a constraint: one row per device id, per serial, one active certificate per
+ *   device; a token's uses never pass its maximum;
+ * - a corrupt row is reported as `registry_corrupt` (a server fault), never as the client's.
  */
-import Database from 'better-sqlite3';
-import { closeSync, openSync } from 'node:fs';
-import { FleetcertError } from '../../shared/errors.js';
-import { MIGRATIONS } from './migrations.js';
+import type {
+  AuditEntry,
+  CertificateRecord,
+  DeviceRecord,
+  DeviceStatus,
+  IssueRecord,
+  NewAuditEntry,
+  PendingRecord,
+  RevokedEntry,
+  TokenRecord,
+} from './records.js';
 
-export type ApprovalMode = 'auto' | 'manual';
-export type ReenrollMode = 'deny' | 'allow';
-export type Labels = Record<string, string>;
-
-export interface TokenRecord {
-  readonly id: string;
-  readonly name: string;
-  readonly secretHash: Buffer;
-  readonly createdAt: Date;
-  readonly expiresAt: Date | null;
-  readonly maxUses: number | null;
-  readonly uses: number;
-  readonly idPattern: string | null;
-  readonly labels: Labels;
-  readonly approval: ApprovalMode;
-  readonly reenroll: ReenrollMode;
-  readonly revokedAt: Date | null;
-}
-
-export type DeviceStatus = 'pending' | 'approved' | 'active' | 'revoked' | 'reset';
-
-export interface DeviceRecord {
-  readonly id: string;
-  readonly status: DeviceStatus;
-  readonly tokenId: string | null;
-  readonly labels: Labels;
-  readonly metadata: Record<string, unknown>;
-  /** Key fingerprint of the CSR waiting for (or granted) approval. */
-  readonly pendingKeySha256: string | null;
-  readonly firstSeen: Date;
-  readonly lastSeen: Date;
-  readonly updatedAt: Date;
-  /** What the device last said on its status topic, and its serial then. */
-  readonly reportedState: string | null;
-  readonly reportedSerial: string | null;
-  readonly reportedAt: Date | null;
-}
-
-export interface RevokedEntry {
-  readonly serial: string;
-  readonly revokedAt: Date;
-  readonly reason: string | null;
-}
-
-export type CertificateStatus = 'active' | 'superseded' | 'revoked';
-
-export interface CertificateRecord {
-  readonly serial: string;
-  readonly deviceId: string;
-  readonly keySha256: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly status: CertificateStatus;
-  readonly issuedAt: Date;
-  readonly revokedAt: Date | null;
-  readonly revocationReason: string | null;
-  readonly pem: string;
-  /** Set by an operator's renew-now: renew from this moment on, whatever the default window says. */
-  readonly renewFrom: Date | null;
-}
-
-export type AuditAction =
-  | 'token_created'
-  | 'token_revoked'
-  | 'issued'
-  | 'reissued'
-  | 'renewed'
-  | 'pending'
-  | 'refused'
-  | 'approved'
-  | 'reset'
-  | 'revoked'
-  | 'renew_requested';
-
-export interface AuditEntry {
-  readonly seq: number;
-  readonly at: Date;
-  readonly action: AuditAction;
-  readonly deviceId: string | null;
-  readonly tokenId: string | null;
-  readonly serial: string | null;
-  readonly code: string | null;
-  readonly source: string | null;
-  readonly detail: Record<string, unknown> | null;
-}
-
-export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'> &
-  Partial<Pick<AuditEntry, 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'>>;
-
-export interface NewCertificate {
-  readonly serial: string;
-  readonly keySha256: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly pem: string;
-}
-
-export interface IssueRecord {
-  readonly deviceId: string;
-  readonly tokenId: string | null;
-  readonly labels: Labels;
-  readonly metadata: Record<string, unknown> | undefined;
-  readonly certificate: NewCertificate;
-  /** Count one use of the token, refusing with token_exhausted if none is left. */
-  readonly countTokenUse: boolean;
-  readonly action: 'issued' | 'reissued' | 'renewed';
-  readonly source: string | null;
-  readonly now: Date;
-}
-
-export interface PendingRecord {
-  readonly deviceId: string;
-  readonly tokenId: string;
-  readonly labels: Labels;
-  readonly metadata: Record<string, unknown> | undefined;
-  readonly keySha256: string;
-  readonly countTokenUse: boolean;
-  readonly source: string | null;
-  readonly now: Date;
-}
-
-interface TokenRow {
-  id: string;
-  name: string;
-  secret_hash: Buffer;
-  created_at: number;
-  expires_at: number | null;
-  max_uses: number | null;
-  uses: number;
-  id_pattern: string | null;
-  labels: string;
-  approval: ApprovalMode;
-  reenroll: ReenrollMode;
-  revoked_at: number | null;
-}
-interface DeviceRow {
-  id: string;
-  status: DeviceStatus;
-  token_id: string | null;
-  labels: string;
-  metadata: string;
-  pending_key_sha256: string | null;
-  first_seen: number;
-  last_seen: number;
-  updated_at: number;
-  reported_state: string | null;
-  reported_serial: string | null;
-  reported_at: number | null;
-}
-interface CertificateRow {
-  serial: string;
-  device_id: string;
-  key_sha256: string;
-  not_before: number;
-  not_after: number;
-  status: CertificateStatus;
-  issued_at: number;
-  revoked_at: number | null;
-  revocation_reason: string | null;
-  pem: string;
-  renew_from: number | null;
-}
-interface AuditRow {
-  seq: number;
-  at: number;
-  action: AuditAction;
-  device_id: string | null;
-  token_id: string | null;
-  serial: string | null;
-  code: string | null;
-  source: string | null;
-  detail: string | null;
-}
-
-const date = (ms: number) => new Date(ms);
-const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms));
-
-export class Registry {
-  private constructor(private readonly db: Database.Database) {}
-
-  /** Opens (creating if needed) and migrates the registry; the file is made 0600. */
-  static open(file: string, options: { readonly?: boolean } = {}): Registry {
-    let db: Database.Database;
-    try {
-      // Create the file 0600 ourselves: SQLite would use 0644, and the -wal/-shm files copy its mode.
-      if (!options.readonly) closeSync(openSync(file, 'a', 0o600));
-      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-    } catch (err) {
-      throw new FleetcertError('config_invalid', `cannot open the registry ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    db.pragma('busy_timeout = 5000');
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      migrate(db);
-    }
-    return new Registry(db);
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
-
+export interface Registry {
   // ---- tokens ----
-
-  createToken(token: TokenRecord, source: string | null): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO tokens (id, name, secret_hash, created_at, expires_at, max_uses, uses, id_pattern, labels, approval, reenroll, revoked_at)
-           VALUES (@id, @name, @secret_hash, @created_at, @expires_at, @max_uses, 0, @id_pattern, @labels, @approval, @reenroll, NULL)`,
-        )
-        .run({
-          id: token.id,
-          name: token.name,
-          secret_hash: token.secretHash,
-          created_at: token.createdAt.getTime(),
-          expires_at: token.expiresAt?.getTime() ?? null,
-          max_uses: token.maxUses,
-          id_pattern: token.idPattern,
-          labels: JSON.stringify(token.labels),
-          approval: token.approval,
-          reenroll: token.reenroll,
-        });
-      this.insertAudit({ at: token.createdAt, action: 'token_created', tokenId: token.id, source, detail: { name: token.name } });
-    })();
-  }
-
-  getToken(id: string): TokenRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
-    return row && tokenFromRow(row);
-  }
-
-  listTokens(): TokenRecord[] {
-    return (this.db.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as TokenRow[]).map(tokenFromRow);
-  }
-
-  /** Marks a token revoked. Devices enrolled with it are not affected. False if unknown. */
-  revokeToken(id: string, now: Date, source: string | null): boolean {
-    return this.db.transaction(() => {
-      const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now.getTime(), id).changes;
-      if (changed > 0) this.insertAudit({ at: now, action: 'token_revoked', tokenId: id, source });
-      return changed > 0 || this.getToken(id) !== undefined;
-    })();
-  }
+  createToken(token: TokenRecord, source: string | null): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Marks a token revoked (devices enrolled with it are not affected). False if unknown. */
+  revokeToken(id: string, now: Date, source: string | null): Promise<boolean>;
 
   // ---- devices and certificates ----
-
-  getDevice(id: string): DeviceRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
-    return row && deviceFromRow(row);
-  }
-
-  listDevices(status?: DeviceStatus): DeviceRecord[] {
-    const rows = status
-      ? (this.db.prepare('SELECT * FROM devices WHERE status = ? ORDER BY id').all(status) as DeviceRow[])
-      : (this.db.prepare('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]);
-    return rows.map(deviceFromRow);
-  }
-
+  getDevice(id: string): Promise<DeviceRecord | undefined>;
+  listDevices(status?: DeviceStatus): Promise<DeviceRecord[]>;
   /** The device's newest certificate that is not superseded (it may be revoked or expired). */
-  currentCertificate(deviceId: string): CertificateRecord | undefined {
-    const row = this.db
-      .prepare("SELECT * FROM certificates WHERE device_id = ? AND status != 'superseded' ORDER BY issued_at DESC, rowid DESC LIMIT 1")
-      .get(deviceId) as CertificateRow | undefined;
-    return row && certificateFromRow(row);
-  }
-
-  getCertificate(serial: string): CertificateRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
-    return row && certificateFromRow(row);
-  }
-
-  listCertificates(deviceId: string): CertificateRecord[] {
-    return (this.db.prepare('SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, rowid').all(deviceId) as CertificateRow[]).map(
-      certificateFromRow,
-    );
-  }
-
+  currentCertificate(deviceId: string): Promise<CertificateRecord | undefined>;
+  /** The device's active certificate, if any (at most one exists). */
+  activeCertificate(deviceId: string): Promise<CertificateRecord | undefined>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  listCertificates(deviceId: string): Promise<CertificateRecord[]>;
   /**
-   * Records an issued certificate in one transaction: the device becomes active (created if
-   * new), earlier active certificates are superseded, the token use is counted (refused with
-   * token_exhausted when none is left, nothing written), the decision is audited.
+   * Records an issued certificate: the device becomes active, its active certificate is
+   * superseded, the token use is counted (token_exhausted/_revoked/_expired: nothing written),
+   * the decision is audited. registry_conflict when `record.expected` no longer holds.
    */
-  recordIssued(record: IssueRecord): void {
-    this.db.transaction(() => {
-      const now = record.now.getTime();
-      if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId);
-      this.upsertDevice(record.deviceId, 'active', record.tokenId, record.labels, record.metadata, null, now);
-      this.db.prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active'").run(record.deviceId);
-      const c = record.certificate;
-      this.db
-        .prepare(
-          `INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem)
-           VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
-        )
-        .run(c.serial, record.deviceId, c.keySha256, c.notBefore.getTime(), c.notAfter.getTime(), now, c.pem);
-      this.insertAudit({
-        at: record.now,
-        action: record.action,
-        deviceId: record.deviceId,
-        tokenId: record.tokenId,
-        serial: c.serial,
-        source: record.source,
-        detail: { keySha256: c.keySha256, notAfter: c.notAfter.toISOString() },
-      });
-    })();
-  }
-
-  /** Records a device waiting for approval of this key (created, or its pending key replaced). */
-  recordPending(record: PendingRecord): void {
-    this.db.transaction(() => {
-      if (record.countTokenUse) this.countTokenUse(record.tokenId);
-      this.upsertDevice(record.deviceId, 'pending', record.tokenId, record.labels, record.metadata, record.keySha256, record.now.getTime());
-      this.insertAudit({
-        at: record.now,
-        action: 'pending',
-        deviceId: record.deviceId,
-        tokenId: record.tokenId,
-        source: record.source,
-        detail: { keySha256: record.keySha256 },
-      });
-    })();
-  }
-
-  /** Operator approval of a pending device. Returns the new record, or undefined if not pending. */
-  approveDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
-    return this.db.transaction(() => {
-      const changed = this.db
-        .prepare("UPDATE devices SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'")
-        .run(now.getTime(), id).changes;
-      if (changed === 0) return undefined;
-      this.insertAudit({ at: now, action: 'approved', deviceId: id, source });
-      return this.getDevice(id);
-    })();
-  }
-
-  /**
-   * Operator reset: the id may be bound again by the next enrollment (a re-flashed board).
-   * Certificates already issued are left as they are (revocation is a separate decision).
-   */
-  resetDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
-    return this.db.transaction(() => {
-      const changed = this.db
-        .prepare("UPDATE devices SET status = 'reset', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?")
-        .run(now.getTime(), id).changes;
-      if (changed === 0) return undefined;
-      this.insertAudit({ at: now, action: 'reset', deviceId: id, source });
-      return this.getDevice(id);
-    })();
-  }
-
-  /** Updates last_seen (and metadata, when given) of a known device. */
-  touchDevice(id: string, now: Date, metadata?: Record<string, unknown>): void {
-    if (metadata) {
-      this.db.prepare('UPDATE devices SET last_seen = ?, metadata = ? WHERE id = ?').run(now.getTime(), JSON.stringify(metadata), id);
-    } else {
-      this.db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?').run(now.getTime(), id);
-    }
-  }
-
-  /**
-   * Revokes a device and every certificate of it that has not expired, in one transaction.
-   * Returns the serials revoked now, or undefined when the device is unknown. Revoking a
-   * revoked device again changes nothing and returns [].
-   */
-  revokeDevice(id: string, reason: string, now: Date, source: string | null): string[] | undefined {
-    return this.db.transaction(() => {
-      const device = this.getDevice(id);
-      if (!device) return undefined;
-      const serials = (
-        this.db
-          .prepare("SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked' AND not_after > ? ORDER BY issued_at")
-          .all(id, now.getTime()) as { serial: string }[]
-      ).map((r) => r.serial);
-      if (device.status === 'revoked' && serials.length === 0) return [];
-      this.db
-        .prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked' AND not_after > ?")
-        .run(now.getTime(), reason, id, now.getTime());
-      this.db.prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?").run(now.getTime(), id);
-      this.insertAudit({ at: now, action: 'revoked', deviceId: id, source, detail: { reason, serials } });
-      return serials;
-    })();
-  }
-
-  /**
-   * An operator's "renew now": the current, unexpired, unrevoked certificate of each named
-   * device (or of every active device) should renew from `now` on. One transaction, one audit
-   * row per device. Returns the ids it applied to.
-   */
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): string[] {
-    return this.db.transaction(() => {
-      const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
-      const done: string[] = [];
-      for (const id of ids) {
-        const current = this.currentCertificate(id);
-        if (!current || current.status !== 'active' || current.notAfter <= now) continue;
-        this.db.prepare('UPDATE certificates SET renew_from = ? WHERE serial = ?').run(now.getTime(), current.serial);
-        this.insertAudit({ at: now, action: 'renew_requested', deviceId: id, serial: current.serial, source, detail: { reason } });
-        done.push(id);
-      }
-      return done;
-    })();
-  }
-
-  /** Revoked certificates that have not expired yet: the entries of the next CRL. */
-  revokedCertificates(now: Date): RevokedEntry[] {
-    const rows = this.db
-      .prepare("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial")
-      .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
-    return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
-  }
-
-  /** Records a status message from a known device (unknown ids are ignored: nothing to attach it to). */
-  recordReportedStatus(id: string, state: string, serial: string | null, now: Date): boolean {
-    return (
-      this.db
-        .prepare('UPDATE devices SET reported_state = ?, reported_serial = ?, reported_at = ?, last_seen = MAX(last_seen, ?) WHERE id = ?')
-        .run(state, serial, now.getTime(), now.getTime(), id).changes > 0
-    );
-  }
+  recordIssued(record: IssueRecord): Promise<void>;
+  /** Records a device waiting for approval of this key; registry_conflict as above. */
+  recordPending(record: PendingRecord): Promise<void>;
+  /** Approves a pending device. The new record, or undefined if it is not pending (any more). */
+  approveDevice(id: string, now: Date, source: string | null): Promise<DeviceRecord | undefined>;
+  /** Frees the id for the next enrollment; certificates are left as they are. Undefined if unknown. */
+  resetDevice(id: string, now: Date, source: string | null): Promise<DeviceRecord | undefined>;
+  /** Updates last_seen (and metadata, when given): bookkeeping, not a decision. */
+  touchDevice(id: string, now: Date, metadata?: Record<string, unknown>): Promise<void>;
+  /** Revokes the device and its unexpired certificates. The serials revoked now; undefined if unknown. */
+  revokeDevice(id: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
+  /** renew-now for the named (or all active) devices. The ids it applied to. */
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): Promise<string[]>;
+  /** Revoked, unexpired certificates: the entries of the next CRL. */
+  revokedCertificates(now: Date): Promise<RevokedEntry[]>;
+  /** A status message from a known device; false for an unknown id. */
+  recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
 
   // ---- audit ----
+  audit(entry: NewAuditEntry): Promise<void>;
+  listAudit(filter?: { deviceId?: string; limit?: number }): Promise<AuditEntry[]>;
 
-  audit(entry: NewAuditEntry): void {
-    this.insertAudit(entry);
-  }
+  /**
+   * Runs `work` as one transaction: its reads see one state and its writes commit together or
+   * not at all. Keep it short and free of I/O other than the registry: on SQLite it holds the
+   * database's write lock (other processes wait) and queues this process's other registry calls.
+   */
+  transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
 
-  listAudit(filter: { deviceId?: string; limit?: number } = {}): AuditEntry[] {
-    const limit = filter.limit ?? 100;
-    const rows = filter.deviceId
-      ? (this.db.prepare('SELECT * FROM audit WHERE device_id = ? ORDER BY seq DESC LIMIT ?').all(filter.deviceId, limit) as AuditRow[])
-      : (this.db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT ?').all(limit) as AuditRow[]);
-    return rows.reverse().map(auditFromRow);
-  }
-
-  // ---- internals ----
-
-  private countTokenUse(tokenId: string): void {
-    const changed = this.db
-      .prepare('UPDATE tokens SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)')
-      .run(tokenId).changes;
-    if (changed === 0) throw new FleetcertError('token_exhausted', `token ${tokenId} has no enrollments left`);
-  }
-
-  private upsertDevice(
-    id: string,
-    status: DeviceStatus,
-    tokenId: string | null,
-    labels: Labels,
-    metadata: Record<string, unknown> | undefined,
-    pendingKey: string | null,
-    now: number,
-  ): void {
-    this.db
-      .prepare(
-        `INSERT INTO devices (id, status, token_id, labels, metadata, pending_key_sha256, first_seen, last_seen, updated_at)
-         VALUES (@id, @status, @token_id, @labels, @metadata, @pending, @now, @now, @now)
-         ON CONFLICT (id) DO UPDATE SET
-           status = excluded.status,
-           token_id = COALESCE(excluded.token_id, devices.token_id),
-           labels = excluded.labels,
-           metadata = CASE WHEN @has_metadata THEN excluded.metadata ELSE devices.metadata END,
-           pending_key_sha256 = excluded.pending_key_sha256,
-           last_seen = excluded.last_seen,
-           updated_at = excluded.updated_at`,
-      )
-      .run({
-        id,
-        status,
-        token_id: tokenId,
-        labels: JSON.stringify(labels),
-        metadata: JSON.stringify(metadata ?? {}),
-        has_metadata: metadata ? 1 : 0,
-        pending: pendingKey,
-        now,
-      });
-  }
-
-  private insertAudit(entry: NewAuditEntry): void {
-    this.db
-      .prepare('INSERT INTO audit (at, action, device_id, token_id, serial, code, source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(
-        entry.at.getTime(),
-        entry.action,
-        entry.deviceId ?? null,
-        entry.tokenId ?? null,
-        entry.serial ?? null,
-        entry.code ?? null,
-        entry.source ?? null,
-        entry.detail ? JSON.stringify(entry.detail) : null,
-      );
-  }
-}
-
-function migrate(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new FleetcertError('config_invalid', `the registry schema (v${version}) is newer than this fleetcert (v${MIGRATIONS.length})`, {
-      hint: 'upgrade fleetcert before using this data directory',
-    });
-  }
-  for (let v = version; v < MIGRATIONS.length; v += 1) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-}
-
-function tokenFromRow(row: TokenRow): TokenRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    secretHash: row.secret_hash,
-    createdAt: date(row.created_at),
-    expiresAt: maybeDate(row.expires_at),
-    maxUses: row.max_uses,
-    uses: row.uses,
-    idPattern: row.id_pattern,
-    labels: JSON.parse(row.labels) as Labels,
-    approval: row.approval,
-    reenroll: row.reenroll,
-    revokedAt: maybeDate(row.revoked_at),
-  };
-}
-
-function deviceFromRow(row: DeviceRow): DeviceRecord {
-  return {
-    id: row.id,
-    status: row.status,
-    tokenId: row.token_id,
-    labels: JSON.parse(row.labels) as Labels,
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    pendingKeySha256: row.pending_key_sha256,
-    firstSeen: date(row.first_seen),
-    lastSeen: date(row.last_seen),
-    updatedAt: date(row.updated_at),
-    reportedState: row.reported_state,
-    reportedSerial: row.reported_serial,
-    reportedAt: maybeDate(row.reported_at),
-  };
-}
-
-function certificateFromRow(row: CertificateRow): CertificateRecord {
-  return {
-    serial: row.serial,
-    deviceId: row.device_id,
-    keySha256: row.key_sha256,
-    notBefore: date(row.not_before),
-    notAfter: date(row.not_after),
-    status: row.status,
-    issuedAt: date(row.issued_at),
-    revokedAt: maybeDate(row.revoked_at),
-    revocationReason: row.revocation_reason,
-    pem: row.pem,
-    renewFrom: maybeDate(row.renew_from),
-  };
-}
-
-function auditFromRow(row: AuditRow): AuditEntry {
-  return {
-    seq: row.seq,
-    at: date(row.at),
-    action: row.action,
-    deviceId: row.device_id,
-    tokenId: row.token_id,
-    serial: row.serial,
-    code: row.code,
-    source: row.source,
-    detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
-  };
+  close(): Promise<void>;
 }

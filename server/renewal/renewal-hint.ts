@@ -5,7 +5,7 @@
  */
 import type { RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { defaultRenewalWindow } from '../../shared/renewal/renewal-window.js';
-import type { CertificateRecord } from '../registry/registry.js';
+import type { CertificateRecord } from '../registry/records.js';
 
 export function renewalHint(cert: Pick<CertificateRecord, 'serial' | 'notBefore' | 'notAfter' | 'renewFrom'>): RenewalInfo {
   if (cert.renewFrom) {

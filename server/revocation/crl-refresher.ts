@@ -41,11 +41,11 @@ export class CrlRefresher {
     try {
       if (!(await crlNeedsRefresh(crlFile, now, settings.crlValiditySeconds))) return false;
       const crl = await publishBrokerCrl(registry, authority, broker, now);
-      log.info('CRL republished', { crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate });
+      log.info('CRL republished', { event: 'crl_republished', crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate });
       await reloadBroker(settings.reload);
       return true;
     } catch (err) {
-      log.error('could not refresh the CRL: devices will be refused when it expires', { err, crlFile });
+      log.error('could not refresh the CRL: devices will be refused when it expires', { event: 'crl_refresh_failed', err, crlFile });
       return false;
     }
   }

@@ -33,7 +33,7 @@ export interface PublishCrlParams {
 }
 
 export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
-  const revoked = p.registry.revokedCertificates(p.now);
+  const revoked = await p.registry.revokedCertificates(p.now);
   const previous = await readExisting(p.crlFile);
   // Monotonic even if two publications fall in one second or the clock steps back.
   const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));

@@ -41,18 +41,18 @@ export interface RevokeOutcome {
 }
 
 export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
-  const serials = p.registry.revokeDevice(p.deviceId, p.reason, p.now, p.source);
+  const serials = await p.registry.revokeDevice(p.deviceId, p.reason, p.now, p.source);
   if (serials === undefined) throw new FleetcertError('device_not_found', `no device "${p.deviceId}"`, { hint: 'see "fleetcert device list"' });
-  p.log.info('device revoked in the registry', { deviceId: p.deviceId, serials, reason: p.reason });
+  p.log.info('device revoked in the registry', { event: 'device_revoked', deviceId: p.deviceId, serials, reason: p.reason });
   if (!p.broker) return { serials, crl: undefined, reload: undefined, sessionEnded: false };
   if (!p.authority) throw new FleetcertError('internal', 'a configured broker needs the CA to sign its CRL');
 
   const { settings } = p.broker;
   const crl = await publishBrokerCrl(p.registry, p.authority, p.broker, p.now);
-  p.log.info('CRL published', { crlNumber: crl.crlNumber, entries: crl.entries });
+  p.log.info('CRL published', { event: 'crl_published', crlNumber: crl.crlNumber, entries: crl.entries });
   const reload = await reloadBroker(settings.reload);
   if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
   await endSession({ port: settings.adminPort, password: p.broker.adminPassword }, p.deviceId);
-  p.log.info('live session ended', { deviceId: p.deviceId });
+  p.log.info('live session ended', { event: 'session_ended', deviceId: p.deviceId });
   return { serials, crl, reload, sessionEnded: true };
 }

@@ -3,7 +3,7 @@
  * expired, and the device id inside its pattern. Use counting is atomic in the registry.
  */
 import type { ErrorCode } from '../../shared/errors.js';
-import type { TokenRecord } from '../registry/registry.js';
+import type { TokenRecord } from '../registry/records.js';
 
 export function tokenRefusal(token: TokenRecord, now: Date): ErrorCode | undefined {
   if (token.revokedAt !== null) return 'token_revoked';

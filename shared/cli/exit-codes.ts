@@ -2,7 +2,7 @@
  * Exit codes of both command-line programs, documented in docs/CLI.md. Scripts and systemd
  * units branch on these, so they are stable.
  */
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, type ExitClass } from '../errors.js';
 
 export const EXIT = {
   ok: 0,
@@ -18,41 +18,13 @@ export const EXIT = {
   notReady: 5,
   /** The other side refused: the enrollment server said no, or the CA pin does not match. */
   refused: 6,
-} as const;
+} as const satisfies Record<ExitClass | 'ok', number>;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/** The exit code of a failure: its code's exit class, from the one table in shared/errors.ts. */
 export function exitCodeFor(code: ErrorCode): ExitCode {
-  switch (code) {
-    case 'usage':
-      return EXIT.usage;
-    case 'ca_exists':
-    case 'file_exists':
-    case 'renewal_in_progress':
-      return EXIT.conflict;
-    case 'ca_missing':
-    case 'not_enrolled':
-    case 'device_not_found':
-    case 'broker_not_configured':
-    case 'token_not_found':
-      return EXIT.notReady;
-    case 'internal':
-    case 'broker_reload_failed':
-    case 'broker_admin_failed':
-      return EXIT.failure;
-    case 'bootstrap_missing':
-    case 'discovery_failed':
-    case 'server_unreachable':
-    case 'response_invalid':
-    case 'clock_not_set':
-    case 'not_delivered':
-      return EXIT.notReady;
-    case 'enrollment_refused':
-    case 'ca_pin_mismatch':
-      return EXIT.refused;
-    default:
-      return EXIT.invalidInput;
-  }
+  return EXIT[ERROR_CODES[code].exit];
 }
 
 /** The exit-code summary both programs print after --help. */

@@ -69,6 +69,38 @@ export async function startServer(dir: string, extraArgs: readonly string[] = []
   };
 }
 
+/** One JSON log line of the server; tests find lines by their stable `event`, never by wording. */
+export interface LogEvent {
+  readonly event?: string;
+  readonly level?: string;
+  readonly msg?: string;
+  readonly [field: string]: unknown;
+}
+
+/** Every JSON line the server has logged so far. */
+export function serverEvents(server: Pick<FleetServer, 'logs'>): LogEvent[] {
+  return server
+    .logs()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogEvent);
+}
+
+/** Waits until the server has logged `event` (at least `count` times). */
+export async function waitForEvent(
+  server: Pick<FleetServer, 'logs'>,
+  event: string,
+  options: { count?: number; timeoutMs?: number } = {},
+): Promise<LogEvent> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const found = serverEvents(server).filter((e) => e.event === event);
+    if (found.length >= (options.count ?? 1)) return found.at(-1)!;
+    if (Date.now() > deadline) throw new Error(`no "${event}" event within ${options.timeoutMs ?? 10_000} ms:\n${server.logs()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 export interface TokenOptions {
   readonly name?: string;
   readonly args?: readonly string[];

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { MDNS_SERVICE_TYPE } from '../../server/discovery/advertise-broker.js';
+import { EXIT } from '../../shared/cli/exit-codes.js';
 import { ERROR_CODES } from '../../shared/errors.js';
 
 const doc = await readFile(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
@@ -13,6 +14,14 @@ test('docs/PROTOCOL.md lists every code the server sends, with the status it sen
     const status = (info as { status?: number }).status;
     if (status === undefined) continue;
     assert.match(doc, new RegExp(`\\| ${status} \\| \`${code}\` \\|`), `${code} (${status}) missing from docs/PROTOCOL.md`);
+  }
+});
+
+test('docs/CLI.md lists every error code with the exit code it ends a command with', async () => {
+  const cli = await readFile(fileURLToPath(new URL('../../../docs/CLI.md', import.meta.url)), 'utf8');
+  for (const [code, info] of Object.entries(ERROR_CODES)) {
+    const exit = EXIT[info.exit];
+    assert.match(cli, new RegExp(`\\| \`${code}\` \\| ${exit} \\|`), `${code} (exit ${exit}) missing from docs/CLI.md`);
   }
 });
 

@@ -7,7 +7,7 @@ import { PeculiarCrlSigner } from '../../../../server/authority/peculiar-crl-sig
 import { loadBrokerLink } from '../../../../server/config/broker-settings.js';
 import { dataLayout } from '../../../../server/config/data-layout.js';
 import { brokerFiles } from '../../../../server/mosquitto/broker-files.js';
-import { Registry } from '../../../../server/registry/registry.js';
+import { openSqliteRegistry } from '../../../../server/registry/sqlite-registry.js';
 import { CrlRefresher } from '../../../../server/revocation/crl-refresher.js';
 import { publishCrl } from '../../../../server/revocation/publish-crl.js';
 import { silentLogger } from '../../../../shared/log/logger.js';
@@ -32,7 +32,7 @@ test('a CRL that does not verify is never installed: the old one stays', async (
   await withTempDir(async (dir) => {
     const { layout, authority, crlFile } = await setup(dir);
     const before = await readFile(crlFile, 'utf8');
-    const registry = Registry.open(layout.registry);
+    const registry = await openSqliteRegistry(layout.registry);
     try {
       const wrongKey = new PeculiarCrlSigner({ certificate: authority.issuer.certificate, keys: await generateKeyPair() });
       await expectCode(
@@ -40,7 +40,7 @@ test('a CRL that does not verify is never installed: the old one stays', async (
         'crl_invalid',
       );
     } finally {
-      registry.close();
+      await registry.close();
     }
     assert.is(await readFile(crlFile, 'utf8'), before);
   });
@@ -49,7 +49,7 @@ test('a CRL that does not verify is never installed: the old one stays', async (
 test('the refresher republishes only past half the validity, with a higher CRL number', async () => {
   await withTempDir(async (dir) => {
     const { layout, authority, broker, crlFile } = await setup(dir);
-    const registry = Registry.open(layout.registry);
+    const registry = await openSqliteRegistry(layout.registry);
     const day = 86_400_000;
     let now = new Date(Date.now() + 3 * day); // 4 of 7 days left
     const refresher = new CrlRefresher({ registry, authority, broker, log: silentLogger, now: () => now });
@@ -64,7 +64,7 @@ test('the refresher republishes only past half the validity, with a higher CRL n
       assert.is(await refresher.checkNow(), false, 'fresh again');
     } finally {
       refresher.stop();
-      registry.close();
+      await registry.close();
     }
   });
 });

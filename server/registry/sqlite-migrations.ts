@@ -73,4 +73,13 @@ export const MIGRATIONS: readonly string[] = [
   -- should renew, overriding the default window in its renewal info.
   ALTER TABLE certificates ADD COLUMN renew_from INTEGER;
   `,
+  `
+  -- At most one active certificate per device, enforced by the database rather than by code
+  -- (compare-and-swap writes rely on it across processes). Older files could not have two, but
+  -- keep only the newest active one if they somehow do.
+  UPDATE certificates SET status = 'superseded'
+    WHERE status = 'active'
+      AND rowid NOT IN (SELECT max(rowid) FROM certificates WHERE status = 'active' GROUP BY device_id);
+  CREATE UNIQUE INDEX certificates_one_active ON certificates (device_id) WHERE status = 'active';
+  `,
 ];

@@ -1,0 +1,707 @@
+/**
+ * The SQLite registry (better-sqlite3, WAL, so the admin CLI reads while the server writes):
+ * the embedded default behind the Registry interface. Every state change is one IMMEDIATE
+ * transaction with its preconditions in the SQL (compare-and-swap), so it holds against other
+ * processes on the same file. No SQL leaves this module and its migrations.
+ *
+ * better-sqlite3 is synchronous: `SqliteStore` does the work, `SqliteRegistry` gives it the
+ * asynchronous interface and makes `transaction(fn)` safe across awaits (BEGIN IMMEDIATE, and
+ * an in-process gate so no other call of this process lands inside the open transaction).
+ */
+import Database from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
+import { FleetcertError } from '../../shared/errors.js';
+import type {
+  ApprovalMode,
+  AuditAction,
+  AuditEntry,
+  CertificateRecord,
+  CertificateStatus,
+  DeviceExpectation,
+  DeviceRecord,
+  DeviceStatus,
+  IssueRecord,
+  Labels,
+  NewAuditEntry,
+  PendingRecord,
+  ReenrollMode,
+  RevokedEntry,
+  TokenRecord,
+} from './records.js';
+import type { Registry } from './registry.js';
+import { MIGRATIONS } from './sqlite-migrations.js';
+
+interface TokenRow {
+  id: string;
+  name: string;
+  secret_hash: Buffer;
+  created_at: number;
+  expires_at: number | null;
+  max_uses: number | null;
+  uses: number;
+  id_pattern: string | null;
+  labels: string;
+  approval: ApprovalMode;
+  reenroll: ReenrollMode;
+  revoked_at: number | null;
+}
+interface DeviceRow {
+  id: string;
+  status: DeviceStatus;
+  token_id: string | null;
+  labels: string;
+  metadata: string;
+  pending_key_sha256: string | null;
+  first_seen: number;
+  last_seen: number;
+  updated_at: number;
+  reported_state: string | null;
+  reported_serial: string | null;
+  reported_at: number | null;
+}
+interface CertificateRow {
+  serial: string;
+  device_id: string;
+  key_sha256: string;
+  not_before: number;
+  not_after: number;
+  status: CertificateStatus;
+  issued_at: number;
+  revoked_at: number | null;
+  revocation_reason: string | null;
+  pem: string;
+  renew_from: number | null;
+}
+interface AuditRow {
+  seq: number;
+  at: number;
+  action: AuditAction;
+  device_id: string | null;
+  token_id: string | null;
+  serial: string | null;
+  code: string | null;
+  source: string | null;
+  detail: string | null;
+}
+
+const date = (ms: number) => new Date(ms);
+const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+/** Opens (creating if needed) and migrates the SQLite registry; the file is made 0600. */
+export async function openSqliteRegistry(file: string, options: { readonly?: boolean } = {}): Promise<Registry> {
+  return new SqliteRegistry(SqliteStore.open(file, options));
+}
+
+/** The synchronous work on one connection. Not exported: callers get the Registry interface. */
+class SqliteStore {
+  private constructor(readonly db: Database.Database) {}
+
+  static open(file: string, options: { readonly?: boolean } = {}): SqliteStore {
+    let db: Database.Database;
+    try {
+      // Create the file 0600 ourselves: SQLite would use 0644, and the -wal/-shm files copy its mode.
+      if (!options.readonly) closeSync(openSync(file, 'a', 0o600));
+      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    } catch (err) {
+      throw new FleetcertError('config_invalid', `cannot open the registry ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    db.pragma('busy_timeout = 5000');
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+    }
+    return new SqliteStore(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- tokens ----
+
+  createToken(token: TokenRecord, source: string | null): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO tokens (id, name, secret_hash, created_at, expires_at, max_uses, uses, id_pattern, labels, approval, reenroll, revoked_at)
+           VALUES (@id, @name, @secret_hash, @created_at, @expires_at, @max_uses, 0, @id_pattern, @labels, @approval, @reenroll, NULL)`,
+        )
+        .run({
+          id: token.id,
+          name: token.name,
+          secret_hash: token.secretHash,
+          created_at: token.createdAt.getTime(),
+          expires_at: token.expiresAt?.getTime() ?? null,
+          max_uses: token.maxUses,
+          id_pattern: token.idPattern,
+          labels: JSON.stringify(token.labels),
+          approval: token.approval,
+          reenroll: token.reenroll,
+        });
+      this.insertAudit({ at: token.createdAt, action: 'token_created', tokenId: token.id, source, detail: { name: token.name } });
+    });
+  }
+
+  getToken(id: string): TokenRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
+    return row && tokenFromRow(row);
+  }
+
+  listTokens(): TokenRecord[] {
+    return (this.db.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as TokenRow[]).map(tokenFromRow);
+  }
+
+  /** Marks a token revoked. Devices enrolled with it are not affected. False if unknown. */
+  revokeToken(id: string, now: Date, source: string | null): boolean {
+    return this.write(() => {
+      const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now.getTime(), id).changes;
+      if (changed > 0) this.insertAudit({ at: now, action: 'token_revoked', tokenId: id, source });
+      return changed > 0 || this.getToken(id) !== undefined;
+    });
+  }
+
+  // ---- devices and certificates ----
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
+    return row && deviceFromRow(row);
+  }
+
+  listDevices(status?: DeviceStatus): DeviceRecord[] {
+    const rows = status
+      ? (this.db.prepare('SELECT * FROM devices WHERE status = ? ORDER BY id').all(status) as DeviceRow[])
+      : (this.db.prepare('SELECT * FROM devices ORDER BY id').all() as DeviceRow[]);
+    return rows.map(deviceFromRow);
+  }
+
+  /** The device's newest certificate that is not superseded (it may be revoked or expired). */
+  currentCertificate(deviceId: string): CertificateRecord | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM certificates WHERE device_id = ? AND status != 'superseded' ORDER BY issued_at DESC, rowid DESC LIMIT 1")
+      .get(deviceId) as CertificateRow | undefined;
+    return row && certificateFromRow(row);
+  }
+
+  /** The device's active certificate, if it has one (a constraint allows at most one). */
+  activeCertificate(deviceId: string): CertificateRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM certificates WHERE device_id = ? AND status = 'active'").get(deviceId) as CertificateRow | undefined;
+    return row && certificateFromRow(row);
+  }
+
+  getCertificate(serial: string): CertificateRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
+    return row && certificateFromRow(row);
+  }
+
+  listCertificates(deviceId: string): CertificateRecord[] {
+    return (this.db.prepare('SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, rowid').all(deviceId) as CertificateRow[]).map(
+      certificateFromRow,
+    );
+  }
+
+  /**
+   * Records an issued certificate in one transaction: the device becomes active (created if
+   * new), earlier active certificates are superseded, the token use is counted (refused with
+   * token_exhausted when none is left, nothing written), the decision is audited.
+   */
+  recordIssued(record: IssueRecord): void {
+    this.write(() => {
+      const now = record.now.getTime();
+      if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId, now);
+      this.claimDevice(record.deviceId, record.expected, 'active', record.tokenId, record.labels, record.metadata, null, now);
+      const superseded = this.db
+        .prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active' RETURNING serial")
+        .all(record.deviceId) as { serial: string }[];
+      // The unique index allows one active certificate: it must be the one the decision saw.
+      if ((superseded[0]?.serial ?? null) !== record.expected.activeSerial) {
+        const found = superseded[0]?.serial ?? 'none';
+        throw conflict(record.deviceId, `its active certificate is ${found}, not ${record.expected.activeSerial ?? 'none'}`);
+      }
+      const c = record.certificate;
+      this.db
+        .prepare(
+          `INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem)
+           VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
+        )
+        .run(c.serial, record.deviceId, c.keySha256, c.notBefore.getTime(), c.notAfter.getTime(), now, c.pem);
+      this.insertAudit({
+        at: record.now,
+        action: record.action,
+        deviceId: record.deviceId,
+        tokenId: record.tokenId,
+        serial: c.serial,
+        source: record.source,
+        detail: { keySha256: c.keySha256, notAfter: c.notAfter.toISOString() },
+      });
+    });
+  }
+
+  /** Records a device waiting for approval of this key (created, or its pending key replaced). */
+  recordPending(record: PendingRecord): void {
+    this.write(() => {
+      const now = record.now.getTime();
+      if (record.countTokenUse) this.countTokenUse(record.tokenId, now);
+      const { deviceId, expected, tokenId, labels, metadata, keySha256 } = record;
+      this.claimDevice(deviceId, expected, 'pending', tokenId, labels, metadata, keySha256, now);
+      this.insertAudit({
+        at: record.now,
+        action: 'pending',
+        deviceId: record.deviceId,
+        tokenId: record.tokenId,
+        source: record.source,
+        detail: { keySha256: record.keySha256 },
+      });
+    });
+  }
+
+  /** Operator approval of a pending device. Returns the new record, or undefined if not pending. */
+  approveDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
+    return this.write(() => {
+      const changed = this.db
+        .prepare("UPDATE devices SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'")
+        .run(now.getTime(), id).changes;
+      if (changed === 0) return undefined;
+      this.insertAudit({ at: now, action: 'approved', deviceId: id, source });
+      return this.getDevice(id);
+    });
+  }
+
+  /**
+   * Operator reset: the id may be bound again by the next enrollment (a re-flashed board).
+   * Certificates already issued are left as they are (revocation is a separate decision).
+   */
+  resetDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
+    return this.write(() => {
+      const changed = this.db
+        .prepare("UPDATE devices SET status = 'reset', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?")
+        .run(now.getTime(), id).changes;
+      if (changed === 0) return undefined;
+      this.insertAudit({ at: now, action: 'reset', deviceId: id, source });
+      return this.getDevice(id);
+    });
+  }
+
+  /** Updates last_seen (and metadata, when given) of a known device. */
+  touchDevice(id: string, now: Date, metadata?: Record<string, unknown>): void {
+    if (metadata) {
+      this.db.prepare('UPDATE devices SET last_seen = ?, metadata = ? WHERE id = ?').run(now.getTime(), JSON.stringify(metadata), id);
+    } else {
+      this.db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?').run(now.getTime(), id);
+    }
+  }
+
+  /**
+   * Revokes a device and every certificate of it that has not expired, in one transaction.
+   * Returns the serials revoked now, or undefined when the device is unknown. Revoking a
+   * revoked device again changes nothing and returns [].
+   */
+  revokeDevice(id: string, reason: string, now: Date, source: string | null): string[] | undefined {
+    return this.write(() => {
+      const device = this.getDevice(id);
+      if (!device) return undefined;
+      const serials = (
+        this.db
+          .prepare("SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked' AND not_after > ? ORDER BY issued_at")
+          .all(id, now.getTime()) as { serial: string }[]
+      ).map((r) => r.serial);
+      if (device.status === 'revoked' && serials.length === 0) return [];
+      this.db
+        .prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked' AND not_after > ?")
+        .run(now.getTime(), reason, id, now.getTime());
+      this.db.prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?").run(now.getTime(), id);
+      this.insertAudit({ at: now, action: 'revoked', deviceId: id, source, detail: { reason, serials } });
+      return serials;
+    });
+  }
+
+  /**
+   * An operator's "renew now": the current, unexpired, unrevoked certificate of each named
+   * device (or of every active device) should renew from `now` on. One transaction, one audit
+   * row per device. Returns the ids it applied to.
+   */
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): string[] {
+    return this.write(() => {
+      const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
+      const done: string[] = [];
+      for (const id of ids) {
+        const current = this.currentCertificate(id);
+        if (!current || current.status !== 'active' || current.notAfter <= now) continue;
+        this.db.prepare('UPDATE certificates SET renew_from = ? WHERE serial = ?').run(now.getTime(), current.serial);
+        this.insertAudit({ at: now, action: 'renew_requested', deviceId: id, serial: current.serial, source, detail: { reason } });
+        done.push(id);
+      }
+      return done;
+    });
+  }
+
+  /** Revoked certificates that have not expired yet: the entries of the next CRL. */
+  revokedCertificates(now: Date): RevokedEntry[] {
+    const rows = this.db
+      .prepare("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial")
+      .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
+    return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
+  }
+
+  /** Records a status message from a known device (unknown ids are ignored: nothing to attach it to). */
+  recordReportedStatus(id: string, state: string, serial: string | null, now: Date): boolean {
+    return (
+      this.db
+        .prepare('UPDATE devices SET reported_state = ?, reported_serial = ?, reported_at = ?, last_seen = MAX(last_seen, ?) WHERE id = ?')
+        .run(state, serial, now.getTime(), now.getTime(), id).changes > 0
+    );
+  }
+
+  // ---- audit ----
+
+  audit(entry: NewAuditEntry): void {
+    this.insertAudit(entry);
+  }
+
+  listAudit(filter: { deviceId?: string; limit?: number } = {}): AuditEntry[] {
+    const limit = filter.limit ?? 100;
+    const rows = filter.deviceId
+      ? (this.db.prepare('SELECT * FROM audit WHERE device_id = ? ORDER BY seq DESC LIMIT ?').all(filter.deviceId, limit) as AuditRow[])
+      : (this.db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT ?').all(limit) as AuditRow[]);
+    return rows.reverse().map(auditFromRow);
+  }
+
+  // ---- internals ----
+
+  /** Counts one use, conditional on the token still being usable now (it may have been revoked since it was read). */
+  private countTokenUse(tokenId: string, now: number): void {
+    const changed = this.db
+      .prepare(
+        `UPDATE tokens SET uses = uses + 1
+         WHERE id = ? AND (max_uses IS NULL OR uses < max_uses) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
+      )
+      .run(tokenId, now).changes;
+    if (changed > 0) return;
+    const token = this.getToken(tokenId);
+    if (token?.revokedAt) throw new FleetcertError('token_revoked', `token ${tokenId} was revoked`);
+    if (token?.expiresAt && token.expiresAt.getTime() <= now) throw new FleetcertError('token_expired', `token ${tokenId} has expired`);
+    throw new FleetcertError('token_exhausted', `token ${tokenId} has no enrollments left`);
+  }
+
+  /**
+   * A write transaction that takes SQLite's write lock at BEGIN (IMMEDIATE): its reads and
+   * writes see one state, and it waits (busy_timeout) instead of failing when another process
+   * writes. better-sqlite3 is synchronous, so no other statement of this process lands inside it.
+   */
+  private write<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  /**
+   * Creates or updates the device row, but only from the state the decision was made from:
+   * INSERT when it had no row, else UPDATE ... WHERE status and pending key still match.
+   */
+  private claimDevice(
+    id: string,
+    expected: DeviceExpectation,
+    status: DeviceStatus,
+    tokenId: string | null,
+    labels: Labels,
+    metadata: Record<string, unknown> | undefined,
+    pendingKey: string | null,
+    now: number,
+  ): void {
+    const values = {
+      id,
+      status,
+      token_id: tokenId,
+      labels: JSON.stringify(labels),
+      metadata: JSON.stringify(metadata ?? {}),
+      has_metadata: metadata ? 1 : 0,
+      pending: pendingKey,
+      now,
+    };
+    if (expected.status === 'absent') {
+      const inserted = this.db
+        .prepare(
+          `INSERT INTO devices (id, status, token_id, labels, metadata, pending_key_sha256, first_seen, last_seen, updated_at)
+           VALUES (@id, @status, @token_id, @labels, @metadata, @pending, @now, @now, @now)
+           ON CONFLICT (id) DO NOTHING`,
+        )
+        .run(values).changes;
+      if (inserted === 0) throw conflict(id, 'it was enrolled meanwhile');
+      return;
+    }
+    const updated = this.db
+      .prepare(
+        `UPDATE devices SET
+           status = @status,
+           token_id = COALESCE(@token_id, token_id),
+           labels = @labels,
+           metadata = CASE WHEN @has_metadata THEN @metadata ELSE metadata END,
+           pending_key_sha256 = @pending,
+           last_seen = @now,
+           updated_at = @now
+         WHERE id = @id AND status = @expected_status AND pending_key_sha256 IS @expected_pending`,
+      )
+      .run({ ...values, expected_status: expected.status, expected_pending: expected.pendingKeySha256 }).changes;
+    if (updated === 0) throw conflict(id, `it is no longer ${expected.status}`);
+  }
+
+  private insertAudit(entry: NewAuditEntry): void {
+    this.db
+      .prepare('INSERT INTO audit (at, action, device_id, token_id, serial, code, source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(
+        entry.at.getTime(),
+        entry.action,
+        entry.deviceId ?? null,
+        entry.tokenId ?? null,
+        entry.serial ?? null,
+        entry.code ?? null,
+        entry.source ?? null,
+        entry.detail ? JSON.stringify(entry.detail) : null,
+      );
+  }
+}
+
+/**
+ * The asynchronous face of a SqliteStore. `gate` decides when a call may run: on the root
+ * registry it waits while a transaction of this process is open (so no statement of another
+ * task lands inside it); inside `transaction(fn)` calls run at once, on the open transaction.
+ */
+class SqliteRegistry implements Registry {
+  private txQueue: Promise<unknown> = Promise.resolve();
+  private openTx: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly store: SqliteStore,
+    private readonly inside?: { readonly isOpen: () => boolean },
+  ) {}
+
+  private async gate<T>(work: () => T): Promise<T> {
+    if (this.inside) {
+      if (!this.inside.isOpen()) throw new FleetcertError('internal', 'registry transaction used after it ended');
+      return work();
+    }
+    while (this.openTx) await this.openTx.catch(() => undefined);
+    return work();
+  }
+
+  async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
+    if (this.inside) return work(this);
+    const run = async (): Promise<T> => {
+      let open = true;
+      const tx = new SqliteRegistry(this.store, { isOpen: () => open });
+      const { db } = this.store;
+      // IMMEDIATE: take the write lock now, so what the work reads is what it writes against.
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(tx);
+        db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        open = false;
+      }
+    };
+    // One transaction at a time in this process; other calls wait for it (see gate).
+    const mine = this.txQueue.catch(() => undefined).then(() => {
+      const running = run();
+      this.openTx = running;
+      void running.catch(() => undefined).then(() => {
+        if (this.openTx === running) this.openTx = undefined;
+      });
+      return running;
+    });
+    this.txQueue = mine;
+    return mine;
+  }
+
+  createToken(token: TokenRecord, source: string | null) {
+    return this.gate(() => this.store.createToken(token, source));
+  }
+  getToken(id: string) {
+    return this.gate(() => this.store.getToken(id));
+  }
+  listTokens() {
+    return this.gate(() => this.store.listTokens());
+  }
+  revokeToken(id: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.revokeToken(id, now, source));
+  }
+  getDevice(id: string) {
+    return this.gate(() => this.store.getDevice(id));
+  }
+  listDevices(status?: DeviceStatus) {
+    return this.gate(() => this.store.listDevices(status));
+  }
+  currentCertificate(deviceId: string) {
+    return this.gate(() => this.store.currentCertificate(deviceId));
+  }
+  activeCertificate(deviceId: string) {
+    return this.gate(() => this.store.activeCertificate(deviceId));
+  }
+  getCertificate(serial: string) {
+    return this.gate(() => this.store.getCertificate(serial));
+  }
+  listCertificates(deviceId: string) {
+    return this.gate(() => this.store.listCertificates(deviceId));
+  }
+  recordIssued(record: IssueRecord) {
+    return this.gate(() => this.store.recordIssued(record));
+  }
+  recordPending(record: PendingRecord) {
+    return this.gate(() => this.store.recordPending(record));
+  }
+  approveDevice(id: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.approveDevice(id, now, source));
+  }
+  resetDevice(id: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.resetDevice(id, now, source));
+  }
+  touchDevice(id: string, now: Date, metadata?: Record<string, unknown>) {
+    return this.gate(() => this.store.touchDevice(id, now, metadata));
+  }
+  revokeDevice(id: string, reason: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.revokeDevice(id, reason, now, source));
+  }
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.requestRenewal(target, reason, now, source));
+  }
+  revokedCertificates(now: Date) {
+    return this.gate(() => this.store.revokedCertificates(now));
+  }
+  recordReportedStatus(id: string, state: string, serial: string | null, now: Date) {
+    return this.gate(() => this.store.recordReportedStatus(id, state, serial, now));
+  }
+  audit(entry: NewAuditEntry) {
+    return this.gate(() => this.store.audit(entry));
+  }
+  listAudit(filter?: { deviceId?: string; limit?: number }) {
+    return this.gate(() => this.store.listAudit(filter));
+  }
+  async close(): Promise<void> {
+    if (this.inside) throw new FleetcertError('internal', 'close() inside a registry transaction');
+    await this.txQueue.catch(() => undefined);
+    this.store.close();
+  }
+}
+
+function conflict(deviceId: string, why: string): FleetcertError {
+  return new FleetcertError('registry_conflict', `device "${deviceId}" changed since this request read it: ${why}`);
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new FleetcertError('config_invalid', `the registry schema (v${version}) is newer than this fleetcert (v${MIGRATIONS.length})`, {
+      hint: 'upgrade fleetcert before using this data directory',
+    });
+  }
+  for (let v = version; v < MIGRATIONS.length; v += 1) {
+    db.transaction(() => {
+      // Another process (serve and a CLI command opening the same file) may have applied it meanwhile.
+      if ((db.pragma('user_version', { simple: true }) as number) > v) return;
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+// ---- rows to records: what a corrupt row becomes ----
+// A row that breaks the schema's promises (bad JSON, an unknown status) is the registry's
+// fault, never the client's: registry_corrupt (500), naming the table, row and column.
+
+const DEVICE_STATUSES = ['pending', 'approved', 'active', 'revoked', 'reset'] as const satisfies readonly DeviceStatus[];
+const CERTIFICATE_STATUSES = ['active', 'superseded', 'revoked'] as const satisfies readonly CertificateStatus[];
+const APPROVAL_MODES = ['auto', 'manual'] as const satisfies readonly ApprovalMode[];
+const REENROLL_MODES = ['deny', 'allow'] as const satisfies readonly ReenrollMode[];
+
+function corrupt(table: string, id: string, column: string, problem: string): FleetcertError {
+  return new FleetcertError('registry_corrupt', `registry row ${table}/${id}: ${column} ${problem}`, {
+    hint: 'restore the registry from a backup or fix the row; fleetcert never writes such a value',
+  });
+}
+
+function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw corrupt(table, id, column, `is ${JSON.stringify(value.slice(0, 40))}, not one of ${allowed.join(', ')}`);
+}
+
+function jsonObject(table: string, id: string, column: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw corrupt(table, id, column, 'is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(table, id, column, 'is not a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function stringMap(value: Record<string, unknown>, table: string, id: string): Labels {
+  if (Object.values(value).some((v) => typeof v !== 'string')) throw corrupt(table, id, 'labels', 'has a non-string value');
+  return value as Labels;
+}
+
+function tokenFromRow(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    secretHash: row.secret_hash,
+    createdAt: date(row.created_at),
+    expiresAt: maybeDate(row.expires_at),
+    maxUses: row.max_uses,
+    uses: row.uses,
+    idPattern: row.id_pattern,
+    labels: stringMap(jsonObject('tokens', row.id, 'labels', row.labels), 'tokens', row.id),
+    approval: oneOf('tokens', row.id, 'approval', row.approval, APPROVAL_MODES),
+    reenroll: oneOf('tokens', row.id, 'reenroll', row.reenroll, REENROLL_MODES),
+    revokedAt: maybeDate(row.revoked_at),
+  };
+}
+
+function deviceFromRow(row: DeviceRow): DeviceRecord {
+  return {
+    id: row.id,
+    status: oneOf('devices', row.id, 'status', row.status, DEVICE_STATUSES),
+    tokenId: row.token_id,
+    labels: stringMap(jsonObject('devices', row.id, 'labels', row.labels), 'devices', row.id),
+    metadata: jsonObject('devices', row.id, 'metadata', row.metadata),
+    pendingKeySha256: row.pending_key_sha256,
+    firstSeen: date(row.first_seen),
+    lastSeen: date(row.last_seen),
+    updatedAt: date(row.updated_at),
+    reportedState: row.reported_state,
+    reportedSerial: row.reported_serial,
+    reportedAt: maybeDate(row.reported_at),
+  };
+}
+
+function certificateFromRow(row: CertificateRow): CertificateRecord {
+  return {
+    serial: row.serial,
+    deviceId: row.device_id,
+    keySha256: row.key_sha256,
+    notBefore: date(row.not_before),
+    notAfter: date(row.not_after),
+    status: oneOf('certificates', row.serial, 'status', row.status, CERTIFICATE_STATUSES),
+    issuedAt: date(row.issued_at),
+    revokedAt: maybeDate(row.revoked_at),
+    revocationReason: row.revocation_reason,
+    pem: row.pem,
+    renewFrom: maybeDate(row.renew_from),
+  };
+}
+
+function auditFromRow(row: AuditRow): AuditEntry {
+  return {
+    seq: row.seq,
+    at: date(row.at),
+    action: row.action,
+    deviceId: row.device_id,
+    tokenId: row.token_id,
+    serial: row.serial,
+    code: row.code,
+    source: row.source,
+    detail: row.detail === null ? null : jsonObject('audit', String(row.seq), 'detail', row.detail),
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * The Registry contract, as one suite any backend runs unchanged (as MQTT.js runs one client
+ * suite over TCP and TLS): give it a factory that opens an empty registry in a directory.
+ * Only the interface is used here; backend details (files, pragmas, raw SQL) belong to the
+ * backend's own test file.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { expectationOf, type DeviceExpectation, type TokenRecord } from '../../../../server/registry/records.js';
+import type { Registry } from '../../../../server/registry/registry.js';
+import { expectCode } from '../../../helpers/expect-error.js';
+import { withTempDir } from '../../../helpers/temp-dir.js';
+
+export type OpenRegistry = (dir: string) => Promise<Registry>;
+
+const now = new Date('2026-06-01T00:00:00Z');
+
+export const token = (id: string, maxUses: number | null, extra: Partial<TokenRecord> = {}): TokenRecord => ({
+  id, name: id, secretHash: Buffer.alloc(32, 1), createdAt: now, expiresAt: null, maxUses, uses: 0, idPattern: null,
+  labels: { site: 'a' }, approval: 'auto', reenroll: 'deny', revokedAt: null, ...extra,
+});
+
+/** What a decision would read now. */
+async function readState(registry: Registry, deviceId: string): Promise<DeviceExpectation> {
+  return expectationOf(await registry.getDevice(deviceId), await registry.activeCertificate(deviceId));
+}
+
+export async function issue(registry: Registry, deviceId: string, serial: string, tokenId: string, expected?: DeviceExpectation) {
+  await registry.recordIssued({
+    deviceId, expected: expected ?? (await readState(registry, deviceId)), tokenId, labels: {}, metadata: undefined, countTokenUse: true,
+    action: 'issued', source: 'test', now,
+    certificate: { serial, keySha256: `k-${serial}`, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
+  });
+}
+
+/** Everything a failed write must have left alone. */
+async function snapshot(registry: Registry, deviceId: string, tokenId: string) {
+  return {
+    device: await registry.getDevice(deviceId),
+    certificates: await registry.listCertificates(deviceId),
+    uses: (await registry.getToken(tokenId))?.uses,
+    audit: (await registry.listAudit({ limit: 1000 })).length,
+  };
+}
+
+export function registrySuite(backend: string, open: OpenRegistry): void {
+  const it = suite(`registry contract (${backend})`);
+  const withRegistry = (work: (registry: Registry) => Promise<void>) =>
+    withTempDir(async (dir) => {
+      const registry = await open(dir);
+      try {
+        await work(registry);
+      } finally {
+        await registry.close();
+      }
+    });
+
+  it('an exhausted token rolls the whole issuance back: no device, no certificate, no audit row', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', 1), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      const auditBefore = (await registry.listAudit()).length;
+      await expectCode(() => issue(registry, 'dev-2', '02', 't1'), 'token_exhausted');
+      assert.is(await registry.getDevice('dev-2'), undefined);
+      assert.is(await registry.getCertificate('02'), undefined);
+      assert.is((await registry.listAudit()).length, auditBefore);
+      assert.is((await registry.getToken('t1'))!.uses, 1);
+    }));
+
+  it('a token revoked after it was read is not spent: token_revoked, nothing written', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      const expected = await readState(registry, 'dev-1');
+      await registry.revokeToken('t1', now, 'op');
+      await expectCode(() => issue(registry, 'dev-1', '01', 't1', expected), 'token_revoked');
+      assert.is(await registry.getDevice('dev-1'), undefined);
+      assert.is((await registry.getToken('t1'))!.uses, 0);
+    }));
+
+  it('recording an issue decided before a revoke is refused (registry_conflict) and changes nothing', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      const decidedFrom = await readState(registry, 'dev-1');
+      assert.equal(await registry.revokeDevice('dev-1', 'keyCompromise', now, 'op'), ['01']);
+      const before = await snapshot(registry, 'dev-1', 't1');
+      await expectCode(() => issue(registry, 'dev-1', '02', 't1', decidedFrom), 'registry_conflict');
+      assert.equal(await snapshot(registry, 'dev-1', 't1'), before);
+      assert.is((await registry.getDevice('dev-1'))!.status, 'revoked');
+    }));
+
+  it('two renewals decided from the same state: one certificate, the other registry_conflict', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      const decidedFrom = await readState(registry, 'dev-1');
+      await issue(registry, 'dev-1', '02', 't1', decidedFrom);
+      await expectCode(() => issue(registry, 'dev-1', '03', 't1', decidedFrom), 'registry_conflict');
+      const certs = await registry.listCertificates('dev-1');
+      assert.equal(certs.map((c) => [c.serial, c.status]), [['01', 'superseded'], ['02', 'active']]);
+      assert.is((await registry.activeCertificate('dev-1'))!.serial, '02');
+    }));
+
+  it('two first enrollments of one id: the second is a conflict, not a second binding', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      const absent = await readState(registry, 'dev-1');
+      assert.is(absent.status, 'absent');
+      await issue(registry, 'dev-1', '01', 't1', absent);
+      await expectCode(() => issue(registry, 'dev-1', '02', 't1', absent), 'registry_conflict');
+      assert.is((await registry.getToken('t1'))!.uses, 1, 'the refused one spent no use');
+    }));
+
+  it('pending: a key replaced meanwhile makes the stale write a conflict; approve only from pending', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null, { approval: 'manual' }), null);
+      const pending = (key: string, expected: DeviceExpectation) =>
+        registry.recordPending({
+          deviceId: 'dev-1', expected, tokenId: 't1', labels: {}, metadata: undefined, keySha256: key, countTokenUse: false, source: 't', now,
+        });
+      await pending('key-a', await readState(registry, 'dev-1'));
+      const sawA = await readState(registry, 'dev-1');
+      await pending('key-b', sawA);
+      await expectCode(() => pending('key-c', sawA), 'registry_conflict');
+      assert.is((await registry.getDevice('dev-1'))!.pendingKeySha256, 'key-b');
+      assert.is((await registry.approveDevice('dev-1', now, 'op'))!.status, 'approved');
+      assert.is(await registry.approveDevice('dev-1', now, 'op'), undefined, 'already approved');
+    }));
+
+  it('revoke: the device and every unexpired certificate; a second revoke changes nothing', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      await issue(registry, 'dev-1', '02', 't1');
+      assert.equal(await registry.revokeDevice('dev-1', 'unspecified', now, 'op'), ['01', '02']);
+      assert.equal(await registry.revokeDevice('dev-1', 'unspecified', now, 'op'), []);
+      assert.is(await registry.revokeDevice('nope', 'unspecified', now, 'op'), undefined);
+      assert.is(await registry.activeCertificate('dev-1'), undefined);
+      assert.equal((await registry.revokedCertificates(now)).map((r) => r.serial).sort(), ['01', '02']);
+    }));
+
+  it('renew-now marks the current unexpired certificate of each device, audited; expired and unknown ones are skipped', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      await issue(registry, 'dev-1', '02', 't1');
+      await issue(registry, 'dev-2', '03', 't1');
+      assert.equal(await registry.requestRenewal(['dev-1', 'nope'], 'rotation', now, 'op'), ['dev-1']);
+      assert.equal((await registry.getCertificate('02'))!.renewFrom, now);
+      assert.is((await registry.getCertificate('01'))!.renewFrom, null, 'superseded certificates are left alone');
+      assert.is((await registry.getCertificate('03'))!.renewFrom, null);
+      const later = new Date(now.getTime() + 500);
+      assert.equal((await registry.requestRenewal('all', 'all of them', later, 'op')).sort(), ['dev-1', 'dev-2']);
+      assert.equal((await registry.getCertificate('03'))!.renewFrom, later);
+      const tooLate = new Date(now.getTime() + 5000);
+      assert.equal(await registry.requestRenewal('all', 'too late', tooLate, 'op'), [], 'expired certificates cannot be pulled forward');
+      const audit = (await registry.listAudit()).filter((a) => a.action === 'renew_requested');
+      assert.equal(
+        audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]),
+        [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']],
+      );
+    }));
+
+  it('transaction: commits together, rolls back together, and no other call of this process lands inside it', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      const failed = registry.transaction(async (tx) => {
+        await issue(tx, 'dev-1', '01', 't1');
+        throw new Error('changed my mind');
+      });
+      await failed.then(
+        () => assert.unreachable('the transaction should have failed'),
+        (err: Error) => assert.is(err.message, 'changed my mind'),
+      );
+      assert.is(await registry.getDevice('dev-1'), undefined, 'rolled back');
+
+      const seen: string[] = [];
+      let outside: Promise<void> | undefined;
+      await registry.transaction(async (tx) => {
+        await issue(tx, 'dev-1', '01', 't1');
+        // A call from elsewhere in this process while the transaction is open waits for its end.
+        outside = registry.getDevice('dev-1').then((d) => void seen.push(`outside saw ${d?.status}`));
+        await new Promise((r) => setTimeout(r, 20));
+        seen.push('commit');
+      });
+      await outside;
+      assert.equal(seen, ['commit', 'outside saw active']);
+    }));
+
+  it.run();
+}
