@@ -2,7 +2,7 @@
 // dependencies when they are missing or stale, installs the Debian packages when run as
 // root (else names them), then compiles the TypeScript. Plain JS: it runs before any build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -68,6 +68,8 @@ function ensureDebianPackages(commands) {
 
 function build() {
   say('compiling TypeScript');
+  // A clean output: a test file deleted or renamed in the source must not keep running from dist/.
+  rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 }
 
