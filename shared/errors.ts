@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   token_not_found: { publicMessage: 'no such token' },
   config_invalid: { publicMessage: 'invalid configuration' },
   not_enrolled: { publicMessage: 'this device is not enrolled' },
+  credentials_corrupt: { publicMessage: "the device's key or certificate files are corrupt" },
   broker_reload_failed: { publicMessage: 'the broker could not be reloaded' },
   broker_admin_failed: { publicMessage: "the broker's admin listener could not be reached" },
   broker_not_configured: { publicMessage: 'no broker has been configured' },

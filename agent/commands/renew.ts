@@ -25,7 +25,7 @@ export function renewCommand(io: CliIo): Command {
     .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
   return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
     const { config, layout, log } = await agentContext(options);
-    const store = new CredentialStore(layout);
+    const store = new CredentialStore(layout, log);
     const live = await store.live();
     if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
     const info = await readBrokerInfo(layout.brokerInfo);

@@ -35,7 +35,7 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   if (!(await waitForClock({ floor: clockFloor(), maxWaitSeconds: config.clockWaitSeconds, log, ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}) }))) {
     log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"');
   }
-  const store = new CredentialStore(layout);
+  const store = new CredentialStore(layout, log);
   const live = await store.live();
   const known = await readBrokerInfo(layout.brokerInfo);
   // An expired certificate is still this device's identity: renewal (inside the server's grace
