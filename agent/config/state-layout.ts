@@ -9,7 +9,7 @@
  *     ca.pem                     the pinned root CA, once first contact has checked it
  *     device-id                  a generated id part, only for hardware without a serial or MAC
  *     broker.json                where the broker is and the live file paths, for local apps
- *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`)
+ *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`); renewal-lock.ts
  *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate

@@ -57,7 +57,7 @@ export interface Renewed {
 }
 
 export async function renewCertificate(p: RenewParams): Promise<Renewed> {
-  return withRenewalLock(p.layout.renewLock, async () => {
+  return withRenewalLock(p.layout.renewLock, p.log, async () => {
     const live = await p.store.live();
     if (!live) throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
@@ -106,7 +106,7 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId, root, now: new Date() });
   const installed = await p.store.install(leaf, outcome.chain, root);
   const next = describeCertificate(leaf);
-  p.log.info('certificate renewed', { deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial: current.serialNumber, generation: installed.generation });
+  p.log.info('certificate renewed', { event: 'certificate_renewed', deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial: current.serialNumber, generation: installed.generation });
   await runHooks(p.hooksDir, { deviceId, files: installed.files, generation: installed.generation, event: 'renewed' }, p.log);
   return installed;
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import { renewalTime, isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
+import { RenewalInProgress } from './renewal-lock.js';
 
 export interface LiveValidity extends Validity {
   readonly serial: string;
@@ -77,7 +78,10 @@ export class RenewalScheduler {
 
   /** One check; overlapping calls are dropped. Never rejects: a failed check is logged and the next one tries again. */
   async check(): Promise<void> {
-    if (this.running) return;
+    if (this.running) {
+      this.options.log.debug('renewal check skipped: the previous check is still running', { event: 'renewal_skipped', reason: 'check_running' });
+      return;
+    }
     this.running = true;
     try {
       await this.checkOnce();
@@ -108,7 +112,12 @@ export class RenewalScheduler {
       this.failures = 0;
       this.nextAttemptAt = undefined;
     } catch (err) {
-      if (isFleetcertError(err, 'renewal_in_progress')) return;
+      if (isFleetcertError(err, 'renewal_in_progress')) {
+        // Never silent: a lock that blocked every check until expiry went unnoticed once (issue 10).
+        const holder = err instanceof RenewalInProgress ? err.holder : undefined;
+        this.options.log.warn('renewal due but skipped: another renewal holds the lock', { event: 'renewal_skipped', reason: 'renewal_in_progress', holder });
+        return;
+      }
       const random = this.options.random ?? Math.random;
       // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
       const refused = isFleetcertError(err, 'enrollment_refused');
