@@ -14,6 +14,7 @@ import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 import { MAX_RENEWAL_INFO_BYTES, RENEWAL_INFO_PATH, RENEWAL_INFO_RETRY_BOUNDS, renewalInfoSchema, type RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { formatIssues } from '../../shared/format-issues.js';
+import { clockSkew } from '../clock/clock-skew.js';
 
 export interface EstEndpoint {
   /** `https://host:port` (host may be an address). */
@@ -37,7 +38,6 @@ export interface ClientCredentials {
 }
 
 const TIMEOUT_MS = 30_000;
-const SKEW_WARN_MS = 5 * 60_000;
 
 export class EstClient {
   constructor(
@@ -128,14 +128,16 @@ export class EstClient {
     });
   }
 
+  /** Reported, never trusted: the header is not authenticated, and the clock is not set from it. */
   private noteSkew(date: string | undefined): void {
-    const server = date ? Date.parse(date) : NaN;
-    if (!Number.isNaN(server) && Math.abs(server - Date.now()) > SKEW_WARN_MS) {
-      this.log.warn('the device clock differs from the server by more than 5 minutes; certificates may look invalid', {
-        serverTime: new Date(server).toISOString(),
-        deviceTime: new Date().toISOString(),
-      });
-    }
+    const skew = clockSkew(date, new Date());
+    if (!skew) return;
+    this.log.warn('the device clock differs from the server by more than 5 minutes; certificates may look invalid', {
+      event: 'clock_skew',
+      serverTime: skew.serverTime.toISOString(),
+      deviceTime: skew.deviceTime.toISOString(),
+      skewSeconds: skew.skewSeconds,
+    });
   }
 }
 

@@ -15,6 +15,7 @@ import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
 import { certificateToPem, describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
 import { buildCsr } from '../../shared/pki/csr.js';
 import type { KeyType } from '../../shared/pki/key-pair.js';
+import { SavedClock } from '../clock/clock-floor.js';
 import { findBootstrap } from '../config/bootstrap.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { readCredentialPems, type CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
@@ -107,6 +108,7 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const installed = await p.store.install(leaf, outcome.chain, root);
   const next = describeCertificate(leaf);
   p.log.info('certificate renewed', { event: 'certificate_renewed', deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial: current.serialNumber, generation: installed.generation });
+  await new SavedClock(p.layout.clockFile, p.log).save(new Date());
   await runHooks(p.hooksDir, { deviceId, files: installed.files, generation: installed.generation, event: 'renewed' }, p.log);
   return installed;
 }

@@ -69,6 +69,8 @@ function ensureDebianPackages(commands) {
 function build() {
   say('compiling TypeScript');
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  // The agent's clock floor: the real build time, stamped into the compiled file only.
+  run(process.execPath, [join(ROOT, 'scripts', 'stamp-build.mjs')]);
 }
 
 /** Everything the demo or the tests need, idempotent and quick when already done. */
