@@ -11,7 +11,8 @@
 import cron from 'node-cron';
 import { isFleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
-import { renewalTime, isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
+import { renewalDue, serialJitter } from '../../shared/renewal/renewal-due.js';
+import { isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
 import { RenewalInProgress } from './renewal-lock.js';
@@ -37,6 +38,7 @@ export interface RenewalSchedulerOptions {
   readonly onNewCertificate: () => Promise<void>;
   readonly backoff: BackoffPolicy;
   readonly log: Logger;
+  /** Jitter of the renewal moment and of the backoff; by default the moment's comes from the serial. */
   readonly random?: () => number;
   readonly now?: () => Date;
 }
@@ -100,8 +102,16 @@ export class RenewalScheduler {
     const window = await this.serverWindow(live.serial, now);
     const key = `${live.serial}|${window?.start.toISOString()}|${window?.end.toISOString()}`;
     if (this.planned?.key !== key) {
-      this.planned = { key, at: renewalTime(live, this.options.random ?? Math.random, window) };
-      this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter, window: window ? this.hint?.reason : 'default' });
+      // The same rule and, by default, the same jitter (from the serial) as `renew` and `needs-renewal`.
+      const due = renewalDue({ now, validity: live, serverWindow: window, random: this.options.random ?? serialJitter(live.serial) });
+      this.planned = { key, at: due.dueFrom };
+      this.options.log.info('renewal planned', {
+        event: 'renewal_planned',
+        serial: live.serial,
+        renewAt: this.planned.at,
+        notAfter: live.notAfter,
+        window: window ? this.hint?.reason : 'default',
+      });
     }
     const forced = this.forced;
     if (!forced && !isDue(now, this.planned.at)) return;
