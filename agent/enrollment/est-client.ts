@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { encodeMetadataHeader, METADATA_HEADER, type DeviceMetadata } from '../../shared/protocol/device-metadata.js';
+import type { RefusalCode } from '../../shared/protocol/error-codes.js';
 import { CONTENT_TYPES, decodeBase64Body, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
@@ -28,7 +29,13 @@ export type EnrollOutcome =
   | { readonly kind: 'pending'; readonly retryAfterSeconds: number }
   | Refused;
 
-type Refused = { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds: number | undefined };
+type Refused = {
+  readonly kind: 'refused';
+  readonly status: number;
+  readonly code: RefusalCode;
+  readonly message: string;
+  readonly retryAfterSeconds: number | undefined;
+};
 
 export type RenewalInfoOutcome = { readonly kind: 'info'; readonly info: RenewalInfo; readonly retryAfterSeconds: number | undefined } | Refused;
 
@@ -156,9 +163,10 @@ function outcome(res: RawResponse): EnrollOutcome {
 
 function refused(res: RawResponse): Refused {
   const retryAfter = parseRetryAfter(res.headers['retry-after']);
-  let code = `http_${res.status}`;
+  let code: RefusalCode = `http_${res.status}`;
   let message = '';
   try {
+    // One schema: the code is one of the wire codes (shared/protocol/error-codes.ts) or the body is not a refusal.
     const parsed = errorBodySchema.safeParse(JSON.parse(res.body.toString('utf8')));
     if (parsed.success) ({ code, message } = parsed.data);
   } catch {

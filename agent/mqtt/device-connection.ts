@@ -9,7 +9,7 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
-import { deviceTopics } from '../../shared/protocol/topics.js';
+import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
 import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
 import { readCredentialPems } from '../credentials/credential-store.js';
@@ -114,7 +114,7 @@ export class DeviceConnection {
     let abandon: ((err: Error) => void) | undefined;
     try {
       await Promise.race([
-        client.publishAsync(`devices/${this.options.deviceId}/${topic}`, payload, { qos: 1 }),
+        client.publishAsync(deviceTopic(this.options.deviceId, topic), payload, { qos: 1 }),
         new Promise<never>((_, reject) => {
           abandon = reject;
           this.inFlight.add(reject);

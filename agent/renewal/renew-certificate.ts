@@ -12,6 +12,7 @@
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { DeviceMetadata } from '../../shared/protocol/device-metadata.js';
+import type { RefusalCode, WireErrorCode } from '../../shared/protocol/error-codes.js';
 import { certificateToPem, describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
 import { buildCsr } from '../../shared/pki/csr.js';
 import type { KeyType } from '../../shared/pki/key-pair.js';
@@ -39,12 +40,12 @@ export interface RenewParams {
 }
 
 /** Refusals after which this certificate will never renew: only the token can help. */
-const TOKEN_FALLBACK = new Set(['cert_expired', 'device_revoked', 'certificate_not_current', 'chain_invalid']);
+const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>(['cert_expired', 'device_revoked', 'certificate_not_current', 'chain_invalid']);
 
 /** The server refused; `refusal` is its code (docs/PROTOCOL.md). */
 export class RenewalRefused extends FleetcertError {
   constructor(
-    readonly refusal: string,
+    readonly refusal: RefusalCode,
     message: string,
   ) {
     super('enrollment_refused', message);

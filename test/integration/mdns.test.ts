@@ -13,6 +13,7 @@ import { boardRoot } from '../helpers/boards.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
+import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
 
 const BROWSE = fileURLToPath(new URL('../helpers/mdns-browse.js', import.meta.url));
 
@@ -40,10 +41,10 @@ test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and T
     assert.is(res.code, 0, `no service found:\n${res.stderr}\n${serveLog}`);
     const found = JSON.parse(await readFile(join(dir, 'found.json'), 'utf8'));
     const serve = JSON.parse((await readFile(join(dir, 'serve.json'), 'utf8')).split('\n')[0]!);
-    assert.is(found.type, 'secure-mqtt');
+    assert.is(found.type, MDNS_SERVICE_TYPE);
     assert.is(found.port, 18883);
     assert.is(found.host, 'pi-gw.local');
-    assert.equal(found.txt, { fleetcert: String(serve.port), v: '1' });
+    assert.equal(found.txt, { [MDNS_TXT.enrollPort]: String(serve.port), [MDNS_TXT.version]: MDNS_CONTRACT_VERSION });
     assert.match(serveLog, /advertising the broker over mDNS/);
   });
 });

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { enqueueMessage } from '../../agent/outbox/outbox.js';
+import { deviceTopic } from '../../shared/protocol/topics.js';
 import { freePort } from '../helpers/ports.js';
 import { boardRoot } from '../helpers/boards.js';
 import { run } from '../helpers/run.js';
@@ -96,7 +97,7 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
     const observerPort = await freePort();
     const { fleet, agent, state } = await fleetAndAgent(dir, '12s', { observerPort });
     // The subscriber elsewhere: mosquitto_sub on the test's observer listener, QoS 1.
-    const topic = `devices/${DEVICE}/telemetry`;
+    const topic = deviceTopic(DEVICE, 'telemetry');
     const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let received = '';
     sub.stdout!.on('data', (c: Buffer) => (received += c.toString()));
