@@ -49,7 +49,7 @@ export function runCommand(_io: CliIo): Command {
       enrolled = await ensureEnrolled(config, layout, log, { giveUpOnOperator: false, sleep: abortableSleep(stop.signal) });
     } catch (err) {
       if (isFleetcertError(err, 'interrupted') || stop.signal.aborted) {
-        log.info('stopped during start-up', { signal: stop.signal.reason });
+        log.info('stopped during start-up', { event: 'stopped_during_startup', signal: stop.signal.reason });
         return;
       }
       throw err;
@@ -97,6 +97,6 @@ export function runCommand(_io: CliIo): Command {
     scheduler.stop();
     await outbox.stop();
     await connection.stop();
-    log.info('stopped');
+    log.info('stopped', { event: 'stopped' });
   });
 }

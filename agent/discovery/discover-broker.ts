@@ -30,7 +30,7 @@ export async function discoverBroker(options: DiscoverOptions): Promise<Discover
   for (let attempt = 1; attempt <= options.attempts; attempt += 1) {
     const found = await browseOnce(options.timeoutSeconds * 1000);
     if (found) {
-      options.log.info('broker discovered over mDNS', { ...found });
+      options.log.info('broker discovered over mDNS', { event: 'broker_discovered', ...found });
       return found;
     }
     options.log.info('no fleetcert broker answered on mDNS yet', { attempt, of: options.attempts });

@@ -26,6 +26,7 @@ import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
 import { refusalAdvice } from '../enrollment/refusal-advice.js';
 import { runHooks } from '../hooks/run-hooks.js';
 import { withRenewalLock } from './renewal-lock.js';
+import { RenewalRefused } from './renewal-refused.js';
 
 export interface RenewParams {
   readonly layout: StateLayout;
@@ -41,16 +42,6 @@ export interface RenewParams {
 
 /** Refusals after which this certificate will never renew: only the token can help. */
 const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>(['cert_expired', 'device_revoked', 'certificate_not_current', 'chain_invalid']);
-
-/** The server refused; `refusal` is its code (docs/PROTOCOL.md). */
-export class RenewalRefused extends FleetcertError {
-  constructor(
-    readonly refusal: RefusalCode,
-    message: string,
-  ) {
-    super('enrollment_refused', message);
-  }
-}
 
 export interface Renewed {
   readonly live: LiveCredentials;
@@ -69,10 +60,10 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
       if (!(err instanceof RenewalRefused) || !TOKEN_FALLBACK.has(err.refusal)) throw err;
       const found = await findBootstrap(p.bootstrapFiles);
       if (!found) {
-        p.log.error(`${err.message}; no bootstrap file to enroll again with`, { deviceId, looked: p.bootstrapFiles });
+        p.log.error(`${err.message}; no bootstrap file to enroll again with`, { event: 'token_fallback_unavailable', refusal: err.refusal, deviceId, looked: p.bootstrapFiles });
         throw err;
       }
-      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, { deviceId, bootstrap: found.path });
+      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, { event: 'token_fallback', refusal: err.refusal, deviceId, bootstrap: found.path });
       const enrolled = await enrollDevice({
         bootstrap: found.bootstrap,
         endpoint: p.endpoint,
@@ -97,7 +88,7 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const pems = await readCredentialPems(live.files);
   const root = readCertificate(pems.caPem);
   const { keys, created } = await p.store.pendingKey(p.keyType);
-  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
+  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { event: 'renewal_started', deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
   const csr = await buildCsr({ keys, commonName: deviceId });
   const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, pems, p.metadata);
   if (outcome.kind === 'refused') {

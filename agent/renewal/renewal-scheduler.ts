@@ -16,6 +16,7 @@ import { isDue, type RenewalWindow, type Validity } from '../../shared/renewal/r
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
 import { RenewalInProgress } from './renewal-lock.js';
+import { RenewalRefused } from './renewal-refused.js';
 
 export interface LiveValidity extends Validity {
   readonly serial: string;
@@ -68,7 +69,7 @@ export class RenewalScheduler {
 
   /** An operator asked for a renewal now (MQTT command): skip the window and any backoff. */
   requestNow(reason: string): void {
-    this.options.log.info('renewal requested now', { reason });
+    this.options.log.info('renewal requested now', { event: 'renewal_requested', reason });
     this.forced = true;
     void this.check();
   }
@@ -135,7 +136,14 @@ export class RenewalScheduler {
       this.failures += 1;
       this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
       const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
-      this.options.log.warn(message, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
+      this.options.log.warn(message, {
+        event: refused ? 'renewal_refused' : 'renewal_failed',
+        ...(err instanceof RenewalRefused ? { code: err.refusal } : {}),
+        delaySeconds: Math.round(delay),
+        err,
+        attempt: this.failures,
+        nextAttemptAt: this.nextAttemptAt,
+      });
     }
     await this.followLiveCertificate();
   }

@@ -1,4 +1,7 @@
-/** `fleetcert-agent` as its own process for end-to-end tests: logs captured, lines awaited. */
+/**
+ * `fleetcert-agent` as its own process for end-to-end tests: logs captured, events awaited. Tests wait on
+ * the stable `event` field of the JSON log lines, never on their English wording.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AGENT_MAIN } from './cli.js';
@@ -9,8 +12,6 @@ const WIRE_TAP = fileURLToPath(new URL('./wire-tap.js', import.meta.url));
 export interface AgentProcess {
   logs(): string;
   stdout(): string;
-  /** Resolves with the first log line matching, or rejects after `timeoutMs`. */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Every JSON log line so far whose `event` is `name` (and whose fields include `match`), parsed. */
   events(name: string, match?: Record<string, unknown>): LogRecord[];
   /** Resolves with the first (or `count`-th) JSON log line whose `event` is `name`, or rejects after `timeoutMs`. */
@@ -35,7 +36,8 @@ export function logRecords(logs: string): LogRecord[] {
   return records;
 }
 
-function eventsIn(logs: string, name: string, match: Record<string, unknown> = {}): LogRecord[] {
+/** The JSON lines of `logs` (a process's stderr) whose `event` is `name` and whose fields include `match`. */
+export function eventsIn(logs: string, name: string, match: Record<string, unknown> = {}): LogRecord[] {
   return logRecords(logs).filter((r) => r.event === name && Object.entries(match).every(([k, v]) => r[k] === v));
 }
 
@@ -68,7 +70,6 @@ export function startAgent(args: readonly string[], options: { wireTap?: string;
     logs: () => logs,
     stdout: () => out,
     exited,
-    waitFor: (pattern, timeoutMs = 15_000) => poll(() => logs.split('\n').find((l) => pattern.test(l)), `log line ${pattern}`, timeoutMs),
     events: (name, match) => eventsIn(logs, name, match),
     waitForEvent: (name, timeoutMs = 15_000, options = {}) =>
       poll(() => eventsIn(logs, name, options.match)[(options.count ?? 1) - 1], `event ${name}${options.count ? ` x${options.count}` : ''}`, timeoutMs),
