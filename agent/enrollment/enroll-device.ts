@@ -19,6 +19,7 @@ import { runHooks } from '../hooks/run-hooks.js';
 import { EstClient, type EstEndpoint } from './est-client.js';
 import { pinnedRoot } from './pin-ca.js';
 import { refusalAdvice } from './refusal-advice.js';
+import { ServerRefused } from './server-refused.js';
 
 export const ENROLL_BACKOFF: BackoffPolicy = { firstSeconds: 5, factor: 2, capSeconds: 300, jitter: 0.2 };
 /** How long to wait after a refusal only an operator can fix before asking again. */
@@ -76,7 +77,7 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
       const advice = refusalAdvice(outcome.code, p.deviceId);
       p.log.error(`enrollment refused (${outcome.code}): ${advice.message}`, { event: 'enrollment_refused', code: outcome.code, status: outcome.status });
       if (advice.needsOperator) {
-        if (p.giveUpOnOperator) throw new FleetcertError('enrollment_refused', `refused (${outcome.code}): ${advice.message}`);
+        if (p.giveUpOnOperator) throw new ServerRefused(outcome.code, `refused (${outcome.code}): ${advice.message}`);
         await wait(OPERATOR_WAIT_SECONDS, `refused (${outcome.code})`);
       } else {
         await wait(outcome.retryAfterSeconds ?? backoffSeconds(attempt++, ENROLL_BACKOFF), `refused (${outcome.code})`);

@@ -26,7 +26,7 @@ import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
 import { refusalAdvice } from '../enrollment/refusal-advice.js';
 import { runHooks } from '../hooks/run-hooks.js';
 import { withRenewalLock } from './renewal-lock.js';
-import { RenewalRefused } from './renewal-refused.js';
+import { ServerRefused } from '../enrollment/server-refused.js';
 
 export interface RenewParams {
   readonly layout: StateLayout;
@@ -57,7 +57,7 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
     try {
       return { live: await renewOverMtls(p, live, deviceId), via: 'renewed' };
     } catch (err) {
-      if (!(err instanceof RenewalRefused) || !TOKEN_FALLBACK.has(err.refusal)) throw err;
+      if (!(err instanceof ServerRefused) || !TOKEN_FALLBACK.has(err.refusal)) throw err;
       const found = await findBootstrap(p.bootstrapFiles);
       if (!found) {
         p.log.error(`${err.message}; no bootstrap file to enroll again with`, { event: 'token_fallback_unavailable', refusal: err.refusal, deviceId, looked: p.bootstrapFiles });
@@ -93,7 +93,7 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, pems, p.metadata);
   if (outcome.kind === 'refused') {
     const advice = refusalAdvice(outcome.code, deviceId);
-    throw new RenewalRefused(outcome.code, `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`);
+    throw new ServerRefused(outcome.code, `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`);
   }
   if (outcome.kind === 'pending') throw new FleetcertError('enrollment_refused', 'renewal unexpectedly pending approval');
   const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId, root, now: new Date() });

@@ -16,7 +16,7 @@ import { isDue, type RenewalWindow, type Validity } from '../../shared/renewal/r
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
 import { RenewalInProgress } from './renewal-lock.js';
-import { RenewalRefused } from './renewal-refused.js';
+import { ServerRefused } from '../enrollment/server-refused.js';
 
 export interface LiveValidity extends Validity {
   readonly serial: string;
@@ -138,7 +138,7 @@ export class RenewalScheduler {
       const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
       this.options.log.warn(message, {
         event: refused ? 'renewal_refused' : 'renewal_failed',
-        ...(err instanceof RenewalRefused ? { code: err.refusal } : {}),
+        ...(err instanceof ServerRefused ? { code: err.refusal } : {}),
         delaySeconds: Math.round(delay),
         err,
         attempt: this.failures,
