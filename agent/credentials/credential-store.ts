@@ -16,7 +16,7 @@ import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair
 import type { Logger } from '../../shared/log/logger.js';
 import type { CredentialFiles, StateLayout } from '../config/state-layout.js';
 import { chooseGeneration } from './choose-generation.js';
-import { generationNames, inspectGenerations } from './inspect-generations.js';
+import { generationNames, inspectGenerations, readLiveLink, type LiveLink } from './inspect-generations.js';
 
 export const GENERATIONS_KEPT = 2;
 
@@ -84,13 +84,16 @@ export class CredentialStore {
    * With no complete generation left this throws `credentials_corrupt`, never "not enrolled".
    */
   async live(): Promise<LiveCredentials | undefined> {
-    const choice = chooseGeneration(await inspectGenerations(this.layout));
+    const inventory = await inspectGenerations(this.layout);
+    const choice = chooseGeneration(inventory);
     switch (choice.kind) {
       case 'not_enrolled':
         return undefined;
       case 'live':
         return { files: this.layout.live, generation: choice.generation.name, certificate: choice.generation.certificate };
       case 'fallback': {
+        // Another process (an install, another repair) changed the link meanwhile: judge again, do not undo its work.
+        if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live();
         const { name, certificate } = choice.generation;
         this.log.warn('the live credentials cannot be used; falling back to a complete generation', {
           event: 'credentials_fallback',
@@ -144,4 +147,8 @@ export class CredentialStore {
       await rm(this.layout.generation(old).dir, { recursive: true, force: true });
     }
   }
+}
+
+function sameLink(a: LiveLink, b: LiveLink): boolean {
+  return a.kind === b.kind && (a.kind !== 'link' || b.kind !== 'link' || a.target === b.target);
 }

@@ -34,12 +34,15 @@ export async function generationNames(layout: StateLayout): Promise<string[]> {
 }
 
 export async function inspectGenerations(layout: StateLayout): Promise<CredentialInventory> {
+  // The link first: an install by another process only adds newer generations and prunes older
+  // ones, never the one the link named a moment ago, so the target is in the list read after it.
+  const live = await readLiveLink(layout);
   const names = await generationNames(layout);
   const generations = await Promise.all(names.map((name) => checkGeneration(name, layout.generation(name))));
-  return { live: await readLiveLink(layout), generations };
+  return { live, generations };
 }
 
-async function readLiveLink(layout: StateLayout): Promise<LiveLink> {
+export async function readLiveLink(layout: StateLayout): Promise<LiveLink> {
   try {
     return { kind: 'link', target: basename(await readlink(layout.live.dir)) };
   } catch (err) {
