@@ -8,6 +8,7 @@ import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { discoverCommand } from './commands/discover.js';
 import { enrollCommand } from './commands/enroll.js';
+import { needsRenewalCommand } from './commands/needs-renewal.js';
 import { publishCommand } from './commands/publish.js';
 import { renewCommand } from './commands/renew.js';
 import { runCommand } from './commands/run.js';
@@ -20,6 +21,7 @@ const program = new Command('fleetcert-agent')
   .addCommand(runCommand(processIo))
   .addCommand(enrollCommand(processIo))
   .addCommand(renewCommand(processIo))
+  .addCommand(needsRenewalCommand(processIo))
   .addCommand(statusCommand(processIo))
   .addCommand(publishCommand(processIo))
   .addCommand(discoverCommand(processIo))

@@ -3,10 +3,9 @@ import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
-import { defaultRenewalWindow, isDue } from '../../shared/renewal/renewal-window.js';
 import { CredentialStore } from '../credentials/credential-store.js';
 import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
-import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
+import { checkRenewalDue } from '../renewal/check-renewal-due.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 import { renewalParams } from './renewal-params.js';
@@ -16,27 +15,24 @@ export function renewCommand(io: CliIo): Command {
     .summary('renew the certificate now (with a new key) if it is due')
     .description(
       'Renew over mutual TLS with the current certificate and a new key, install the result as a new ' +
-        "generation and run the hooks. Without --force only once the renewal window has opened (the server's " +
-        'renewal info, else 2/3 of the lifetime). A certificate the server will not renew (expired past the ' +
-        'grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs ' +
+        'generation and run the hooks. Without --force only once due, by the rule of the service and of ' +
+        "needs-renewal (a point in the server's renewal window, else in the default one near 2/3 of the lifetime). " +
+        'A certificate the server will not renew (expired past the grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs ' +
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
         'agent moves its connection to the new certificate by itself.',
     )
     .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
   return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
     const { config, layout, log } = await agentContext(options);
-    const store = new CredentialStore(layout);
-    const live = await store.live();
-    if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
+    const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
+    if (!(await store.live())) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
     if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
     const endpoint = endpointsFromInfo(info).enroll;
     if (!options.force) {
-      // The server's window (e.g. an operator's renew-now) wins over the default one.
-      const hint = await fetchRenewalHint(store, endpoint, log);
-      const serial = describeCertificate(live.certificate).serialNumber;
-      const dueFrom = hint?.serial === serial ? hint.window.start : defaultRenewalWindow(live.certificate).start;
-      if (!isDue(new Date(), dueFrom)) {
+      // The same rule as the service's schedule and needs-renewal; the server's window wins.
+      const { due, dueFrom } = await checkRenewalDue(store, endpoint, log, new Date());
+      if (!due) {
         io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n' : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`);
         return;
       }

@@ -12,7 +12,7 @@ export async function renewalParams(config: AgentConfig, layout: StateLayout, en
   const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
   return {
     layout,
-    store: new CredentialStore(layout),
+    store: new CredentialStore(layout, log),
     endpoint,
     keyType: config.keyType,
     hooksDir: config.hooksDir,

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
+import { SavedClock } from '../clock/clock-floor.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
 import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
@@ -48,11 +49,12 @@ export function runCommand(_io: CliIo): Command {
       enrolled = await ensureEnrolled(config, layout, log, { giveUpOnOperator: false, sleep: abortableSleep(stop.signal) });
     } catch (err) {
       if (isFleetcertError(err, 'interrupted') || stop.signal.aborted) {
-        log.info('stopped during start-up', { signal: stop.signal.reason });
+        log.info('stopped during start-up', { event: 'stopped_during_startup', signal: stop.signal.reason });
         return;
       }
       throw err;
     }
+    const clock = new SavedClock(layout.clockFile, log);
     const connection = new DeviceConnection({
       broker: enrolled.endpoints.broker,
       deviceId: enrolled.deviceId,
@@ -60,7 +62,10 @@ export function runCommand(_io: CliIo): Command {
       agentVersion: VERSION,
       log: log.child('mqtt'),
       onState: (state) => {
-        if (state === 'online') outbox.kick();
+        if (state !== 'online') return;
+        outbox.kick();
+        // A verified mutual-TLS connection: the clock is right now (saved at most hourly).
+        void clock.save(new Date());
       },
     });
     const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
@@ -92,6 +97,6 @@ export function runCommand(_io: CliIo): Command {
     scheduler.stop();
     await outbox.stop();
     await connection.stop();
-    log.info('stopped');
+    log.info('stopped', { event: 'stopped' });
   });
 }

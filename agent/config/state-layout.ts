@@ -9,7 +9,8 @@
  *     ca.pem                     the pinned root CA, once first contact has checked it
  *     device-id                  a generated id part, only for hardware without a serial or MAC
  *     broker.json                where the broker is and the live file paths, for local apps
- *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`)
+ *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`); renewal-lock.ts
+ *     clock                      the last time known to be right (after TLS worked): raises the clock floor
  *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
@@ -37,6 +38,7 @@ export interface StateLayout {
   readonly generatedId: string;
   readonly brokerInfo: string;
   readonly renewLock: string;
+  readonly clockFile: string;
   readonly outbox: string;
   generation(name: string): CredentialFiles;
 }
@@ -59,6 +61,7 @@ export function stateLayout(root: string): StateLayout {
     generatedId: join(root, 'device-id'),
     brokerInfo: join(root, 'broker.json'),
     renewLock: join(root, 'renew.lock'),
+    clockFile: join(root, 'clock'),
     outbox: join(root, 'outbox'),
     generation: (name) => files(join(generationsDir, name)),
   };

@@ -8,12 +8,15 @@
  * - the previous generation is kept, older ones are removed.
  * Nothing is ever rewritten in place.
  */
-import { readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile, rename, rm, symlink } from 'node:fs/promises';
+import { FleetcertError } from '../../shared/errors.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import { certificatesToPem, certificateToPem, readCertificate, type Certificate } from '../../shared/pki/certificate.js';
+import { certificatesToPem, certificateToPem, describeCertificate, type Certificate } from '../../shared/pki/certificate.js';
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair, type KeyType } from '../../shared/pki/key-pair.js';
+import type { Logger } from '../../shared/log/logger.js';
 import type { CredentialFiles, StateLayout } from '../config/state-layout.js';
+import { chooseGeneration } from './choose-generation.js';
+import { generationNames, inspectGenerations, readLiveLink, type LiveLink } from './inspect-generations.js';
 
 export const GENERATIONS_KEPT = 2;
 
@@ -36,7 +39,10 @@ export async function readCredentialPems(files: CredentialFiles): Promise<Creden
 }
 
 export class CredentialStore {
-  constructor(private readonly layout: StateLayout) {}
+  constructor(
+    private readonly layout: StateLayout,
+    private readonly log: Logger,
+  ) {}
 
   /** The pending key (made and written 0600 now, if there is none yet). */
   async pendingKey(type: KeyType): Promise<{ keys: KeyPair; created: boolean }> {
@@ -66,41 +72,83 @@ export class CredentialStore {
     const target = this.layout.generation(name);
     await rename(pending.dir, target.dir);
     await syncDirectory(this.layout.generationsDir);
-    // Swap the pointer: a new symlink renamed over the old one is atomic.
+    await this.pointLiveAt(name);
+    await this.prune();
+    return { files: this.layout.live, generation: name, certificate: leaf };
+  }
+
+  /**
+   * The live generation; undefined only when nothing was ever installed. A live generation that
+   * cannot be used (see choose-generation.ts) is replaced by the newest complete one: `live` is
+   * pointed at it and the broken generation is renamed `<n>.corrupt` for an operator to look at.
+   * With no complete generation left this throws `credentials_corrupt`, never "not enrolled".
+   */
+  async live(): Promise<LiveCredentials | undefined> {
+    const inventory = await inspectGenerations(this.layout);
+    const choice = chooseGeneration(inventory);
+    switch (choice.kind) {
+      case 'not_enrolled':
+        return undefined;
+      case 'live':
+        return { files: this.layout.live, generation: choice.generation.name, certificate: choice.generation.certificate };
+      case 'fallback': {
+        // Another process (an install, another repair) changed the link meanwhile: judge again, do not undo its work.
+        if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live();
+        const { name, certificate } = choice.generation;
+        this.log.warn('the live credentials cannot be used; falling back to a complete generation', {
+          event: 'credentials_fallback',
+          problem: choice.problem,
+          unusable: choice.unusable,
+          generation: name,
+          serial: describeCertificate(certificate).serialNumber,
+          notAfter: certificate.notAfter,
+        });
+        await this.pointLiveAt(name);
+        if (choice.unusable) await this.setAside(choice.unusable);
+        return { files: this.layout.live, generation: name, certificate };
+      }
+      case 'corrupt':
+        throw new FleetcertError('credentials_corrupt', `the credentials in ${this.layout.root} are corrupt: ${choice.problem}`, {
+          hint:
+            `restore ${this.layout.generationsDir} from a backup, or, to enroll again with the bootstrap token (one use of it), ` +
+            `move ${this.layout.live.dir} and ${this.layout.generationsDir} out of ${this.layout.root}`,
+        });
+    }
+  }
+
+  /** Swaps the `live` pointer: a new symlink renamed over the old one is atomic. */
+  private async pointLiveAt(name: string): Promise<void> {
     const tmp = `${this.layout.live.dir}.${process.pid}.tmp`;
     await rm(tmp, { force: true });
     await symlink(`generations/${name}`, tmp);
     await rename(tmp, this.layout.live.dir);
     await syncDirectory(this.layout.root);
-    await this.prune();
-    return { files: this.layout.live, generation: name, certificate: leaf };
   }
 
-  /** The live generation, or undefined when nothing is installed (or it is unreadable). */
-  async live(): Promise<LiveCredentials | undefined> {
-    try {
-      const generation = basename(await readlink(this.layout.live.dir));
-      const certificate = readCertificate(await readFile(this.layout.live.cert, 'utf8'));
-      return { files: this.layout.live, generation, certificate };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async generations(): Promise<string[]> {
-    const names = await readdir(this.layout.generationsDir).catch(() => [] as string[]);
-    return names.filter((n) => /^\d{6}$/.test(n)).sort();
+  /** Out of the generation sequence (never pruned as "previous"), kept for inspection. */
+  private async setAside(name: string): Promise<void> {
+    const aside = `${this.layout.generation(name).dir}.corrupt`;
+    await rm(aside, { recursive: true, force: true });
+    await rename(this.layout.generation(name).dir, aside).catch((err: NodeJS.ErrnoException) => {
+      // Another process (the service and `fleetcert-agent renew`) set it aside first.
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await syncDirectory(this.layout.generationsDir);
   }
 
   private async nextGeneration(): Promise<string> {
-    const last = (await this.generations()).at(-1);
+    const last = (await generationNames(this.layout)).at(-1);
     return String((last ? Number(last) : 0) + 1).padStart(6, '0');
   }
 
   private async prune(): Promise<void> {
-    const all = await this.generations();
+    const all = await generationNames(this.layout);
     for (const old of all.slice(0, Math.max(0, all.length - GENERATIONS_KEPT))) {
       await rm(this.layout.generation(old).dir, { recursive: true, force: true });
     }
   }
+}
+
+function sameLink(a: LiveLink, b: LiveLink): boolean {
+  return a.kind === b.kind && (a.kind !== 'link' || b.kind !== 'link' || a.target === b.target);
 }

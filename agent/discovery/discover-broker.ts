@@ -8,8 +8,8 @@ import { Bonjour, type Service } from 'bonjour-service';
 import { isIP } from 'node:net';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
+import { MDNS_SERVICE_NAME, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
 
-export const BROKER_SERVICE_TYPE = 'secure-mqtt';
 
 export interface DiscoveredBroker {
   /** The advertised host name (SRV target), e.g. `pi-gw.local`: what certificates are checked against. */
@@ -30,13 +30,13 @@ export async function discoverBroker(options: DiscoverOptions): Promise<Discover
   for (let attempt = 1; attempt <= options.attempts; attempt += 1) {
     const found = await browseOnce(options.timeoutSeconds * 1000);
     if (found) {
-      options.log.info('broker discovered over mDNS', { ...found });
+      options.log.info('broker discovered over mDNS', { event: 'broker_discovered', ...found });
       return found;
     }
     options.log.info('no fleetcert broker answered on mDNS yet', { attempt, of: options.attempts });
     if (attempt < options.attempts) await new Promise((r) => setTimeout(r, Math.min(30_000, 1_000 * 2 ** attempt)));
   }
-  throw new FleetcertError('discovery_failed', `no _${BROKER_SERVICE_TYPE}._tcp service with a fleetcert TXT record found on the local network`, {
+  throw new FleetcertError('discovery_failed', `no ${MDNS_SERVICE_NAME} service with a ${MDNS_TXT.enrollPort} TXT record found on the local network`, {
     hint: 'is "fleetcert serve --mdns" (or the avahi service file) running on the broker host? Or set the enrollment URL and broker explicitly',
   });
 }
@@ -54,7 +54,7 @@ function browseOnce(timeoutMs: number): Promise<DiscoveredBroker | undefined> {
       resolve(value);
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
-    const browser = bonjour.find({ type: BROKER_SERVICE_TYPE }, (service: Service) => {
+    const browser = bonjour.find({ type: MDNS_SERVICE_TYPE }, (service: Service) => {
       const parsed = parseService(service);
       if (parsed) finish(parsed);
     });
@@ -64,7 +64,7 @@ function browseOnce(timeoutMs: number): Promise<DiscoveredBroker | undefined> {
 /** A usable record, or undefined: TXT fleetcert must be a port; an address must be known. */
 export function parseService(service: Pick<Service, 'host' | 'port' | 'txt' | 'addresses' | 'referer'>): DiscoveredBroker | undefined {
   const txt = (service.txt ?? {}) as Record<string, unknown>;
-  const enrollPort = Number(txt['fleetcert']);
+  const enrollPort = Number(txt[MDNS_TXT.enrollPort]);
   if (!Number.isInteger(enrollPort) || enrollPort < 1 || enrollPort > 65535) return undefined;
   if (!Number.isInteger(service.port) || service.port < 1 || service.port > 65535) return undefined;
   const addresses = [...(service.addresses ?? [])].filter((a) => isIP(a) !== 0);

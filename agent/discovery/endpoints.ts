@@ -13,6 +13,7 @@ import type { CredentialFiles } from '../config/state-layout.js';
 import type { EstEndpoint } from '../enrollment/est-client.js';
 import type { BrokerAddress } from '../mqtt/device-connection.js';
 import { discoverBroker } from './discover-broker.js';
+import { FleetcertError } from '../../shared/errors.js';
 
 export const DEFAULT_BROKER_PORT = 8883;
 
@@ -42,7 +43,15 @@ function parseHostPort(value: string): { host: string; port: number } {
   return { host: match[1] ?? match[2]!, port: Number(match[3]) };
 }
 
+/**
+ * The format version of broker.json, a contract with local programs (Node-RED, scripts): a field
+ * is added without a new version; a change that would mislead an older reader gets one.
+ */
+export const BROKER_INFO_VERSION = 1;
+
 const brokerInfoSchema = z.object({
+  /** Absent in files written before versions existed: those are version 1. */
+  version: z.number().int().positive().optional(),
   deviceId: z.string(),
   broker: z.object({ host: z.string(), port: z.number().int(), servername: z.string().optional() }),
   enroll: z.object({ url: z.string(), servername: z.string().optional() }),
@@ -52,6 +61,7 @@ export type BrokerInfo = z.infer<typeof brokerInfoSchema>;
 
 export async function writeBrokerInfo(path: string, deviceId: string, endpoints: Endpoints, files: CredentialFiles): Promise<void> {
   const info: BrokerInfo = {
+    version: BROKER_INFO_VERSION,
     deviceId,
     broker: { host: endpoints.broker.host, port: endpoints.broker.port, ...(endpoints.broker.servername ? { servername: endpoints.broker.servername } : {}) },
     enroll: { url: endpoints.enroll.url, ...(endpoints.enroll.servername ? { servername: endpoints.enroll.servername } : {}) },
@@ -60,12 +70,20 @@ export async function writeBrokerInfo(path: string, deviceId: string, endpoints:
   await writeFileAtomic(path, JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
 }
 
+/** The saved endpoints; undefined when there are none usable. A file from a newer agent is refused, not guessed at. */
 export async function readBrokerInfo(path: string): Promise<BrokerInfo | undefined> {
+  let info: BrokerInfo;
   try {
-    return brokerInfoSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+    info = brokerInfoSchema.parse(JSON.parse(await readFile(path, 'utf8')));
   } catch {
     return undefined;
   }
+  if ((info.version ?? 1) > BROKER_INFO_VERSION) {
+    throw new FleetcertError('config_invalid', `${path} has format version ${info.version}; this agent reads version ${BROKER_INFO_VERSION}`, {
+      hint: 'a newer agent wrote it: install that version again, or remove the file so that this agent writes its own',
+    });
+  }
+  return info;
 }
 
 export function endpointsFromInfo(info: BrokerInfo): Endpoints {

@@ -19,6 +19,7 @@ import { runHooks } from '../hooks/run-hooks.js';
 import { EstClient, type EstEndpoint } from './est-client.js';
 import { pinnedRoot } from './pin-ca.js';
 import { refusalAdvice } from './refusal-advice.js';
+import { ServerRefused } from './server-refused.js';
 
 export const ENROLL_BACKOFF: BackoffPolicy = { firstSeconds: 5, factor: 2, capSeconds: 300, jitter: 0.2 };
 /** How long to wait after a refusal only an operator can fix before asking again. */
@@ -46,12 +47,12 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
   const deadline = p.deadlineSeconds === undefined ? Infinity : Date.now() + p.deadlineSeconds * 1000;
   const { keys, created } = await p.store.pendingKey(p.keyType);
   const keyFingerprint = sha256Hex(await exportPublicKeySpki(keys));
-  p.log.info(created ? 'key generated on the device' : 'reusing the key waiting for its certificate', { keyType: p.keyType, keySha256: keyFingerprint });
+  p.log.info(created ? 'key generated on the device' : 'reusing the key waiting for its certificate', { event: created ? 'key_generated' : 'key_reused', keyType: p.keyType, keySha256: keyFingerprint });
 
   let attempt = 0;
-  const wait = async (seconds: number, why: string) => {
+  const wait = async (seconds: number, why: string, event = 'enrollment_retry') => {
     if (Date.now() + seconds * 1000 > deadline) throw new FleetcertError('server_unreachable', `gave up enrolling: ${why}`);
-    p.log.info(`retrying in ${Math.round(seconds)} s`, { why });
+    p.log.info(`retrying in ${Math.round(seconds)} s`, { event, why, delaySeconds: Math.round(seconds) });
     await sleep(seconds);
   };
   for (;;) {
@@ -65,18 +66,18 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId: p.deviceId, root, now: new Date() });
         const live = await p.store.install(leaf, outcome.chain, root);
         const info = describeCertificate(leaf);
-        p.log.info('certificate installed', { deviceId: p.deviceId, serial: info.serialNumber, notAfter: info.notAfter, generation: live.generation });
+        p.log.info('certificate installed', { event: 'certificate_installed', deviceId: p.deviceId, serial: info.serialNumber, notAfter: info.notAfter, generation: live.generation });
         await runHooks(p.hooksDir, { deviceId: p.deviceId, files: live.files, generation: live.generation, event: 'installed' }, p.log);
         return live;
       }
       if (outcome.kind === 'pending') {
-        await wait(outcome.retryAfterSeconds, 'waiting for an operator to run "fleetcert device approve ' + p.deviceId + '"');
+        await wait(outcome.retryAfterSeconds, 'waiting for an operator to run "fleetcert device approve ' + p.deviceId + '"', 'approval_pending');
         continue;
       }
       const advice = refusalAdvice(outcome.code, p.deviceId);
-      p.log.error(`enrollment refused (${outcome.code}): ${advice.message}`, { status: outcome.status });
+      p.log.error(`enrollment refused (${outcome.code}): ${advice.message}`, { event: 'enrollment_refused', code: outcome.code, status: outcome.status });
       if (advice.needsOperator) {
-        if (p.giveUpOnOperator) throw new FleetcertError('enrollment_refused', `refused (${outcome.code}): ${advice.message}`);
+        if (p.giveUpOnOperator) throw new ServerRefused(outcome.code, `refused (${outcome.code}): ${advice.message}`);
         await wait(OPERATOR_WAIT_SECONDS, `refused (${outcome.code})`);
       } else {
         await wait(outcome.retryAfterSeconds ?? backoffSeconds(attempt++, ENROLL_BACKOFF), `refused (${outcome.code})`);

@@ -9,11 +9,13 @@ import { request } from 'node:https';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { encodeMetadataHeader, METADATA_HEADER, type DeviceMetadata } from '../../shared/protocol/device-metadata.js';
+import type { RefusalCode } from '../../shared/protocol/error-codes.js';
 import { CONTENT_TYPES, decodeBase64Body, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 import { MAX_RENEWAL_INFO_BYTES, RENEWAL_INFO_PATH, RENEWAL_INFO_RETRY_BOUNDS, renewalInfoSchema, type RenewalInfo } from '../../shared/protocol/renewal-info.js';
 import { formatIssues } from '../../shared/format-issues.js';
+import { clockSkew } from '../clock/clock-skew.js';
 
 export interface EstEndpoint {
   /** `https://host:port` (host may be an address). */
@@ -27,7 +29,13 @@ export type EnrollOutcome =
   | { readonly kind: 'pending'; readonly retryAfterSeconds: number }
   | Refused;
 
-type Refused = { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds: number | undefined };
+type Refused = {
+  readonly kind: 'refused';
+  readonly status: number;
+  readonly code: RefusalCode;
+  readonly message: string;
+  readonly retryAfterSeconds: number | undefined;
+};
 
 export type RenewalInfoOutcome = { readonly kind: 'info'; readonly info: RenewalInfo; readonly retryAfterSeconds: number | undefined } | Refused;
 
@@ -37,7 +45,6 @@ export interface ClientCredentials {
 }
 
 const TIMEOUT_MS = 30_000;
-const SKEW_WARN_MS = 5 * 60_000;
 
 export class EstClient {
   constructor(
@@ -128,14 +135,16 @@ export class EstClient {
     });
   }
 
+  /** Reported, never trusted: the header is not authenticated, and the clock is not set from it. */
   private noteSkew(date: string | undefined): void {
-    const server = date ? Date.parse(date) : NaN;
-    if (!Number.isNaN(server) && Math.abs(server - Date.now()) > SKEW_WARN_MS) {
-      this.log.warn('the device clock differs from the server by more than 5 minutes; certificates may look invalid', {
-        serverTime: new Date(server).toISOString(),
-        deviceTime: new Date().toISOString(),
-      });
-    }
+    const skew = clockSkew(date, new Date());
+    if (!skew) return;
+    this.log.warn('the device clock differs from the server by more than 5 minutes; certificates may look invalid', {
+      event: 'clock_skew',
+      serverTime: skew.serverTime.toISOString(),
+      deviceTime: skew.deviceTime.toISOString(),
+      skewSeconds: skew.skewSeconds,
+    });
   }
 }
 
@@ -154,9 +163,10 @@ function outcome(res: RawResponse): EnrollOutcome {
 
 function refused(res: RawResponse): Refused {
   const retryAfter = parseRetryAfter(res.headers['retry-after']);
-  let code = `http_${res.status}`;
+  let code: RefusalCode = `http_${res.status}`;
   let message = '';
   try {
+    // One schema: the code is one of the wire codes (shared/protocol/error-codes.ts) or the body is not a refusal.
     const parsed = errorBodySchema.safeParse(JSON.parse(res.body.toString('utf8')));
     if (parsed.success) ({ code, message } = parsed.data);
   } catch {

@@ -28,7 +28,7 @@ export async function pinnedRoot(bootstrap: BootstrapFile, endpoint: EstEndpoint
       });
     }
   } else {
-    log.info('fetching the CA certificates once, unverified, to check them against the pinned fingerprint', { url: endpoint.url });
+    log.info('fetching the CA certificates once, unverified, to check them against the pinned fingerprint', { event: 'ca_fetch_unverified', url: endpoint.url });
     const offered = await new EstClient(endpoint, undefined, log).cacerts();
     root = offered.find((c) => describeCertificate(c).fingerprintSha256 === pin && isSelfSignedCa(c));
     if (!root) {

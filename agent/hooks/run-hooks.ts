@@ -48,7 +48,7 @@ export async function runHooks(dir: string, context: HookContext, log: Logger): 
       });
     });
     if (result.ok) log.info('hook ran', { hook: name });
-    else log.warn('hook failed (the certificate is installed anyway)', { hook: name, detail: result.detail });
+    else log.warn('hook failed (the certificate is installed anyway)', { event: 'hook_failed', hook: name, detail: result.detail });
     results.push(result);
   }
   return results;

@@ -9,7 +9,7 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
-import { deviceTopics } from '../../shared/protocol/topics.js';
+import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
 import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
 import { readCredentialPems } from '../credentials/credential-store.js';
@@ -114,7 +114,7 @@ export class DeviceConnection {
     let abandon: ((err: Error) => void) | undefined;
     try {
       await Promise.race([
-        client.publishAsync(`devices/${this.options.deviceId}/${topic}`, payload, { qos: 1 }),
+        client.publishAsync(deviceTopic(this.options.deviceId, topic), payload, { qos: 1 }),
         new Promise<never>((_, reject) => {
           abandon = reject;
           this.inFlight.add(reject);
@@ -169,7 +169,7 @@ export class DeviceConnection {
     client.end(true);
     if (this.client === client) this.client = undefined;
     this.setState(fatal.state, fatal.advice);
-    this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { code });
+    this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { event: 'mqtt_refused', code });
     if (!this.closed) {
       // Referenced on purpose: this timer is what the service waits for.
       this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
@@ -179,7 +179,7 @@ export class DeviceConnection {
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { broker: detail, clientId: this.options.deviceId });
+    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId });
     this.options.onState?.(state, detail);
   }
 }

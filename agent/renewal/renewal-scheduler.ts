@@ -11,9 +11,12 @@
 import cron from 'node-cron';
 import { isFleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
-import { renewalTime, isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
+import { renewalDue, serialJitter } from '../../shared/renewal/renewal-due.js';
+import { isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
+import { RenewalInProgress } from './renewal-lock.js';
+import { ServerRefused } from '../enrollment/server-refused.js';
 
 export interface LiveValidity extends Validity {
   readonly serial: string;
@@ -36,6 +39,7 @@ export interface RenewalSchedulerOptions {
   readonly onNewCertificate: () => Promise<void>;
   readonly backoff: BackoffPolicy;
   readonly log: Logger;
+  /** Jitter of the renewal moment and of the backoff; by default the moment's comes from the serial. */
   readonly random?: () => number;
   readonly now?: () => Date;
 }
@@ -65,7 +69,7 @@ export class RenewalScheduler {
 
   /** An operator asked for a renewal now (MQTT command): skip the window and any backoff. */
   requestNow(reason: string): void {
-    this.options.log.info('renewal requested now', { reason });
+    this.options.log.info('renewal requested now', { event: 'renewal_requested', reason });
     this.forced = true;
     void this.check();
   }
@@ -77,7 +81,10 @@ export class RenewalScheduler {
 
   /** One check; overlapping calls are dropped. Never rejects: a failed check is logged and the next one tries again. */
   async check(): Promise<void> {
-    if (this.running) return;
+    if (this.running) {
+      this.options.log.debug('renewal check skipped: the previous check is still running', { event: 'renewal_skipped', reason: 'check_running' });
+      return;
+    }
     this.running = true;
     try {
       await this.checkOnce();
@@ -96,8 +103,16 @@ export class RenewalScheduler {
     const window = await this.serverWindow(live.serial, now);
     const key = `${live.serial}|${window?.start.toISOString()}|${window?.end.toISOString()}`;
     if (this.planned?.key !== key) {
-      this.planned = { key, at: renewalTime(live, this.options.random ?? Math.random, window) };
-      this.options.log.info('renewal planned', { serial: live.serial, renewAt: this.planned.at, notAfter: live.notAfter, window: window ? this.hint?.reason : 'default' });
+      // The same rule and, by default, the same jitter (from the serial) as `renew` and `needs-renewal`.
+      const due = renewalDue({ now, validity: live, serverWindow: window, random: this.options.random ?? serialJitter(live.serial) });
+      this.planned = { key, at: due.dueFrom };
+      this.options.log.info('renewal planned', {
+        event: 'renewal_planned',
+        serial: live.serial,
+        renewAt: this.planned.at,
+        notAfter: live.notAfter,
+        window: window ? this.hint?.reason : 'default',
+      });
     }
     const forced = this.forced;
     if (!forced && !isDue(now, this.planned.at)) return;
@@ -108,7 +123,12 @@ export class RenewalScheduler {
       this.failures = 0;
       this.nextAttemptAt = undefined;
     } catch (err) {
-      if (isFleetcertError(err, 'renewal_in_progress')) return;
+      if (isFleetcertError(err, 'renewal_in_progress')) {
+        // Never silent: a lock that blocked every check until expiry went unnoticed once (issue 10).
+        const holder = err instanceof RenewalInProgress ? err.holder : undefined;
+        this.options.log.warn('renewal due but skipped: another renewal holds the lock', { event: 'renewal_skipped', reason: 'renewal_in_progress', holder });
+        return;
+      }
       const random = this.options.random ?? Math.random;
       // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
       const refused = isFleetcertError(err, 'enrollment_refused');
@@ -116,7 +136,14 @@ export class RenewalScheduler {
       this.failures += 1;
       this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
       const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
-      this.options.log.warn(message, { err, attempt: this.failures, nextAttemptAt: this.nextAttemptAt });
+      this.options.log.warn(message, {
+        event: refused ? 'renewal_refused' : 'renewal_failed',
+        ...(err instanceof ServerRefused ? { code: err.refusal } : {}),
+        delaySeconds: Math.round(delay),
+        err,
+        attempt: this.failures,
+        nextAttemptAt: this.nextAttemptAt,
+      });
     }
     await this.followLiveCertificate();
   }

@@ -9,7 +9,8 @@ import { describeCertificate } from '../../shared/pki/certificate.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { findBootstrap } from '../config/bootstrap.js';
 import type { StateLayout } from '../config/state-layout.js';
-import { clockFloor, waitForClock } from '../clock/wait-for-clock.js';
+import { currentClockFloor, SavedClock } from '../clock/clock-floor.js';
+import { waitForClock } from '../clock/wait-for-clock.js';
 import { CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
 import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, withExplicitEndpoints, writeBrokerInfo, type Endpoints } from '../discovery/endpoints.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
@@ -32,10 +33,11 @@ export interface BringUpOptions {
 
 export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, log: Logger, options: BringUpOptions): Promise<Enrolled> {
   const sleep = options.sleep;
-  if (!(await waitForClock({ floor: clockFloor(), maxWaitSeconds: config.clockWaitSeconds, log, ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}) }))) {
-    log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"');
+  const floor = await currentClockFloor(layout.clockFile);
+  if (!(await waitForClock({ floor, maxWaitSeconds: config.clockWaitSeconds, log, ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}) }))) {
+    log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"', { event: 'clock_still_wrong' });
   }
-  const store = new CredentialStore(layout);
+  const store = new CredentialStore(layout, log);
   const live = await store.live();
   const known = await readBrokerInfo(layout.brokerInfo);
   // An expired certificate is still this device's identity: renewal (inside the server's grace
@@ -75,5 +77,7 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
     ...(sleep ? { sleep } : {}),
   });
   await writeBrokerInfo(layout.brokerInfo, identity.deviceId, endpoints, layout.live);
+  // TLS to the server worked and the new certificate verified: the clock is right now.
+  await new SavedClock(layout.clockFile, log).save(new Date());
   return { deviceId: identity.deviceId, live: enrolled, endpoints, enrolledNow: true };
 }

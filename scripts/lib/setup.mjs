@@ -71,6 +71,8 @@ function build() {
   // A clean output: a test file deleted or renamed in the source must not keep running from dist/.
   rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  // The agent's clock floor: the real build time, stamped into the compiled file only.
+  run(process.execPath, [join(ROOT, 'scripts', 'stamp-build.mjs')]);
 }
 
 /** Everything the demo or the tests need, idempotent and quick when already done. */

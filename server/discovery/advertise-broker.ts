@@ -6,6 +6,7 @@
  */
 import { Bonjour, type Service } from 'bonjour-service';
 import type { Logger } from '../../shared/log/logger.js';
+import { MDNS_CONTRACT_VERSION, MDNS_PROTOCOL, MDNS_SERVICE_NAME, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
 
 export interface AdvertiseOptions {
   /** Instance name shown in browsers, e.g. "fleetcert broker on pi-gw". */
@@ -16,8 +17,6 @@ export interface AdvertiseOptions {
   readonly enrollPort: number;
   readonly log: Logger;
 }
-
-export const MDNS_SERVICE_TYPE = 'secure-mqtt';
 
 export class BrokerAdvertisement {
   private bonjour: Bonjour | undefined;
@@ -31,13 +30,13 @@ export class BrokerAdvertisement {
     this.service = this.bonjour.publish({
       name: options.name,
       type: MDNS_SERVICE_TYPE,
-      protocol: 'tcp',
+      protocol: MDNS_PROTOCOL,
       port: options.brokerPort,
       host: options.host,
-      txt: { fleetcert: String(options.enrollPort), v: '1' },
+      txt: { [MDNS_TXT.enrollPort]: String(options.enrollPort), [MDNS_TXT.version]: MDNS_CONTRACT_VERSION },
     });
     this.service.on('error', (err: Error) => options.log.warn('mDNS advertisement problem', { err }));
-    options.log.info('advertising the broker over mDNS', { type: `_${MDNS_SERVICE_TYPE}._tcp`, host: options.host, port: options.brokerPort, enrollPort: options.enrollPort });
+    options.log.info('advertising the broker over mDNS', { type: MDNS_SERVICE_NAME, host: options.host, port: options.brokerPort, enrollPort: options.enrollPort });
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,20 @@ export const processIo: CliIo = {
   stderr: (text) => void process.stderr.write(text),
 };
 
-export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<ExitCode> {
+/**
+ * Ends a command with an exit code of its own: an answer that is not "ok" (needs-renewal's
+ * "not due"), or an error reported as usual but with the code the command documents.
+ */
+export class CommandExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    readonly error?: unknown,
+  ) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<ExitCode | number> {
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);
@@ -34,17 +47,25 @@ export async function runCli(program: Command, argv: readonly string[], io: CliI
       // --help and --version end here too, with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    const name = program.name();
-    if (err instanceof FleetcertError) {
-      io.stderr(redact(`${name}: ${err.message}\n`));
-      if (err.hint) io.stderr(redact(`${name}: hint: ${err.hint}\n`));
-      if (json) io.stdout(JSON.stringify({ ok: false, code: err.code, message: redact(err.message) }) + '\n');
-      return exitCodeFor(err.code);
+    if (err instanceof CommandExit) {
+      if (err.error !== undefined) report(program.name(), err.error, json, io);
+      return err.exitCode;
     }
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr(redact(`${name}: unexpected error: ${message}\n`));
-    if (process.env.FLEETCERT_DEBUG) io.stderr(redact(`${(err as Error).stack ?? ''}\n`));
-    if (json) io.stdout(JSON.stringify({ ok: false, code: 'internal', message: redact(message) }) + '\n');
-    return EXIT.failure;
+    return report(program.name(), err, json, io);
   }
+}
+
+/** Tells a person (stderr) and, with --json, a script (stdout) what failed; returns the exit code of the error. */
+function report(name: string, err: unknown, json: boolean, io: CliIo): ExitCode {
+  if (err instanceof FleetcertError) {
+    io.stderr(redact(`${name}: ${err.message}\n`));
+    if (err.hint) io.stderr(redact(`${name}: hint: ${err.hint}\n`));
+    if (json) io.stdout(JSON.stringify({ ok: false, code: err.code, message: redact(err.message) }) + '\n');
+    return exitCodeFor(err.code);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr(redact(`${name}: unexpected error: ${message}\n`));
+  if (process.env.FLEETCERT_DEBUG) io.stderr(redact(`${(err as Error).stack ?? ''}\n`));
+  if (json) io.stdout(JSON.stringify({ ok: false, code: 'internal', message: redact(message) }) + '\n');
+  return EXIT.failure;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { isWireErrorCode, wireErrorCodeSchema, type WireErrorCode } from './error-codes.js';
 
 export const EST_PATHS = {
   cacerts: '/.well-known/est/cacerts',
@@ -28,16 +29,18 @@ export const BASIC_REALM = 'fleetcert';
 
 /** Body of every refusal: a stable code, a message a person can act on. */
 export const errorBodySchema = z.object({
-  code: z.string().max(64),
+  code: wireErrorCodeSchema,
   message: z.string().max(512),
   retryAfterSeconds: z.number().int().nonnegative().optional(),
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
+/** The body of a refusal. A local-only code never goes on the wire: it is sent as `internal`. */
 export function errorBody(code: ErrorCode, retryAfterSeconds?: number): ErrorBody {
+  const wire: WireErrorCode = isWireErrorCode(code) ? code : 'internal';
   return {
-    code,
-    message: ERROR_CODES[code].publicMessage,
+    code: wire,
+    message: ERROR_CODES[wire].publicMessage,
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   };
 }

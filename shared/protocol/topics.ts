@@ -19,9 +19,14 @@ export interface DeviceTopics {
   readonly command: string;
 }
 
+/** A topic in the device's own application subtree: `devices/<id>/<topic>` (what `fleetcert-agent publish` sends to). */
+export function deviceTopic(deviceId: string, topic: string): string {
+  return `devices/${deviceId}/${topic}`;
+}
+
 export function deviceTopics(deviceId: string): DeviceTopics {
   return {
-    subtree: `devices/${deviceId}/#`,
+    subtree: deviceTopic(deviceId, '#'),
     status: `fleetcert/devices/${deviceId}/status`,
     command: `fleetcert/devices/${deviceId}/command`,
   };

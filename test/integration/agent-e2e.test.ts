@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { importPrivateKeyPem, exportPublicKeySpki } from '../../shared/pki/key-pair.js';
 import { sha256Hex } from '../../shared/pki/encoding.js';
 import { subtle } from '../../shared/pki/x509-provider.js';
-import { startAgent } from '../helpers/agent-process.js';
+import { eventsIn, startAgent } from '../helpers/agent-process.js';
 import { BOARDS_DIR as BOARDS } from '../helpers/boards.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
@@ -66,7 +66,7 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
   const boot = await bootstrapFile('fleet-a');
   const agent = startAgent(['run', ...agentArgs('rpi4', boot, 'rpi4-bookworm-arm64')]);
   try {
-    await agent.waitFor(/connected to the broker over mutual TLS/);
+    await agent.waitForEvent('mqtt_connected');
     const id = 'rpi4-100000002a5c3b71';
     const shown = await eventually(async () => {
       const d = await deviceJson(id);
@@ -114,7 +114,7 @@ it('the private key never leaves: not in anything the agent sent (HTTP, MQTT), l
   const boot = await bootstrapFile('fleet-tap');
   const tap = join(ctx.dir!, 'wire.bin');
   const agent = startAgent(['run', '--log-level', 'debug', ...agentArgs('tap', boot, 'rpi3-bookworm-armhf')], { wireTap: tap });
-  await agent.waitFor(/connected to the broker over mutual TLS/);
+  await agent.waitForEvent('mqtt_connected');
   await new Promise((r) => setTimeout(r, 300));
   await agent.stop();
   const state = join(ctx.dir!, 'state-tap');
@@ -153,7 +153,7 @@ it('fingerprint-only bootstrap: the CA is fetched once and checked; a wrong pin 
   await writeFile(pinOnly, '\uFEFF' + JSON.stringify(boot, null, 2).replace(/\n/g, '\r\n')); // edited on Windows
   const ok = await fleetcertAgent(['enroll', '--json', ...agentArgs('pin', pinOnly, 'rpi4-bookworm-arm64', ['--id-template', 'pin-{serial}'])]);
   assert.is(ok.code, 0, ok.stderr);
-  assert.match(ok.stderr, /fetching the CA certificates once, unverified/);
+  assert.is(eventsIn(ok.stderr, 'ca_fetch_unverified').length, 1, ok.stderr);
 
   const wrong = join(ctx.dir!, 'wrong-pin.json');
   await writeFile(wrong, JSON.stringify({ ...boot, caFingerprint: 'ab'.repeat(32) }));
@@ -167,7 +167,8 @@ it('fingerprint-only bootstrap: the CA is fetched once and checked; a wrong pin 
 it('manual approval: the agent waits (202, Retry-After) and finishes once the operator approves', async () => {
   const boot = await bootstrapFile('fleet-manual', ['--approval', 'manual']);
   const agent = startAgent(['enroll', ...agentArgs('manual', boot, 'rpi4-bookworm-arm64', ['--id-template', 'manual-{serial}'])]);
-  await agent.waitFor(/waiting for an operator to run \\"fleetcert device approve manual-100000002a5c3b71\\"/);
+  const pending = await agent.waitForEvent('approval_pending');
+  assert.match(String(pending.why), 'fleetcert device approve manual-100000002a5c3b71');
   const approve = await fleetcert(['device', 'approve', 'manual-100000002a5c3b71', '--data-dir', ctx.fleet!.server.dataDir]);
   assert.is(approve.code, 0, approve.stderr);
   assert.is(await agent.exited, 0, agent.logs());
@@ -177,11 +178,11 @@ it('manual approval: the agent waits (202, Retry-After) and finishes once the op
 it('SIGTERM while waiting for approval stops the service at once, cleanly (exit 0)', async () => {
   const boot = await bootstrapFile('fleet-manual-stop', ['--approval', 'manual']);
   const agent = startAgent(['run', ...agentArgs('manualstop', boot, 'rpi4-bookworm-arm64', ['--id-template', 'stop-{serial}'])]);
-  await agent.waitFor(/waiting for an operator/);
+  await agent.waitForEvent('approval_pending');
   const started = Date.now();
   assert.is(await agent.stop(), 0);
   assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms`);
-  assert.match(agent.logs(), /stopped during start-up/);
+  assert.is(agent.events('stopped_during_startup').length, 1);
 });
 
 it('a refusal is explained in one actionable line: id_taken names the reset command (exit 6)', async () => {
@@ -189,7 +190,8 @@ it('a refusal is explained in one actionable line: id_taken names the reset comm
   assert.is((await fleetcertAgent(['enroll', ...agentArgs('taken1', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])])).code, 0);
   const second = await fleetcertAgent(['enroll', ...agentArgs('taken2', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])]);
   assert.is(second.code, 6);
-  assert.match(second.stderr, /enrollment refused \(id_taken\).*fleetcert device reset taken-c3f1e2d4/);
+  assert.is(eventsIn(second.stderr, 'enrollment_refused')[0]?.code, 'id_taken');
+  assert.match(second.stderr, /fleetcert device reset taken-c3f1e2d4/, 'the message names the command');
 });
 
 it('crash-safe: a key made before a failed attempt is reused, and is the key of the installed certificate', async () => {
@@ -202,12 +204,13 @@ it('crash-safe: a key made before a failed attempt is reused, and is the key of 
   assert.is((await stat(join(state, 'pending/key.pem'))).mode & 0o777, 0o600);
   const up = await fleetcertAgent(['enroll', ...args]);
   assert.is(up.code, 0, up.stderr);
-  assert.match(up.stderr, /reusing the key waiting for its certificate/);
+  const reused = eventsIn(up.stderr, 'key_reused');
+  assert.is(reused.length, 1, up.stderr);
   const pendingFp = sha256Hex(await exportPublicKeySpki(await importPrivateKeyPem(pendingPem)));
   const certPub = await openssl(['x509', '-in', join(state, 'live/cert.pem'), '-noout', '-pubkey']);
   const keyPub = await openssl(['pkey', '-pubout'], pendingPem);
   assert.is(certPub, keyPub);
-  assert.match(up.stderr, new RegExp(pendingFp));
+  assert.is(reused[0]!.keySha256, pendingFp);
 });
 
 it('hooks run after install with the paths in their environment; a failing hook is reported, not fatal', async () => {
@@ -228,21 +231,22 @@ it('hooks run after install with the paths in their environment; a failing hook 
   assert.match(env, `FLEETCERT_KEY=${state}/live/key.pem`);
   assert.match(env, 'FLEETCERT_DEVICE_ID=hooked-100000002a5c3b71');
   assert.match(env, 'FLEETCERT_EVENT=installed');
-  assert.match(res.stderr, /hook failed .*20-broken.*exit 3: node-red restart failed/);
+  const failed = eventsIn(res.stderr, 'hook_failed');
+  assert.equal(failed.map((f) => f.hook), ['20-broken'], res.stderr);
+  assert.match(String(failed[0]!.detail), /exit 3: node-red restart failed/);
 });
 
 it('revoked while running: one clear error, no hot reconnect loop', async () => {
   const boot = await bootstrapFile('fleet-revoked');
   const agent = startAgent(['run', ...agentArgs('revoked', boot, 'rpi4-bookworm-arm64', ['--id-template', 'revoked-{serial}'])]);
   try {
-    await agent.waitFor(/connected to the broker over mutual TLS/);
+    await agent.waitForEvent('mqtt_connected');
     const mark = ctx.fleet!.broker.logs().length;
     const res = await fleetcert(['device', 'revoke', 'revoked-100000002a5c3b71', '--data-dir', ctx.fleet!.server.dataDir, '--passphrase-file', ctx.fleet!.server.passphraseFile]);
     assert.is(res.code, 0, res.stderr);
-    await agent.waitFor(/certificate is revoked/, 10_000);
+    await agent.waitForEvent('mqtt_refused', 10_000, { match: { code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' } });
     await new Promise((r) => setTimeout(r, 3_000));
-    const errors = agent.logs().split('\n').filter((l) => /cannot connect to the broker/.test(l));
-    assert.is(errors.length, 1, agent.logs());
+    assert.is(agent.events('mqtt_refused').length, 1, agent.logs());
     // Each refused handshake is one "certificate verify failed" in the broker log: one, not a storm.
     const tries = ctx.fleet!.broker.logs().slice(mark).split('\n').filter((l) => /certificate verify failed/.test(l)).length;
     assert.is(tries, 1, `the broker saw ${tries} refused handshakes`);

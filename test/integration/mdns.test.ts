@@ -13,6 +13,8 @@ import { boardRoot } from '../helpers/boards.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
+import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
+import { eventsIn } from '../helpers/agent-process.js';
 
 const BROWSE = fileURLToPath(new URL('../helpers/mdns-browse.js', import.meta.url));
 
@@ -40,10 +42,10 @@ test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and T
     assert.is(res.code, 0, `no service found:\n${res.stderr}\n${serveLog}`);
     const found = JSON.parse(await readFile(join(dir, 'found.json'), 'utf8'));
     const serve = JSON.parse((await readFile(join(dir, 'serve.json'), 'utf8')).split('\n')[0]!);
-    assert.is(found.type, 'secure-mqtt');
+    assert.is(found.type, MDNS_SERVICE_TYPE);
     assert.is(found.port, 18883);
     assert.is(found.host, 'pi-gw.local');
-    assert.equal(found.txt, { fleetcert: String(serve.port), v: '1' });
+    assert.equal(found.txt, { [MDNS_TXT.enrollPort]: String(serve.port), [MDNS_TXT.version]: MDNS_CONTRACT_VERSION });
     assert.match(serveLog, /advertising the broker over mDNS/);
   });
 });
@@ -73,7 +75,7 @@ test('an agent with no URL and no broker finds both over mDNS and enrolls (priva
     const res = await run('unshare', ['-rn', 'bash', '-c', script], { timeoutMs: 90_000 });
     const agentLog = await readFile(join(dir, 'agent.log'), 'utf8').catch(() => '');
     assert.is(res.code, 0, `agent failed:\n${agentLog}\n${res.stderr}`);
-    assert.match(agentLog, /broker discovered over mDNS/);
+    assert.is(eventsIn(agentLog, 'broker_discovered').length, 1, agentLog);
     assert.is(JSON.parse(await readFile(join(dir, 'agent.json'), 'utf8')).deviceId, 'rpi4-100000002a5c3b71');
     const serve = JSON.parse((await readFile(join(dir, 'serve.json'), 'utf8')).split('\n')[0]!);
     const info = JSON.parse(await readFile(join(state, 'broker.json'), 'utf8'));

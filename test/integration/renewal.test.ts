@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { enqueueMessage } from '../../agent/outbox/outbox.js';
+import { deviceTopic } from '../../shared/protocol/topics.js';
 import { freePort } from '../helpers/ports.js';
 import { boardRoot } from '../helpers/boards.js';
 import { run } from '../helpers/run.js';
@@ -29,7 +30,7 @@ async function fleetAndAgent(dir: string, lifetime: string, options: FleetOption
     'run', '--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost',
     '--identity-root', BOARD, '--renew-check', '* * * * * *', '--renew-retry-seconds', '1',
   ]);
-  await agent.waitFor(/connected to the broker over mutual TLS/);
+  await agent.waitForEvent('mqtt_connected');
   return { fleet, agent, state };
 }
 
@@ -49,14 +50,6 @@ async function stopAll(agent: AgentProcess, rest: { stop(): Promise<unknown> }):
   assert.is(stopped, 0, 'the agent exits 0 on SIGTERM');
 }
 
-/** Waits until `pattern` occurs `count` times in the agent's log. */
-async function logCount(agent: AgentProcess, pattern: RegExp, count: number, timeoutMs: number): Promise<void> {
-  for (const started = Date.now(); Date.now() - started < timeoutMs; await new Promise((r) => setTimeout(r, 100))) {
-    if ((agent.logs().match(pattern)?.length ?? 0) >= count) return;
-  }
-  throw new Error(`fewer than ${count} x ${pattern} within ${timeoutMs} ms:\n${agent.logs()}`);
-}
-
 async function reportedSerial(dataDir: string): Promise<string | undefined> {
   const res = await fleetcert(['device', 'show', DEVICE, '--json', '--data-dir', dataDir]);
   return JSON.parse(res.stdout).device.reported?.serial;
@@ -66,8 +59,8 @@ test('three automatic renewals: three new keys and serials, the connection follo
   await withTempDir(async (dir) => {
     const { fleet, agent } = await fleetAndAgent(dir, '12s');
     try {
-      await logCount(agent, /certificate renewed/g, 3, 40_000);
-      const renewals = agent.logs().match(/certificate renewed/g)?.length ?? 0;
+      await agent.waitForEvent('certificate_renewed', 40_000, { count: 3 });
+      const renewals = agent.events('certificate_renewed').length;
       assert.ok(renewals >= 3, `${renewals} renewals:\n${agent.logs()}`);
       const certs = certificates(fleet.server.dataDir);
       assert.ok(certs.length >= 4, `${certs.length} certificates`);
@@ -84,7 +77,7 @@ test('three automatic renewals: three new keys and serials, the connection follo
         if (seen !== latest) await new Promise((r) => setTimeout(r, 100));
       }
       assert.is(seen, latest, 'the status the agent publishes carries the newest serial');
-      assert.ok((agent.logs().match(/connected to the broker over mutual TLS/g)?.length ?? 0) >= 4, 'reconnected with each certificate');
+      assert.ok(agent.events('mqtt_connected').length >= 4, 'reconnected with each certificate');
     } finally {
       await stopAll(agent, fleet);
     }
@@ -96,7 +89,7 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
     const observerPort = await freePort();
     const { fleet, agent, state } = await fleetAndAgent(dir, '12s', { observerPort });
     // The subscriber elsewhere: mosquitto_sub on the test's observer listener, QoS 1.
-    const topic = `devices/${DEVICE}/telemetry`;
+    const topic = deviceTopic(DEVICE, 'telemetry');
     const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let received = '';
     sub.stdout!.on('data', (c: Buffer) => (received += c.toString()));
@@ -118,8 +111,8 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
           await new Promise((r) => setTimeout(r, 25));
         }
       })();
-      const renewedBefore = agent.logs().match(/certificate renewed/g)?.length ?? 0;
-      await logCount(agent, /certificate renewed/g, renewedBefore + 3, 45_000);
+      const renewedBefore = agent.events('certificate_renewed').length;
+      await agent.waitForEvent('certificate_renewed', 45_000, { count: renewedBefore + 3 });
       publishing = false;
       await publisher;
       // And one through the CLI a script would use, waiting for the broker's acknowledgement.
@@ -136,7 +129,7 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
       assert.equal((await readdir(outbox)).filter((n) => n.endsWith('.json')), [], 'the outbox is empty');
       assert.ok(sent > 200, `${sent} messages published during the renewals`);
       // The connection really moved while messages flowed: one (re)connect per certificate.
-      assert.ok((agent.logs().match(/connected to the broker over mutual TLS/g)?.length ?? 0) >= 4);
+      assert.ok(agent.events('mqtt_connected').length >= 4);
     } finally {
       publishing = false;
       sub.kill();
@@ -165,7 +158,7 @@ test('renew command: not due is a no-op; --force renews and the running agent fo
 
       const before = certificates(fleet.server.dataDir).length;
       assert.is((await fleetcert(['renew-now', DEVICE, '--reason', 'CA rotation', '--data-dir', fleet.server.dataDir])).code, 0);
-      await agent.waitFor(/renewal requested now.*CA rotation/);
+      await agent.waitForEvent('renewal_requested', 15_000, { match: { reason: 'CA rotation' } });
       for (let i = 0; i < 50 && certificates(fleet.server.dataDir).length === before; i += 1) await new Promise((r) => setTimeout(r, 100));
       assert.is(certificates(fleet.server.dataDir).length, before + 1);
     } finally {
@@ -179,14 +172,14 @@ test("renewal info: an operator's renew-now reaches an agent without MQTT, at st
     const { fleet, agent, state } = await fleetAndAgent(dir, '30d');
     let restarted: AgentProcess | undefined;
     try {
-      await agent.waitFor(/renewal planned.*"window":"default"/);
+      await agent.waitForEvent('renewal_planned', 15_000, { match: { window: 'default' } });
       assert.is(await agent.stop(), 0);
       const pulled = await fleetcert(['renew-now', DEVICE, '--no-push', '--reason', 'audit finding', '--data-dir', fleet.server.dataDir]);
       assert.is(pulled.code, 0, pulled.stderr);
       const before = certificates(fleet.server.dataDir).length;
       restarted = startAgent(['run', '--state-dir', state, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD]);
-      await restarted.waitFor(/renewal planned.*"window":"operator"/);
-      await restarted.waitFor(/certificate renewed/);
+      await restarted.waitForEvent('renewal_planned', 15_000, { match: { window: 'operator' } });
+      await restarted.waitForEvent('certificate_renewed');
       assert.is(certificates(fleet.server.dataDir).length, before + 1);
       assert.is(await restarted.stop(), 0);
 
@@ -210,19 +203,18 @@ test('renewal while the server is down backs off, and succeeds once it is back; 
     try {
       const port = fleet.server.port;
       await fleet.server.stop();
-      await agent.waitFor(/renewal failed; next attempt in/, 20_000);
+      await agent.waitForEvent('renewal_failed', 20_000);
       const back = await startServer(dir, ['--listen', `127.0.0.1:${port}`, '--device-lifetime', '12s', '--backdate', '1s'], {
         dataDir: fleet.server.dataDir,
         passphraseFile: fleet.server.passphraseFile,
       });
       try {
-        await agent.waitFor(/certificate renewed/, 30_000);
-        const failures = agent.logs().match(/renewal failed; next attempt in (\d+) s/g) ?? [];
-        assert.ok(failures.length >= 1, 'backoff observed');
+        await agent.waitForEvent('certificate_renewed', 30_000);
+        assert.ok(agent.events('renewal_failed').length >= 1, 'backoff observed');
 
         const revoke = await fleetcert(['device', 'revoke', DEVICE, '--data-dir', fleet.server.dataDir, '--passphrase-file', fleet.server.passphraseFile]);
         assert.is(revoke.code, 0, revoke.stderr);
-        await agent.waitFor(/renewal refused \(device_revoked\)/, 30_000);
+        await agent.waitForEvent('renewal_refused', 30_000, { match: { code: 'device_revoked' } });
       } finally {
         await back.stop();
       }
@@ -256,17 +248,17 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
       // 1. Off past expiry, back inside the grace window: renews over mTLS, no token use.
       await waitPastExpiry(0);
       agent = startAgent(['run', ...common]);
-      await agent.waitFor(/certificate renewed/, 15_000);
-      await agent.waitFor(/connected to the broker over mutual TLS/, 15_000);
+      await agent.waitForEvent('certificate_renewed', 15_000);
+      await agent.waitForEvent('mqtt_connected', 15_000);
       assert.is(tokenUses(), 1, 'the grace window needs no token');
       assert.is(await agent.stop(), 0);
 
       // 2. Off past the grace window, bootstrap file still there: enrolls again with the token.
       await waitPastExpiry(5000);
       agent = startAgent(['run', ...common]);
-      await agent.waitFor(/renewal refused \(cert_expired\).*enrolling again with the bootstrap token/, 15_000);
-      await agent.waitFor(/certificate installed/, 15_000);
-      await agent.waitFor(/connected to the broker over mutual TLS/, 15_000);
+      await agent.waitForEvent('token_fallback', 15_000, { match: { refusal: 'cert_expired' } });
+      await agent.waitForEvent('certificate_installed', 15_000);
+      await agent.waitForEvent('mqtt_connected', 15_000);
       assert.is(tokenUses(), 2);
       assert.ok(auditRows(fleet.server.dataDir).some((a) => a.device_id === DEVICE && a.action === 'reissued'));
       assert.is(await agent.stop(), 0);
@@ -276,9 +268,9 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
       await waitPastExpiry(5000);
       const refusalsBefore = auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length;
       agent = startAgent(['run', ...common]);
-      await agent.waitFor(/no bootstrap file to enroll again with/, 15_000);
-      const line = await agent.waitFor(/renewal refused; asking again in \d+ s/, 5_000);
-      const wait = Number(/asking again in (\d+) s/.exec(line)![1]);
+      await agent.waitForEvent('token_fallback_unavailable', 15_000, { match: { refusal: 'cert_expired' } });
+      const refused = await agent.waitForEvent('renewal_refused', 5_000);
+      const wait = Number(refused.delaySeconds);
       assert.ok(wait >= 720 && wait <= 900, `waits ${wait} s`);
       assert.match(agent.logs(), /copy a bootstrap file \(fleetcert.json\) onto the device/);
       await new Promise((r) => setTimeout(r, 3000));

@@ -3,8 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { MDNS_SERVICE_TYPE } from '../../server/discovery/advertise-broker.js';
 import { EXIT } from '../../shared/cli/exit-codes.js';
+import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_NAME, MDNS_TXT } from '../../shared/protocol/discovery.js';
 import { ERROR_CODES } from '../../shared/errors.js';
 
 const doc = await readFile(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
@@ -27,10 +27,10 @@ test('docs/CLI.md lists every error code with the exit code it ends a command wi
 
 test('deploy/avahi/fleetcert.service announces what serve --mdns announces', async () => {
   const xml = await readFile(fileURLToPath(new URL('../../../deploy/avahi/fleetcert.service', import.meta.url)), 'utf8');
-  assert.match(xml, `<type>_${MDNS_SERVICE_TYPE}._tcp</type>`);
+  assert.match(xml, `<type>${MDNS_SERVICE_NAME}</type>`);
   assert.match(xml, '<port>8883</port>');
-  assert.match(xml, '<txt-record>fleetcert=8443</txt-record>');
-  assert.match(xml, '<txt-record>v=1</txt-record>');
+  assert.match(xml, `<txt-record>${MDNS_TXT.enrollPort}=8443</txt-record>`);
+  assert.match(xml, `<txt-record>${MDNS_TXT.version}=${MDNS_CONTRACT_VERSION}</txt-record>`);
   assert.not.match(xml.replace(/<!--[\s\S]*?-->/, ''), /--/, 'no double hyphen outside the comment');
 });
 

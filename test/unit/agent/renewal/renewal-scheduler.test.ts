@@ -2,15 +2,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FleetcertError } from '../../../../shared/errors.js';
-import { silentLogger } from '../../../../shared/log/logger.js';
+import { silentLogger, type Logger } from '../../../../shared/log/logger.js';
 import { RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
+import { RenewalInProgress } from '../../../../agent/renewal/renewal-lock.js';
 import { RenewalScheduler, type RenewalHint } from '../../../../agent/renewal/renewal-scheduler.js';
+import { memoryLog } from '../../../helpers/memory-log.js';
 
 const d = (s: string) => new Date(s);
 // 30 days: the default window is [2026-06-19T12:00, 2026-06-21T00:00].
 const live = { serial: 'aa01', notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01T00:00:00Z') };
 
-function harness(opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined; readValidity?: () => Promise<typeof live> } = {}) {
+function harness(
+  opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined; readValidity?: () => Promise<typeof live>; log?: Logger } = {},
+) {
   const state = { now: d('2026-06-02T00:00:00Z'), renewals: 0, hintCalls: 0 };
   const scheduler = new RenewalScheduler({
     cronExpression: '*/15 * * * *',
@@ -30,7 +34,7 @@ function harness(opts: { hint?: () => RenewalHint | undefined; fail?: () => Erro
     },
     onNewCertificate: async () => undefined,
     backoff: RENEWAL_BACKOFF,
-    log: silentLogger,
+    log: opts.log ?? silentLogger,
     random: () => 0,
     now: () => state.now,
   });
@@ -135,6 +139,20 @@ test('an operator request skips the window and the backoff', async () => {
   scheduler.requestNow('again');
   await new Promise((r) => setTimeout(r, 10));
   assert.is(state.renewals, 2);
+});
+
+test('a renewal blocked by the lock is logged at every check (renewal_skipped, with the holder), and not backed off', async () => {
+  const logged = memoryLog();
+  const holder = { pid: 4242, bootId: 'boot-a', startTime: '1000' };
+  const { scheduler, state } = harness({ fail: () => new RenewalInProgress(holder, '/state/renew.lock'), log: logged.log });
+  state.now = d('2026-06-21T00:00:00Z');
+  await scheduler.check();
+  await scheduler.check();
+  assert.is(state.renewals, 2, 'tried again at the next check: the holder may be done');
+  const skipped = logged.events('renewal_skipped');
+  assert.is(skipped.length, 2);
+  assert.equal(skipped[0]!.holder, holder);
+  assert.is(skipped[0]!.reason, 'renewal_in_progress');
 });
 
 test.run();

@@ -70,7 +70,7 @@ test('plans refuse a root under an issuer, a leaf without one, names outside tls
   await expectCode(() => planCertificate({ ...base, profile: 'device-client' }, { ...ctx, issuerNotAfter: undefined }), 'internal');
   await expectCode(() => planCertificate({ ...base, profile: 'device-client', ipAddresses: ['127.0.0.1'] }, ctx), 'internal');
   await expectCode(() => planCertificate({ ...base, profile: 'tls-server' }, ctx), 'internal');
-  await expectCode(() => planCertificate({ ...base, profile: 'tls-server', ipAddresses: ['1.2.3'] }, ctx), 'usage');
+  await expectCode(() => planCertificate({ ...base, profile: 'tls-server', ipAddresses: ['1.2.3'] }, ctx), 'config_invalid');
   const plan = planCertificate({ ...base, profile: 'device-client' }, ctx);
   assert.is(plan.serial, '01' + '00'.repeat(15));
   assert.equal(plan.subject, { commonName: 'x' });

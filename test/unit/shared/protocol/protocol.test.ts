@@ -4,6 +4,8 @@ import { formatDuration, parseDuration } from '../../../../shared/duration.js';
 import { deviceIdProblem } from '../../../../shared/protocol/device-id.js';
 import { encodeMetadataHeader, parseMetadataHeader } from '../../../../shared/protocol/device-metadata.js';
 import { decodeBase64Body, decodeCsrBody, encodeBase64Body } from '../../../../shared/protocol/est.js';
+import { WIRE_ERROR_CODES } from '../../../../shared/protocol/error-codes.js';
+import { ERROR_CODES } from '../../../../shared/errors.js';
 
 test('durations: strict units, combinations, round trip', () => {
   assert.is(parseDuration('90s'), 90);
@@ -43,3 +45,11 @@ test('device metadata header: round trip; unknown fields, control characters, ov
 });
 
 test.run();
+
+test('wire error codes: exactly the codes that carry an HTTP status, so the agent knows every refusal the server can send', () => {
+  const withStatus = Object.entries(ERROR_CODES)
+    .filter(([, info]) => 'status' in info)
+    .map(([code]) => code)
+    .sort();
+  assert.equal([...WIRE_ERROR_CODES].sort(), withStatus);
+});
