@@ -4,7 +4,7 @@
  * even when connecting by address. A retained `online` status on every (re)connect, a retained
  * `offline` last will. TLS failures that retrying cannot fix (revoked, expired, unknown CA,
  * wrong clock) stop the reconnect loop: the state says why, and a slow retry follows.
- * Lifecycle as in STYLE.md: the constructor assigns, start() connects, stop() is idempotent.
+ * Lifecycle: the constructor assigns, start() connects, stop() is idempotent.
  */
 import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';

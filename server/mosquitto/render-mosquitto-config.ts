@@ -3,7 +3,7 @@
  * mutual-TLS listener for devices (identity = certificate CN, client id forced to it, CRL
  * checked) and a loopback-only admin listener the server uses to end revoked sessions.
  * Pure: paths and ports in, text out. Facts it relies on (verified on 2.0.11) are in
- * docs/ARCHITECTURE.md and DESIGN.md.
+ * docs/ARCHITECTURE.md.
  */
 import { aclRules, ADMIN_USER, SERVER_IDENTITY, type AclAccess } from '../../shared/protocol/topics.js';
 

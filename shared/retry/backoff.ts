@@ -1,6 +1,6 @@
 /**
  * Capped exponential backoff with jitter, as a pure function: attempt number and a random
- * source in, delay out. Defaults follow DESIGN.md: 1 min -> 10 min -> 100 min -> 6 h cap.
+ * source in, delay out. Defaults: 1 min -> 10 min -> 100 min -> 6 h cap.
  */
 export interface BackoffPolicy {
   readonly firstSeconds: number;
