@@ -16,7 +16,7 @@ import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
-import { DEFAULT_LIMITS, EstServer } from '../est/est-server.js';
+import { DEFAULT_LIMITS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import { Registry } from '../registry/registry.js';
 import { initialisedLayout } from './data-dir.js';
@@ -34,6 +34,7 @@ interface ServeOptions {
   maxAuthFailures: string;
   failureWindow: string;
   headerTimeout: string;
+  bodyTimeout: string;
   mdns?: boolean;
   brokerUrl?: string;
   logLevel: string;
@@ -58,6 +59,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
+    .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
@@ -85,6 +87,13 @@ Examples:
       if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
+      // Last line of defence: a promise nobody awaited must not end the server for every device.
+      // The request path awaits all of its own (est-server.ts); this catches a bug anywhere else.
+      const onUnhandled = (reason: unknown): void => {
+        const stack = reason instanceof Error ? reason.stack : undefined;
+        log.error('unhandled rejection', { event: 'unhandled_rejection', err: reason, stack });
+      };
+      process.on('unhandledRejection', onUnhandled);
       const layout = await initialisedLayout(options.dataDir);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
@@ -101,7 +110,7 @@ Examples:
         limiter,
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
-        limits: { ...DEFAULT_LIMITS, headersTimeoutMs: durationOption('--header-timeout', options.headerTimeout) * 1000 },
+        limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
       });
       let address;
       try {
@@ -140,6 +149,7 @@ Examples:
       for (const stop of background.reverse()) await stop();
       await server.stop();
       registry.close();
+      process.off('unhandledRejection', onUnhandled);
       log.info('stopped');
     });
 }
@@ -170,6 +180,14 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
   });
   client.start();
   return [() => refresher.stop(), () => client.stop()];
+}
+
+/** The server's timeouts: the whole-request backstop always leaves room for headers and body. */
+function estLimits(headersTimeoutSeconds: number, bodyTimeoutSeconds: number): EstServerLimits {
+  const headersTimeoutMs = headersTimeoutSeconds * 1000;
+  const bodyTimeoutMs = bodyTimeoutSeconds * 1000;
+  const requestTimeoutMs = Math.max(DEFAULT_LIMITS.requestTimeoutMs, headersTimeoutMs + bodyTimeoutMs + 1_000);
+  return { ...DEFAULT_LIMITS, headersTimeoutMs, bodyTimeoutMs, requestTimeoutMs };
 }
 
 function durationOption(name: string, value: string, options: { allowZero?: boolean } = {}): number {

@@ -31,20 +31,23 @@ test('after 3 failed tokens a source gets 429 + Retry-After, even with a good to
   });
 });
 
-test('a client that never finishes its headers is disconnected after --header-timeout', async () => {
+test('a client that never finishes its headers gets 408 and is disconnected after --header-timeout', async () => {
   await withTempDir(async (dir) => {
     const server = await startServer(dir, ['--header-timeout', '1s']);
     try {
       const started = Date.now();
+      let received = '';
       const closedAfter = await new Promise<number>((resolve, reject) => {
         const socket = connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: server.rootPem }, () => {
           socket.write(`POST ${EST_PATHS.simpleEnroll} HTTP/1.1\r\nHost: localhost\r\nX-Slow: `); // and never more
         });
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
         socket.on('error', () => undefined);
         socket.on('close', () => resolve(Date.now() - started));
         setTimeout(() => reject(new Error('still connected after 8 s')), 8_000);
       });
       assert.ok(closedAfter >= 900 && closedAfter < 4_000, `closed after ${closedAfter} ms`);
+      assert.match(received, /^HTTP\/1\.1 408 .*"code":"request_timeout"/s);
       assert.is((await est(server, { path: EST_PATHS.cacerts, method: 'GET' })).status, 200);
     } finally {
       await server.stop();
