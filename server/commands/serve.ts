@@ -56,7 +56,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--renewal-info-retry <duration>', 'how often devices ask for their renewal info (Retry-After)', '6h')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
     .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
-    .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
+    .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
@@ -108,6 +108,7 @@ Examples:
         service,
         caCertificates: [authority.issuer.certificate, authority.root],
         limiter,
+        tokenKnown: (tokenId) => registry.getToken(tokenId) !== undefined,
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),

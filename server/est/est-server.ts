@@ -21,6 +21,8 @@ import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FailureLimiter } from './failure-limiter.js';
+import { parseFleetToken } from '../tokens/fleet-token.js';
+import { tokenFromAuthorization } from './basic-auth.js';
 import { cacerts } from './handlers/cacerts.js';
 import type { HandlerContext } from './handlers/context.js';
 import { simpleEnroll } from './handlers/simple-enroll.js';
@@ -53,6 +55,8 @@ export interface EstServerOptions {
   readonly service: EnrollmentService;
   readonly caCertificates: readonly Certificate[];
   readonly limiter: FailureLimiter;
+  /** Whether a token id exists: failures against unknown ids share one bucket per address. */
+  readonly tokenKnown: (tokenId: string) => boolean | Promise<boolean>;
   readonly log: Logger;
   readonly limits?: EstServerLimits;
   /** Retry-After of renewal-info answers (default 6 h). */
@@ -62,25 +66,26 @@ export interface EstServerOptions {
 
 type Handler = (req: IncomingMessage, ctx: HandlerContext) => Promise<Reply>;
 
-const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authenticated: boolean }> = {
-  [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authenticated: false },
-  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authenticated: true },
-  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authenticated: true },
-  [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authenticated: true },
+/**
+ * `token`: authorised by a fleet token, so throttled per (address, token id) by the failure limiter.
+ * `certificate`: authorised by a certificate that must chain to the CA; nothing to guess, so never
+ * throttled (a device renewing must not be locked out by a neighbour behind the same NAT).
+ */
+type Authentication = 'none' | 'token' | 'certificate';
+
+const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authentication: Authentication }> = {
+  [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authentication: 'none' },
+  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authentication: 'token' },
+  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authentication: 'certificate' },
+  [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authentication: 'certificate' },
 };
 
-/** Refusals that count against a source's failure budget: guessing tokens or certificates. */
-const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'token_invalid',
-  'token_expired',
-  'token_revoked',
-  'token_exhausted',
-  'client_certificate_required',
-  'chain_invalid',
-  'cert_expired',
-  'cert_not_yet_valid',
-  'certificate_not_current',
-]);
+/**
+ * The one refusal that counts against a failure bucket: a token whose secret did not match (or
+ * no token at all). Expired, revoked and used-up tokens had the right secret, and policy refusals
+ * (id_taken, certificate_not_current, device_revoked...) are answers, not guesses.
+ */
+const GUESSING: ErrorCode = 'token_invalid';
 
 export class EstServer {
   private server: Server | undefined;
@@ -211,8 +216,9 @@ export class EstServer {
     const route = ROUTES[path];
     if (!route) throw new FleetcertError('not_found', `no route for ${path.slice(0, 100)}`);
     if (req.method !== route.method) throw new FleetcertError('method_not_allowed', `${req.method} on ${path}`);
-    if (route.authenticated) {
-      const retryAfter = this.options.limiter.retryAfter(source, now);
+    const bucket = route.authentication === 'token' ? await this.tokenBucket(source, req.headers.authorization) : undefined;
+    if (bucket !== undefined) {
+      const retryAfter = this.options.limiter.retryAfter(bucket, now);
       if (retryAfter !== undefined) return errorReply('rate_limited', retryAfter);
     }
     const ctx: HandlerContext = {
@@ -223,12 +229,24 @@ export class EstServer {
       request: { source, now, metadata: readMetadata(req) },
       peerCertificate: peerCertificate(req),
     };
-    return route.handler(req, ctx);
+    try {
+      return await route.handler(req, ctx);
+    } catch (err) {
+      if (bucket !== undefined && isFleetcertError(err, GUESSING)) this.options.limiter.recordFailure(bucket, now);
+      throw err;
+    }
+  }
+
+  /** (address, token id) for a known token id; (address, "-") for a missing, malformed or unknown one. */
+  private async tokenBucket(source: string, authorization: string | undefined): Promise<string> {
+    const text = tokenFromAuthorization(authorization);
+    const claimed = text === undefined ? undefined : parseFleetToken(text)?.id;
+    const known = claimed !== undefined && (await this.options.tokenKnown(claimed));
+    return `${source} ${known ? claimed : '-'}`;
   }
 
   private replyForError(err: unknown, source: string, now: Date): Reply {
     if (isFleetcertError(err)) {
-      if (AUTH_FAILURES.has(err.code)) this.options.limiter.recordFailure(source, now);
       if (err.code === 'internal') this.options.log.error('request failed', { err, source });
       return errorReply(err.code);
     }

@@ -9,14 +9,14 @@ import { withTempDir } from '../helpers/temp-dir.js';
 
 const PKCS10 = 'application/pkcs10';
 
-test('after 3 failed tokens a source gets 429 + Retry-After, even with a good token; cacerts stays open', async () => {
+test('after 3 failed tokens that token id gets 429 + Retry-After from that source, even with the right secret; cacerts stays open', async () => {
   await withTempDir(async (dir) => {
     const server = await startServer(dir, ['--max-auth-failures', '3', '--failure-window', '10m']);
     try {
-      const { token } = await createToken(server.dataDir);
+      const { token, id } = await createToken(server.dataDir);
       const body = (await deviceCsr('rpi-rl-1')).body;
       for (let i = 0; i < 3; i += 1) {
-        const bad = await est(server, { path: EST_PATHS.simpleEnroll, token: `fct_aaaaaaaaaa_${'B'.repeat(43)}`, contentType: PKCS10, body });
+        const bad = await est(server, { path: EST_PATHS.simpleEnroll, token: `fct_${id}_${'B'.repeat(43)}`, contentType: PKCS10, body });
         assert.is(bad.status, 401);
       }
       const limited = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body });

@@ -75,6 +75,7 @@ async function withServer(service: Partial<EnrollmentService>, log: Logger, fn: 
     service: service as EnrollmentService,
     caCertificates: [pki.intermediate.certificate, pki.root.certificate],
     limiter: new FailureLimiter({ maxFailures: 10, windowSeconds: 60 }),
+    tokenKnown: () => false,
     log,
     limits: DEFAULT_LIMITS,
   });
