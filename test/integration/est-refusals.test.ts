@@ -12,6 +12,7 @@ import { EST_PATHS } from '../../shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, est, type EstRequest, type EstResponse } from '../helpers/est-client.js';
 import { auditRows, createToken, registrySnapshot, sqlFixture, startServer, type FleetServer } from '../helpers/fleet-server.js';
+import { integer, OIDS, rawEcCsr } from '../helpers/raw-csr.js';
 import { openssl } from '../helpers/run.js';
 
 const ctx: { server?: FleetServer; dir?: string; token?: string; tokenId?: string } = {};
@@ -79,6 +80,25 @@ it('CSR with one flipped signature byte: 400 csr_signature_invalid', async () =>
   const der = Buffer.from((await deviceCsr('rpi-sig-1')).body, 'base64');
   der.writeUInt8(der[der.length - 3]! ^ 0x01, der.length - 3);
   await refused(enroll(der.toString('base64')), 400, 'csr_signature_invalid');
+});
+
+it('CSR shapes that crashed the parser are 400 csr_invalid: extensionRequest holding INTEGER 1, explicit EC parameters', async () => {
+  const integerRequest = rawEcCsr({ commonName: 'rpi-ext-int', attributes: [{ type: OIDS.extensionRequest, values: [integer(1)] }] });
+  await refused(enroll(integerRequest.der.toString('base64')), 400, 'csr_invalid');
+  const dir = await mkdtemp(join(tmpdir(), 'fleetcert-csr-'));
+  try {
+    await openssl(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', join(dir, 'k')]);
+    await openssl(['req', '-new', '-key', join(dir, 'k'), '-subj', '/CN=rpi-explicit', '-outform', 'DER', '-out', join(dir, 'csr')]);
+    await refused(enroll((await readFile(join(dir, 'csr'))).toString('base64')), 400, 'csr_invalid');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a CSR signed with SHA-1 is refused: 400 csr_invalid', async () => {
+  await refused(enroll(rawEcCsr({ commonName: 'rpi-sha1', hash: 'sha1' }).der.toString('base64')), 400, 'csr_invalid');
+  // The same CSR signed with SHA-256 is fine: the refusal is about the hash, not the builder.
+  assert.is((await est(ctx.server!, enroll(rawEcCsr({ commonName: 'rpi-sha256' }).der.toString('base64')))).status, 200);
 });
 
 it('RSA-1024 key: 400 key_too_weak', async () => {
