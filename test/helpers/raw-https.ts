@@ -18,7 +18,7 @@ export interface RawExchange {
 }
 
 export interface RawReply {
-  /** Status of the first response, undefined when none arrived. */
+  /** Status of the first final (not 1xx) response, undefined when none arrived. */
   readonly status: number | undefined;
   /** Every byte received, as text. */
   readonly raw: string;
@@ -48,7 +48,8 @@ export function rawHttps(server: { port: number; rootPem: string }, exchange: Ra
       clearTimeout(timer);
       socket.destroy();
       const raw = Buffer.concat(received).toString('latin1');
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(raw)?.[1];
+      // Interim answers (100 Continue) come first; the status is the first final one.
+      const status = [...raw.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => m[1]!).find((s) => !s.startsWith('1'));
       const code = /"code":"([a-z_]+)"/.exec(raw)?.[1];
       resolve({ status: status === undefined ? undefined : Number(status), raw, code, closedByServer, elapsedMs: Date.now() - started });
     };
