@@ -7,7 +7,8 @@
  *   says so); an operator reset frees the id again;
  * - the same id with the same key gets its current certificate back (a retry is idempotent),
  *   or a fresh one if that certificate has expired: the key proves it is the same device;
- * - the same id with another key is refused (`id_taken`) unless the token allows re-enrollment.
+ * - the same id with another key is refused (`id_taken`) unless the token allows re-enrollment
+ *   and is the token that enrolled it: one token never takes over another token's devices.
  *
  * Re-enrollment (simplereenroll, mTLS): the presented certificate must be the device's current
  * one (or the one just superseded, when the retry is for the same new key), with the same
@@ -73,7 +74,10 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
       const sameKey = current !== undefined && current.keySha256 === keySha256 && current.status === 'active';
       if (sameKey && now < current.notAfter) return { kind: 'reuse', certificate: current };
       if (sameKey) return { kind: 'issue', countTokenUse: false, action: 'reissued' };
-      if (token.reenroll === 'allow') return { kind: 'issue', countTokenUse: true, action: 'reissued' };
+      if (token.reenroll === 'allow' && device.tokenId === token.id) return { kind: 'issue', countTokenUse: true, action: 'reissued' };
+      if (token.reenroll === 'allow') {
+        return refuse('id_taken', `device id "${deviceId}" was enrolled with token ${device.tokenId ?? '(none)'}; token ${token.id} re-enrolls only its own ids`);
+      }
       return refuse('id_taken', `device id "${deviceId}" is enrolled with another key (token ${token.id} does not allow re-enrollment)`);
     }
   }
