@@ -6,9 +6,10 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logger.js';
-import { certificatesToPem, certificateToPem } from '../../shared/pki/certificate.js';
+import { certificatesToPem, certificateToPem, describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { loadAuthority, type Authority } from '../authority/authority.js';
+import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
@@ -95,10 +96,11 @@ Examples:
       };
       process.on('unhandledRejection', onUnhandled);
       const layout = await initialisedLayout(options.dataDir);
+      const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
       const registry = Registry.open(layout.registry);
-      const service = new EnrollmentService(registry, authority, settings, log.child('enroll'));
+      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'));
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -181,6 +183,18 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
   });
   client.start();
   return [() => refresher.stop(), () => client.stop()];
+}
+
+/** This host's names and those in its TLS certificates (CN, DNS and IP SANs): ids no device may take. */
+async function ownNames(certificateFiles: readonly string[]): Promise<ReadonlySet<string>> {
+  const names: string[] = [];
+  for (const file of certificateFiles) {
+    const pem = await readFile(file, 'utf8').catch(() => undefined); // the broker's exists only after broker-config
+    if (pem === undefined) continue;
+    const info = describeCertificate(readCertificates(pem)[0]!);
+    names.push(info.subjectCommonName ?? '', ...info.dnsNames, ...info.ipAddresses);
+  }
+  return reservedServerIds(hostname(), names);
 }
 
 /** The server's timeouts: the whole-request backstop always leaves room for headers and body. */

@@ -33,15 +33,18 @@ export interface EnrollInput {
   readonly device: DeviceRecord | undefined;
   readonly current: CertificateRecord | undefined;
   readonly now: Date;
+  /** The server's own names (lowercase): ids no device may take. */
+  readonly serverNames?: ReadonlySet<string>;
 }
 
 const refuse = (code: ErrorCode, reason: string): EnrollDecision => ({ kind: 'refuse', code, reason });
 
-/** The device-id checks both channels share. */
-export function deviceIdRefusal(deviceId: string): EnrollDecision | undefined {
+/** The device-id checks both channels share; `serverNames` are this server's own names, lowercase. */
+export function deviceIdRefusal(deviceId: string, serverNames: ReadonlySet<string> = new Set()): EnrollDecision | undefined {
   const problem = deviceIdProblem(deviceId);
   if (problem === 'invalid') return refuse('id_invalid', `device id ${JSON.stringify(deviceId.slice(0, 80))} has invalid syntax`);
   if (problem === 'reserved') return refuse('id_reserved', `device id "${deviceId}" is reserved`);
+  if (serverNames.has(deviceId.toLowerCase())) return refuse('id_reserved', `device id "${deviceId}" is one of this server's own names`);
   return undefined;
 }
 
@@ -49,7 +52,7 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
   const { token, deviceId, keySha256, device, current, now } = input;
   const tokenProblem = tokenRefusal(token, now);
   if (tokenProblem) return refuse(tokenProblem, `token ${token.id} is ${tokenProblem === 'token_revoked' ? 'revoked' : 'expired'}`);
-  const idProblem = deviceIdRefusal(deviceId);
+  const idProblem = deviceIdRefusal(deviceId, input.serverNames);
   if (idProblem) return idProblem;
   if (!idMatchesPattern(deviceId, token.idPattern)) {
     return refuse('id_not_allowed', `device id "${deviceId}" is outside token ${token.id}'s pattern ${token.idPattern}`);

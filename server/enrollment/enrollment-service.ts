@@ -26,6 +26,8 @@ export interface EnrollmentSettings {
   readonly pendingRetryAfterSeconds: number;
   /** How long after expiry a device's latest, unrevoked certificate may still renew itself. */
   readonly renewalGraceSeconds: number;
+  /** The server's own names (lowercase), reserved as device ids. */
+  readonly serverNames?: ReadonlySet<string>;
 }
 
 export interface RequestContext {
@@ -60,7 +62,7 @@ export class EnrollmentService {
       const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
-      const idProblem = deviceIdRefusal(deviceId);
+      const idProblem = deviceIdRefusal(deviceId, this.settings.serverNames);
       if (idProblem) return this.apply(idProblem, token, deviceId, csr, ctx);
       return this.lock.run(deviceId, async () => {
         const device = this.registry.getDevice(deviceId);
@@ -71,6 +73,7 @@ export class EnrollmentService {
           device,
           current: this.registry.currentCertificate(deviceId),
           now: ctx.now,
+          serverNames: this.settings.serverNames,
         });
         // A device polling while it waits: nothing new to record.
         if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../shared/errors.js';
 import { EST_PATHS } from '../../shared/protocol/est.js';
@@ -140,6 +140,14 @@ it("id outside the token's pattern: 403 id_not_allowed; bad syntax: 400 id_inval
   await refused(enroll((await deviceCsr('rpi+#')).body, token), 400, 'id_invalid');
   await refused(enroll((await deviceCsr('Fleetcert-Server')).body, token), 400, 'id_reserved');
   await refused(enroll((await deviceCsr('admin')).body, token), 400, 'id_reserved');
+});
+
+it("the server's own names (its host name, <host>.local, the names and addresses in its TLS certificate) are reserved: 400 id_reserved", async () => {
+  const { token } = await createToken(ctx.server!.dataDir);
+  const short = hostname().split('.')[0]!;
+  for (const id of [`${short}.local`, short.toUpperCase(), '127.0.0.1']) {
+    await refused(enroll((await deviceCsr(id)).body, token), 400, 'id_reserved');
+  }
 });
 
 it('a CSR without a CN: 400 id_invalid', async () => {
