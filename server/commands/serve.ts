@@ -141,19 +141,19 @@ Examples:
         background.push(() => advertisement.stop());
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-      log.info('listening', { url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
+      log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', () => resolve('SIGTERM'));
         process.once('SIGINT', () => resolve('SIGINT'));
       });
-      log.info('stopping', { signal });
+      log.info('stopping', { event: 'serve_stopping', signal });
       for (const stop of background.reverse()) await stop();
       await server.stop();
       registry.close();
       process.off('unhandledRejection', onUnhandled);
-      log.info('stopped');
+      log.info('stopped', { event: 'serve_stopped' });
     });
 }
 

@@ -55,11 +55,11 @@ test('a client that never finishes its headers gets 408 and is disconnected afte
   });
 });
 
-test('SIGTERM stops the server cleanly (exit 0, "stopped" logged)', async () => {
+test('SIGTERM stops the server cleanly (exit 0, event serve_stopped logged)', async () => {
   await withTempDir(async (dir) => {
     const server = await startServer(dir);
     assert.is(await server.stop(), 0);
-    assert.match(server.logs(), /"msg":"stopped"/);
+    assert.match(server.logs(), /"event":"serve_stopped"/);
   });
 });
 

@@ -96,7 +96,7 @@ test('every oversized, aborted, lying or malformed body leaves the server runnin
       const code = await server.stop();
       assert.is(code, 0, `serve exited ${code}:\n${server.logs().slice(-2000)}`);
     }
-    assert.not.match(server.logs(), /unhandled/i);
+    assert.not.match(server.logs(), /"event":"(unhandled_rejection|request_failed)"/);
   });
 });
 
