@@ -178,7 +178,7 @@ export class EstServer {
         this.options.log.debug(() => `${req.method} ${req.url}: ${err.message}`, { source });
         return;
       }
-      reply = this.replyForError(err, source, now);
+      reply = this.replyForError(err, source);
     }
     // 413 and 408 leave an unread body behind: `connection: close` makes node:http close the
     // socket once the reply is flushed (the socket may already be detached from `req` by then).
@@ -245,7 +245,7 @@ export class EstServer {
     return `${source} ${known ? claimed : '-'}`;
   }
 
-  private replyForError(err: unknown, source: string, now: Date): Reply {
+  private replyForError(err: unknown, source: string): Reply {
     if (isFleetcertError(err)) {
       if (err.code === 'internal') this.options.log.error('request failed', { err, source });
       return errorReply(err.code);
