@@ -35,3 +35,13 @@ export function defaultServerNames(host: HostFacts, extra: readonly string[] = [
   }
   return { dnsNames: [...new Set(dnsNames)], ipAddresses: [...new Set(ipAddresses)] };
 }
+
+/**
+ * Device ids this server must never hand out: its own names. A device certificate whose CN is
+ * the server's host name (or an address or SAN of its TLS certificates) would confuse every log,
+ * ACL and operator that reads names. Lowercase; compare with the id lowercased.
+ */
+export function reservedServerIds(hostname: string, certificateNames: readonly string[]): ReadonlySet<string> {
+  const short = hostname.split('.')[0]!;
+  return new Set([hostname, short, `${short}.local`, ...certificateNames].map((name) => name.toLowerCase()).filter((name) => name !== ''));
+}

@@ -6,9 +6,10 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logger.js';
-import { certificatesToPem, certificateToPem } from '../../shared/pki/certificate.js';
+import { certificatesToPem, certificateToPem, describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { loadAuthority, type Authority } from '../authority/authority.js';
+import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
@@ -16,7 +17,7 @@ import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
-import { DEFAULT_LIMITS, EstServer } from '../est/est-server.js';
+import { DEFAULT_LIMITS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
 import { initialisedLayout, openRegistry } from './data-dir.js';
@@ -34,6 +35,7 @@ interface ServeOptions {
   maxAuthFailures: string;
   failureWindow: string;
   headerTimeout: string;
+  bodyTimeout: string;
   mdns?: boolean;
   brokerUrl?: string;
   logLevel: string;
@@ -55,9 +57,10 @@ export function serveCommand(io: CliIo): Command {
     .option('--renewal-info-retry <duration>', 'how often devices ask for their renewal info (Retry-After)', '6h')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
     .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
-    .option('--max-auth-failures <n>', 'failed authentications per source address before 429', '10')
+    .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
+    .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
@@ -85,11 +88,19 @@ Examples:
       if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
+      // Last line of defence: a promise nobody awaited must not end the server for every device.
+      // The request path awaits all of its own (est-server.ts); this catches a bug anywhere else.
+      const onUnhandled = (reason: unknown): void => {
+        const stack = reason instanceof Error ? reason.stack : undefined;
+        log.error('unhandled rejection', { event: 'unhandled_rejection', err: reason, stack });
+      };
+      process.on('unhandledRejection', onUnhandled);
       const layout = await initialisedLayout(options.dataDir);
+      const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
       const registry = await openRegistry(layout);
-      const service = new EnrollmentService(registry, authority, settings, log.child('enroll'));
+      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'));
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -99,9 +110,10 @@ Examples:
         service,
         caCertificates: [authority.issuer.certificate, authority.root],
         limiter,
+        tokenKnown: async (tokenId) => (await registry.getToken(tokenId)) !== undefined,
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
-        limits: { ...DEFAULT_LIMITS, headersTimeoutMs: durationOption('--header-timeout', options.headerTimeout) * 1000 },
+        limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
       });
       let address;
       try {
@@ -129,18 +141,19 @@ Examples:
         background.push(() => advertisement.stop());
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-      log.info('listening', { event: 'server_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
+      log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', () => resolve('SIGTERM'));
         process.once('SIGINT', () => resolve('SIGINT'));
       });
-      log.info('stopping', { event: 'server_stopping', signal });
+      log.info('stopping', { event: 'serve_stopping', signal });
       for (const stop of background.reverse()) await stop();
       await server.stop();
       await registry.close();
-      log.info('stopped', { event: 'server_stopped' });
+      process.off('unhandledRejection', onUnhandled);
+      log.info('stopped', { event: 'serve_stopped' });
     });
 }
 
@@ -170,6 +183,26 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
   });
   client.start();
   return [() => refresher.stop(), () => client.stop()];
+}
+
+/** This host's names and those in its TLS certificates (CN, DNS and IP SANs): ids no device may take. */
+async function ownNames(certificateFiles: readonly string[]): Promise<ReadonlySet<string>> {
+  const names: string[] = [];
+  for (const file of certificateFiles) {
+    const pem = await readFile(file, 'utf8').catch(() => undefined); // the broker's exists only after broker-config
+    if (pem === undefined) continue;
+    const info = describeCertificate(readCertificates(pem)[0]!);
+    names.push(info.subjectCommonName ?? '', ...info.dnsNames, ...info.ipAddresses);
+  }
+  return reservedServerIds(hostname(), names);
+}
+
+/** The server's timeouts: the whole-request backstop always leaves room for headers and body. */
+function estLimits(headersTimeoutSeconds: number, bodyTimeoutSeconds: number): EstServerLimits {
+  const headersTimeoutMs = headersTimeoutSeconds * 1000;
+  const bodyTimeoutMs = bodyTimeoutSeconds * 1000;
+  const requestTimeoutMs = Math.max(DEFAULT_LIMITS.requestTimeoutMs, headersTimeoutMs + bodyTimeoutMs + 1_000);
+  return { ...DEFAULT_LIMITS, headersTimeoutMs, bodyTimeoutMs, requestTimeoutMs };
 }
 
 function durationOption(name: string, value: string, options: { allowZero?: boolean } = {}): number {

@@ -7,7 +7,8 @@
  *   says so); an operator reset frees the id again;
  * - the same id with the same key gets its current certificate back (a retry is idempotent),
  *   or a fresh one if that certificate has expired: the key proves it is the same device;
- * - the same id with another key is refused (`id_taken`) unless the token allows re-enrollment.
+ * - the same id with another key is refused (`id_taken`) unless the token allows re-enrollment
+ *   and is the token that enrolled it: one token never takes over another token's devices.
  *
  * Re-enrollment (simplereenroll, mTLS): the presented certificate must be the device's current
  * one (or the one just superseded, when the retry is for the same new key), with the same
@@ -32,15 +33,18 @@ export interface EnrollInput {
   readonly device: DeviceRecord | undefined;
   readonly current: CertificateRecord | undefined;
   readonly now: Date;
+  /** The server's own names (lowercase): ids no device may take. */
+  readonly serverNames?: ReadonlySet<string>;
 }
 
 const refuse = (code: ErrorCode, reason: string): EnrollDecision => ({ kind: 'refuse', code, reason });
 
-/** The device-id checks both channels share. */
-export function deviceIdRefusal(deviceId: string): EnrollDecision | undefined {
+/** The device-id checks both channels share; `serverNames` are this server's own names, lowercase. */
+export function deviceIdRefusal(deviceId: string, serverNames: ReadonlySet<string> = new Set()): EnrollDecision | undefined {
   const problem = deviceIdProblem(deviceId);
   if (problem === 'invalid') return refuse('id_invalid', `device id ${JSON.stringify(deviceId.slice(0, 80))} has invalid syntax`);
   if (problem === 'reserved') return refuse('id_reserved', `device id "${deviceId}" is reserved`);
+  if (serverNames.has(deviceId.toLowerCase())) return refuse('id_reserved', `device id "${deviceId}" is one of this server's own names`);
   return undefined;
 }
 
@@ -48,7 +52,7 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
   const { token, deviceId, keySha256, device, current, now } = input;
   const tokenProblem = tokenRefusal(token, now);
   if (tokenProblem) return refuse(tokenProblem, `token ${token.id} is ${tokenProblem === 'token_revoked' ? 'revoked' : 'expired'}`);
-  const idProblem = deviceIdRefusal(deviceId);
+  const idProblem = deviceIdRefusal(deviceId, input.serverNames);
   if (idProblem) return idProblem;
   if (!idMatchesPattern(deviceId, token.idPattern)) {
     return refuse('id_not_allowed', `device id "${deviceId}" is outside token ${token.id}'s pattern ${token.idPattern}`);
@@ -73,7 +77,10 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
       const sameKey = current !== undefined && current.keySha256 === keySha256 && current.status === 'active';
       if (sameKey && now < current.notAfter) return { kind: 'reuse', certificate: current };
       if (sameKey) return { kind: 'issue', countTokenUse: false, action: 'reissued' };
-      if (token.reenroll === 'allow') return { kind: 'issue', countTokenUse: true, action: 'reissued' };
+      if (token.reenroll === 'allow' && device.tokenId === token.id) return { kind: 'issue', countTokenUse: true, action: 'reissued' };
+      if (token.reenroll === 'allow') {
+        return refuse('id_taken', `device id "${deviceId}" was enrolled with token ${device.tokenId ?? '(none)'}; token ${token.id} re-enrolls only its own ids`);
+      }
       return refuse('id_taken', `device id "${deviceId}" is enrolled with another key (token ${token.id} does not allow re-enrollment)`);
     }
   }

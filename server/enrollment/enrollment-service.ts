@@ -28,6 +28,8 @@ export interface EnrollmentSettings {
   readonly pendingRetryAfterSeconds: number;
   /** How long after expiry a device's latest, unrevoked certificate may still renew itself. */
   readonly renewalGraceSeconds: number;
+  /** The server's own names (lowercase), reserved as device ids. */
+  readonly serverNames?: ReadonlySet<string>;
 }
 
 export interface RequestContext {
@@ -76,7 +78,7 @@ export class EnrollmentService {
       const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
-      const idProblem = deviceIdRefusal(deviceId);
+      const idProblem = deviceIdRefusal(deviceId, this.settings.serverNames);
       if (idProblem?.kind === 'refuse') throw new FleetcertError(idProblem.code, idProblem.reason);
       return this.lock.run(deviceId, () =>
         this.decideAndApply(deviceId, async (from) => {
@@ -88,6 +90,7 @@ export class EnrollmentService {
             device,
             current: await this.registry.currentCertificate(deviceId),
             now: ctx.now,
+            serverNames: this.settings.serverNames,
           });
           // A device polling while it waits: nothing new to record.
           if (decision.kind === 'pending' && device?.status === 'pending' && device.pendingKeySha256 === csr.publicKeyFingerprintSha256) {

@@ -5,10 +5,12 @@
  * certificate, which the enrollment service validates itself against the CA.
  *
  * Nothing a client sends can crash it: every request ends in a reply or a closed socket,
- * and slow clients are cut off by the handshake, header and request timeouts.
+ * and slow clients are cut off by the handshake, header, body and request timeouts. No promise
+ * of a request floats: `respond` is the only entry, and whatever escapes `handle` is logged and
+ * answered 500 there, never left to become an unhandled rejection that ends the process.
  */
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/errors.js';
@@ -19,15 +21,20 @@ import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FailureLimiter } from './failure-limiter.js';
+import { parseFleetToken } from '../tokens/fleet-token.js';
+import { tokenFromAuthorization } from './basic-auth.js';
 import { cacerts } from './handlers/cacerts.js';
 import type { HandlerContext } from './handlers/context.js';
 import { simpleEnroll } from './handlers/simple-enroll.js';
 import { renewalInfo } from './handlers/renewal-info.js';
 import { simpleReenroll } from './handlers/simple-reenroll.js';
+import { ClientGoneError } from './read-body.js';
 import { errorReply, type Reply } from './replies.js';
 
 export interface EstServerLimits {
   readonly maxBodyBytes: number;
+  /** Time a client has to send its whole body once its headers are in; then 408. */
+  readonly bodyTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -36,6 +43,7 @@ export interface EstServerLimits {
 
 export const DEFAULT_LIMITS: EstServerLimits = {
   maxBodyBytes: MAX_EST_BODY_BYTES,
+  bodyTimeoutMs: 10_000,
   handshakeTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -47,6 +55,8 @@ export interface EstServerOptions {
   readonly service: EnrollmentService;
   readonly caCertificates: readonly Certificate[];
   readonly limiter: FailureLimiter;
+  /** Whether a token id exists: failures against unknown ids share one bucket per address. */
+  readonly tokenKnown: (tokenId: string) => Promise<boolean>;
   readonly log: Logger;
   readonly limits?: EstServerLimits;
   /** Retry-After of renewal-info answers (default 6 h). */
@@ -56,28 +66,31 @@ export interface EstServerOptions {
 
 type Handler = (req: IncomingMessage, ctx: HandlerContext) => Promise<Reply>;
 
-const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authenticated: boolean }> = {
-  [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authenticated: false },
-  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authenticated: true },
-  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authenticated: true },
-  [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authenticated: true },
+/**
+ * `token`: authorised by a fleet token, so throttled per (address, token id) by the failure limiter.
+ * `certificate`: authorised by a certificate that must chain to the CA; nothing to guess, so never
+ * throttled (a device renewing must not be locked out by a neighbour behind the same NAT).
+ */
+type Authentication = 'none' | 'token' | 'certificate';
+
+const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authentication: Authentication }> = {
+  [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authentication: 'none' },
+  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authentication: 'token' },
+  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authentication: 'certificate' },
+  [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authentication: 'certificate' },
 };
 
-/** Refusals that count against a source's failure budget: guessing tokens or certificates. */
-const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'token_invalid',
-  'token_expired',
-  'token_revoked',
-  'token_exhausted',
-  'client_certificate_required',
-  'chain_invalid',
-  'cert_expired',
-  'cert_not_yet_valid',
-  'certificate_not_current',
-]);
+/**
+ * The one refusal that counts against a failure bucket: a token whose secret did not match (or
+ * no token at all). Expired, revoked and used-up tokens had the right secret, and policy refusals
+ * (id_taken, certificate_not_current, device_revoked...) are answers, not guesses.
+ */
+const GUESSING: ErrorCode = 'token_invalid';
 
 export class EstServer {
   private server: Server | undefined;
+  /** Sockets whose current request is inside `handle`, which answers it itself. */
+  private readonly inHandler = new WeakSet<object>();
   private readonly limits: EstServerLimits;
   private readonly now: () => Date;
 
@@ -102,14 +115,22 @@ export class EstServer {
         // by default: without this a slow client holds its socket far past the timeout.
         connectionsCheckingInterval: Math.min(1_000, this.limits.headersTimeoutMs),
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => this.respond(req, res),
     );
     server.headersTimeout = this.limits.headersTimeoutMs;
     server.requestTimeout = this.limits.requestTimeoutMs;
     server.keepAliveTimeout = this.limits.keepAliveTimeoutMs;
     server.maxHeadersCount = 64;
-    server.on('clientError', (err, socket) => {
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       this.options.log.debug(() => `client error: ${err.message}`);
+      // A request that timed out before it reached a handler is told so, as documented; one that
+      // reached a handler gets its 408 from the handler's own body deadline.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && !this.inHandler.has(socket)) {
+        socket.end(rawResponse(errorReply('request_timeout')));
+        // end() flushes the reply first; a client that does not read it is cut off shortly after.
+        setTimeout(() => socket.destroy(), 1_000).unref();
+        return;
+      }
       socket.destroy();
     });
     server.on('tlsClientError', (err) => this.options.log.debug(() => `TLS handshake failed: ${err.message}`));
@@ -136,6 +157,15 @@ export class EstServer {
     clearTimeout(timer);
   }
 
+  /** The request listener: the one place a request's promise is awaited, so none floats. */
+  private respond(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    this.inHandler.add(socket);
+    this.handle(req, res)
+      .finally(() => this.inHandler.delete(socket))
+      .catch((err: unknown) => this.lastResort(err, req, res));
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const now = this.now();
     const source = req.socket.remoteAddress ?? 'unknown';
@@ -144,13 +174,41 @@ export class EstServer {
     try {
       reply = await this.route(req, now, source);
     } catch (err) {
-      reply = this.replyForError(err, source, now);
+      if (err instanceof ClientGoneError) {
+        this.options.log.debug(() => `${req.method} ${req.url}: ${err.message}`, { source });
+        return;
+      }
+      reply = this.replyForError(err, source);
     }
+    // 413 and 408 leave an unread body behind: `connection: close` makes node:http close the
+    // socket once the reply is flushed (the socket may already be detached from `req` by then).
     const closeAfter = reply.status === 413 || reply.status === 408;
+    if (res.headersSent || res.destroyed) return;
     res.writeHead(reply.status, { ...reply.headers, 'cache-control': 'no-store', ...(closeAfter ? { connection: 'close' } : {}) });
     res.end(reply.body);
-    if (closeAfter) req.socket.end();
     this.options.log.debug(() => `${req.method} ${req.url} -> ${reply.status}`, () => ({ source, ms: Math.round(performance.now() - started) }));
+  }
+
+  /** A fault outside the error mapping (a bug): logged with its stack, answered 500 if still possible. */
+  private lastResort(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+    try {
+      this.options.log.error('request handling failed', {
+        event: 'request_failed',
+        err,
+        stack: err instanceof Error ? err.stack : undefined,
+        method: req.method,
+        path: (req.url ?? '').split('?')[0]!.slice(0, 100),
+      });
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      const reply = errorReply('internal');
+      res.writeHead(reply.status, { ...reply.headers, 'cache-control': 'no-store', connection: 'close' });
+      res.end(reply.body);
+    } catch {
+      res.destroy();
+    }
   }
 
   private async route(req: IncomingMessage, now: Date, source: string): Promise<Reply> {
@@ -158,24 +216,37 @@ export class EstServer {
     const route = ROUTES[path];
     if (!route) throw new FleetcertError('not_found', `no route for ${path.slice(0, 100)}`);
     if (req.method !== route.method) throw new FleetcertError('method_not_allowed', `${req.method} on ${path}`);
-    if (route.authenticated) {
-      const retryAfter = this.options.limiter.retryAfter(source, now);
+    const bucket = route.authentication === 'token' ? await this.tokenBucket(source, req.headers.authorization) : undefined;
+    if (bucket !== undefined) {
+      const retryAfter = this.options.limiter.retryAfter(bucket, now);
       if (retryAfter !== undefined) return errorReply('rate_limited', retryAfter);
     }
     const ctx: HandlerContext = {
       service: this.options.service,
       caCertificates: this.options.caCertificates,
-      maxBodyBytes: this.limits.maxBodyBytes,
+      bodyLimits: { maxBytes: this.limits.maxBodyBytes, timeoutMs: this.limits.bodyTimeoutMs },
       renewalInfoRetrySeconds: this.options.renewalInfoRetrySeconds ?? 6 * 3600,
       request: { source, now, metadata: readMetadata(req) },
       peerCertificate: peerCertificate(req),
     };
-    return route.handler(req, ctx);
+    try {
+      return await route.handler(req, ctx);
+    } catch (err) {
+      if (bucket !== undefined && isFleetcertError(err, GUESSING)) this.options.limiter.recordFailure(bucket, now);
+      throw err;
+    }
   }
 
-  private replyForError(err: unknown, source: string, now: Date): Reply {
+  /** (address, token id) for a known token id; (address, "-") for a missing, malformed or unknown one. */
+  private async tokenBucket(source: string, authorization: string | undefined): Promise<string> {
+    const text = tokenFromAuthorization(authorization);
+    const claimed = text === undefined ? undefined : parseFleetToken(text)?.id;
+    const known = claimed !== undefined && (await this.options.tokenKnown(claimed));
+    return `${source} ${known ? claimed : '-'}`;
+  }
+
+  private replyForError(err: unknown, source: string): Reply {
     if (isFleetcertError(err)) {
-      if (AUTH_FAILURES.has(err.code)) this.options.limiter.recordFailure(source, now);
       // The status is decided here, where the error leaves the server: a code with no HTTP status
       // (a corrupt stored PEM, a broken config) is a server fault, answered 500 and blaming nobody.
       if (err.status === undefined || err.status >= 500) {
@@ -202,4 +273,12 @@ function peerCertificate(req: IncomingMessage): Uint8Array | undefined {
   const socket = req.socket as TLSSocket;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
   return peer && peer.raw ? new Uint8Array(peer.raw) : undefined;
+}
+
+/** A reply written straight to a socket that has no ServerResponse (node:http gave up on the request). */
+function rawResponse(reply: Reply): string {
+  const length = String(Buffer.byteLength(reply.body));
+  const headers = { ...reply.headers, 'cache-control': 'no-store', connection: 'close', 'content-length': length };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return [`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}`, ...lines, '', reply.body].join('\r\n');
 }

@@ -1,7 +1,13 @@
 /**
- * Per-source limit on failed authentication: after `maxFailures` within `windowSeconds`, a
- * source is refused with 429 until its window ends. Memory is bounded: the oldest sources
- * are forgotten first. Pure apart from its own state; `now` is a parameter.
+ * Limit on failed authentication per bucket (the EST server uses one per source address and
+ * token id): after `maxFailures` within `windowSeconds`, a bucket is refused with 429 until its
+ * window ends. Memory is bounded: the oldest buckets are forgotten first. Pure apart from its own
+ * state; `now` is a parameter.
+ *
+ * A per-instance throttle in this process's memory, nothing more: it slows down guessing and
+ * keeps the audit log from flooding. Correctness does not depend on it (tokens are 256-bit
+ * secrets, checked in constant time); several server instances, or a restart, each start with
+ * their own empty limiter, and that is fine.
  */
 export interface FailureLimiterOptions {
   readonly maxFailures: number;

@@ -127,6 +127,11 @@ it('a token with --reenroll allow lets a known id enroll again with a new key', 
   assert.is(a.status, 200);
   assert.is(b.status, 200, b.body);
   assert.is.not(serialOf(a.body), serialOf(b.body));
+  // Another token, even one allowing re-enrollment with no id pattern, cannot take that id over.
+  const other = await createToken(server.dataDir, ['--reenroll', 'allow']);
+  const taken = await est(server, { path: EST_PATHS.simpleEnroll, token: other.token, contentType: PKCS10, body: (await deviceCsr('rpi-again-1')).body });
+  assert.is(taken.status, 409, taken.body);
+  assert.is(taken.json?.code, 'id_taken');
 });
 
 it('manual approval: 202 + Retry-After until "fleetcert device approve", then 200; labels reach the device', async () => {

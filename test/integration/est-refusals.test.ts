@@ -5,13 +5,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../shared/errors.js';
 import { EST_PATHS } from '../../shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, est, type EstRequest, type EstResponse } from '../helpers/est-client.js';
 import { auditRows, createToken, registrySnapshot, sqlFixture, startServer, type FleetServer } from '../helpers/fleet-server.js';
+import { integer, OIDS, rawEcCsr } from '../helpers/raw-csr.js';
 import { openssl } from '../helpers/run.js';
 
 const ctx: { server?: FleetServer; dir?: string; token?: string; tokenId?: string } = {};
@@ -81,6 +82,25 @@ it('CSR with one flipped signature byte: 400 csr_signature_invalid', async () =>
   await refused(enroll(der.toString('base64')), 400, 'csr_signature_invalid');
 });
 
+it('CSR shapes that crashed the parser are 400 csr_invalid: extensionRequest holding INTEGER 1, explicit EC parameters', async () => {
+  const integerRequest = rawEcCsr({ commonName: 'rpi-ext-int', attributes: [{ type: OIDS.extensionRequest, values: [integer(1)] }] });
+  await refused(enroll(integerRequest.der.toString('base64')), 400, 'csr_invalid');
+  const dir = await mkdtemp(join(tmpdir(), 'fleetcert-csr-'));
+  try {
+    await openssl(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', join(dir, 'k')]);
+    await openssl(['req', '-new', '-key', join(dir, 'k'), '-subj', '/CN=rpi-explicit', '-outform', 'DER', '-out', join(dir, 'csr')]);
+    await refused(enroll((await readFile(join(dir, 'csr'))).toString('base64')), 400, 'csr_invalid');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a CSR signed with SHA-1 is refused: 400 csr_invalid', async () => {
+  await refused(enroll(rawEcCsr({ commonName: 'rpi-sha1', hash: 'sha1' }).der.toString('base64')), 400, 'csr_invalid');
+  // The same CSR signed with SHA-256 is fine: the refusal is about the hash, not the builder.
+  assert.is((await est(ctx.server!, enroll(rawEcCsr({ commonName: 'rpi-sha256' }).der.toString('base64')))).status, 200);
+});
+
 it('RSA-1024 key: 400 key_too_weak', async () => {
   await refused(enroll(await csrFile(['-newkey', 'rsa:1024', '-subj', '/CN=rpi-weak-1'])), 400, 'key_too_weak');
 });
@@ -120,6 +140,14 @@ it("id outside the token's pattern: 403 id_not_allowed; bad syntax: 400 id_inval
   await refused(enroll((await deviceCsr('rpi+#')).body, token), 400, 'id_invalid');
   await refused(enroll((await deviceCsr('Fleetcert-Server')).body, token), 400, 'id_reserved');
   await refused(enroll((await deviceCsr('admin')).body, token), 400, 'id_reserved');
+});
+
+it("the server's own names (its host name, <host>.local, the names and addresses in its TLS certificate) are reserved: 400 id_reserved", async () => {
+  const { token } = await createToken(ctx.server!.dataDir);
+  const short = hostname().split('.')[0]!;
+  for (const id of [`${short}.local`, short.toUpperCase(), '127.0.0.1']) {
+    await refused(enroll((await deviceCsr(id)).body, token), 400, 'id_reserved');
+  }
 });
 
 it('a CSR without a CN: 400 id_invalid', async () => {

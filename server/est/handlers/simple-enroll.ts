@@ -6,7 +6,7 @@ import { readCsrBody } from '../request-csr.js';
 import type { HandlerContext } from './context.js';
 
 export async function simpleEnroll(req: IncomingMessage, ctx: HandlerContext): Promise<Reply> {
-  const csr = await readCsrBody(req, ctx.maxBodyBytes);
+  const csr = await readCsrBody(req, ctx.bodyLimits);
   const result = await ctx.service.enroll(tokenFromAuthorization(req.headers.authorization), csr, ctx.request);
   return enrollmentReply(result);
 }

@@ -5,7 +5,7 @@ import { readCsrBody } from '../request-csr.js';
 import type { HandlerContext } from './context.js';
 
 export async function simpleReenroll(req: IncomingMessage, ctx: HandlerContext): Promise<Reply> {
-  const csr = await readCsrBody(req, ctx.maxBodyBytes);
+  const csr = await readCsrBody(req, ctx.bodyLimits);
   const result = await ctx.service.reenroll(ctx.peerCertificate, csr, ctx.request);
   return enrollmentReply(result);
 }

@@ -47,6 +47,14 @@ test('active id: same key returns the current certificate; expired one is re-iss
   assert.is(code(decideEnrollment(input({ device: device('active'), current: cert('k1', { status: 'revoked' }) }))), 'id_taken');
 });
 
+test('--reenroll allow re-enrolls only ids that token enrolled: another token gets id_taken', () => {
+  const current = cert('k1');
+  const other: TokenRecord = { ...token, id: 'tok0000002', reenroll: 'allow', idPattern: null };
+  assert.is(code(decideEnrollment(input({ device: device('active'), current, keySha256: 'k2', token: other }))), 'id_taken');
+  const own = { ...device('active'), tokenId: other.id };
+  assert.equal(decideEnrollment(input({ device: own, current, keySha256: 'k2', token: other })), { kind: 'issue', countTokenUse: true, action: 'reissued' });
+});
+
 test('pending, approved, revoked and reset devices', () => {
   assert.equal(decideEnrollment(input({ device: device('pending', 'k1') })), { kind: 'pending', countTokenUse: false });
   assert.equal(decideEnrollment(input({ device: device('approved', 'k1') })), { kind: 'issue', countTokenUse: false, action: 'issued' });

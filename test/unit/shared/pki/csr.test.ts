@@ -6,6 +6,7 @@ import { buildCsr, parseCsr } from '../../../../shared/pki/csr.js';
 import { sha256Hex } from '../../../../shared/pki/encoding.js';
 import { exportPublicKeySpki, generateKeyPair } from '../../../../shared/pki/key-pair.js';
 import { expectCode } from '../../../helpers/expect-error.js';
+import { integer, OIDS, rawEcCsr } from '../../../helpers/raw-csr.js';
 import { openssl } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
@@ -85,6 +86,18 @@ test('a subject with two CNs is csr_invalid (no ambiguity about the device id)',
   await withTempDir(async (dir) => {
     const two = await opensslCsr(dir, ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=a/CN=b');
     await expectCode(() => parseCsr(two.der), 'csr_invalid');
+  });
+});
+
+test('lazily parsed fields that do not parse, explicit EC parameters and SHA-1 signatures are csr_invalid', async () => {
+  const integerRequest = rawEcCsr({ commonName: 'rpi-1', attributes: [{ type: OIDS.extensionRequest, values: [integer(1)] }] });
+  await expectCode(() => parseCsr(integerRequest.der), 'csr_invalid');
+  await expectCode(() => parseCsr(rawEcCsr({ commonName: 'rpi-1', hash: 'sha1' }).der), 'csr_invalid');
+  assert.is((await parseCsr(rawEcCsr({ commonName: 'rpi-1' }).der)).commonName, 'rpi-1', 'the same CSR with SHA-256 parses');
+  await withTempDir(async (dir) => {
+    await openssl(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', join(dir, 'k')]);
+    const pem = await openssl(['req', '-new', '-key', join(dir, 'k'), '-subj', '/CN=rpi-explicit']);
+    await expectCode(() => parseCsr(pem), 'csr_invalid');
   });
 });
 
