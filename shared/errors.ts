@@ -57,7 +57,8 @@ export const ERROR_CODES = {
   id_pending: {
     status: 409,
     publicMessage:
-      'this device id is waiting for approval of another key; if this board was re-flashed, the operator can run "fleetcert device reset <id>"',
+      'this device id is waiting for approval of another key; ' +
+      'if this board was re-flashed, the operator can run "fleetcert device reset <id>"',
     exit: 'invalidInput',
   },
   device_revoked: { status: 403, publicMessage: 'this device has been revoked', exit: 'invalidInput' },

@@ -70,9 +70,11 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
       // The operator approves the key they saw: any other key is another claimant of the id.
       if (device.pendingKeySha256 !== keySha256) {
         const waiting = device.status === 'pending' ? 'waits for approval' : 'is approved';
-        return refuse('id_pending', `device id "${deviceId}" ${waiting} for key ${device.pendingKeySha256}; this request has key ${keySha256}`);
+        const reason = `device id "${deviceId}" ${waiting} for key ${device.pendingKeySha256}; this request has key ${keySha256}`;
+        return refuse('id_pending', reason);
       }
-      return device.status === 'pending' ? { kind: 'pending', countTokenUse: false } : { kind: 'issue', countTokenUse: false, action: 'issued' };
+      if (device.status === 'pending') return { kind: 'pending', countTokenUse: false };
+      return { kind: 'issue', countTokenUse: false, action: 'issued' };
     }
     case 'active': {
       const sameKey = current !== undefined && current.keySha256 === keySha256 && current.status === 'active';

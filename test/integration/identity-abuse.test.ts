@@ -56,7 +56,8 @@ const json = async (...args: string[]) => {
 };
 
 /** The key the issued certificate certifies. */
-const issuedKey = (res: EstResponse) => describeCertificate(decodeCertsOnly(Buffer.from(res.body, 'base64'))[0]!).publicKeyFingerprintSha256;
+const issuedKey = (res: EstResponse) =>
+  describeCertificate(decodeCertsOnly(Buffer.from(res.body, 'base64'))[0]!).publicKeyFingerprintSha256;
 
 function assertRefusedAsPending(res: EstResponse, firstKey: string): void {
   assert.is(res.status, 409, res.body);
@@ -65,7 +66,7 @@ function assertRefusedAsPending(res: EstResponse, firstKey: string): void {
   assert.not.match(res.body, firstKey.slice(0, 16));
 }
 
-it('the attack: a second key for a pending id is refused and flagged; the operator approves the device key; the attacker never gets it', async () => {
+it('the attack: a second key for a pending id is refused and flagged; the board key is approved; the attacker never gets it', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir, ['--approval', 'manual']);
   const board = await claimant('plant-7-pi');
@@ -86,7 +87,13 @@ it('the attack: a second key for a pending id is refused and flagged; the operat
   assert.match(table.stdout, board.keySha256);
   assert.match(table.stdout, /CONTESTED/);
 
-  const approve = await json('device', 'approve', 'plant-7-pi');
+  // A contested id is approved only for the key the operator names (the one the board logged).
+  const blind = await cli('device', 'approve', 'plant-7-pi');
+  assert.is(blind.code, 2, blind.stderr);
+  assert.match(blind.stderr, /contested/);
+  assert.match(blind.stderr, /hint: fleetcert device approve plant-7-pi --key-sha256/);
+  assert.is((await json('device', 'approve', 'plant-7-pi', '--key-sha256', attacker.keySha256)).out.code, 'pending_key_mismatch');
+  const approve = await json('device', 'approve', 'plant-7-pi', '--key-sha256', board.keySha256);
   assert.is(approve.code, 0, approve.stderr);
   assert.is(approve.out.device.pendingKeySha256, board.keySha256);
 
@@ -149,7 +156,7 @@ it('approve --key-sha256 with another key is pending_key_mismatch (exit 4) and c
   assert.is(issuedKey(issued), board.keySha256);
 });
 
-it('a competing key after approval (even under an auto token that allows re-enrollment) is refused; the approved key still gets its certificate', async () => {
+it('a competing key after approval (even under a token allowing re-enrollment) is refused; the approved key still gets it', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir, ['--approval', 'manual']);
   const { token: open } = await createToken(server.dataDir, ['--reenroll', 'allow']);
@@ -202,7 +209,15 @@ it('a re-flashed board (new key) goes through reset: the old key is refused, the
   const shown = await json('device', 'show', 'plant-10-pi');
   assert.equal(
     shown.out.audit.map((a: { action: string; code: string | null }) => [a.action, a.code]),
-    [['pending', null], ['refused', 'id_pending'], ['reset', null], ['pending', null], ['refused', 'id_pending'], ['approved', null], ['issued', null]],
+    [
+      ['pending', null],
+      ['refused', 'id_pending'],
+      ['reset', null],
+      ['pending', null],
+      ['refused', 'id_pending'],
+      ['approved', null],
+      ['issued', null],
+    ],
   );
 });
 

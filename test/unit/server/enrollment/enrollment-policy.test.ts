@@ -65,9 +65,11 @@ test('a pending or approved id is bound to its key: another key is id_pending wh
   }
   // The waiting key itself: polls while pending (no second token use), is issued once approved.
   assert.equal(decideEnrollment(input({ device: device('pending', 'k1'), keySha256: 'k1' })), { kind: 'pending', countTokenUse: false });
-  assert.equal(decideEnrollment(input({ device: device('approved', 'k1'), keySha256: 'k1' })), { kind: 'issue', countTokenUse: false, action: 'issued' });
+  const approved = decideEnrollment(input({ device: device('approved', 'k1'), keySha256: 'k1' }));
+  assert.equal(approved, { kind: 'issue', countTokenUse: false, action: 'issued' });
   // Token and id checks still come first; a reset frees the id for any key.
-  assert.is(code(decideEnrollment(input({ token: { ...token, revokedAt: now }, device: device('approved', 'k1'), keySha256: 'k9' }))), 'token_revoked');
+  const revokedToken = { ...token, revokedAt: now };
+  assert.is(code(decideEnrollment(input({ token: revokedToken, device: device('approved', 'k1'), keySha256: 'k9' }))), 'token_revoked');
   assert.is(code(decideEnrollment(input({ device: device('reset'), keySha256: 'k9' }))), 'issue');
 });
 
