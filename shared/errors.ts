@@ -54,6 +54,13 @@ export const ERROR_CODES = {
     publicMessage: 'this device id is already enrolled with another key; the operator can run "fleetcert device reset <id>"',
     exit: 'invalidInput',
   },
+  id_pending: {
+    status: 409,
+    publicMessage:
+      'this device id is waiting for approval of another key; ' +
+      'if this board was re-flashed, the operator can run "fleetcert device reset <id>"',
+    exit: 'invalidInput',
+  },
   device_revoked: { status: 403, publicMessage: 'this device has been revoked', exit: 'invalidInput' },
   device_not_found: { status: 404, publicMessage: 'no such device', exit: 'notReady' },
   pending_approval: { status: 202, publicMessage: 'enrollment is waiting for operator approval; retry later', exit: 'invalidInput' },
@@ -78,6 +85,7 @@ export const ERROR_CODES = {
   pem_invalid: { publicMessage: 'the PEM data is malformed', exit: 'invalidInput' },
   key_decrypt_failed: { publicMessage: 'the private key could not be decrypted', exit: 'invalidInput' },
   passphrase_missing: { publicMessage: 'no CA passphrase was given', exit: 'invalidInput' },
+  pending_key_mismatch: { publicMessage: 'the key waiting for approval is not the one given', exit: 'conflict' },
   ca_exists: { publicMessage: 'a CA already exists', exit: 'conflict' },
   file_exists: { publicMessage: 'the file already exists', exit: 'conflict' },
   ca_missing: { publicMessage: 'no CA has been initialised', exit: 'notReady' },

@@ -71,7 +71,9 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         return live;
       }
       if (outcome.kind === 'pending') {
-        await wait(outcome.retryAfterSeconds, 'waiting for an operator to run "fleetcert device approve ' + p.deviceId + '"', 'approval_pending');
+        // The operator compares this fingerprint with "fleetcert device list --pending" before approving.
+        const approve = `fleetcert device approve ${p.deviceId} --key-sha256 ${keyFingerprint}`;
+        await wait(outcome.retryAfterSeconds, `waiting for an operator to run "${approve}"`, 'approval_pending');
         continue;
       }
       const advice = refusalAdvice(outcome.code, p.deviceId);

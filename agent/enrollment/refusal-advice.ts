@@ -23,6 +23,11 @@ const ADVICE: Record<WireErrorCode, (deviceId: string, code: WireErrorCode) => A
   id_invalid: (id) => operator(`the device id "${id}" is not acceptable: set another id template`),
   id_reserved: (id) => operator(`the device id "${id}" is not acceptable: set another id template`),
   id_taken: (id) => operator(`the id "${id}" is enrolled with another key: if this board was re-flashed, run "fleetcert device reset ${id}" on the server`),
+  id_pending: (id) =>
+    operator(
+      `the id "${id}" waits for approval of another key: compare this board's key fingerprint with "fleetcert device list --pending"; ` +
+        `if this board was re-flashed, run "fleetcert device reset ${id}" on the server`,
+    ),
   device_revoked: (id) => operator(`this device was revoked: an operator must run "fleetcert device reset ${id}" before it can enroll again`),
   cert_expired: (id) =>
     operator(

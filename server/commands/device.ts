@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
-import type { AuditEntry, CertificateRecord, DeviceRecord, DeviceStatus } from '../registry/records.js';
+import type { AuditEntry, CertificateRecord, ContestedAttempt, DeviceRecord, DeviceStatus } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
@@ -15,6 +15,8 @@ import { day, minute, row, table } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
 
 const STATUSES: DeviceStatus[] = ['pending', 'approved', 'active', 'revoked', 'reset'];
+/** Waiting: for the operator's approval, or for the approved key to collect its certificate. */
+const WAITING: readonly DeviceStatus[] = ['pending', 'approved'];
 
 export function deviceCommand(io: CliIo): Command {
   const device = new Command('device').summary('list, inspect, approve and reset devices');
@@ -23,20 +25,56 @@ export function deviceCommand(io: CliIo): Command {
     .command('list')
     .summary('list devices with their current certificate')
     .addOption(dataDirOption())
-    .addOption(new Option('--status <status>', 'only devices in this state').choices(STATUSES))
+    .addOption(new Option('--status <status>', 'only devices in this state').choices(STATUSES).conflicts('pending'))
+    .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
     .addOption(jsonOption())
-    .action(async (options: { dataDir: string; status?: DeviceStatus; json?: boolean }) => {
+    .action(async (options: { dataDir: string; status?: DeviceStatus; pending?: boolean; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
       const rows = await withRegistry(layout, async (registry) => {
-        const devices = await registry.listDevices(options.status);
-        return Promise.all(devices.map(async (d) => ({ device: d, current: await registry.currentCertificate(d.id) })));
+        const devices = options.pending
+          ? (await registry.listDevices()).filter((d) => WAITING.includes(d.status))
+          : await registry.listDevices(options.status);
+        return Promise.all(
+          devices.map(async (d) => ({
+            device: d,
+            current: await registry.currentCertificate(d.id),
+            // Only a waiting id can be contested: once issued, another key is id_taken.
+            contested: WAITING.includes(d.status) ? (await registry.contestedAttempts(d.id)).length : 0,
+          })),
+        );
       });
       if (options.json) {
-        io.stdout(JSON.stringify({ ok: true, devices: rows.map((r) => ({ ...deviceJson(r.device), certificate: r.current ? certificateJson(r.current) : null })) }) + '\n');
+        const devices = rows.map((r) => ({
+          ...deviceJson(r.device),
+          contested: r.contested,
+          certificate: r.current ? certificateJson(r.current) : null,
+        }));
+        io.stdout(JSON.stringify({ ok: true, devices }) + '\n');
         return;
       }
       if (rows.length === 0) {
-        io.stdout(options.status ? `No ${options.status} devices.\n` : 'No devices yet: they appear here when they enroll.\n');
+        const what = options.pending ? 'waiting' : options.status;
+        io.stdout(what ? `No ${what} devices.\n` : 'No devices yet: they appear here when they enroll.\n');
+        return;
+      }
+      if (options.pending || (options.status !== undefined && WAITING.includes(options.status))) {
+        // The full fingerprint: the operator compares it with the one the device logged before approving.
+        io.stdout(
+          table(
+            ['DEVICE', 'STATUS', 'KEY SHA-256', 'CONTESTED', 'SINCE', 'TOKEN'],
+            rows.map(({ device: d, contested }) => [
+              d.id,
+              d.status,
+              d.pendingKeySha256 ?? '-',
+              contested === 0 ? '-' : `${contested} other key(s)`,
+              minute(d.updatedAt),
+              d.tokenId ?? '-',
+            ]),
+          ),
+        );
+        if (rows.some((r) => r.contested > 0)) {
+          io.stdout('Contested ids: another key tried to claim them; see "fleetcert device show <id>" before approving.\n');
+        }
         return;
       }
       io.stdout(
@@ -58,7 +96,13 @@ export function deviceCommand(io: CliIo): Command {
       const found = await withRegistry(layout, (registry) => lookup(registry, id));
       if (options.json) {
         io.stdout(
-          JSON.stringify({ ok: true, device: deviceJson(found.device), certificates: found.certificates.map(certificateJson), audit: found.audit.map(auditJson) }) + '\n',
+          JSON.stringify({
+            ok: true,
+            device: deviceJson(found.device),
+            contested: found.contested.map(contestedJson),
+            certificates: found.certificates.map(certificateJson),
+            audit: found.audit.map(auditJson),
+          }) + '\n',
         );
         return;
       }
@@ -73,7 +117,11 @@ export function deviceCommand(io: CliIo): Command {
         row('last seen', minute(d.lastSeen)),
         row('reports', d.reportedAt ? `${d.reportedState} with serial ${d.reportedSerial ?? '-'} at ${minute(d.reportedAt)}` : '-'),
       ];
-      if (d.pendingKeySha256) lines.push(row('waiting key', `sha256 ${d.pendingKeySha256}`));
+      if (d.pendingKeySha256) lines.push(row(d.status === 'approved' ? 'approved key' : 'waiting key', `sha256 ${d.pendingKeySha256}`));
+      if (found.contested.length > 0) {
+        lines.push(row('contested', `${found.contested.length} other key(s) refused since the id was bound:`));
+        for (const c of found.contested) lines.push(row('', `sha256 ${c.keySha256 ?? '?'} from ${c.source ?? '?'} at ${minute(c.at)}`));
+      }
       lines.push('', 'Certificates:');
       lines.push(
         found.certificates.length === 0
@@ -85,33 +133,31 @@ export function deviceCommand(io: CliIo): Command {
               .join('\n'),
       );
       lines.push('', 'Audit trail:');
-      for (const a of found.audit) lines.push(`  ${minute(a.at)}  ${a.action}${a.code ? ` (${a.code})` : ''}${a.serial ? ` serial ${a.serial.slice(0, 16)}` : ''}${a.source ? ` from ${a.source}` : ''}`);
+      for (const a of found.audit) lines.push(`  ${minute(a.at)}  ${auditLine(a)}`);
       io.stdout(lines.join('\n') + '\n');
     });
 
   device
     .command('approve')
     .summary('approve a device waiting for manual approval')
-    .description('Approve a pending device. Its next enrollment attempt (the agent retries on its own) gets the certificate.')
+    .description(
+      'Approve a pending device for the key it waits with, and for that key only: its next enrollment attempt with ' +
+        'that key (the agent retries on its own) gets the certificate; any other key is refused (id_pending).\n' +
+        'Compare the fingerprint in "fleetcert device list --pending" with the one the device logged (keySha256) and ' +
+        'pass it as --key-sha256; without it, the key listed now is approved, unless another key contested the id.',
+    )
     .argument('<id>', 'device id')
+    .addOption(new Option('--key-sha256 <hex>', 'approve only if the waiting key has this SHA-256 fingerprint (hex, colons allowed)'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
-    .action(async (id: string, options: { dataDir: string; json?: boolean }) => {
+    .action(async (id: string, options: { dataDir: string; keySha256?: string; json?: boolean }) => {
+      const given = options.keySha256 === undefined ? undefined : parseKeyFingerprint(options.keySha256);
       const layout = await initialisedLayout(options.dataDir);
-      const approved = await withRegistry(layout, async (registry) => {
-        const result = await registry.approveDevice(id, new Date(), operatorSource());
-        if (!result) {
-          const existing = await registry.getDevice(id);
-          throw existing
-            ? new FleetcertError('usage', `device "${id}" is ${existing.status}, not pending`)
-            : new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list --status pending"' });
-        }
-        return result;
-      });
+      const approved = await withRegistry(layout, (registry) => approveWaitingKey(registry, id, given));
       io.stdout(
         options.json
           ? JSON.stringify({ ok: true, device: deviceJson(approved) }) + '\n'
-          : `Approved ${id} (key sha256 ${approved.pendingKeySha256}). It gets its certificate on its next attempt.\n`,
+          : `Approved ${id} for key sha256 ${approved.pendingKeySha256}. It gets its certificate on its next attempt with that key.\n`,
       );
     });
 
@@ -182,10 +228,74 @@ export function deviceCommand(io: CliIo): Command {
   return device;
 }
 
-async function lookup(registry: Registry, id: string): Promise<{ device: DeviceRecord; certificates: CertificateRecord[]; audit: AuditEntry[] }> {
+interface DeviceDetails {
+  device: DeviceRecord;
+  contested: ContestedAttempt[];
+  certificates: CertificateRecord[];
+  audit: AuditEntry[];
+}
+
+async function lookup(registry: Registry, id: string): Promise<DeviceDetails> {
   const device = await registry.getDevice(id);
   if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list"' });
-  return { device, certificates: await registry.listCertificates(id), audit: await registry.listAudit({ deviceId: id, limit: 50 }) };
+  return {
+    device,
+    contested: await registry.contestedAttempts(id),
+    certificates: await registry.listCertificates(id),
+    audit: await registry.listAudit({ deviceId: id, limit: 50 }),
+  };
+}
+
+/** A SHA-256 fingerprint as operators copy it: hex in any case, with or without colons. */
+function parseKeyFingerprint(text: string): string {
+  const hex = text.replaceAll(':', '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    const shown = JSON.stringify(text.slice(0, 80));
+    throw new FleetcertError('usage', `--key-sha256 must be a SHA-256 fingerprint (64 hex digits), not ${shown}`);
+  }
+  return hex;
+}
+
+/**
+ * Approves the key waiting for `id`: the one given, or else the one waiting now (refused if
+ * another key contested the id: then the operator must say which key they checked). The
+ * write is conditional on that key, so a key that changed since it was read is never approved.
+ */
+async function approveWaitingKey(registry: Registry, id: string, given: string | undefined): Promise<DeviceRecord> {
+  const device = await registry.getDevice(id);
+  if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list --pending"' });
+  if (device.status !== 'pending' || device.pendingKeySha256 === null) {
+    throw new FleetcertError('usage', `device "${id}" is ${device.status}, not pending`);
+  }
+  const hint =
+    `compare "fleetcert device show ${id}" with the key fingerprint (keySha256) in the device's log; ` +
+    `if the board was re-flashed, run "fleetcert device reset ${id}" and let it enroll again`;
+  if (given !== undefined && given !== device.pendingKeySha256) {
+    throw new FleetcertError('pending_key_mismatch', `device "${id}" waits with key ${device.pendingKeySha256}, not ${given}`, { hint });
+  }
+  if (given === undefined) {
+    const contested = await registry.contestedAttempts(id);
+    if (contested.length > 0) {
+      const why = `device "${id}" is contested: ${contested.length} other key(s) tried to claim it; say which key you checked`;
+      const command = `fleetcert device approve ${id} --key-sha256 <the fingerprint the device logged>`;
+      throw new FleetcertError('usage', why, { hint: `${command}; ${hint}` });
+    }
+  }
+  const approved = await registry.approveDevice(id, given ?? device.pendingKeySha256, new Date(), operatorSource());
+  if (approved) return approved;
+  const after = await registry.getDevice(id);
+  const state = `${after?.status ?? 'gone'} with key ${after?.pendingKeySha256 ?? '-'}`;
+  throw new FleetcertError('pending_key_mismatch', `device "${id}" changed while approving: it is ${state}`, { hint });
+}
+
+function auditLine(a: AuditEntry): string {
+  const key = typeof a.detail?.keySha256 === 'string' ? ` key ${a.detail.keySha256.slice(0, 16)}` : '';
+  const serial = a.serial ? ` serial ${a.serial.slice(0, 16)}` : '';
+  return `${a.action}${a.code ? ` (${a.code})` : ''}${serial}${key}${a.source ? ` from ${a.source}` : ''}`;
+}
+
+function contestedJson(c: ContestedAttempt) {
+  return { at: c.at.toISOString(), keySha256: c.keySha256, source: c.source, tokenId: c.tokenId };
 }
 
 function deviceJson(d: DeviceRecord) {

@@ -8,7 +8,11 @@
  * - the same id with the same key gets its current certificate back (a retry is idempotent),
  *   or a fresh one if that certificate has expired: the key proves it is the same device;
  * - the same id with another key is refused (`id_taken`) unless the token allows re-enrollment
- *   and is the token that enrolled it: one token never takes over another token's devices.
+ *   and is the token that enrolled it: one token never takes over another token's devices;
+ * - while an id waits for approval (pending) or for its approved key to collect the certificate,
+ *   it is bound to the key it first presented: another key is refused (`id_pending`), whatever
+ *   its token allows, and never replaces the waiting one. The operator approves that key only;
+ *   a re-flashed board gets through after `fleetcert device reset <id>`.
  *
  * Re-enrollment (simplereenroll, mTLS): the presented certificate must be the device's current
  * one (or the one just superseded, when the retry is for the same new key), with the same
@@ -66,13 +70,16 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
     case 'revoked':
       return refuse('device_revoked', `device "${deviceId}" is revoked`);
     case 'pending':
-      // Still waiting; a new key (a re-flashed board) replaces the one waiting for approval.
-      return { kind: 'pending', countTokenUse: false };
-    case 'approved':
-      // Approval is for one key: the one the operator saw.
-      return device.pendingKeySha256 === keySha256
-        ? { kind: 'issue', countTokenUse: false, action: 'issued' }
-        : { kind: 'pending', countTokenUse: false };
+    case 'approved': {
+      // The operator approves the key they saw: any other key is another claimant of the id.
+      if (device.pendingKeySha256 !== keySha256) {
+        const waiting = device.status === 'pending' ? 'waits for approval' : 'is approved';
+        const reason = `device id "${deviceId}" ${waiting} for key ${device.pendingKeySha256}; this request has key ${keySha256}`;
+        return refuse('id_pending', reason);
+      }
+      if (device.status === 'pending') return { kind: 'pending', countTokenUse: false };
+      return { kind: 'issue', countTokenUse: false, action: 'issued' };
+    }
     case 'active': {
       const sameKey = current !== undefined && current.keySha256 === keySha256 && current.status === 'active';
       if (sameKey && now < current.notAfter) return { kind: 'reuse', certificate: current };

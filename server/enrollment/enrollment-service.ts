@@ -78,6 +78,7 @@ export class EnrollmentService {
       const csr = await parseCsrBody(body);
       const deviceId = csr.commonName ?? '';
       audit.deviceId = deviceId;
+      audit.keySha256 = csr.publicKeyFingerprintSha256;
       const idProblem = deviceIdRefusal(deviceId, this.settings.serverNames);
       if (idProblem?.kind === 'refuse') throw new FleetcertError(idProblem.code, idProblem.reason);
       return this.lock.run(deviceId, () =>
@@ -112,6 +113,7 @@ export class EnrollmentService {
       audit.deviceId = deviceId;
       audit.serial = info.serialNumber;
       const csr = await parseCsrBody(body);
+      audit.keySha256 = csr.publicKeyFingerprintSha256;
       return this.lock.run(deviceId, () =>
         this.decideAndApply(deviceId, async (from) => {
           const decision = decideReenrollment({
@@ -303,7 +305,12 @@ export class EnrollmentService {
           tokenId: facts.tokenId ?? null,
           serial: facts.serial ?? null,
           source: facts.source,
-          detail: { reason: reason.slice(0, 300), ...(facts.claimedTokenId && !facts.tokenId ? { claimedTokenId: facts.claimedTokenId } : {}) },
+          detail: {
+            reason: reason.slice(0, 300),
+            // The key that asked: a competing key for a waiting id is flagged by it (device list --pending).
+            ...(facts.keySha256 ? { keySha256: facts.keySha256 } : {}),
+            ...(facts.claimedTokenId && !facts.tokenId ? { claimedTokenId: facts.claimedTokenId } : {}),
+          },
         });
       } catch (auditErr) {
         this.log.error('could not write the audit log', { err: auditErr });
@@ -313,8 +320,8 @@ export class EnrollmentService {
       if (status === undefined || status >= 500) {
         this.log.error('enrollment failed', { event: 'enrollment_failed', code, err, deviceId: facts.deviceId, source: facts.source });
       } else {
-        const { deviceId, tokenId, source } = facts;
-        this.log.info('enrollment refused', { event: 'enrollment_refused', code, reason, deviceId, tokenId, source });
+        const { deviceId, tokenId, source, keySha256 } = facts;
+        this.log.info('enrollment refused', { event: 'enrollment_refused', code, reason, deviceId, tokenId, source, keySha256 });
       }
       throw err;
     }
@@ -349,4 +356,6 @@ interface AuditFacts {
   tokenId?: string;
   claimedTokenId?: string;
   serial?: string;
+  /** SHA-256 of the CSR's public key, once the CSR parsed. */
+  keySha256?: string;
 }

@@ -88,6 +88,17 @@ export interface AuditEntry {
   readonly detail: Record<string, unknown> | null;
 }
 
+/**
+ * Another key that claimed an id while it waited for approval (a refused `id_pending`), since
+ * the id was last bound: what makes `device list --pending` flag the id as contested.
+ */
+export interface ContestedAttempt {
+  readonly at: Date;
+  readonly keySha256: string | null;
+  readonly source: string | null;
+  readonly tokenId: string | null;
+}
+
 export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'> &
   Partial<Pick<AuditEntry, 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'>>;
 

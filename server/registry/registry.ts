@@ -16,6 +16,7 @@
 import type {
   AuditEntry,
   CertificateRecord,
+  ContestedAttempt,
   DeviceRecord,
   DeviceStatus,
   IssueRecord,
@@ -50,8 +51,11 @@ export interface Registry {
   recordIssued(record: IssueRecord): Promise<void>;
   /** Records a device waiting for approval of this key; registry_conflict as above. */
   recordPending(record: PendingRecord): Promise<void>;
-  /** Approves a pending device. The new record, or undefined if it is not pending (any more). */
-  approveDevice(id: string, now: Date, source: string | null): Promise<DeviceRecord | undefined>;
+  /**
+   * Approves a device pending with exactly this key (compare-and-swap on the key the operator
+   * saw). The new record, or undefined if it is not pending with that key (any more).
+   */
+  approveDevice(id: string, keySha256: string, now: Date, source: string | null): Promise<DeviceRecord | undefined>;
   /** Frees the id for the next enrollment; certificates are left as they are. Undefined if unknown. */
   resetDevice(id: string, now: Date, source: string | null): Promise<DeviceRecord | undefined>;
   /** Updates last_seen (and metadata, when given): bookkeeping, not a decision. */
@@ -68,6 +72,8 @@ export interface Registry {
   // ---- audit ----
   audit(entry: NewAuditEntry): Promise<void>;
   listAudit(filter?: { deviceId?: string; limit?: number }): Promise<AuditEntry[]>;
+  /** Competing keys refused (`id_pending`) since the device's id was last bound (its latest pending or reset row). */
+  contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
 
   /**
    * Runs `work` as one transaction: its reads see one state and its writes commit together or

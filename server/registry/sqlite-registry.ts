@@ -17,6 +17,7 @@ import type {
   AuditEntry,
   CertificateRecord,
   CertificateStatus,
+  ContestedAttempt,
   DeviceExpectation,
   DeviceRecord,
   DeviceStatus,
@@ -210,7 +211,10 @@ class SqliteStore {
     this.write(() => {
       const now = record.now.getTime();
       if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId, now);
-      this.claimDevice(record.deviceId, record.expected, 'active', record.tokenId, record.labels, record.metadata, null, now);
+      const c = record.certificate;
+      // A waiting id gets its certificate only once approved, and only for the approved key.
+      const bound = { status: 'approved', key: c.keySha256 } as const;
+      this.claimDevice(record.deviceId, record.expected, 'active', record.tokenId, record.labels, record.metadata, null, bound, now);
       const superseded = this.db
         .prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active' RETURNING serial")
         .all(record.deviceId) as { serial: string }[];
@@ -219,7 +223,6 @@ class SqliteStore {
         const found = superseded[0]?.serial ?? 'none';
         throw conflict(record.deviceId, `its active certificate is ${found}, not ${record.expected.activeSerial ?? 'none'}`);
       }
-      const c = record.certificate;
       this.db
         .prepare(
           `INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem)
@@ -238,13 +241,13 @@ class SqliteStore {
     });
   }
 
-  /** Records a device waiting for approval of this key (created, or its pending key replaced). */
+  /** Records a device waiting for approval of this key: it binds the id, and never replaces another waiting key. */
   recordPending(record: PendingRecord): void {
     this.write(() => {
       const now = record.now.getTime();
       if (record.countTokenUse) this.countTokenUse(record.tokenId, now);
       const { deviceId, expected, tokenId, labels, metadata, keySha256 } = record;
-      this.claimDevice(deviceId, expected, 'pending', tokenId, labels, metadata, keySha256, now);
+      this.claimDevice(deviceId, expected, 'pending', tokenId, labels, metadata, keySha256, { status: 'pending', key: keySha256 }, now);
       this.insertAudit({
         at: record.now,
         action: 'pending',
@@ -256,14 +259,14 @@ class SqliteStore {
     });
   }
 
-  /** Operator approval of a pending device. Returns the new record, or undefined if not pending. */
-  approveDevice(id: string, now: Date, source: string | null): DeviceRecord | undefined {
+  /** Operator approval of a device pending with this key. The new record, or undefined if it is not (any more). */
+  approveDevice(id: string, keySha256: string, now: Date, source: string | null): DeviceRecord | undefined {
     return this.write(() => {
       const changed = this.db
-        .prepare("UPDATE devices SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'")
-        .run(now.getTime(), id).changes;
+        .prepare("UPDATE devices SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending' AND pending_key_sha256 = ?")
+        .run(now.getTime(), id, keySha256).changes;
       if (changed === 0) return undefined;
-      this.insertAudit({ at: now, action: 'approved', deviceId: id, source });
+      this.insertAudit({ at: now, action: 'approved', deviceId: id, source, detail: { keySha256 } });
       return this.getDevice(id);
     });
   }
@@ -367,6 +370,23 @@ class SqliteStore {
     return rows.reverse().map(auditFromRow);
   }
 
+  contestedAttempts(deviceId: string): ContestedAttempt[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM audit
+         WHERE device_id = @id AND action = 'refused' AND code = 'id_pending'
+           AND seq > COALESCE((SELECT max(seq) FROM audit WHERE device_id = @id AND action IN ('pending', 'reset')), 0)
+         ORDER BY seq`,
+      )
+      .all({ id: deviceId }) as AuditRow[];
+    return rows.map(auditFromRow).map((a) => ({
+      at: a.at,
+      keySha256: typeof a.detail?.keySha256 === 'string' ? a.detail.keySha256 : null,
+      source: a.source,
+      tokenId: a.tokenId,
+    }));
+  }
+
   // ---- internals ----
 
   /** Counts one use, conditional on the token still being usable now (it may have been revoked since it was read). */
@@ -396,6 +416,9 @@ class SqliteStore {
   /**
    * Creates or updates the device row, but only from the state the decision was made from:
    * INSERT when it had no row, else UPDATE ... WHERE status and pending key still match.
+   * A row that waits (pending, or approved and not collected) is bound to its key: the write
+   * applies only from `bound.status` with `bound.key`, so no caller, however it decided, can
+   * replace a waiting key or issue to another one (id_pending). Only a reset unbinds it.
    */
   private claimDevice(
     id: string,
@@ -405,6 +428,7 @@ class SqliteStore {
     labels: Labels,
     metadata: Record<string, unknown> | undefined,
     pendingKey: string | null,
+    bound: { readonly status: 'pending' | 'approved'; readonly key: string },
     now: number,
   ): void {
     const values = {
@@ -415,6 +439,8 @@ class SqliteStore {
       metadata: JSON.stringify(metadata ?? {}),
       has_metadata: metadata ? 1 : 0,
       pending: pendingKey,
+      bound_status: bound.status,
+      bound_key: bound.key,
       now,
     };
     if (expected.status === 'absent') {
@@ -438,10 +464,17 @@ class SqliteStore {
            pending_key_sha256 = @pending,
            last_seen = @now,
            updated_at = @now
-         WHERE id = @id AND status = @expected_status AND pending_key_sha256 IS @expected_pending`,
+         WHERE id = @id AND status = @expected_status AND pending_key_sha256 IS @expected_pending
+           AND (status NOT IN ('pending', 'approved') OR (status = @bound_status AND pending_key_sha256 = @bound_key))`,
       )
       .run({ ...values, expected_status: expected.status, expected_pending: expected.pendingKeySha256 }).changes;
-    if (updated === 0) throw conflict(id, `it is no longer ${expected.status}`);
+    if (updated > 0) return;
+    const found = this.getDevice(id);
+    if (found?.status === expected.status && found.pendingKeySha256 === expected.pendingKeySha256) {
+      // The row is as the decision saw it, so the key bound to a waiting id refused the write.
+      throw new FleetcertError('id_pending', `device "${id}" is ${found.status} for key ${found.pendingKeySha256}, not ${bound.key}`);
+    }
+    throw conflict(id, `it is no longer ${expected.status}`);
   }
 
   private insertAudit(entry: NewAuditEntry): void {
@@ -551,8 +584,8 @@ class SqliteRegistry implements Registry {
   recordPending(record: PendingRecord) {
     return this.gate(() => this.store.recordPending(record));
   }
-  approveDevice(id: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.approveDevice(id, now, source));
+  approveDevice(id: string, keySha256: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.approveDevice(id, keySha256, now, source));
   }
   resetDevice(id: string, now: Date, source: string | null) {
     return this.gate(() => this.store.resetDevice(id, now, source));
@@ -577,6 +610,9 @@ class SqliteRegistry implements Registry {
   }
   listAudit(filter?: { deviceId?: string; limit?: number }) {
     return this.gate(() => this.store.listAudit(filter));
+  }
+  contestedAttempts(deviceId: string) {
+    return this.gate(() => this.store.contestedAttempts(deviceId));
   }
   async close(): Promise<void> {
     if (this.inside) throw new FleetcertError('internal', 'close() inside a registry transaction');

@@ -24,6 +24,7 @@ export const WIRE_ERROR_CODES = [
   'id_reserved',
   'id_not_allowed',
   'id_taken',
+  'id_pending',
   'device_revoked',
   'device_not_found',
   'pending_approval',

@@ -157,13 +157,14 @@ it('manual approval: 202 + Retry-After until "fleetcert device approve", then 20
   assert.equal(shown.audit.map((a: { action: string }) => a.action), ['pending', 'approved', 'issued']);
 });
 
-it('approval binds the key the operator saw: a different key after approval waits again', async () => {
+it('approval binds the key the operator saw: a different key after approval is refused (id_pending)', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir, ['--approval', 'manual']);
   assert.is((await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-manual-2')).body })).status, 202);
   assert.is((await fleetcert(['device', 'approve', 'rpi-manual-2', '--data-dir', server.dataDir])).code, 0);
   const other = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-manual-2')).body });
-  assert.is(other.status, 202);
+  assert.is(other.status, 409);
+  assert.is(other.json?.code, 'id_pending');
 });
 
 it('device metadata from the header is stored; a malformed header is metadata_invalid', async () => {

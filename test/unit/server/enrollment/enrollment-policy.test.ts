@@ -58,9 +58,27 @@ test('--reenroll allow re-enrolls only ids that token enrolled: another token ge
 test('pending, approved, revoked and reset devices', () => {
   assert.equal(decideEnrollment(input({ device: device('pending', 'k1') })), { kind: 'pending', countTokenUse: false });
   assert.equal(decideEnrollment(input({ device: device('approved', 'k1') })), { kind: 'issue', countTokenUse: false, action: 'issued' });
-  assert.equal(decideEnrollment(input({ device: device('approved', 'k1'), keySha256: 'k9' })), { kind: 'pending', countTokenUse: false });
   assert.is(code(decideEnrollment(input({ device: device('revoked') }))), 'device_revoked');
   assert.equal(decideEnrollment(input({ device: device('reset'), current: cert('k0') })), { kind: 'issue', countTokenUse: true, action: 'issued' });
+});
+
+test('a pending or approved id is bound to its key: another key is id_pending whatever the token allows, and never replaces it', () => {
+  const tokens = [token, { ...token, approval: 'manual' as const }, { ...token, reenroll: 'allow' as const }];
+  for (const status of ['pending', 'approved'] as const) {
+    for (const t of tokens) {
+      const decision = decideEnrollment(input({ token: t, device: device(status, 'k1'), keySha256: 'k9' }));
+      assert.is(code(decision), 'id_pending', `${status} under ${JSON.stringify(t.approval)}/${t.reenroll}`);
+      assert.match((decision as { reason: string }).reason, /key k1; this request has key k9/, 'the operator reason names both keys');
+    }
+  }
+  // The waiting key itself: polls while pending (no second token use), is issued once approved.
+  assert.equal(decideEnrollment(input({ device: device('pending', 'k1'), keySha256: 'k1' })), { kind: 'pending', countTokenUse: false });
+  const approved = decideEnrollment(input({ device: device('approved', 'k1'), keySha256: 'k1' }));
+  assert.equal(approved, { kind: 'issue', countTokenUse: false, action: 'issued' });
+  // Token and id checks still come first; a reset frees the id for any key.
+  const revokedToken = { ...token, revokedAt: now };
+  assert.is(code(decideEnrollment(input({ token: revokedToken, device: device('approved', 'k1'), keySha256: 'k9' }))), 'token_revoked');
+  assert.is(code(decideEnrollment(input({ device: device('reset'), keySha256: 'k9' }))), 'issue');
 });
 
 test('re-enrollment: current cert + new key renews; same key, other subject, stale or revoked cert are refused', () => {

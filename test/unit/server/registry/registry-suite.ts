@@ -111,20 +111,61 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.is((await registry.getToken('t1'))!.uses, 1, 'the refused one spent no use');
     }));
 
-  it('pending: a key replaced meanwhile makes the stale write a conflict; approve only from pending', () =>
+  it('a waiting id is bound to its key: no write replaces it or issues to another key (id_pending); approve is CAS on the key', () =>
     withRegistry(async (registry) => {
       await registry.createToken(token('t1', null, { approval: 'manual' }), null);
       const pending = (key: string, expected: DeviceExpectation) =>
         registry.recordPending({
           deviceId: 'dev-1', expected, tokenId: 't1', labels: {}, metadata: undefined, keySha256: key, countTokenUse: false, source: 't', now,
         });
-      await pending('key-a', await readState(registry, 'dev-1'));
+      const absent = await readState(registry, 'dev-1');
+      await pending('key-a', absent);
+      await expectCode(() => pending('key-c', absent), 'registry_conflict');
       const sawA = await readState(registry, 'dev-1');
-      await pending('key-b', sawA);
-      await expectCode(() => pending('key-c', sawA), 'registry_conflict');
-      assert.is((await registry.getDevice('dev-1'))!.pendingKeySha256, 'key-b');
-      assert.is((await registry.approveDevice('dev-1', now, 'op'))!.status, 'approved');
-      assert.is(await registry.approveDevice('dev-1', now, 'op'), undefined, 'already approved');
+      const before = await snapshot(registry, 'dev-1', 't1');
+      await expectCode(() => pending('key-b', sawA), 'id_pending');
+      assert.equal(await snapshot(registry, 'dev-1', 't1'), before, 'a refused key writes nothing');
+
+      assert.is(await registry.approveDevice('dev-1', 'key-b', now, 'op'), undefined, 'not the waiting key');
+      assert.is((await registry.getDevice('dev-1'))!.status, 'pending');
+      assert.is((await registry.approveDevice('dev-1', 'key-a', now, 'op'))!.status, 'approved');
+      assert.is(await registry.approveDevice('dev-1', 'key-a', now, 'op'), undefined, 'already approved');
+      assert.equal((await registry.listAudit()).find((a) => a.action === 'approved')?.detail, { keySha256: 'key-a' });
+
+      const approved = await readState(registry, 'dev-1');
+      const issueFor = (key: string, serial: string) =>
+        registry.recordIssued({
+          deviceId: 'dev-1', expected: approved, tokenId: 't1', labels: {}, metadata: undefined, countTokenUse: false, action: 'issued',
+          source: 't', now, certificate: { serial, keySha256: key, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
+        });
+      await expectCode(() => issueFor('key-b', '0b'), 'id_pending');
+      assert.is(await registry.getCertificate('0b'), undefined, 'another key is never issued for an approved id');
+      await issueFor('key-a', '0a');
+      assert.is((await registry.activeCertificate('dev-1'))!.keySha256, 'key-a');
+    }));
+
+  it('contested attempts: refused id_pending rows since the id was last bound, with key and source', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null, { approval: 'manual' }), null);
+      const bind = async (key: string) =>
+        registry.recordPending({
+          deviceId: 'dev-1', expected: await readState(registry, 'dev-1'), tokenId: 't1', labels: {}, metadata: undefined,
+          keySha256: key, countTokenUse: false, source: 't', now,
+        });
+      const refuse = (code: string, key: string, source: string) =>
+        registry.audit({
+          at: now, action: 'refused', code, deviceId: 'dev-1', tokenId: 't1', source, detail: { reason: 'r', keySha256: key },
+        });
+      await bind('key-a');
+      await refuse('id_pending', 'key-x', '10.0.0.9');
+      await refuse('token_invalid', 'key-y', '10.0.0.8');
+      assert.equal(await registry.contestedAttempts('dev-1'), [{ at: now, keySha256: 'key-x', source: '10.0.0.9', tokenId: 't1' }]);
+      await registry.resetDevice('dev-1', now, 'op');
+      assert.equal(await registry.contestedAttempts('dev-1'), [], 'a reset unbinds the id, and its contest with it');
+      await bind('key-x');
+      await refuse('id_pending', 'key-a', '10.0.0.7');
+      assert.equal((await registry.contestedAttempts('dev-1')).map((c) => c.keySha256), ['key-a']);
+      assert.equal(await registry.contestedAttempts('nope'), []);
     }));
 
   it('revoke: the device and every unexpired certificate; a second revoke changes nothing', () =>
