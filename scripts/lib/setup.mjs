@@ -2,7 +2,8 @@
 // dependencies when they are missing or stale, installs the Debian packages when run as
 // root (else names them), then compiles the TypeScript. Plain JS: it runs before any build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,12 +45,19 @@ function checkNode() {
   }
 }
 
+/**
+ * npm ci when node_modules was installed from another package-lock.json. Judged by content, not
+ * by modification time: a checkout or a branch switch touches the lock without changing it, and
+ * an npm ci then wipes a node_modules other checkouts may be using.
+ */
 function ensureNpmDependencies() {
-  const lock = join(ROOT, 'package-lock.json');
-  const installed = join(ROOT, 'node_modules', '.package-lock.json');
-  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  const lockHash = createHash('sha256').update(readFileSync(join(ROOT, 'package-lock.json'))).digest('hex');
+  const stamp = join(ROOT, 'node_modules', '.fleetcert-lock-sha256');
+  const installedHash = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
+  if (installedHash === lockHash) return;
   say('installing npm dependencies (npm ci)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  writeFileSync(stamp, `${lockHash}\n`);
 }
 
 function ensureDebianPackages(commands) {
