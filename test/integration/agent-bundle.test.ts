@@ -2,12 +2,13 @@
  * The one-file agent (dist/bundle/fleetcert-agent.mjs, scripts/bundle-agent.mjs) is what boards
  * run: prove it holds nothing of the server and no native module, fits the budget, carries the
  * stamped clock floor, and works copied ALONE into a directory without node_modules, on Node 18
- * and on this Node: --help, status, and a real enrollment and mTLS connection.
+ * and on this Node: --help, status, and a real enrollment and mTLS connection, after which `run`
+ * tells systemd it is ready (Type=notify, through systemd-notify; a recording stand-in here).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fleetcert } from '../helpers/cli.js';
@@ -70,14 +71,19 @@ for (const runtime of ['node18', 'host'] as const) {
         const made = await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'bundle', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`]);
         assert.is(made.code, 0, made.stderr);
         const args = ['--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
-        const agent = spawn(node, [bundle, 'run', ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: withoutFleetcertEnv() });
+        const notified = join(dir, 'notified');
+        const fakeBin = await fakeSystemdNotify(dir, notified);
+        const env = { ...withoutFleetcertEnv(), PATH: `${fakeBin}:${process.env.PATH}`, NOTIFY_SOCKET: join(dir, 'notify.sock') };
+        const agent = spawn(node, [bundle, 'run', ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env });
         let logs = '';
         agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));
         const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
         try {
-          for (let i = 0; i < 200 && eventsIn(logs, 'mqtt_connected').length === 0 && agent.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+          for (let i = 0; i < 200 && eventsIn(logs, 'systemd_ready').length === 0 && agent.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
           assert.is(eventsIn(logs, 'certificate_installed').length, 1, logs);
           assert.is(eventsIn(logs, 'mqtt_connected').length, 1, logs);
+          assert.is(eventsIn(logs, 'systemd_ready').length, 1, logs);
+          assert.is(await readFile(notified, 'utf8'), `${env.NOTIFY_SOCKET} --ready --status=connected as rpi4-100000002a5c3b71\n`);
         } finally {
           agent.kill('SIGTERM');
           assert.is(await exited, 0, logs);
@@ -93,6 +99,15 @@ for (const runtime of ['node18', 'host'] as const) {
       }
     });
   });
+}
+
+/** A systemd-notify that records its socket and arguments: the agent's side of the protocol. */
+async function fakeSystemdNotify(dir: string, record: string): Promise<string> {
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  await writeFile(join(bin, 'systemd-notify'), `#!/bin/sh\necho "$NOTIFY_SOCKET $*" >> '${record}'\n`);
+  await chmod(join(bin, 'systemd-notify'), 0o755);
+  return bin;
 }
 
 function withoutFleetcertEnv(): NodeJS.ProcessEnv {
