@@ -49,7 +49,10 @@ function filesUnder(dir) {
  * Directories left empty by the pruning go.
  */
 function normaliseModes(stage) {
-  const entries = readdirSync(stage, { recursive: true, withFileTypes: true }).map((e) => ({ e, path: join(e.parentPath ?? e.path, e.name) }));
+  const entries = readdirSync(stage, { recursive: true, withFileTypes: true }).map((e) => ({
+    e,
+    path: join(e.parentPath ?? e.path, e.name),
+  }));
   for (const { e, path } of entries.reverse()) {
     if (path.startsWith(join(stage, 'DEBIAN'))) continue;
     if (e.isDirectory()) {
@@ -83,8 +86,16 @@ function manPage(program, mainJs, summary) {
 
 function changelog(name) {
   const date = sh('date', ['-R']).trim();
-  return `${name} (${version()}) unstable; urgency=medium\n\n  * Built from the fleetcert source tree with "npm run package".\n\n -- ${MAINTAINER}  ${date}\n`;
+  const entry = '  * Built from the fleetcert source tree with "npm run package".';
+  return `${name} (${version()}) unstable; urgency=medium\n\n${entry}\n\n -- ${MAINTAINER}  ${date}\n`;
 }
+
+const THIRD_PARTY_LICENCE_TEXT = [
+  " The full text, with each package's copyright notice, is in its licence file:",
+  ' under /usr/lib/fleetcert/node_modules/<package>/ (server), or in',
+  ' /usr/share/doc/fleetcert-agent/THIRD-PARTY-NOTICES (agent, bundled).',
+  '',
+].join('\n');
 
 /** DEP-5 copyright: fleetcert's licence, then every third-party package the .deb carries. */
 function copyright(thirdParty, where) {
@@ -93,24 +104,34 @@ function copyright(thirdParty, where) {
     licences.add(license);
     return `Files: ${where(name)}\nCopyright: the authors of ${name} ${v}\nLicense: ${license}\n`;
   });
-  const texts = [...licences].sort().map((l) =>
-    l === 'Apache-2.0'
-      ? 'License: Apache-2.0\n On Debian systems the full text of the Apache License 2.0 is in\n /usr/share/common-licenses/Apache-2.0.\n'
-      : `License: ${l}\n The full text, with each package's copyright notice, is in its licence file:\n under /usr/lib/fleetcert/node_modules/<package>/ (server), or in\n /usr/share/doc/fleetcert-agent/THIRD-PARTY-NOTICES (agent, bundled).\n`,
-  );
+  const texts = [...licences]
+    .sort()
+    .map((l) =>
+      l === 'Apache-2.0'
+        ? 'License: Apache-2.0\n On Debian systems the full text of the Apache License 2.0 is in\n /usr/share/common-licenses/Apache-2.0.\n'
+        : `License: ${l}\n${THIRD_PARTY_LICENCE_TEXT}`,
+    );
   return (
     'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: fleetcert\n\n' +
     `Files: *\nCopyright: ${new Date().getUTCFullYear()} fleetcert contributors\nLicense: Apache-2.0\n\n` +
-    paragraphs.join('\n') + '\n' + texts.join('\n')
+    paragraphs.join('\n') +
+    '\n' +
+    texts.join('\n')
   );
 }
 
 function control(fields) {
-  return Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n';
+  return (
+    Object.entries(fields)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n') + '\n'
+  );
 }
 
 function installedSizeKiB(stage) {
-  return filesUnder(stage).filter((f) => !f.startsWith('DEBIAN/')).reduce((sum, f) => sum + Math.ceil(statSync(join(stage, f)).size / 1024), 0);
+  return filesUnder(stage)
+    .filter((f) => !f.startsWith('DEBIAN/'))
+    .reduce((sum, f) => sum + Math.ceil(statSync(join(stage, f)).size / 1024), 0);
 }
 
 function finish(stage, name, arch, fields, outDir) {
@@ -118,9 +139,25 @@ function finish(stage, name, arch, fields, outDir) {
   const md5 = filesUnder(stage)
     .filter((f) => !f.startsWith('DEBIAN/'))
     .sort()
-    .map((f) => `${createHash('md5').update(readFileSync(join(stage, f))).digest('hex')}  ${f}`);
+    .map(
+      (f) =>
+        `${createHash('md5')
+          .update(readFileSync(join(stage, f)))
+          .digest('hex')}  ${f}`,
+    );
   put(stage, 'DEBIAN/md5sums', md5.join('\n') + '\n');
-  put(stage, 'DEBIAN/control', control({ Package: name, Version: version(), Architecture: arch, Maintainer: MAINTAINER, 'Installed-Size': installedSizeKiB(stage), ...fields }));
+  put(
+    stage,
+    'DEBIAN/control',
+    control({
+      Package: name,
+      Version: version(),
+      Architecture: arch,
+      Maintainer: MAINTAINER,
+      'Installed-Size': installedSizeKiB(stage),
+      ...fields,
+    }),
+  );
   const deb = join(outDir, `${name}_${version()}_${arch}.deb`);
   sh('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { stdio: ['ignore', 'ignore', 'inherit'] });
   rmSync(stage, { recursive: true, force: true });
@@ -137,7 +174,8 @@ function debianFiles(stage, name) {
   for (const conffile of readFileSync(join(dir, 'conffiles'), 'utf8').split('\n').filter(Boolean)) {
     put(stage, conffile.slice(1), readFileSync(join(dir, 'etc', conffile.split('/').pop())));
   }
-  if (existsSync(join(dir, 'lintian-overrides'))) put(stage, `usr/share/lintian/overrides/${name}`, readFileSync(join(dir, 'lintian-overrides')));
+  if (existsSync(join(dir, 'lintian-overrides')))
+    put(stage, `usr/share/lintian/overrides/${name}`, readFileSync(join(dir, 'lintian-overrides')));
 }
 
 function docs(stage, name, thirdParty, where, extra = {}) {
@@ -185,19 +223,25 @@ export function buildAgentPackage(outDir = PACKAGES_DIR) {
     'THIRD-PARTY-NOTICES': readFileSync(`${bundle}.LEGAL.txt`),
   });
   debianFiles(stage, name);
-  return finish(stage, name, 'all', {
-    Depends: 'nodejs (>= 18.19), adduser',
-    Recommends: 'systemd-timesyncd | time-daemon',
-    Section: 'net',
-    Priority: 'optional',
-    Homepage: 'https://github.com/fleetcert/fleetcert',
-    Description:
-      'zero-touch X.509 enrollment agent for MQTT devices\n' +
-      ' fleetcert-agent runs on each device of a fleet (Raspberry Pi and other boards):\n' +
-      ' it makes the device key on the device, enrolls over EST with a fleet bootstrap\n' +
-      ' token, connects to Mosquitto over mutual TLS and renews its certificate before\n' +
-      ' it expires. One JavaScript file, no native modules.',
-  }, outDir);
+  return finish(
+    stage,
+    name,
+    'all',
+    {
+      Depends: 'nodejs (>= 18.19), adduser',
+      Recommends: 'systemd-timesyncd | time-daemon',
+      Section: 'net',
+      Priority: 'optional',
+      Homepage: 'https://github.com/fleetcert/fleetcert',
+      Description:
+        'zero-touch X.509 enrollment agent for MQTT devices\n' +
+        ' fleetcert-agent runs on each device of a fleet (Raspberry Pi and other boards):\n' +
+        ' it makes the device key on the device, enrolls over EST with a fleet bootstrap\n' +
+        ' token, connects to Mosquitto over mutual TLS and renews its certificate before\n' +
+        ' it expires. One JavaScript file, no native modules.',
+    },
+    outDir,
+  );
 }
 
 /** The server's production dependencies: every lockfile package that is not dev-only. */
@@ -232,13 +276,22 @@ export function buildServerPackage(outDir = PACKAGES_DIR) {
   const lib = join(stage, 'usr/lib/fleetcert');
   mkdirSync(lib, { recursive: true });
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  put(stage, 'usr/lib/fleetcert/package.json', JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2) + '\n');
-  for (const part of ['server', 'shared']) cpSync(join(DIST, part), join(lib, 'dist', part), { recursive: true, filter: (p) => !p.endsWith('.map') });
+  put(
+    stage,
+    'usr/lib/fleetcert/package.json',
+    JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2) + '\n',
+  );
+  for (const part of ['server', 'shared'])
+    cpSync(join(DIST, part), join(lib, 'dist', part), { recursive: true, filter: (p) => !p.endsWith('.map') });
   const thirdParty = [];
   for (const path of productionPackages()) {
     const dest = join(lib, path);
     // Nested node_modules are lockfile entries of their own (copied when their turn comes).
-    cpSync(join(ROOT, path), dest, { recursive: true, dereference: true, filter: (p) => keepInNodeModules(p) && relative(join(ROOT, path), p) !== 'node_modules' });
+    cpSync(join(ROOT, path), dest, {
+      recursive: true,
+      dereference: true,
+      filter: (p) => keepInNodeModules(p) && relative(join(ROOT, path), p) !== 'node_modules',
+    });
     thirdParty.push({ ...packageInfo(join(ROOT, path)), path });
   }
   const native = join(lib, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
@@ -250,19 +303,25 @@ export function buildServerPackage(outDir = PACKAGES_DIR) {
   gzipMax(join(stage, 'usr/share/man/man1/fleetcert.1'));
   docs(stage, name, thirdParty, (n) => `usr/lib/fleetcert/node_modules/${n}/*`);
   debianFiles(stage, name);
-  return finish(stage, name, arch, {
-    Depends: `nodejs (>= 20), adduser, ${sharedLibraryDepends(native)}`,
-    Recommends: 'mosquitto (>= 2.0)',
-    Section: 'net',
-    Priority: 'optional',
-    Homepage: 'https://github.com/fleetcert/fleetcert',
-    Description:
-      'zero-touch X.509 enrollment server and CA for MQTT device fleets\n' +
-      ' fleetcert is the certificate authority and EST (RFC 7030) enrollment\n' +
-      ' endpoint for a fleet of MQTT devices: fleet bootstrap tokens, a device\n' +
-      ' registry, renewal, revocation with a CRL kept fresh for Mosquitto, and the\n' +
-      ' Mosquitto configuration that makes every device use its own certificate.',
-  }, outDir);
+  return finish(
+    stage,
+    name,
+    arch,
+    {
+      Depends: `nodejs (>= 20), adduser, ${sharedLibraryDepends(native)}`,
+      Recommends: 'mosquitto (>= 2.0)',
+      Section: 'net',
+      Priority: 'optional',
+      Homepage: 'https://github.com/fleetcert/fleetcert',
+      Description:
+        'zero-touch X.509 enrollment server and CA for MQTT device fleets\n' +
+        ' fleetcert is the certificate authority and EST (RFC 7030) enrollment\n' +
+        ' endpoint for a fleet of MQTT devices: fleet bootstrap tokens, a device\n' +
+        ' registry, renewal, revocation with a CRL kept fresh for Mosquitto, and the\n' +
+        ' Mosquitto configuration that makes every device use its own certificate.',
+    },
+    outDir,
+  );
 }
 
 /** The libraries the native module links, as Debian dependencies (dpkg-shlibdeps). */

@@ -28,7 +28,12 @@ export class SystemdNotifier {
     this.readySent = true;
     // The helper inherits the environment, NOTIFY_SOCKET included: it finds the socket itself.
     execFile(command, ['--ready', `--status=${status}`], { timeout: 10_000 }, (err, _out, stderr) => {
-      if (err) log.warn('could not tell systemd the agent is ready', { event: 'systemd_notify_failed', error: err.message, stderr: stderr.slice(0, 200) });
+      if (err)
+        log.warn('could not tell systemd the agent is ready', {
+          event: 'systemd_notify_failed',
+          error: err.message,
+          stderr: stderr.slice(0, 200),
+        });
       else log.info('told systemd the agent is ready', { event: 'systemd_ready', status });
     });
   }

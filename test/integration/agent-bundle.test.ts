@@ -32,9 +32,17 @@ interface Metafile {
 test('the bundle holds the agent and its dependencies, nothing of the server, no native module, within 1.5 MB', async () => {
   const meta = JSON.parse(await readFile(METAFILE, 'utf8')) as Metafile;
   const inputs = Object.values(meta.outputs).flatMap((o) => Object.keys(o.inputs));
-  assert.ok(inputs.some((p) => p.endsWith('dist/agent/main.js')), 'the agent entry point is in');
-  assert.ok(inputs.some((p) => /node_modules\/mqtt\//.test(p)), 'mqtt is bundled, not left to a node_modules');
-  const forbidden = inputs.filter((p) => /(^|\/)dist\/server\//.test(p) || /better-sqlite3|bindings|node-gyp/.test(p) || p.endsWith('.node'));
+  assert.ok(
+    inputs.some((p) => p.endsWith('dist/agent/main.js')),
+    'the agent entry point is in',
+  );
+  assert.ok(
+    inputs.some((p) => /node_modules\/mqtt\//.test(p)),
+    'mqtt is bundled, not left to a node_modules',
+  );
+  const forbidden = inputs.filter(
+    (p) => /(^|\/)dist\/server\//.test(p) || /better-sqlite3|bindings|node-gyp/.test(p) || p.endsWith('.node'),
+  );
   assert.equal(forbidden, []);
   const bytes = (await stat(BUNDLE)).size;
   assert.ok(bytes <= 1_500_000, `bundle is ${bytes} bytes`);
@@ -68,9 +76,31 @@ for (const runtime of ['node18', 'host'] as const) {
       const fleet = await startFleetWithBroker(dir);
       try {
         const boot = join(dir, 'fleetcert.json');
-        const made = await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'bundle', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`]);
+        const made = await fleetcert([
+          'token',
+          'create',
+          '--data-dir',
+          fleet.server.dataDir,
+          '--name',
+          'bundle',
+          '--out',
+          boot,
+          '--enroll-url',
+          `https://localhost:${fleet.server.port}`,
+        ]);
         assert.is(made.code, 0, made.stderr);
-        const args = ['--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
+        const args = [
+          '--state-dir',
+          state,
+          '--bootstrap',
+          boot,
+          '--broker',
+          `127.0.0.1:${fleet.brokerPort}`,
+          '--broker-servername',
+          'localhost',
+          '--identity-root',
+          BOARD,
+        ];
         const notified = join(dir, 'notified');
         const fakeBin = await fakeSystemdNotify(dir, notified);
         const env = { ...withoutFleetcertEnv(), PATH: `${fakeBin}:${process.env.PATH}`, NOTIFY_SOCKET: join(dir, 'notify.sock') };
@@ -79,7 +109,8 @@ for (const runtime of ['node18', 'host'] as const) {
         agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));
         const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
         try {
-          for (let i = 0; i < 200 && eventsIn(logs, 'systemd_ready').length === 0 && agent.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+          for (let i = 0; i < 200 && eventsIn(logs, 'systemd_ready').length === 0 && agent.exitCode === null; i += 1)
+            await new Promise((r) => setTimeout(r, 100));
           assert.is(eventsIn(logs, 'certificate_installed').length, 1, logs);
           assert.is(eventsIn(logs, 'mqtt_connected').length, 1, logs);
           assert.is(eventsIn(logs, 'systemd_ready').length, 1, logs);

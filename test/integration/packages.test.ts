@@ -25,6 +25,9 @@ const UNITS = '/usr/lib/systemd/system';
 const AGENT_STATE = '/var/lib/fleetcert-agent';
 const SERVER_DATA = '/var/lib/fleetcert';
 const PACKAGES = ['fleetcert', 'fleetcert-agent'];
+/** Building, linting and installing take 15-60 s each on a loaded 2-core machine; the run helper's default is 30 s. */
+const SLOW = { timeoutMs: 180_000 };
+const APT = { ...SLOW, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
 const hasDpkgDeb = (process.env.PATH ?? '').split(':').some((p) => p && existsSync(join(p, 'dpkg-deb')));
 
 const sh = (cmd: string, args: readonly string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -56,7 +59,11 @@ function environmentFile(text: string): Record<string, string> {
 }
 
 /** Runs a unit's command as its User= with its environment: what systemd would start. */
-function startAsUnit(user: string, argv: string[], env: Record<string, string>): { child: ChildProcess; logs: () => string; exited: Promise<number | null> } {
+function startAsUnit(
+  user: string,
+  argv: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; logs: () => string; exited: Promise<number | null> } {
   const child = spawn('setpriv', ['--reuid', user, '--regid', user, '--init-groups', '--', ...argv], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...env },
@@ -95,21 +102,28 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
   const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':')[0]);
   const usersBefore = new Set(['fleetcert', 'fleetcert-agent'].filter((u) => passwd.includes(u)));
 
-  const built = await run(process.execPath, [join(ROOT, 'scripts', 'package-debs.mjs')], { cwd: ROOT });
+  const built = await run(process.execPath, [join(ROOT, 'scripts', 'package-debs.mjs')], { ...SLOW, cwd: ROOT });
   assert.is(built.code, 0, built.stderr);
   const dir = join(ROOT, 'dist', 'packages');
   const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb')).map((f) => join(dir, f));
   assert.is(debs.length, 2, debs.join(' '));
 
-  const lint = await run('lintian', ['--tag-display-limit', '0', ...debs]);
-  assert.equal(lint.stdout.split('\n').filter((l) => /^[EW]: /.test(l)), [], lint.stdout + lint.stderr);
+  const lint = await run('lintian', ['--tag-display-limit', '0', ...debs], SLOW);
+  assert.equal(
+    lint.stdout.split('\n').filter((l) => /^[EW]: /.test(l)),
+    [],
+    lint.stdout + lint.stderr,
+  );
 
   try {
-    const apt = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...debs], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const apt = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...debs], APT);
     assert.is(apt.code, 0, apt.stdout + apt.stderr);
 
     // What the maintainer scripts did: users, 0700 state directories, units enabled.
-    for (const [state, user] of [[AGENT_STATE, 'fleetcert-agent'], [SERVER_DATA, 'fleetcert']] as const) {
+    for (const [state, user] of [
+      [AGENT_STATE, 'fleetcert-agent'],
+      [SERVER_DATA, 'fleetcert'],
+    ] as const) {
       const st = statSync(state);
       assert.is(st.mode & 0o777, 0o700, state);
       assert.is(st.uid, Number(sh('id', ['-u', user]).trim()), state);
@@ -119,8 +133,15 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     assert.match(sh('/usr/bin/fleetcert-agent', ['--help']), /needs-renewal/);
     assert.ok(existsSync('/usr/share/man/man1/fleetcert-agent.1.gz') && existsSync('/usr/share/doc/fleetcert-agent/changelog.Debian.gz'));
 
-    const unitFiles = ['fleetcert-agent.service', 'fleetcert-agent-renew.service', 'fleetcert-agent-renew.timer', 'fleetcert.service', 'fleetcert-crl.service', 'fleetcert-crl.timer'];
-    const verify = await run('systemd-analyze', ['verify', '--man=no', ...unitFiles.map((u) => join(UNITS, u))]);
+    const unitFiles = [
+      'fleetcert-agent.service',
+      'fleetcert-agent-renew.service',
+      'fleetcert-agent-renew.timer',
+      'fleetcert.service',
+      'fleetcert-crl.service',
+      'fleetcert-crl.timer',
+    ];
+    const verify = await run('systemd-analyze', ['verify', '--man=no', ...unitFiles.map((u) => join(UNITS, u))], SLOW);
     assert.is(verify.code, 0, verify.stdout + verify.stderr);
     assert.is(verify.stderr.trim(), '', verify.stderr);
     for (const unit of unitFiles.filter((u) => u.endsWith('.service'))) {
@@ -145,8 +166,23 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
       await chown(pidDir, Number(sh('id', ['-u', 'mosquitto']).trim()), 0);
       const brokerPort = await freePort();
       const config = await run('/usr/bin/fleetcert', [
-        'broker-config', '--data-dir', SERVER_DATA, '--passphrase-file', passphrase, '--out', brokerDir, '--port', String(brokerPort),
-        '--bind', '127.0.0.1', '--admin-port', String(await freePort()), '--host', 'localhost', '--reload-pid-file', join(pidDir, 'mosquitto.pid'),
+        'broker-config',
+        '--data-dir',
+        SERVER_DATA,
+        '--passphrase-file',
+        passphrase,
+        '--out',
+        brokerDir,
+        '--port',
+        String(brokerPort),
+        '--bind',
+        '127.0.0.1',
+        '--admin-port',
+        String(await freePort()),
+        '--host',
+        'localhost',
+        '--reload-pid-file',
+        join(pidDir, 'mosquitto.pid'),
       ]);
       assert.is(config.code, 0, config.stderr);
       // broker-config ran as root: give the data back to the server's user (docs/INSTALL.md).
@@ -169,24 +205,58 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
       const server = startAsUnit('fleetcert', serverCmd, serverEnv);
       let agent: ReturnType<typeof startAsUnit> | undefined;
       try {
-        await until('serve_listening', () => eventsIn(server.logs(), 'serve_listening').length > 0 || server.child.exitCode !== null, 15_000, server.logs);
+        await until(
+          'serve_listening',
+          () => eventsIn(server.logs(), 'serve_listening').length > 0 || server.child.exitCode !== null,
+          15_000,
+          server.logs,
+        );
         assert.is(server.child.exitCode, null, server.logs());
 
         // The agent, configured the way an operator would: an EnvironmentFile naming a config file.
         const bootstrap = join(work, 'fleetcert.json');
-        const token = await run('/usr/bin/fleetcert', ['token', 'create', '--data-dir', SERVER_DATA, '--name', 'deb', '--out', bootstrap, '--enroll-url', `https://localhost:${port}`]);
+        const token = await run('/usr/bin/fleetcert', [
+          'token',
+          'create',
+          '--data-dir',
+          SERVER_DATA,
+          '--name',
+          'deb',
+          '--out',
+          bootstrap,
+          '--enroll-url',
+          `https://localhost:${port}`,
+        ]);
         assert.is(token.code, 0, token.stderr);
         sh('chown', ['-R', 'fleetcert:fleetcert', SERVER_DATA]);
         await chmod(bootstrap, 0o644);
         const agentConfig = join(work, 'agent.json');
-        await writeFile(agentConfig, JSON.stringify({
-          bootstrapFiles: [bootstrap], broker: `127.0.0.1:${brokerPort}`, brokerServername: 'localhost', identityRoot: boardRoot('rpi4-bookworm-arm64'),
-        }));
+        await writeFile(
+          agentConfig,
+          JSON.stringify({
+            bootstrapFiles: [bootstrap],
+            broker: `127.0.0.1:${brokerPort}`,
+            brokerServername: 'localhost',
+            identityRoot: boardRoot('rpi4-bookworm-arm64'),
+          }),
+        );
         await chmod(agentConfig, 0o644);
-        const agentEnv = { ...environmentFile(await readFile('/etc/default/fleetcert-agent', 'utf8')), FLEETCERT_AGENT_CONFIG: agentConfig };
-        agent = startAsUnit('fleetcert-agent', execStart(await readFile(join(UNITS, 'fleetcert-agent.service'), 'utf8'), agentEnv), agentEnv);
+        const agentEnv = {
+          ...environmentFile(await readFile('/etc/default/fleetcert-agent', 'utf8')),
+          FLEETCERT_AGENT_CONFIG: agentConfig,
+        };
+        agent = startAsUnit(
+          'fleetcert-agent',
+          execStart(await readFile(join(UNITS, 'fleetcert-agent.service'), 'utf8'), agentEnv),
+          agentEnv,
+        );
         const current = agent;
-        await until('mqtt_connected', () => eventsIn(current.logs(), 'mqtt_connected').length > 0 || current.child.exitCode !== null, 30_000, current.logs);
+        await until(
+          'mqtt_connected',
+          () => eventsIn(current.logs(), 'mqtt_connected').length > 0 || current.child.exitCode !== null,
+          30_000,
+          current.logs,
+        );
         assert.is(eventsIn(agent.logs(), 'mqtt_connected').length, 1, agent.logs());
         const key = join(AGENT_STATE, 'live', 'key.pem');
         assert.is(statSync(key).mode & 0o777, 0o600);
@@ -201,12 +271,12 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     });
 
     // Removal keeps the device's key and certificate; purge deletes them.
-    const remove = await run('apt-get', ['remove', '-y', '-q', 'fleetcert-agent'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const remove = await run('apt-get', ['remove', '-y', '-q', 'fleetcert-agent'], APT);
     assert.is(remove.code, 0, remove.stderr);
     assert.ok(existsSync(join(AGENT_STATE, 'live', 'key.pem')), 'remove keeps the key');
     assert.ok(existsSync('/etc/default/fleetcert-agent'), 'remove keeps the conffile');
   } finally {
-    const purge = await run('apt-get', ['purge', '-y', '-q', ...PACKAGES], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const purge = await run('apt-get', ['purge', '-y', '-q', ...PACKAGES], APT);
     // The server's purge keeps its CA on purpose; this test made it, so it goes.
     sh('rm', ['-rf', SERVER_DATA, '/etc/fleetcert']);
     for (const user of ['fleetcert-agent', 'fleetcert']) if (!usersBefore.has(user)) await run('deluser', ['--system', '--quiet', user]);
