@@ -10,6 +10,7 @@ import { SavedClock } from '../clock/clock-floor.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
 import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
+import { SystemdNotifier } from '../runtime/systemd-notify.js';
 import { isFleetcertError } from '../../shared/errors.js';
 import { abortableSleep } from '../../shared/retry/abortable-sleep.js';
 import { RENEWAL_BACKOFF } from '../../shared/retry/backoff.js';
@@ -55,6 +56,7 @@ export function runCommand(_io: CliIo): Command {
       throw err;
     }
     const clock = new SavedClock(layout.clockFile, log);
+    const systemd = new SystemdNotifier({ socket: process.env.NOTIFY_SOCKET, log: log.child('systemd') });
     const connection = new DeviceConnection({
       broker: enrolled.endpoints.broker,
       deviceId: enrolled.deviceId,
@@ -63,6 +65,7 @@ export function runCommand(_io: CliIo): Command {
       log: log.child('mqtt'),
       onState: (state) => {
         if (state !== 'online') return;
+        systemd.ready(`connected as ${enrolled.deviceId}`);
         outbox.kick();
         // A verified mutual-TLS connection: the clock is right now (saved at most hourly).
         void clock.save(new Date());

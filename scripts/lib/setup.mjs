@@ -1,6 +1,6 @@
 // Set-up shared by the README's two commands (demo, tests): checks Node, installs the npm
 // dependencies when they are missing or stale, installs the Debian packages when run as
-// root (else names them), then compiles the TypeScript. Plain JS: it runs before any build.
+// root (else names them), then compiles the TypeScript and bundles the agent. Plain JS: it runs before any build.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +81,8 @@ function build() {
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   // The agent's clock floor: the real build time, stamped into the compiled file only.
   run(process.execPath, [join(ROOT, 'scripts', 'stamp-build.mjs')]);
+  // The one-file agent for boards, from the stamped output (the bundle and ARM tests run it).
+  run(process.execPath, [join(ROOT, 'scripts', 'bundle-agent.mjs')]);
 }
 
 /** Everything the demo or the tests need, idempotent and quick when already done. */
