@@ -29,6 +29,7 @@ const relativeTopic = z
   .string()
   .min(1)
   .max(200)
+  // oxlint-disable-next-line eslint/no-control-regex -- refusing NUL is the point
   .regex(/^[^/+#\u0000][^+#\u0000]*$/, 'a topic below devices/<id>/ without wildcards (+ #) or a leading /');
 
 export const outboxMessageSchema = z.object({

@@ -32,7 +32,7 @@ export class CommandExit extends Error {
   }
 }
 
-export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<ExitCode | number> {
+export async function runCli(program: Command, argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);

@@ -43,7 +43,7 @@ export function toPem(der: Uint8Array, label: string): string {
 
 /** A copy as a standalone ArrayBuffer (x509 and WebCrypto want ArrayBuffers, not views). */
 export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer as ArrayBuffer;
+  return bytes.slice().buffer;
 }
 
 /** Lowercase hex SHA-256, the fingerprint format used in files, logs and pins. */

@@ -5,6 +5,7 @@
  * signature. `node:crypto`'s `webcrypto` export works on Node 18 as well as 20+, where the
  * global `crypto` may be absent.
  */
+// oxlint-disable-next-line import/no-unassigned-import -- @peculiar/x509's decorators need the polyfill loaded first
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';

@@ -41,12 +41,12 @@ export function eventsIn(logs: string, name: string, match: Record<string, unkno
   return logRecords(logs).filter((r) => r.event === name && Object.entries(match).every(([k, v]) => r[k] === v));
 }
 
-export function startAgent(args: readonly string[], options: { wireTap?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
+export function startAgent(args: readonly string[], startOptions: { wireTap?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLEETCERT_')) env[k] = v;
-  Object.assign(env, options.env);
-  const nodeArgs = options.wireTap ? ['--import', WIRE_TAP] : [];
-  if (options.wireTap) env.FLEETCERT_TEST_WIRE_TAP = options.wireTap;
+  Object.assign(env, startOptions.env);
+  const nodeArgs = startOptions.wireTap ? ['--import', WIRE_TAP] : [];
+  if (startOptions.wireTap) env.FLEETCERT_TEST_WIRE_TAP = startOptions.wireTap;
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let logs = '';
   let out = '';

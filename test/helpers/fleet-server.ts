@@ -52,10 +52,12 @@ export async function startServer(dir: string, extraArgs: readonly string[] = []
         resolve(JSON.parse(line) as { url: string; port: number });
       }
     });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`fleetcert serve exited ${code}:\n${stderr}`));
-    });
+    exited
+      .then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`fleetcert serve exited ${code}:\n${stderr}`));
+      })
+      .catch(reject);
   });
   return {
     dir,

@@ -38,11 +38,13 @@ export async function startMosquitto(workDir: string, includeDir: string, pidFil
         resolve();
       }
     }, 25);
-    void exited.then(() => {
-      clearInterval(check);
-      clearTimeout(timer);
-      reject(new Error(`mosquitto exited:\n${logs}`));
-    });
+    exited
+      .then(() => {
+        clearInterval(check);
+        clearTimeout(timer);
+        reject(new Error(`mosquitto exited:\n${logs}`));
+      })
+      .catch(reject);
   });
   return {
     pidFile,

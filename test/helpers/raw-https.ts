@@ -69,14 +69,15 @@ export function rawHttps(server: { port: number; rootPem: string }, exchange: Ra
       finish();
     });
     socket.once('secureConnect', () => {
-      void (async () => {
+      const send = async (): Promise<void> => {
         for (const part of exchange.parts) {
           if (settled) return;
           if (typeof part === 'number') await new Promise((r) => setTimeout(r, part));
           else socket.write(part);
         }
         if (exchange.then === 'abort') finish();
-      })();
+      };
+      send().catch(finish);
     });
   });
 }

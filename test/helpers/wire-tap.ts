@@ -4,6 +4,7 @@
  * named by FLEETCERT_TEST_WIRE_TAP. Nothing in the product knows about it: it patches
  * net.Socket, which TLSSocket extends, so the key-never-leaves test sees what really goes out.
  */
+/* oxlint-disable typescript/unbound-method, typescript/no-unnecessary-type-assertion -- this helper patches Socket.prototype and calls the originals with .call(this) */
 import { appendFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 

@@ -63,9 +63,9 @@ test('20 bad tokens from one address throttle that token id only: valid tokens a
 
       const valid = await enrollWith(server, a.token, 'rpi-nat-2');
       assert.is(valid.status, 200, `a valid token from the same address: ${valid.body}`);
-      const { res: renewal } = await renew(server, renewed!);
+      const { res: renewal } = await renew(server, renewed);
       assert.is(renewal.status, 200, `an mTLS renewal from the same address: ${renewal.body}`);
-      const info = await est(server, { path: RENEWAL_INFO_PATH, method: 'GET', cert: renewed!.chainPem, key: renewed!.keyPem });
+      const info = await est(server, { path: RENEWAL_INFO_PATH, method: 'GET', cert: renewed.chainPem, key: renewed.keyPem });
       assert.ok(info.status === 200 || info.status === 403, `renewal info is never throttled: ${info.status}`);
 
       const still = await enrollWith(server, UNKNOWN_TOKEN, 'rpi-guess');

@@ -69,7 +69,7 @@ function startAsUnit(
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...env },
   });
   let logs = '';
-  child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, logs: () => logs, exited };
 }

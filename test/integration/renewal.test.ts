@@ -92,7 +92,7 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
     const topic = deviceTopic(DEVICE, 'telemetry');
     const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let received = '';
-    sub.stdout!.on('data', (c: Buffer) => (received += c.toString()));
+    sub.stdout.on('data', (c: Buffer) => (received += c.toString()));
     let publishing = true;
     let sent = 0;
     try {
@@ -105,6 +105,7 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
       // The publisher on the device: a message every 25 ms into the agent's outbox, for as long as the renewals take.
       const outbox = join(state, 'outbox');
       const publisher = (async () => {
+        // oxlint-disable-next-line eslint/no-unmodified-loop-condition -- the test body clears it when the renewals are done
         while (publishing) {
           sent += 1;
           await enqueueMessage(outbox, { topic: 'telemetry', payload: `seq-${sent}` });

@@ -48,7 +48,7 @@ test('a private key or a token that reaches the logger is redacted', async () =>
 });
 
 test('redact: a truncated key block is still removed; ordinary text is untouched', () => {
-  assert.is(redact(`x -----${'BEGIN'} EC PRIVATE KEY-----\nMHcCAQEE`), 'x [redacted private key]');
+  assert.is(redact(`x -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE`), 'x [redacted private key]');
   assert.is(redact('serial 01ab, fingerprint 9f86d081'), 'serial 01ab, fingerprint 9f86d081');
   assert.is(redact('-----BEGIN CERTIFICATE-----'), '-----BEGIN CERTIFICATE-----');
 });
