@@ -69,6 +69,11 @@ test('re-enrollment: current cert + new key renews; same key, other subject, sta
   const renewed = cert('k2', { serial: '02' });
   assert.equal(decideReenrollment({ ...base, presented: old, current: renewed }), { kind: 'reuse', certificate: renewed });
   assert.is(rcode(decideReenrollment({ ...base, presented: old, current: renewed, keySha256: 'k3' })), 'certificate_not_current');
+  // Once revoked as replaced (superseded and proven, or key-compromised), not even the retry for its successor's key.
+  for (const reason of ['superseded', 'keyCompromise']) {
+    const replaced = cert('k0', { serial: '01', status: 'revoked', revocationReason: reason });
+    assert.is(rcode(decideReenrollment({ ...base, presented: replaced, current: renewed })), 'certificate_not_current', reason);
+  }
 });
 
 test('re-enrollment with an expired certificate (inside the grace window): only the latest, unrevoked one renews', () => {

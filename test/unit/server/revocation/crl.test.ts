@@ -8,6 +8,7 @@ import { loadBrokerLink } from '../../../../server/config/broker-settings.js';
 import { dataLayout } from '../../../../server/config/data-layout.js';
 import { brokerFiles } from '../../../../server/mosquitto/broker-files.js';
 import { openSqliteRegistry } from '../../../../server/registry/sqlite-registry.js';
+import { CrlPublisher } from '../../../../server/revocation/crl-publisher.js';
 import { CrlRefresher } from '../../../../server/revocation/crl-refresher.js';
 import { publishCrl } from '../../../../server/revocation/publish-crl.js';
 import { silentLogger } from '../../../../shared/log/logger.js';
@@ -52,7 +53,8 @@ test('the refresher republishes only past half the validity, with a higher CRL n
     const registry = await openSqliteRegistry(layout.registry);
     const day = 86_400_000;
     let now = new Date(Date.now() + 3 * day); // 4 of 7 days left
-    const refresher = new CrlRefresher({ registry, authority, broker, log: silentLogger, now: () => now });
+    const publisher = new CrlPublisher({ registry, authority, broker, log: silentLogger, batchMs: 1000, now: () => now });
+    const refresher = new CrlRefresher({ publisher, broker, log: silentLogger, now: () => now });
     try {
       const first = await parseCrl(await readFile(crlFile, 'utf8'));
       assert.is(await refresher.checkNow(), false);
