@@ -179,4 +179,19 @@ it('(c) a renewal never proven leaves the old certificate working; an mTLS reque
   assert.is(stale.json?.code, 'certificate_not_current');
 });
 
+it('(d) a fleet proving its new certificates at once shares batched CRL publications, each old one refused within the bound', async () => {
+  const ids = Array.from({ length: 8 }, (_, n) => `rpi-burst-${n}`);
+  const olds = await Promise.all(ids.map((id) => enrollDevice(ctx.fleet!.server, ctx.fleet!.token, id)));
+  const renewed: EnrolledDevice[] = [];
+  for (const [n, id] of ids.entries()) renewed.push(await renew(id, olds[n]!));
+  const publications = () => ctx.fleet!.server.logs().split('\n').filter((l) => l.includes('"event":"crl_published"') && l.includes('"why":"superseded"')).length;
+  const before = publications();
+  const clients = await Promise.all(renewed.map((d) => connect(d)));
+  await Promise.all(clients.map((c, n) => reportOnline(c, ids[n]!, renewed[n]!.serial)));
+  const took = await Promise.all(olds.map((old) => refusedWithin(old, SUPERSEDE_BOUND_MS + 3_000)));
+  assert.ok(took.every((ms) => ms !== undefined && ms < SUPERSEDE_BOUND_MS), `refused after ${took.join(', ')} ms`);
+  assert.ok(publications() - before <= 2, `${publications() - before} publications for ${ids.length} devices`);
+  assert.ok(clients.every((c) => c.connected));
+});
+
 it.run();

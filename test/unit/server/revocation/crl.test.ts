@@ -71,4 +71,31 @@ test('the refresher republishes only past half the validity, with a higher CRL n
   });
 });
 
+test('batched publications: a burst shares one CRL; the next batch waits the interval; publishNow never overlaps one', async () => {
+  await withTempDir(async (dir) => {
+    const { layout, authority, broker, crlFile } = await setup(dir);
+    const registry = await openSqliteRegistry(layout.registry);
+    const published: { why: string; at: number }[] = [];
+    const log = { ...silentLogger, info: (_m: string, f?: Record<string, unknown>) => void published.push({ why: String(f?.why), at: Date.now() }) };
+    const publisher = new CrlPublisher({ registry, authority, broker, log: log as typeof silentLogger, batchMs: 400 });
+    try {
+      const before = (await parseCrl(await readFile(crlFile, 'utf8'))).crlNumber!;
+      const started = Date.now();
+      for (let i = 0; i < 20; i += 1) publisher.publishSoon('superseded');
+      await new Promise((r) => setTimeout(r, 250));
+      assert.is(published.length, 1, 'twenty requests after a quiet period: one publication, at once');
+      for (let i = 0; i < 20; i += 1) publisher.publishSoon('superseded');
+      const [now] = await Promise.all([publisher.publishNow('keyCompromise'), new Promise((r) => setTimeout(r, 700))]);
+      assert.equal(published.map((p) => p.why), ['superseded', 'keyCompromise', 'superseded']);
+      assert.ok(published[2]!.at - started >= 400, 'the second batch waited the interval');
+      assert.ok(published[2]!.at - started < 400 + 600, 'and no longer than it (plus signing)');
+      const after = await parseCrl(await readFile(crlFile, 'utf8'), authority.issuer.certificate);
+      assert.ok(before < now.crlNumber && now.crlNumber < after.crlNumber!, 'CRL numbers increase in publication order');
+    } finally {
+      publisher.stop();
+      await registry.close();
+    }
+  });
+});
+
 test.run();
