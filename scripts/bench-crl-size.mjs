@@ -43,6 +43,9 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
+/** 16 random bytes, positive, as the issuer makes them. */
+const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '').replace(/^([89a-f])/, '0$1');
+
 const DAY_MS = 86_400_000;
 const lifetimeMs = LIFETIME_DAYS * DAY_MS;
 const now = new Date('2026-12-01T00:00:00Z');
@@ -55,7 +58,7 @@ for (let d = 0; d < DEVICES; d += 1) {
     const renewAt = renewalTime({ notBefore, notAfter }, random);
     if (renewAt > now) break;
     // The predecessor is revoked (superseded) at the renewal and stays listed until it expires.
-    if (notAfter > now) entries.push({ serialNumber: randomBytes(16).toString('hex').replace(/^0+/, '').replace(/^([89a-f])/, '0$1'), revokedAt: renewAt, reason: 'superseded' });
+    if (notAfter > now) entries.push({ serialNumber: serial(), revokedAt: renewAt, reason: 'superseded' });
     notBefore = renewAt;
   }
 }
@@ -103,7 +106,10 @@ async function mosquittoStartMs(crlPem, emptyCrlPem) {
   try {
     const key = join(dir, 'server.key');
     const cert = join(dir, 'server.pem');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '2']);
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '2',
+    ]);
     if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
     writeFileSync(join(dir, 'ca.pem'), certificateToPem(pki.root.certificate) + certificateToPem(pki.intermediate.certificate));
     const time = async (crl) => {

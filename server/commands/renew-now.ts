@@ -7,6 +7,15 @@ import { sendCommands } from '../mosquitto/admin-listener.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
+interface RenewNowOptions {
+  dataDir: string;
+  all?: boolean;
+  reason: string;
+  keyCompromise?: boolean;
+  push: boolean;
+  json?: boolean;
+}
+
 export function renewNowCommand(io: CliIo): Command {
   return new Command('renew-now')
     .summary('make devices renew their certificate now (renewal info + MQTT)')
@@ -34,7 +43,7 @@ Examples:
   fleetcert renew-now rpi4-100000002a5c3b71 --key-compromise --reason "SD card lost"
   fleetcert renew-now --all --reason "intermediate CA rotation"`,
     )
-    .action(async (ids: string[], options: { dataDir: string; all?: boolean; reason: string; keyCompromise?: boolean; push: boolean; json?: boolean }) => {
+    .action(async (ids: string[], options: RenewNowOptions) => {
       if (options.all === (ids.length > 0)) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
       const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
@@ -61,12 +70,12 @@ Examples:
       }
       if (options.json) {
         const keyCompromise = options.keyCompromise === true;
-        io.stdout(JSON.stringify({ ok: true, requested: targets, keyCompromise, pushed, ...(pushError ? { pushError } : {}) }) + '\n');
+        io.stdout(JSON.stringify({ ok: true, requested: targets, ...(keyCompromise ? { keyCompromise } : {}), pushed, ...(pushError ? { pushError } : {}) }) + '\n');
         return;
       }
       const lines = [`Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`];
       if (options.keyCompromise && targets.length > 0) {
-        lines.push('Key compromise: each current certificate is revoked the moment its successor is issued (fleetcert serve cuts it off at the broker).');
+        lines.push('Key compromise: each current certificate is revoked the moment its successor is issued (serve cuts it off then).');
       }
       if (pushed) lines.push('Sent "renew" over MQTT: connected devices renew within seconds.');
       else if (pushError) lines.push(`Could not publish over MQTT (${pushError}); devices still renew when they next ask for their renewal info.`);

@@ -295,7 +295,9 @@ export class EnrollmentService {
           tokenId: token?.id,
         });
         // Cut the compromised key off before its successor leaves: the session still on it is the old one.
-        if (outcome.predecessorRevoked && outcome.predecessor) await this.events?.compromisedPredecessorRevoked(deviceId, outcome.predecessor);
+        if (outcome.predecessorRevoked && outcome.predecessor) {
+          await this.events?.compromisedPredecessorRevoked(deviceId, outcome.predecessor);
+        }
         return { kind: 'certificate', chain: [issued.der, this.issuerDer()], serial: issued.serial, reused: false };
       }
     }

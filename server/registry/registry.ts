@@ -61,7 +61,13 @@ export interface Registry {
   /** Revokes the device and its unexpired certificates. The serials revoked now; undefined if unknown. */
   revokeDevice(id: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
   /** renew-now for the named (or all active) devices. The ids it applied to. */
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options?: RenewalOptions): Promise<string[]>;
+  requestRenewal(
+    target: readonly string[] | 'all',
+    reason: string,
+    now: Date,
+    source: string | null,
+    options?: RenewalOptions,
+  ): Promise<string[]>;
   /**
    * The device proved `provenSerial` (connected or made a request with it): its superseded,
    * unexpired certificates are revoked with reason `superseded`, audited, only while

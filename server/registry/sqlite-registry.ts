@@ -338,7 +338,7 @@ class SqliteStore {
    * device (or of every active device) should renew from `now` on. One transaction, one audit
    * row per device. Returns the ids it applied to.
    */
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options: RenewalOptions = {}): string[] {
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options: RenewalOptions = {}) {
     const keyCompromise = options.keyCompromise === true;
     return this.write(() => {
       const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
@@ -391,7 +391,8 @@ class SqliteStore {
           .all({ id: deviceId, now: t, proven: provenSerial }) as { serial: string }[]
       ).map((r) => r.serial);
       if (serials.length > 0) {
-        this.insertAudit({ at: now, action: 'predecessors_revoked', deviceId, serial: provenSerial, source, detail: { reason: 'superseded', serials } });
+        const detail = { reason: 'superseded', serials };
+        this.insertAudit({ at: now, action: 'predecessors_revoked', deviceId, serial: provenSerial, source, detail });
       }
       return serials;
     });

@@ -73,7 +73,8 @@ export class CrlPublisher {
     const now = this.options.now?.() ?? new Date();
     const crl = await publishBrokerCrl(registry, authority, broker, now);
     const reload = await reloadBroker(broker.settings.reload);
-    log.info('CRL published', { event: 'crl_published', why, crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate, reload });
+    const { crlNumber, entries, nextUpdate } = crl;
+    log.info('CRL published', { event: 'crl_published', why, crlNumber, entries, nextUpdate, reload });
     return { ...crl, reload };
   }
 }

@@ -83,20 +83,36 @@ async function refusedWithin(creds: Credentials, limitMs: number): Promise<numbe
   return undefined;
 }
 
+function reenroll(body: string, current: Credentials) {
+  const path = EST_PATHS.simpleReenroll;
+  return est(ctx.fleet!.server, { path, contentType: 'application/pkcs10', body, cert: current.chainPem, key: current.keyPem });
+}
+
 /** simplereenroll over mTLS with `current`, for a new key: the successor, as an agent installs it. */
 async function renew(id: string, current: Credentials): Promise<EnrolledDevice> {
   const csr = await deviceCsr(id);
-  const res = await est(ctx.fleet!.server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: csr.body, cert: current.chainPem, key: current.keyPem });
+  const res = await reenroll(csr.body, current);
   assert.is(res.status, 200, `renewal of ${id}: ${res.status} ${res.body}`);
   const chain = decodeCertsOnly(Buffer.from(res.body, 'base64'));
-  return { id, keys: csr.keys, chainPem: certificatesToPem(chain), keyPem: await exportPrivateKeyPem(csr.keys), serial: describeCertificate(chain[0]!).serialNumber };
+  const serial = describeCertificate(chain[0]!).serialNumber;
+  return { id, keys: csr.keys, chainPem: certificatesToPem(chain), keyPem: await exportPrivateKeyPem(csr.keys), serial };
+}
+
+/** serve's JSON log lines with this `event`. */
+function logEvents(event: string): Record<string, unknown>[] {
+  const lines = ctx.fleet!.server.logs().split('\n').filter((l) => l.startsWith('{'));
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === event);
 }
 
 async function crlText(): Promise<string> {
   return openssl(['crl', '-in', join(ctx.fleet!.outDir, 'crl.pem'), '-noout', '-text']);
 }
 
-const serialIn = (crl: string, serial: string, reason: string) => new RegExp(`Serial Number: ${serial.toUpperCase()}\\s+Revocation Date: [^\\n]+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+${reason}`).test(crl);
+/** Does `openssl crl -text` list this serial with this reason? */
+function serialIn(crl: string, serial: string, reason: string): boolean {
+  const entry = `Serial Number: ${serial.toUpperCase()}\\s+Revocation Date: [^\\n]+\\s+`;
+  return new RegExp(`${entry}CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+${reason}`).test(crl);
+}
 
 it('(a) after the first connect with the new certificate, the old one is refused within the bound; the renewed device stays', async () => {
   const id = 'rpi-supersede-a';
@@ -126,7 +142,7 @@ it('(a) after the first connect with the new certificate, the old one is refused
 
   // The old certificate renews nothing any more.
   const again = await deviceCsr(id);
-  const res = await est(ctx.fleet!.server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: again.body, cert: old.chainPem, key: old.keyPem });
+  const res = await reenroll(again.body, old);
   assert.is(res.json?.code, 'certificate_not_current');
 });
 
@@ -151,7 +167,7 @@ it('(b) renew-now --key-compromise: the old key is refused as soon as the succes
 
   // Not even a retry of the renewal (the thief's, for instance) gets anything with it now.
   const again = await deviceCsr(id);
-  const res = await est(ctx.fleet!.server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: again.body, cert: old.chainPem, key: old.keyPem });
+  const res = await reenroll(again.body, old);
   assert.is(res.json?.code, 'certificate_not_current');
   const client = await connect(renewed);
   assert.ok(client.connected, 'the successor connects');
@@ -184,7 +200,7 @@ it('(d) a fleet proving its new certificates at once shares batched CRL publicat
   const olds = await Promise.all(ids.map((id) => enrollDevice(ctx.fleet!.server, ctx.fleet!.token, id)));
   const renewed: EnrolledDevice[] = [];
   for (const [n, id] of ids.entries()) renewed.push(await renew(id, olds[n]!));
-  const publications = () => ctx.fleet!.server.logs().split('\n').filter((l) => l.includes('"event":"crl_published"') && l.includes('"why":"superseded"')).length;
+  const publications = () => logEvents('crl_published').filter((e) => e.why === 'superseded').length;
   const before = publications();
   const clients = await Promise.all(renewed.map((d) => connect(d)));
   await Promise.all(clients.map((c, n) => reportOnline(c, ids[n]!, renewed[n]!.serial)));

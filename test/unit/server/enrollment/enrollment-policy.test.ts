@@ -14,7 +14,8 @@ const device = (status: DeviceRecord['status'], pendingKeySha256: string | null 
 });
 const cert = (keySha256: string, over: Partial<CertificateRecord> = {}): CertificateRecord => ({
   serial: 'aa', deviceId: 'rpi-1', keySha256, notBefore: new Date('2026-05-30T00:00:00Z'), notAfter: new Date('2026-06-29T00:00:00Z'),
-  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', renewFrom: null, keyCompromised: false, ...over,
+  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', renewFrom: null,
+  keyCompromised: false, ...over,
 });
 const input = (over: Partial<EnrollInput> = {}): EnrollInput => ({ token, deviceId: 'rpi-1', keySha256: 'k1', device: undefined, current: undefined, now, ...over });
 const code = (d: ReturnType<typeof decideEnrollment>) => (d.kind === 'refuse' ? d.code : d.kind);

@@ -76,7 +76,8 @@ test('batched publications: a burst shares one CRL; the next batch waits the int
     const { layout, authority, broker, crlFile } = await setup(dir);
     const registry = await openSqliteRegistry(layout.registry);
     const published: { why: string; at: number }[] = [];
-    const log = { ...silentLogger, info: (_m: string, f?: Record<string, unknown>) => void published.push({ why: String(f?.why), at: Date.now() }) };
+    const info = (_m: string, f?: Record<string, unknown>) => void published.push({ why: String(f?.why), at: Date.now() });
+    const log = { ...silentLogger, info };
     const publisher = new CrlPublisher({ registry, authority, broker, log: log as typeof silentLogger, batchMs: 400 });
     try {
       const before = (await parseCrl(await readFile(crlFile, 'utf8'))).crlNumber!;
