@@ -70,7 +70,8 @@ Examples:
       }
       if (options.json) {
         const keyCompromise = options.keyCompromise === true;
-        io.stdout(JSON.stringify({ ok: true, requested: targets, ...(keyCompromise ? { keyCompromise } : {}), pushed, ...(pushError ? { pushError } : {}) }) + '\n');
+        const flags = { ...(keyCompromise ? { keyCompromise } : {}), pushed, ...(pushError ? { pushError } : {}) };
+        io.stdout(JSON.stringify({ ok: true, requested: targets, ...flags }) + '\n');
         return;
       }
       const lines = [`Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`];
