@@ -1,7 +1,7 @@
 /**
  * The one place in `serve` that writes the broker's CRL and reloads Mosquitto. Publications
- * run one at a time, each from a fresh read of the registry, so a slower, older one can never
- * overwrite a newer one (they would otherwise race on the file and on the CRL number).
+ * run one at a time, each from a fresh read of the registry: serve's own never sign against
+ * each other (publish-crl.ts keeps other processes' publications from overwriting a newer one).
  *
  * Two ways in:
  * - `publishNow()`: key compromise, the refresher: after anything in flight, at once;
