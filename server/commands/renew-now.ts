@@ -7,6 +7,15 @@ import { sendCommands } from '../mosquitto/admin-listener.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
+interface RenewNowOptions {
+  dataDir: string;
+  all?: boolean;
+  reason: string;
+  keyCompromise?: boolean;
+  push: boolean;
+  json?: boolean;
+}
+
 export function renewNowCommand(io: CliIo): Command {
   return new Command('renew-now')
     .summary('make devices renew their certificate now (renewal info + MQTT)')
@@ -15,11 +24,15 @@ export function renewNowCommand(io: CliIo): Command {
         'active device) should renew from now on: every device learns it from its renewal info ' +
         '(GET /fleetcert/v1/renewal-info), which agents ask for at start and every --renewal-info-retry of ' +
         '"fleetcert serve" (6 h). With a broker configured, also publish a "renew" command through its ' +
-        'loopback admin listener (run this on the broker host), so connected devices renew within seconds.',
+        'loopback admin listener (run this on the broker host), so connected devices renew within seconds. ' +
+        'With --key-compromise, each current certificate may still renew itself, and is revoked (CRL reason ' +
+        'keyCompromise) the moment its successor is issued: "fleetcert serve" then republishes the CRL, reloads ' +
+        'the broker and ends the session still using the old key, before the device receives the new certificate.',
     )
     .argument('[ids...]', 'device ids')
     .option('--all', 'every active device')
     .option('--reason <text>', 'why, for the audit log and the devices\' logs (e.g. "CA rotation")', 'operator request')
+    .option('--key-compromise', 'the current key may have leaked: revoke each current certificate as soon as its successor is issued')
     .option('--no-push', 'only record it; do not publish the MQTT command')
     .addOption(dataDirOption())
     .addOption(jsonOption())
@@ -27,10 +40,10 @@ export function renewNowCommand(io: CliIo): Command {
       'after',
       `
 Examples:
-  fleetcert renew-now rpi4-100000002a5c3b71 --reason "key may have leaked"
+  fleetcert renew-now rpi4-100000002a5c3b71 --key-compromise --reason "SD card lost"
   fleetcert renew-now --all --reason "intermediate CA rotation"`,
     )
-    .action(async (ids: string[], options: { dataDir: string; all?: boolean; reason: string; push: boolean; json?: boolean }) => {
+    .action(async (ids: string[], options: RenewNowOptions) => {
       if (options.all === (ids.length > 0)) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
       const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
@@ -40,7 +53,8 @@ Examples:
           const missing = ids.filter((_id, i) => statuses[i] !== 'active');
           if (missing.length > 0) throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, { hint: 'see "fleetcert device list"' });
         }
-        return registry.requestRenewal(options.all ? 'all' : ids, reason, new Date(), operatorSource());
+        const keyCompromise = options.keyCompromise === true;
+        return registry.requestRenewal(options.all ? 'all' : ids, reason, new Date(), operatorSource(), { keyCompromise });
       });
       const broker = options.push ? await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret) : undefined;
       let pushed = false;
@@ -55,10 +69,15 @@ Examples:
         }
       }
       if (options.json) {
-        io.stdout(JSON.stringify({ ok: true, requested: targets, pushed, ...(pushError ? { pushError } : {}) }) + '\n');
+        const keyCompromise = options.keyCompromise === true;
+        const flags = { ...(keyCompromise ? { keyCompromise } : {}), pushed, ...(pushError ? { pushError } : {}) };
+        io.stdout(JSON.stringify({ ok: true, requested: targets, ...flags }) + '\n');
         return;
       }
       const lines = [`Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`];
+      if (options.keyCompromise && targets.length > 0) {
+        lines.push('Key compromise: each current certificate is revoked the moment its successor is issued (serve cuts it off then).');
+      }
       if (pushed) lines.push('Sent "renew" over MQTT: connected devices renew within seconds.');
       else if (pushError) lines.push(`Could not publish over MQTT (${pushError}); devices still renew when they next ask for their renewal info.`);
       else if (targets.length > 0) lines.push('Devices renew when they next ask for their renewal info (at agent start, then every --renewal-info-retry of serve).');

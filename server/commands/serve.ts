@@ -14,7 +14,9 @@ import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
+import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
+import { Supersede } from '../revocation/supersede.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, EstServer, type EstServerLimits } from '../est/est-server.js';
@@ -38,6 +40,7 @@ interface ServeOptions {
   bodyTimeout: string;
   mdns?: boolean;
   brokerUrl?: string;
+  crlBatch: string;
   logLevel: string;
   json?: boolean;
 }
@@ -63,13 +66,20 @@ export function serveCommand(io: CliIo): Command {
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
+    .option(
+      '--crl-batch <duration>',
+      'republish the CRL for superseded certificates at most this often (a fleet renewing at once shares one reload)',
+      `${DEFAULT_CRL_BATCH_SECONDS}s`,
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
       'after',
       `
-With a broker configured (fleetcert broker-config), serve also keeps its CRL fresh and records the
-status every device publishes.
+With a broker configured (fleetcert broker-config), serve also keeps its CRL fresh, records the
+status every device publishes, and once a device has proven its new certificate (its first status
+with the new serial, or an mTLS request with it) revokes the old one (reason superseded) and
+republishes the CRL within --crl-batch.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
@@ -100,7 +110,17 @@ Examples:
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value);
       const registry = await openRegistry(layout);
-      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'));
+      const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
+      const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
+      const publisher = broker
+        ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs })
+        : undefined;
+      const supersede = new Supersede({
+        registry,
+        log: log.child('supersede'),
+        ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
+      });
+      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'), supersede);
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -122,13 +142,15 @@ Examples:
         await registry.close();
         throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
-      const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       if (options.mdns && !broker) {
         await server.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
       }
-      const background = broker ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl }) : [];
+      const background =
+        broker && publisher
+          ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
+          : [];
       if (options.mdns && broker) {
         const advertisement = new BrokerAdvertisement({
           name: `fleetcert broker on ${hostname().split('.')[0]}`,
@@ -160,6 +182,8 @@ Examples:
 interface BrokerServicesParams {
   readonly layout: DataLayout;
   readonly broker: BrokerLink;
+  readonly publisher: CrlPublisher;
+  readonly supersede: Supersede;
   readonly registry: Registry;
   readonly authority: Authority;
   readonly log: Logger;
@@ -168,7 +192,7 @@ interface BrokerServicesParams {
 
 /** The CRL refresher and the status client, for a data directory with a configured broker. Returns their stops. */
 async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Promise<void> | void)[]> {
-  const refresher = new CrlRefresher({ registry: p.registry, authority: p.authority, broker: p.broker, log: p.log.child('crl') });
+  const refresher = new CrlRefresher({ publisher: p.publisher, broker: p.broker, log: p.log.child('crl') });
   await refresher.start();
   const { settings } = p.broker;
   const host = settings.bind && settings.bind !== '0.0.0.0' && settings.bind !== '::' ? settings.bind : '127.0.0.1';
@@ -180,9 +204,10 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
     key: await readFile(p.layout.serverClientTls.key, 'utf8'),
     registry: p.registry,
     log: p.log.child('mqtt'),
+    onSerialReported: (deviceId, serial) => p.supersede.proven(deviceId, serial, 'mqtt-status'),
   });
   client.start();
-  return [() => refresher.stop(), () => client.stop()];
+  return [() => refresher.stop(), () => client.stop(), () => p.publisher.stop()];
 }
 
 /** This host's names and those in its TLS certificates (CN, DNS and IP SANs): ids no device may take. */

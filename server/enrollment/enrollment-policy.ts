@@ -112,7 +112,14 @@ export function decideReenrollment(input: ReenrollInput): EnrollDecision {
     return refuse('subject_mismatch', `CSR common name ${JSON.stringify(input.csrCommonName ?? null)} differs from the certificate's "${deviceId}"`);
   }
   if (presented === undefined || device === undefined) return refuse('certificate_not_current', `the presented certificate of "${deviceId}" is not in the registry`);
-  if (device.status === 'revoked' || presented.status === 'revoked') return refuse('device_revoked', `device "${deviceId}" or its certificate is revoked`);
+  if (device.status === 'revoked') return refuse('device_revoked', `device "${deviceId}" is revoked`);
+  if (presented.status === 'revoked') {
+    // Revoked because an active successor replaced it (superseded once proven, or its key
+    // compromised at renew-now): it renews nothing any more, not even a retry.
+    const replaced = current !== undefined && current.status === 'active' && current.serial !== presented.serial;
+    const why = `certificate ${presented.serial} of "${deviceId}" is revoked (${presented.revocationReason ?? 'unspecified'})`;
+    return refuse(replaced ? 'certificate_not_current' : 'device_revoked', why);
+  }
   if (device.status !== 'active' || current === undefined) return refuse('certificate_not_current', `device "${deviceId}" is ${device.status}`);
   if (presented.serial === current.serial) {
     // Renewing with the same key would defeat re-keying; the agent makes a new key each time.

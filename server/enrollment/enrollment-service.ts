@@ -44,6 +44,17 @@ export type EnrollmentResult =
   | { readonly kind: 'certificate'; readonly chain: readonly Uint8Array[]; readonly serial: string; readonly reused: boolean }
   | { readonly kind: 'pending'; readonly retryAfterSeconds: number };
 
+/**
+ * What the service reports to the revocation side of serve (server/revocation/supersede.ts).
+ * Optional: without it (tests, tools) nothing beyond the registry happens.
+ */
+export interface CertificateEvents {
+  /** A device used this certificate, unexpired, over mTLS: it holds the key. Never throws. */
+  proven(deviceId: string, serial: string, source: string): Promise<void>;
+  /** Recording a successor revoked a key-compromised predecessor; resolves once it is cut off. Never throws. */
+  compromisedPredecessorRevoked(deviceId: string, serial: string): Promise<void>;
+}
+
 /** Fails the same way, and in about the same time, for an unknown id as for a wrong secret. */
 const DUMMY_HASH = Buffer.alloc(32);
 
@@ -68,6 +79,7 @@ export class EnrollmentService {
     private readonly authority: Authority,
     private readonly settings: EnrollmentSettings,
     private readonly log: Logger,
+    private readonly events?: CertificateEvents,
   ) {}
 
   /** simpleenroll: the fleet token authorises the first certificate for a device id. */
@@ -114,6 +126,8 @@ export class EnrollmentService {
       audit.serial = info.serialNumber;
       const csr = await parseCsrBody(body);
       audit.keySha256 = csr.publicKeyFingerprintSha256;
+      // Renewing with the active certificate proves the device holds it: what it superseded goes.
+      if (!presentedExpired) await this.events?.proven(deviceId, info.serialNumber, 'simplereenroll');
       return this.lock.run(deviceId, () =>
         this.decideAndApply(deviceId, async (from) => {
           const decision = decideReenrollment({
@@ -146,9 +160,14 @@ export class EnrollmentService {
       const deviceId = info.subjectCommonName ?? '';
       const record = await this.registry.getCertificate(info.serialNumber);
       if (!record || record.deviceId !== deviceId) throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
-      if (record.status === 'revoked' || (await this.registry.getDevice(deviceId))?.status === 'revoked') {
-        throw new FleetcertError('device_revoked', `device "${deviceId}" or its certificate ${record.serial} is revoked`);
+      if ((await this.registry.getDevice(deviceId))?.status === 'revoked') {
+        throw new FleetcertError('device_revoked', `device "${deviceId}" is revoked`);
       }
+      if (record.status === 'revoked') {
+        const why = record.revocationReason ?? 'unspecified';
+        throw new FleetcertError('certificate_not_current', `certificate ${record.serial} of "${deviceId}" is revoked (${why})`);
+      }
+      if (record.status === 'active') await this.events?.proven(deviceId, record.serial, 'renewal-info');
       return renewalHint(record);
     } catch (err) {
       // Not audited: devices poll this; a refusal here decides nothing.
@@ -255,7 +274,7 @@ export class EnrollmentService {
           backdateSeconds: this.settings.backdateSeconds,
         });
         // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
-        await this.registry.recordIssued({
+        const outcome = await this.registry.recordIssued({
           deviceId,
           expected: from.expected,
           tokenId: token?.id ?? null,
@@ -280,6 +299,10 @@ export class EnrollmentService {
           notAfter: issued.notAfter,
           tokenId: token?.id,
         });
+        // Cut the compromised key off before its successor leaves: the session still on it is the old one.
+        if (outcome.predecessorRevoked && outcome.predecessor) {
+          await this.events?.compromisedPredecessorRevoked(deviceId, outcome.predecessor);
+        }
         return { kind: 'certificate', chain: [issued.der, this.issuerDer()], serial: issued.serial, reused: false };
       }
     }

@@ -22,6 +22,11 @@ export interface ServerClientOptions {
   readonly registry: Registry;
   readonly log: Logger;
   readonly now?: () => Date;
+  /**
+   * A device reported being online with this serial: its first status after connecting with a
+   * new certificate is the proof that retires the old one (server/revocation/supersede.ts).
+   */
+  readonly onSerialReported?: (deviceId: string, serial: string) => Promise<void>;
 }
 
 export class ServerMqttClient {
@@ -69,8 +74,12 @@ export class ServerMqttClient {
       return;
     }
     const now = this.options.now?.() ?? new Date();
-    this.options.registry.recordReportedStatus(deviceId, status.state, status.serial ?? null, now).then(
-      (known) => this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`),
+    const { serial } = status;
+    this.options.registry.recordReportedStatus(deviceId, status.state, serial ?? null, now).then(
+      async (known) => {
+        this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`);
+        if (known && serial !== undefined && status.state === 'online') await this.options.onSerialReported?.(deviceId, serial);
+      },
       (err: unknown) => this.options.log.error('could not record a device status', { event: 'status_not_recorded', err, deviceId }),
     );
   }

@@ -61,6 +61,8 @@ export interface CertificateRecord {
   readonly pem: string;
   /** Set by an operator's renew-now: renew from this moment on, whatever the default window says. */
   readonly renewFrom: Date | null;
+  /** Set by renew-now --key-compromise: revoked (keyCompromise) the moment its successor is issued. */
+  readonly keyCompromised: boolean;
 }
 
 export type AuditAction =
@@ -74,6 +76,7 @@ export type AuditAction =
   | 'approved'
   | 'reset'
   | 'revoked'
+  | 'predecessors_revoked'
   | 'renew_requested';
 
 export interface AuditEntry {
@@ -141,6 +144,14 @@ export interface IssueRecord {
   readonly action: 'issued' | 'reissued' | 'renewed';
   readonly source: string | null;
   readonly now: Date;
+}
+
+/** What recording an issued certificate did to the device's previous one. */
+export interface IssueOutcome {
+  /** The serial of the previous active certificate, now superseded or revoked; null if none. */
+  readonly predecessor: string | null;
+  /** True when the predecessor was marked key-compromised and is now revoked (keyCompromise). */
+  readonly predecessorRevoked: boolean;
 }
 
 export interface PendingRecord {

@@ -19,6 +19,7 @@ import type {
   ContestedAttempt,
   DeviceRecord,
   DeviceStatus,
+  IssueOutcome,
   IssueRecord,
   NewAuditEntry,
   PendingRecord,
@@ -47,8 +48,9 @@ export interface Registry {
    * Records an issued certificate: the device becomes active, its active certificate is
    * superseded, the token use is counted (token_exhausted/_revoked/_expired: nothing written),
    * the decision is audited. registry_conflict when `record.expected` no longer holds.
+   * A predecessor marked key-compromised is revoked (keyCompromise) in the same operation.
    */
-  recordIssued(record: IssueRecord): Promise<void>;
+  recordIssued(record: IssueRecord): Promise<IssueOutcome>;
   /** Records a device waiting for approval of this key; registry_conflict as above. */
   recordPending(record: PendingRecord): Promise<void>;
   /**
@@ -63,7 +65,19 @@ export interface Registry {
   /** Revokes the device and its unexpired certificates. The serials revoked now; undefined if unknown. */
   revokeDevice(id: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
   /** renew-now for the named (or all active) devices. The ids it applied to. */
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): Promise<string[]>;
+  requestRenewal(
+    target: readonly string[] | 'all',
+    reason: string,
+    now: Date,
+    source: string | null,
+    options?: RenewalOptions,
+  ): Promise<string[]>;
+  /**
+   * The device proved `provenSerial` (connected or made a request with it): its superseded,
+   * unexpired certificates are revoked with reason `superseded`, audited, only while
+   * `provenSerial` is still its active certificate. The serials revoked now.
+   */
+  revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): Promise<string[]>;
   /** Revoked, unexpired certificates: the entries of the next CRL. */
   revokedCertificates(now: Date): Promise<RevokedEntry[]>;
   /** A status message from a known device; false for an unknown id. */
@@ -83,4 +97,12 @@ export interface Registry {
   transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
 
   close(): Promise<void>;
+}
+
+export interface RenewalOptions {
+  /**
+   * The key of the current certificate may have leaked: it may still authorise its own renewal
+   * (that is the point), and is revoked (keyCompromise) the moment its successor is issued.
+   */
+  readonly keyCompromise?: boolean;
 }

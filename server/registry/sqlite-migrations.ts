@@ -82,4 +82,10 @@ export const MIGRATIONS: readonly string[] = [
       AND rowid NOT IN (SELECT max(rowid) FROM certificates WHERE status = 'active' GROUP BY device_id);
   CREATE UNIQUE INDEX certificates_one_active ON certificates (device_id) WHERE status = 'active';
   `,
+  `
+  -- renew-now --key-compromise: when this certificate's successor is issued, revoke it at once
+  -- (reason keyCompromise) instead of leaving it valid until the device proves the successor.
+  ALTER TABLE certificates ADD COLUMN key_compromised INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
+  `,
 ];

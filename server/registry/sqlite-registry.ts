@@ -21,6 +21,7 @@ import type {
   DeviceExpectation,
   DeviceRecord,
   DeviceStatus,
+  IssueOutcome,
   IssueRecord,
   Labels,
   NewAuditEntry,
@@ -29,7 +30,7 @@ import type {
   RevokedEntry,
   TokenRecord,
 } from './records.js';
-import type { Registry } from './registry.js';
+import type { Registry, RenewalOptions } from './registry.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
 interface TokenRow {
@@ -72,6 +73,7 @@ interface CertificateRow {
   revocation_reason: string | null;
   pem: string;
   renew_from: number | null;
+  key_compromised: number;
 }
 interface AuditRow {
   seq: number;
@@ -207,22 +209,32 @@ class SqliteStore {
    * new), earlier active certificates are superseded, the token use is counted (refused with
    * token_exhausted when none is left, nothing written), the decision is audited.
    */
-  recordIssued(record: IssueRecord): void {
-    this.write(() => {
+  recordIssued(record: IssueRecord): IssueOutcome {
+    return this.write(() => {
       const now = record.now.getTime();
       if (record.countTokenUse && record.tokenId !== null) this.countTokenUse(record.tokenId, now);
       const c = record.certificate;
       // A waiting id gets its certificate only once approved, and only for the approved key.
       const bound = { status: 'approved', key: c.keySha256 } as const;
       this.claimDevice(record.deviceId, record.expected, 'active', record.tokenId, record.labels, record.metadata, null, bound, now);
+      // A predecessor marked key-compromised (renew-now --key-compromise) is revoked now, in this
+      // same write: its key must stop opening anything the moment a successor exists.
       const superseded = this.db
-        .prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active' RETURNING serial")
-        .all(record.deviceId) as { serial: string }[];
+        .prepare(
+          `UPDATE certificates SET
+             status = CASE WHEN key_compromised THEN 'revoked' ELSE 'superseded' END,
+             revoked_at = CASE WHEN key_compromised THEN @now ELSE revoked_at END,
+             revocation_reason = CASE WHEN key_compromised THEN 'keyCompromise' ELSE revocation_reason END
+           WHERE device_id = @id AND status = 'active' RETURNING serial, status`,
+        )
+        .all({ id: record.deviceId, now }) as { serial: string; status: CertificateStatus }[];
       // The unique index allows one active certificate: it must be the one the decision saw.
       if ((superseded[0]?.serial ?? null) !== record.expected.activeSerial) {
         const found = superseded[0]?.serial ?? 'none';
         throw conflict(record.deviceId, `its active certificate is ${found}, not ${record.expected.activeSerial ?? 'none'}`);
       }
+      const predecessor = superseded[0]?.serial ?? null;
+      const predecessorRevoked = superseded[0]?.status === 'revoked';
       this.db
         .prepare(
           `INSERT INTO certificates (serial, device_id, key_sha256, not_before, not_after, status, issued_at, pem)
@@ -236,8 +248,13 @@ class SqliteStore {
         tokenId: record.tokenId,
         serial: c.serial,
         source: record.source,
-        detail: { keySha256: c.keySha256, notAfter: c.notAfter.toISOString() },
+        detail: {
+          keySha256: c.keySha256,
+          notAfter: c.notAfter.toISOString(),
+          ...(predecessorRevoked ? { revokedPredecessor: predecessor, reason: 'keyCompromise' } : {}),
+        },
       });
+      return { predecessor, predecessorRevoked };
     });
   }
 
@@ -324,15 +341,20 @@ class SqliteStore {
    * device (or of every active device) should renew from `now` on. One transaction, one audit
    * row per device. Returns the ids it applied to.
    */
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null): string[] {
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options: RenewalOptions = {}) {
+    const keyCompromise = options.keyCompromise === true;
     return this.write(() => {
       const ids = target === 'all' ? this.listDevices('active').map((d) => d.id) : target;
       const done: string[] = [];
       for (const id of ids) {
         const current = this.currentCertificate(id);
         if (!current || current.status !== 'active' || current.notAfter <= now) continue;
-        this.db.prepare('UPDATE certificates SET renew_from = ? WHERE serial = ?').run(now.getTime(), current.serial);
-        this.insertAudit({ at: now, action: 'renew_requested', deviceId: id, serial: current.serial, source, detail: { reason } });
+        // A key-compromise mark is never taken back by a later, plain renew-now.
+        this.db
+          .prepare('UPDATE certificates SET renew_from = ?, key_compromised = MAX(key_compromised, ?) WHERE serial = ?')
+          .run(now.getTime(), keyCompromise ? 1 : 0, current.serial);
+        const detail = keyCompromise ? { reason, keyCompromise } : { reason };
+        this.insertAudit({ at: now, action: 'renew_requested', deviceId: id, serial: current.serial, source, detail });
         done.push(id);
       }
       return done;
@@ -345,6 +367,38 @@ class SqliteStore {
       .prepare("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial")
       .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
     return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
+  }
+
+  /**
+   * The device proved `provenSerial` (it connected or made a request with it): revoke, reason
+   * `superseded`, every unexpired certificate of the device that it superseded. Applies only
+   * while `provenSerial` is still the device's active certificate (compare-and-swap, in the
+   * statement itself). Returns the serials revoked now ([] when there were none).
+   */
+  revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): string[] {
+    const t = now.getTime();
+    // Cheap read first: nearly every status message finds nothing to do and needs no write lock.
+    const waiting = this.db
+      .prepare("SELECT 1 FROM certificates WHERE device_id = ? AND status = 'superseded' AND not_after > ? LIMIT 1")
+      .get(deviceId, t);
+    if (!waiting) return [];
+    return this.write(() => {
+      const serials = (
+        this.db
+          .prepare(
+            `UPDATE certificates SET status = 'revoked', revoked_at = @now, revocation_reason = 'superseded'
+             WHERE device_id = @id AND status = 'superseded' AND not_after > @now
+               AND EXISTS (SELECT 1 FROM certificates WHERE serial = @proven AND device_id = @id AND status = 'active')
+             RETURNING serial`,
+          )
+          .all({ id: deviceId, now: t, proven: provenSerial }) as { serial: string }[]
+      ).map((r) => r.serial);
+      if (serials.length > 0) {
+        const detail = { reason: 'superseded', serials };
+        this.insertAudit({ at: now, action: 'predecessors_revoked', deviceId, serial: provenSerial, source, detail });
+      }
+      return serials;
+    });
   }
 
   /** Records a status message from a known device (unknown ids are ignored: nothing to attach it to). */
@@ -596,8 +650,11 @@ class SqliteRegistry implements Registry {
   revokeDevice(id: string, reason: string, now: Date, source: string | null) {
     return this.gate(() => this.store.revokeDevice(id, reason, now, source));
   }
-  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.requestRenewal(target, reason, now, source));
+  requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options?: RenewalOptions) {
+    return this.gate(() => this.store.requestRenewal(target, reason, now, source, options));
+  }
+  revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null) {
+    return this.gate(() => this.store.revokeSuperseded(deviceId, provenSerial, now, source));
   }
   revokedCertificates(now: Date) {
     return this.gate(() => this.store.revokedCertificates(now));
@@ -725,6 +782,7 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
     revocationReason: row.revocation_reason,
     pem: row.pem,
     renewFrom: maybeDate(row.renew_from),
+    keyCompromised: row.key_compromised !== 0,
   };
 }
 

@@ -4,16 +4,14 @@
  * CRL is past half its validity.
  */
 import type { Logger } from '../../shared/log/logger.js';
-import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import { brokerFiles } from '../mosquitto/broker-files.js';
-import { reloadBroker } from '../mosquitto/reload-broker.js';
-import type { Registry } from '../registry/registry.js';
-import { crlNeedsRefresh, publishBrokerCrl } from './publish-crl.js';
+import type { CrlPublisher } from './crl-publisher.js';
+import { crlNeedsRefresh } from './publish-crl.js';
 
 export interface CrlRefresherOptions {
-  readonly registry: Registry;
-  readonly authority: Authority;
+  /** serve's only CRL writer: a refresh never races a revocation's publication. */
+  readonly publisher: CrlPublisher;
   readonly broker: BrokerLink;
   readonly log: Logger;
   readonly now?: () => Date;
@@ -34,15 +32,14 @@ export class CrlRefresher {
 
   /** Republishes when needed. True when it did. Failures are logged, not thrown. */
   async checkNow(): Promise<boolean> {
-    const { registry, authority, broker, log } = this.options;
+    const { publisher, broker, log } = this.options;
     const { settings } = broker;
     const now = this.options.now?.() ?? new Date();
     const crlFile = brokerFiles(settings.outDir).crlfile;
     try {
       if (!(await crlNeedsRefresh(crlFile, now, settings.crlValiditySeconds))) return false;
-      const crl = await publishBrokerCrl(registry, authority, broker, now);
+      const crl = await publisher.publishNow('refresh');
       log.info('CRL republished', { event: 'crl_republished', crlNumber: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate });
-      await reloadBroker(settings.reload);
       return true;
     } catch (err) {
       log.error('could not refresh the CRL: devices will be refused when it expires', { event: 'crl_refresh_failed', err, crlFile });

@@ -13,6 +13,7 @@ import type { Authority } from '../authority/authority.js';
 import type { CrlSigner } from '../authority/crl-signer.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import { brokerFiles, brokerOwnership, writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
+import type { RevokedEntry } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 
 export interface CrlPublication {
@@ -32,11 +33,46 @@ export interface PublishCrlParams {
   readonly validitySeconds: number;
 }
 
+/**
+ * How often a publication signs again because a revocation landed (or another process published)
+ * between reading the entries and installing the CRL.
+ */
+const PUBLISH_ATTEMPTS = 4;
+
+/**
+ * Builds, checks and installs the CRL. Several processes publish (serve's batches, the CLI's
+ * `device revoke`, `crl publish`), so the file is replaced only inside a registry transaction
+ * that finds the revoked set unchanged since it was read and the file still byte-identical to
+ * what was read (no other publication meanwhile): a CRL missing a revocation committed meanwhile
+ * can never land after one that has it.
+ * That transaction holds SQLite's write lock (revocations wait for it) for the write only;
+ * signing, the slow part, happens outside it.
+ */
 export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
-  const revoked = await p.registry.revokedCertificates(p.now);
-  const previous = await readExisting(p.crlFile);
-  // Monotonic even if two publications fall in one second or the clock steps back.
-  const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
+  for (let attempt = 1; ; attempt += 1) {
+    const revoked = await p.registry.revokedCertificates(p.now);
+    const before = await readText(p.crlFile);
+    const previous = before === undefined ? undefined : await parseCrl(before).catch(() => undefined);
+    // Monotonic even if two publications fall in one second or the clock steps back.
+    const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
+    const signed = await signChecked(p, revoked, crlNumber);
+    const installed = await p.registry.transaction(async (tx) => {
+      // Byte comparison, not a parse: this runs under the registry's write lock.
+      if ((await readText(p.crlFile)) !== before || !sameEntries(await tx.revokedCertificates(p.now), revoked)) return false;
+      await writeBrokerFile(p.crlFile, signed.pem, p.owner);
+      return true;
+    });
+    const { thisUpdate, nextUpdate } = signed;
+    if (installed) return { path: p.crlFile, crlNumber, entries: revoked.length, thisUpdate, nextUpdate };
+    if (attempt >= PUBLISH_ATTEMPTS) {
+      const why = `revocations or other publications kept changing the CRL while it was built (${attempt} attempts)`;
+      throw new FleetcertError('registry_conflict', why);
+    }
+  }
+}
+
+/** Signs the CRL and reads it back as a broker would, refusing one that does not match what was asked. */
+async function signChecked(p: PublishCrlParams, revoked: readonly RevokedEntry[], crlNumber: number) {
   const thisUpdate = p.now;
   const nextUpdate = new Date(p.now.getTime() + p.validitySeconds * 1000);
   const der = await p.signer.sign({
@@ -56,8 +92,11 @@ export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
           ? `CRL number ${check.crlNumber} instead of ${crlNumber}`
           : undefined;
   if (problem) throw new FleetcertError('crl_invalid', `the CRL just built does not read back as built (${problem}); not installing it`);
-  await writeBrokerFile(p.crlFile, pem, p.owner);
-  return { path: p.crlFile, crlNumber, entries: revoked.length, thisUpdate, nextUpdate };
+  return { pem, thisUpdate, nextUpdate };
+}
+
+function sameEntries(a: readonly RevokedEntry[], b: readonly RevokedEntry[]): boolean {
+  return a.length === b.length && a.every((e, i) => e.serial === b[i]!.serial && e.reason === b[i]!.reason);
 }
 
 /** The broker's CRL, where broker-config put it and owned as its other files. */
@@ -78,6 +117,14 @@ export async function crlNeedsRefresh(crlFile: string, now: Date, validitySecond
   const existing = await readExisting(crlFile);
   if (!existing?.nextUpdate) return true;
   return existing.nextUpdate.getTime() - now.getTime() < (validitySeconds * 1000) / 2;
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 async function readExisting(path: string) {

@@ -37,7 +37,9 @@ export async function parseCrl(input: string | Uint8Array, issuer?: Certificate)
   const der = toDer(input, 'crl_invalid', MAX_CRL_BYTES);
   let crl: x509.X509Crl;
   try {
-    crl = new x509.X509Crl(der.slice());
+    // asn1js's default of 10,000 nodes stops at ~1,250 entries, below a fleet's CRL (see
+    // docs/BENCHMARKS.md); every node takes at least 2 bytes, so the size cap already bounds the work.
+    crl = new x509.X509Crl(der.slice(), { berOptions: { maxNodes: der.length } });
   } catch (err) {
     throw new FleetcertError('crl_invalid', 'not a DER X.509 CRL', { cause: err });
   }

@@ -100,6 +100,21 @@ test('CRL bites: openssl verify -crl_check refuses a revoked leaf, accepts anoth
   });
 });
 
+test('CRL of a large fleet (10,000 superseded entries) reads back whole: publish-crl refuses to install one that does not', async () => {
+  // asn1js stops at 10,000 ASN.1 nodes by default: about 1,250 entries with reason codes.
+  const entries = Array.from({ length: 10_000 }, (_, i) => ({
+    serialNumber: `${(0x10000000 + i).toString(16)}aabbccddeeff0011223344`,
+    revokedAt: now,
+    reason: 'superseded' as const,
+  }));
+  const signer = new PeculiarCrlSigner(pki.intermediate);
+  const der = await signer.sign({ entries, thisUpdate: now, nextUpdate: new Date(now.getTime() + DAY * 1000), crlNumber: 9 });
+  const crl = await parseCrl(der, pki.intermediate.certificate);
+  assert.is(crl.entries.length, 10_000);
+  assert.is(crl.entries[9_999]!.serialNumber, entries[9_999]!.serialNumber);
+  assert.is(crl.crlNumber, 9);
+});
+
 test('CRL: a CRL from another issuer, or garbage, is crl_invalid', async () => {
   const other = await makeTestPki(now, 'ec-p256', 'Other');
   const foreign = await buildCrl({

@@ -14,7 +14,8 @@ const device = (status: DeviceRecord['status'], pendingKeySha256: string | null 
 });
 const cert = (keySha256: string, over: Partial<CertificateRecord> = {}): CertificateRecord => ({
   serial: 'aa', deviceId: 'rpi-1', keySha256, notBefore: new Date('2026-05-30T00:00:00Z'), notAfter: new Date('2026-06-29T00:00:00Z'),
-  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', renewFrom: null, ...over,
+  status: 'active', issuedAt: new Date('2026-05-30T00:00:00Z'), revokedAt: null, revocationReason: null, pem: '', renewFrom: null,
+  keyCompromised: false, ...over,
 });
 const input = (over: Partial<EnrollInput> = {}): EnrollInput => ({ token, deviceId: 'rpi-1', keySha256: 'k1', device: undefined, current: undefined, now, ...over });
 const code = (d: ReturnType<typeof decideEnrollment>) => (d.kind === 'refuse' ? d.code : d.kind);
@@ -95,6 +96,11 @@ test('re-enrollment: current cert + new key renews; same key, other subject, sta
   const renewed = cert('k2', { serial: '02' });
   assert.equal(decideReenrollment({ ...base, presented: old, current: renewed }), { kind: 'reuse', certificate: renewed });
   assert.is(rcode(decideReenrollment({ ...base, presented: old, current: renewed, keySha256: 'k3' })), 'certificate_not_current');
+  // Once revoked as replaced (superseded and proven, or key-compromised), not even the retry for its successor's key.
+  for (const reason of ['superseded', 'keyCompromise']) {
+    const replaced = cert('k0', { serial: '01', status: 'revoked', revocationReason: reason });
+    assert.is(rcode(decideReenrollment({ ...base, presented: replaced, current: renewed })), 'certificate_not_current', reason);
+  }
 });
 
 test('re-enrollment with an expired certificate (inside the grace window): only the latest, unrevoked one renews', () => {

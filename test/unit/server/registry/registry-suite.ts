@@ -26,7 +26,7 @@ async function readState(registry: Registry, deviceId: string): Promise<DeviceEx
 }
 
 export async function issue(registry: Registry, deviceId: string, serial: string, tokenId: string, expected?: DeviceExpectation) {
-  await registry.recordIssued({
+  return registry.recordIssued({
     deviceId, expected: expected ?? (await readState(registry, deviceId)), tokenId, labels: {}, metadata: undefined, countTokenUse: true,
     action: 'issued', source: 'test', now,
     certificate: { serial, keySha256: `k-${serial}`, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
@@ -200,6 +200,49 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
         audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]),
         [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']],
       );
+    }));
+
+  it('a proven successor revokes (superseded) the unexpired certificates it replaced, once, audited; only while it is active', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      await issue(registry, 'dev-1', '02', 't1');
+      await issue(registry, 'dev-1', '03', 't1');
+      assert.equal(await registry.revokeSuperseded('dev-1', '02', now, 'mqtt'), [], 'proof by a certificate that is not active: nothing');
+      assert.equal((await registry.revokedCertificates(now)).length, 0);
+      assert.equal(await registry.revokeSuperseded('dev-1', '03', now, 'mqtt'), ['01', '02']);
+      assert.equal(await registry.revokeSuperseded('dev-1', '03', now, 'mqtt'), [], 'a second proof changes nothing');
+      const revoked = await registry.revokedCertificates(now);
+      assert.equal(revoked.map((r) => [r.serial, r.reason]), [['01', 'superseded'], ['02', 'superseded']]);
+      assert.is((await registry.getDevice('dev-1'))!.status, 'active', 'the device itself is not revoked');
+      assert.is((await registry.activeCertificate('dev-1'))!.serial, '03');
+      assert.is((await registry.currentCertificate('dev-1'))!.serial, '03');
+      const audit = (await registry.listAudit()).filter((a) => a.action === 'predecessors_revoked');
+      assert.equal(audit.map((a) => [a.serial, a.detail]), [['03', { reason: 'superseded', serials: ['01', '02'] }]]);
+      // Expired certificates are neither revoked nor listed: the CRL holds unexpired entries only.
+      await issue(registry, 'dev-1', '04', 't1');
+      const later = new Date(now.getTime() + 5000);
+      assert.equal(await registry.revokeSuperseded('dev-1', '04', later, 'mqtt'), []);
+      assert.equal(await registry.revokedCertificates(later), [], 'expired entries leave the CRL');
+    }));
+
+  it('renew-now with key compromise: the marked certificate is revoked (keyCompromise) when its successor is recorded', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      await issue(registry, 'dev-2', '11', 't1');
+      assert.equal(await registry.requestRenewal(['dev-1'], 'key may have leaked', now, 'op', { keyCompromise: true }), ['dev-1']);
+      assert.equal(await registry.requestRenewal(['dev-1', 'dev-2'], 'rotation', now, 'op'), ['dev-1', 'dev-2']);
+      assert.is((await registry.getCertificate('01'))!.keyCompromised, true, 'a later plain renew-now keeps the mark');
+      assert.is((await registry.getCertificate('11'))!.keyCompromised, false);
+      assert.equal((await registry.revokedCertificates(now)).length, 0, 'marked, not revoked: it may still renew');
+      assert.equal(await issue(registry, 'dev-1', '02', 't1'), { predecessor: '01', predecessorRevoked: true });
+      assert.equal(await issue(registry, 'dev-2', '12', 't1'), { predecessor: '11', predecessorRevoked: false });
+      assert.equal((await registry.revokedCertificates(now)).map((r) => [r.serial, r.reason]), [['01', 'keyCompromise']]);
+      assert.is((await registry.getCertificate('11'))!.status, 'superseded');
+      assert.is((await registry.currentCertificate('dev-1'))!.serial, '02');
+      const renewed = (await registry.listAudit({ deviceId: 'dev-1' })).filter((a) => a.serial === '02');
+      assert.equal(renewed[0]?.detail?.revokedPredecessor, '01');
     }));
 
   it('transaction: commits together, rolls back together, and no other call of this process lands inside it', () =>
