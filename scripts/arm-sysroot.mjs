@@ -107,14 +107,14 @@ export function qemuNode(arch) {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const arch = process.argv[2];
   if (!arch) {
-    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf>   (prints the sysroot path)\n');
+    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf> [--json]   (prints the sysroot path, or how to run its node)\n');
     process.exit(2);
   }
   try {
-    const { command, args } = qemuNode(arch);
-    const version = run(command, [...args, '--version']).trim();
-    process.stderr.write(`[arm-sysroot] ${arch}: ${version} under ${command}\n`);
-    process.stdout.write(ensureSysroot(arch) + '\n');
+    const node = qemuNode(arch);
+    const version = run(node.command, [...node.args, '--version']).trim();
+    process.stderr.write(`[arm-sysroot] ${arch}: ${version} under ${node.command}\n`);
+    process.stdout.write(process.argv.includes('--json') ? JSON.stringify({ arch, version, ...node }) + '\n' : node.sysroot + '\n');
   } catch (err) {
     process.stderr.write(`[arm-sysroot] ${err.message}\n`);
     process.exit(1);
