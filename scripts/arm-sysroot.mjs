@@ -107,7 +107,8 @@ export function qemuNode(arch) {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const arch = process.argv[2];
   if (!arch) {
-    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf> [--json]   (prints the sysroot path, or how to run its node)\n');
+    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf> [--json]\n');
+    process.stderr.write('  prints the sysroot path, or (--json) how to run its node under qemu-user\n');
     process.exit(2);
   }
   try {

@@ -89,7 +89,8 @@ for (const arch of ['arm64', 'armhf'] as const) {
     assert.is(JSON.parse(devices.stdout).certificates.find((c: { status: string }) => c.status === 'active')?.serial, after.serialNumber);
 
     timings.totalMs = Date.now() - started;
-    console.log(`[agent-arm] ${arch} node ${node.version} (${AGENT === BUNDLE ? 'bundle' : 'dist/agent/main.js'}): ${JSON.stringify(timings)}`);
+    const what = AGENT === BUNDLE ? 'bundle' : 'dist/agent/main.js';
+    console.log(`[agent-arm] ${arch} node ${node.version} (${what}): ${JSON.stringify(timings)}`);
   });
 }
 
