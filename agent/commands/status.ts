@@ -3,15 +3,19 @@ import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
+import { locateToken } from '../config/bootstrap-token.js';
 import { CredentialStore } from '../credentials/credential-store.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
 export function statusCommand(io: CliIo): Command {
   const command = new Command('status')
     .summary("show this device's enrollment and certificate")
-    .description('Show whether this device is enrolled and what its live certificate says.\nExit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.');
+    .description(
+      'Show whether this device is enrolled, what its live certificate says and where the bootstrap token lives.\n' +
+        'Exit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.',
+    );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
-      const { layout, log } = await agentContext(options);
+      const { config, layout, log } = await agentContext(options);
       const live = await new CredentialStore(layout, log).live();
       if (!live) {
         throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
@@ -19,6 +23,7 @@ export function statusCommand(io: CliIo): Command {
         });
       }
       const info = describeCertificate(live.certificate);
+      const token = await locateToken(layout, config.bootstrapFiles);
       const now = new Date();
       const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
       if (options.json) {
@@ -33,6 +38,7 @@ export function statusCommand(io: CliIo): Command {
             notAfter: info.notAfter.toISOString(),
             secondsLeft,
             files: layout.live,
+            token,
           }) + '\n',
         );
         return;
@@ -44,8 +50,15 @@ export function statusCommand(io: CliIo): Command {
           `  valid until ${info.notAfter.toISOString()} (${secondsLeft > 0 ? `${(secondsLeft / 86400).toFixed(1)} days left` : 'EXPIRED'})`,
           `  issuer      ${info.issuer}`,
           `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
+          `  token       ${TOKEN_PLACES[token.location]}${token.paths.length > 0 ? ` (${token.paths.join(', ')})` : ''}`,
           '',
         ].join('\n'),
       );
     });
 }
+
+const TOKEN_PLACES = {
+  boot_partition: 'still on the boot partition, readable by anyone holding the card',
+  state_dir: 'in the state directory only',
+  none: 'none left (a certificate past renewal needs a new bootstrap file)',
+} as const;

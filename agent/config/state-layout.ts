@@ -10,6 +10,7 @@
  *     device-id                  a generated id part, only for hardware without a serial or MAC
  *     broker.json                where the broker is and the live file paths, for local apps
  *     renew.lock                 held while a renewal runs (daemon or `fleetcert-agent renew`); renewal-lock.ts
+ *     bootstrap.json     0600   the bootstrap file, token included, moved off the boot partition (bootstrap-token.ts)
  *     clock                      the last time known to be right (after TLS worked): raises the clock floor
  *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
@@ -39,6 +40,7 @@ export interface StateLayout {
   readonly brokerInfo: string;
   readonly renewLock: string;
   readonly clockFile: string;
+  readonly bootstrapCopy: string;
   readonly outbox: string;
   generation(name: string): CredentialFiles;
 }
@@ -62,6 +64,7 @@ export function stateLayout(root: string): StateLayout {
     brokerInfo: join(root, 'broker.json'),
     renewLock: join(root, 'renew.lock'),
     clockFile: join(root, 'clock'),
+    bootstrapCopy: join(root, 'bootstrap.json'),
     outbox: join(root, 'outbox'),
     generation: (name) => files(join(generationsDir, name)),
   };

@@ -6,7 +6,8 @@
  *
  * When the server will not renew this certificate any more (expired past its grace window,
  * revoked, no longer the device's current one), the agent falls back to the bootstrap token if
- * a bootstrap file is still on the device: a first enrollment again, under the token's rules.
+ * it still has one (its state copy first, else a bootstrap file): a first enrollment again, under
+ * the token's rules.
  * Without one, the refusal stands, with advice for the operator.
  */
 import { FleetcertError } from '../../shared/errors.js';
@@ -17,7 +18,7 @@ import { certificateToPem, describeCertificate, readCertificate } from '../../sh
 import { buildCsr } from '../../shared/pki/csr.js';
 import type { KeyType } from '../../shared/pki/key-pair.js';
 import { SavedClock } from '../clock/clock-floor.js';
-import { findBootstrap } from '../config/bootstrap.js';
+import { findToken } from '../config/bootstrap-token.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { readCredentialPems, type CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
 import { verifyIssued } from '../credentials/verify-issued.js';
@@ -25,6 +26,7 @@ import { enrollDevice } from '../enrollment/enroll-device.js';
 import { EstClient, type EstEndpoint } from '../enrollment/est-client.js';
 import { refusalAdvice } from '../enrollment/refusal-advice.js';
 import { runHooks } from '../hooks/run-hooks.js';
+import { moveTokenOffBoot } from '../runtime/move-token-off-boot.js';
 import { withRenewalLock } from './renewal-lock.js';
 import { ServerRefused } from '../enrollment/server-refused.js';
 
@@ -58,12 +60,16 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
       return { live: await renewOverMtls(p, live, deviceId), via: 'renewed' };
     } catch (err) {
       if (!(err instanceof ServerRefused) || !TOKEN_FALLBACK.has(err.refusal)) throw err;
-      const found = await findBootstrap(p.bootstrapFiles);
+      const found = await findToken(p.layout, p.bootstrapFiles);
       if (!found) {
-        p.log.error(`${err.message}; no bootstrap file to enroll again with`, { event: 'token_fallback_unavailable', refusal: err.refusal, deviceId, looked: p.bootstrapFiles });
+        p.log.error(`${err.message}; no bootstrap token to enroll again with`, {
+          event: 'token_fallback_unavailable', refusal: err.refusal, deviceId, looked: [p.layout.bootstrapCopy, ...p.bootstrapFiles],
+        });
         throw err;
       }
-      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, { event: 'token_fallback', refusal: err.refusal, deviceId, bootstrap: found.path });
+      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, {
+        event: 'token_fallback', refusal: err.refusal, deviceId, bootstrap: found.path, location: found.location,
+      });
       const enrolled = await enrollDevice({
         bootstrap: found.bootstrap,
         endpoint: p.endpoint,
@@ -78,6 +84,7 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
         // One attempt: the renewal schedule owns the retrying.
         deadlineSeconds: 0,
       });
+      await moveTokenOffBoot(found, p.layout, p.log);
       return { live: enrolled, via: 'reenrolled' };
     }
   });

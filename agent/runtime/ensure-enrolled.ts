@@ -7,7 +7,8 @@ import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { findBootstrap } from '../config/bootstrap.js';
+import { findBootstrap, readBootstrapFiles } from '../config/bootstrap.js';
+import { findToken } from '../config/bootstrap-token.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { currentClockFloor, SavedClock } from '../clock/clock-floor.js';
 import { waitForClock } from '../clock/wait-for-clock.js';
@@ -16,6 +17,7 @@ import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, withExplicitEndpoi
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
+import { moveTokenOffBoot } from './move-token-off-boot.js';
 
 export interface Enrolled {
   readonly deviceId: string;
@@ -44,7 +46,8 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   // window) or its fallback to the bootstrap token takes it from here, not a blind re-enrollment.
   if (live) {
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
-    const found = known ? undefined : await findBootstrap(config.bootstrapFiles);
+    await moveLeftoverToken(config, layout, log);
+    const found = known ? undefined : await findToken(layout, config.bootstrapFiles);
     const endpoints = known ? withExplicitEndpoints(endpointsFromInfo(known), config) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
     await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
     log.info('already enrolled', { deviceId, serial: describeCertificate(live.certificate).serialNumber, notAfter: live.certificate.notAfter });
@@ -52,13 +55,17 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
     return { deviceId, live, endpoints, enrolledNow: false };
   }
 
-  const found = await findBootstrap(config.bootstrapFiles);
+  const found = await findToken(layout, config.bootstrapFiles);
   if (!found) {
-    throw new FleetcertError('bootstrap_missing', `no bootstrap file in ${config.bootstrapFiles.join(', ')}`, {
+    const moved = (await readBootstrapFiles(config.bootstrapFiles)).find(({ file }) => 'tokenMovedTo' in file);
+    const why = moved
+      ? `${moved.path} holds no token: it was moved to ${layout.bootstrapCopy}, which is gone`
+      : `no bootstrap file in ${config.bootstrapFiles.join(', ')}`;
+    throw new FleetcertError('bootstrap_missing', why, {
       hint: 'copy the fleetcert.json made by "fleetcert token create --out" onto the boot partition',
     });
   }
-  log.info('bootstrap file found', { path: found.path, caFingerprint: found.bootstrap.caFingerprint });
+  log.info('bootstrap file found', { path: found.path, location: found.location, caFingerprint: found.bootstrap.caFingerprint });
   const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
   log.info('device identity', { deviceId: identity.deviceId, model: identity.model, serialSource: identity.serialSource });
   const endpoints = await resolveEndpoints(config, found.bootstrap.enrollUrl, log);
@@ -79,5 +86,22 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   await writeBrokerInfo(layout.brokerInfo, identity.deviceId, endpoints, layout.live);
   // TLS to the server worked and the new certificate verified: the clock is right now.
   await new SavedClock(layout.clockFile, log).save(new Date());
+  await moveTokenOffBoot(found, layout, log);
   return { deviceId: identity.deviceId, live: enrolled, endpoints, enrolledNow: true };
+}
+
+/**
+ * Enrolled, yet a bootstrap file still holds a token: left by an agent version that did not move
+ * it, or the boot partition was read-only last time. It moves now; a file that does not parse
+ * stays as it is and does not stop an enrolled device.
+ */
+async function moveLeftoverToken(config: AgentConfig, layout: StateLayout, log: Logger): Promise<void> {
+  let onBoot;
+  try {
+    onBoot = await findBootstrap(config.bootstrapFiles);
+  } catch (err) {
+    log.warn(`bootstrap file not usable: ${(err as Error).message}`, { event: 'bootstrap_invalid' });
+    return;
+  }
+  if (onBoot) await moveTokenOffBoot({ ...onBoot, location: 'boot_partition' }, layout, log);
 }

@@ -18,6 +18,10 @@ const DEBIAN_PACKAGES = {
   curl: 'curl',
   ip: 'iproute2',
   unshare: 'util-linux',
+  // The agent under qemu-user with Debian's own arm64/armhf node (scripts/arm-sysroot.mjs).
+  'qemu-aarch64-static': 'qemu-user-static',
+  'qemu-arm-static': 'qemu-user-static',
+  'dpkg-deb': 'dpkg',
 };
 
 function say(message) {

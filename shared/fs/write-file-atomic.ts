@@ -9,8 +9,8 @@ import { chmod, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 export interface WriteFileOptions {
-  /** File mode of the result (default 0o644). Keys use 0o600. */
-  mode?: number;
+  /** File mode of the result (default 0o644). Keys use 0o600. `null`: the filesystem's own (FAT has no modes to set). */
+  mode?: number | null;
   /** Fail with EEXIST instead of replacing an existing file. */
   exclusive?: boolean;
   /** Group of the result, set on the temporary file so the final file never has another. */
@@ -22,14 +22,14 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileOptions = {},
 ): Promise<void> {
-  const mode = options.mode ?? 0o644;
+  const mode = options.mode === undefined ? 0o644 : options.mode;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   // 'wx' with the final mode: the secret never exists with a wider mode, not even briefly.
-  const handle = await open(tmp, 'wx', mode);
+  const handle = await open(tmp, 'wx', mode ?? undefined);
   try {
     await handle.writeFile(data);
-    await handle.chmod(mode); // umask may have narrowed the mode given to open()
+    if (mode !== null) await handle.chmod(mode); // umask may have narrowed the mode given to open()
     if (options.gid !== undefined) await handle.chown(-1, options.gid);
     await handle.sync();
   } catch (err) {

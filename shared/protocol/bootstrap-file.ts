@@ -21,3 +21,14 @@ export const bootstrapFileSchema = z
   })
   .strict();
 export type BootstrapFile = z.infer<typeof bootstrapFileSchema>;
+
+/**
+ * The same file after the agent's first enrollment: the token has moved into the agent's 0700
+ * state directory (the FAT boot partition is readable by anyone holding the SD card); the pin and
+ * the URL stay for a re-flash and for diagnostics.
+ */
+export const movedBootstrapFileSchema = bootstrapFileSchema
+  .omit({ token: true })
+  .extend({ tokenMovedTo: z.string().min(1).max(4096) })
+  .strict();
+export type MovedBootstrapFile = z.infer<typeof movedBootstrapFileSchema>;

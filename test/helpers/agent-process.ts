@@ -41,13 +41,21 @@ export function eventsIn(logs: string, name: string, match: Record<string, unkno
   return logRecords(logs).filter((r) => r.event === name && Object.entries(match).every(([k, v]) => r[k] === v));
 }
 
-export function startAgent(args: readonly string[], startOptions: { wireTap?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
+export interface StartAgentOptions {
+  wireTap?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Another runtime for the agent (Node 18, qemu-user + an ARM node): the command line up to the agent's arguments. */
+  program?: readonly string[];
+}
+
+export function startAgent(args: readonly string[], startOptions: StartAgentOptions = {}): AgentProcess {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLEETCERT_')) env[k] = v;
   Object.assign(env, startOptions.env);
   const nodeArgs = startOptions.wireTap ? ['--import', WIRE_TAP] : [];
   if (startOptions.wireTap) env.FLEETCERT_TEST_WIRE_TAP = startOptions.wireTap;
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const [command, ...programArgs] = startOptions.program ?? [process.execPath, ...nodeArgs, AGENT_MAIN];
+  const child: ChildProcess = spawn(command!, [...programArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let logs = '';
   let out = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));

@@ -15,6 +15,7 @@ import { boardRoot } from '../helpers/boards.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { registrySnapshot } from '../helpers/fleet-server.js';
+import { bootCard } from '../helpers/boot-card.js';
 
 const ctx: { dir?: string; fleet?: FleetWithBroker; boot?: string } = {};
 const it = suite('agent-credentials', ctx);
@@ -40,7 +41,8 @@ const issuedCount = () => registrySnapshot(ctx.fleet!.server.dataDir).certificat
 
 function agentArgs(name: string): string[] {
   return [
-    '--state-dir', join(ctx.dir!, `state-${name}`), '--bootstrap', ctx.boot!, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--state-dir', join(ctx.dir!, `state-${name}`), '--bootstrap', bootCard(ctx.dir!, name, ctx.boot!),
+    '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
     '--broker-servername', 'localhost', '--identity-root', boardRoot('rpi4-bookworm-arm64'), '--id-template', `${name}-{serial}`,
   ];
 }

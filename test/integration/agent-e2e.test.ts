@@ -7,16 +7,17 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { importPrivateKeyPem, exportPublicKeySpki } from '../../shared/pki/key-pair.js';
 import { sha256Hex } from '../../shared/pki/encoding.js';
 import { subtle } from '../../shared/pki/x509-provider.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
 import { BOARDS_DIR as BOARDS } from '../helpers/boards.js';
-import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
+import { AGENT_MAIN, fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows } from '../helpers/fleet-server.js';
-import { openssl } from '../helpers/run.js';
+import { openssl, run } from '../helpers/run.js';
+import { bootCard } from '../helpers/boot-card.js';
 
 const ctx: { dir?: string; fleet?: FleetWithBroker } = {};
 const it = suite('agent-e2e', ctx);
@@ -88,8 +89,16 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
     assert.equal(info.broker, { host: '127.0.0.1', port: ctx.fleet!.brokerPort, servername: 'localhost' });
     assert.is(info.files.key, join(state, 'live/key.pem'));
 
-    const status = await fleetcertAgent(['status', '--json', '--state-dir', state]);
+    // The token left the boot partition (anyone holding the card can read FAT): it is in the 0600 state copy.
+    const left = await readFile(boot, 'utf8');
+    assert.not.match(left, /fct_/);
+    assert.is(JSON.parse(left).tokenMovedTo, join(state, 'bootstrap.json'));
+    assert.is((await stat(join(state, 'bootstrap.json'))).mode & 0o777, 0o600);
+    await agent.waitForEvent('bootstrap_token_moved');
+
+    const status = await fleetcertAgent(['status', '--json', '--state-dir', state, '--bootstrap', boot]);
     assert.is(JSON.parse(status.stdout).deviceId, id);
+    assert.equal(JSON.parse(status.stdout).token, { location: 'state_dir', paths: [join(state, 'bootstrap.json')] });
   } finally {
     assert.is(await agent.stop(), 0);
   }
@@ -97,15 +106,35 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
   assert.ok(offline, 'a clean stop publishes offline');
 });
 
+it('a read-only boot partition: enrolls all the same, says once that the token stays there, and status says so', async () => {
+  // Its own directory, standing for /boot/firmware: only that is mounted read-only.
+  const boot = bootCard(ctx.dir!, 'ro', await bootstrapFile('fleet-ro'));
+  const before = await readFile(boot, 'utf8');
+  // Tests run as root, where file modes do not stop writes: a read-only bind mount in a private
+  // mount namespace is what a ro-mounted /boot/firmware looks like to the agent.
+  const args = agentArgs('ro', boot, 'rpi4-bookworm-arm64', ['--id-template', 'ro-{serial}']);
+  const readOnly = ['-rm', 'sh', '-c', 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', 'sh', dirname(boot)];
+  const res = await run('unshare', [...readOnly, process.execPath, AGENT_MAIN, 'enroll', ...args]);
+  assert.is(res.code, 0, res.stderr);
+  const notMoved = eventsIn(res.stderr, 'bootstrap_token_not_moved');
+  assert.is(notMoved.length, 1, 'reported once');
+  assert.equal([notMoved[0]!.reason, notMoved[0]!.errno], ['read_only', 'EROFS']);
+  assert.match(String(notMoved[0]!.hint), /delete it/);
+  assert.not.match(res.stderr, /fct_/);
+  assert.is(await readFile(boot, 'utf8'), before, 'untouched');
+  const status = await fleetcertAgent(['status', ...args.slice(0, 4)]);
+  assert.match(status.stdout, /token +still on the boot partition/);
+});
+
 it('a second board with the same bootstrap file gets its own identity; a restart reuses its credentials', async () => {
   const boot = await bootstrapFile('fleet-b', ['--uses', '5']);
-  const first = await fleetcertAgent(['enroll', '--json', ...agentArgs('opi', boot, 'orangepi-pc-armbian')]);
+  const first = await fleetcertAgent(['enroll', '--json', ...agentArgs('opi', bootCard(ctx.dir!, 'opi', boot), 'orangepi-pc-armbian')]);
   assert.is(first.code, 0, first.stderr);
-  const second = await fleetcertAgent(['enroll', '--json', ...agentArgs('vm', boot, 'generic-x86')]);
+  const second = await fleetcertAgent(['enroll', '--json', ...agentArgs('vm', bootCard(ctx.dir!, 'vm', boot), 'generic-x86')]);
   assert.is(second.code, 0, second.stderr);
   assert.is(JSON.parse(first.stdout).deviceId, 'opi-pc-2c00081a1b2c3d4');
   assert.is(JSON.parse(second.stdout).deviceId, 'amd-epyc-processor-525400123456');
-  const again = await fleetcertAgent(['enroll', '--json', ...agentArgs('opi', boot, 'orangepi-pc-armbian')]);
+  const again = await fleetcertAgent(['enroll', '--json', ...agentArgs('opi', bootCard(ctx.dir!, 'opi', boot), 'orangepi-pc-armbian')]);
   assert.is(JSON.parse(again.stdout).enrolledNow, false);
   assert.is(JSON.parse(again.stdout).serialNumber, JSON.parse(first.stdout).serialNumber);
 });
@@ -187,8 +216,10 @@ it('SIGTERM while waiting for approval stops the service at once, cleanly (exit 
 
 it('a refusal is explained in one actionable line: id_taken names the reset command (exit 6)', async () => {
   const boot = await bootstrapFile('fleet-taken');
-  assert.is((await fleetcertAgent(['enroll', ...agentArgs('taken1', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])])).code, 0);
-  const second = await fleetcertAgent(['enroll', ...agentArgs('taken2', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])]);
+  const board = (name: string) =>
+    agentArgs(name, bootCard(ctx.dir!, name, boot), 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}']);
+  assert.is((await fleetcertAgent(['enroll', ...board('taken1')])).code, 0);
+  const second = await fleetcertAgent(['enroll', ...board('taken2')]);
   assert.is(second.code, 6);
   assert.is(eventsIn(second.stderr, 'enrollment_refused')[0]?.code, 'id_taken');
   assert.match(second.stderr, /fleetcert device reset taken-c3f1e2d4/, 'the message names the command');

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { enqueueMessage } from '../../agent/outbox/outbox.js';
 import { deviceTopic } from '../../shared/protocol/topics.js';
 import { freePort } from '../helpers/ports.js';
@@ -254,18 +254,21 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
       assert.is(tokenUses(), 1, 'the grace window needs no token');
       assert.is(await agent.stop(), 0);
 
-      // 2. Off past the grace window, bootstrap file still there: enrolls again with the token.
+      // 2. Off past the grace window: enrolls again with the token, from its state copy (it left the boot file).
+      assert.not.match(await readFile(boot, 'utf8'), /fct_/);
       await waitPastExpiry(5000);
       agent = startAgent(['run', ...common]);
-      await agent.waitForEvent('token_fallback', 15_000, { match: { refusal: 'cert_expired' } });
+      const fromState = { refusal: 'cert_expired', location: 'state_dir', bootstrap: join(state, 'bootstrap.json') };
+      await agent.waitForEvent('token_fallback', 15_000, { match: fromState });
       await agent.waitForEvent('certificate_installed', 15_000);
       await agent.waitForEvent('mqtt_connected', 15_000);
       assert.is(tokenUses(), 2);
       assert.ok(auditRows(fleet.server.dataDir).some((a) => a.device_id === DEVICE && a.action === 'reissued'));
       assert.is(await agent.stop(), 0);
 
-      // 3. Past the grace window with no bootstrap file: says what to do, and waits 15 min, not a hot loop.
+      // 3. Past the grace window with no token left anywhere: says what to do, and waits 15 min, not a hot loop.
       await rm(boot);
+      await rm(join(state, 'bootstrap.json'));
       await waitPastExpiry(5000);
       const refusalsBefore = auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length;
       agent = startAgent(['run', ...common]);

@@ -1,0 +1,81 @@
+/**
+ * After an enrollment with a token from the boot partition, the token leaves it: the FAT boot
+ * partition is readable by anyone who pulls the SD card. The whole bootstrap file is copied into
+ * the 0700 state directory (0600; the expired-certificate fallback enrolls with it), then the
+ * boot-partition file is rewritten without the token (write new, fsync, rename), every other field
+ * kept so the CA pin and the URL stay for a re-flash, plus `tokenMovedTo`. Never fatal: a read-only
+ * boot partition is reported once with what to do, and the device goes on.
+ */
+import type { Logger } from '../../shared/log/logger.js';
+import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import type { BootstrapFile } from '../../shared/protocol/bootstrap-file.js';
+import { parseBootstrapFile, readBootstrapText } from '../config/bootstrap.js';
+import type { FoundToken } from '../config/bootstrap-token.js';
+import { stripBom } from '../config/agent-config.js';
+import type { StateLayout } from '../config/state-layout.js';
+
+export type TokenMove = 'moved' | 'kept_in_state' | 'boot_read_only' | 'boot_changed' | 'failed';
+
+export async function moveTokenOffBoot(found: FoundToken, layout: StateLayout, log: Logger): Promise<TokenMove> {
+  if (found.location === 'state_dir') return 'kept_in_state';
+  try {
+    await writeFileAtomic(layout.bootstrapCopy, JSON.stringify(found.bootstrap, null, 2) + '\n', { mode: 0o600 });
+  } catch (err) {
+    // Without the copy the boot file must keep the token: it is the only one left.
+    log.warn('could not keep the bootstrap token in the state directory; leaving it on the boot partition', {
+      event: 'bootstrap_token_not_moved',
+      reason: 'state_copy_failed',
+      errno: (err as NodeJS.ErrnoException).code,
+      path: found.path,
+    });
+    return 'failed';
+  }
+  return rewriteWithoutToken(found.path, found.bootstrap, layout.bootstrapCopy, log);
+}
+
+async function rewriteWithoutToken(path: string, enrolledWith: BootstrapFile, movedTo: string, log: Logger): Promise<TokenMove> {
+  try {
+    // Read again right before rewriting: a file an operator replaced meanwhile, or one that no
+    // longer parses, is left exactly as it is.
+    const text = await readBootstrapText(path);
+    const now = text === undefined ? undefined : tryParse(path, text);
+    if (!now || !('token' in now) || now.token !== enrolledWith.token) {
+      log.warn('the bootstrap file changed since it was read; not rewriting it', {
+        event: 'bootstrap_token_not_moved',
+        reason: 'file_changed',
+        path,
+      });
+      return 'boot_changed';
+    }
+    // Every field as the operator wrote it (not as parsed), minus the token.
+    const { token: _token, ...rest } = JSON.parse(stripBom(text!)) as Record<string, unknown>;
+    await writeFileAtomic(path, JSON.stringify({ ...rest, tokenMovedTo: movedTo }, null, 2) + '\n', { mode: null });
+    log.info('the bootstrap token left the boot partition', { event: 'bootstrap_token_moved', from: path, to: movedTo });
+    return 'moved';
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    const readOnly = errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM';
+    log.warn(
+      readOnly
+        ? 'the boot partition is read-only: the bootstrap token stays readable there'
+        : 'could not rewrite the bootstrap file without its token',
+      {
+        event: 'bootstrap_token_not_moved',
+        reason: readOnly ? 'read_only' : 'write_failed',
+        errno,
+        path,
+        stateCopy: movedTo,
+        hint: `the agent no longer needs ${path} (its copy is in ${movedTo}): delete it, or let the agent write it (ReadWritePaths=, rw mount)`,
+      },
+    );
+    return readOnly ? 'boot_read_only' : 'failed';
+  }
+}
+
+function tryParse(path: string, text: string): ReturnType<typeof parseBootstrapFile> | undefined {
+  try {
+    return parseBootstrapFile(path, text);
+  } catch {
+    return undefined;
+  }
+}
