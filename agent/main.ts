@@ -8,6 +8,7 @@ import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { discoverCommand } from './commands/discover.js';
 import { enrollCommand } from './commands/enroll.js';
+import { moveTokenCommand } from './commands/move-token.js';
 import { needsRenewalCommand } from './commands/needs-renewal.js';
 import { publishCommand } from './commands/publish.js';
 import { renewCommand } from './commands/renew.js';
@@ -25,6 +26,7 @@ const program = new Command('fleetcert-agent')
   .addCommand(statusCommand(processIo))
   .addCommand(publishCommand(processIo))
   .addCommand(discoverCommand(processIo))
+  .addCommand(moveTokenCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

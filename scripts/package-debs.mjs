@@ -24,6 +24,21 @@ const DEBIAN_REVISION = '1';
 
 const sh = (cmd, args, options = {}) => execFileSync(cmd, args, { encoding: 'utf8', ...options });
 
+
+/**
+ * /usr/bin/fleetcert-agent. Run by root (an operator's "sudo fleetcert-agent renew"), it drops to
+ * the agent's user first: a key or certificate written by root into /var/lib/fleetcert-agent could
+ * not be read by the service afterwards. move-token alone keeps root: it rewrites the bootstrap file
+ * on the root-owned boot partition (the unit runs it privileged).
+ */
+const AGENT_WRAPPER = `#!/bin/sh
+AGENT=/usr/lib/fleetcert-agent/fleetcert-agent.mjs
+if [ "$(id -u)" = 0 ] && [ "$1" != move-token ] && [ -z "$FLEETCERT_AGENT_AS_ROOT" ] && getent passwd fleetcert-agent >/dev/null; then
+  exec setpriv --reuid=fleetcert-agent --regid=fleetcert-agent --init-groups -- /usr/bin/node "$AGENT" "$@"
+fi
+exec /usr/bin/node "$AGENT" "$@"
+`;
+
 function version() {
   return `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}-${DEBIAN_REVISION}`;
 }
@@ -214,7 +229,7 @@ export function buildAgentPackage(outDir = PACKAGES_DIR) {
   rmSync(stage, { recursive: true, force: true });
   const bundle = join(DIST, 'bundle', 'fleetcert-agent.mjs');
   put(stage, 'usr/lib/fleetcert-agent/fleetcert-agent.mjs', readFileSync(bundle));
-  put(stage, 'usr/bin/fleetcert-agent', '#!/bin/sh\nexec /usr/bin/node /usr/lib/fleetcert-agent/fleetcert-agent.mjs "$@"\n', 0o755);
+  put(stage, 'usr/bin/fleetcert-agent', AGENT_WRAPPER, 0o755);
   units(stage, ['fleetcert-agent.service', 'fleetcert-agent-renew.service', 'fleetcert-agent-renew.timer']);
   put(stage, 'usr/share/man/man1/fleetcert-agent.1', manPage('fleetcert-agent', bundle, 'fleetcert device agent'));
   gzipMax(join(stage, 'usr/share/man/man1/fleetcert-agent.1'));

@@ -7,7 +7,7 @@ import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { findBootstrap, readBootstrapFiles } from '../config/bootstrap.js';
+import { readBootstrapFiles } from '../config/bootstrap.js';
 import { findToken } from '../config/bootstrap-token.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { currentClockFloor, SavedClock } from '../clock/clock-floor.js';
@@ -17,7 +17,7 @@ import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, withExplicitEndpoi
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
-import { moveTokenOffBoot } from './move-token-off-boot.js';
+import { moveLeftoverToken, moveTokenOffBoot } from './move-token-off-boot.js';
 
 export interface Enrolled {
   readonly deviceId: string;
@@ -46,7 +46,7 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   // window) or its fallback to the bootstrap token takes it from here, not a blind re-enrollment.
   if (live) {
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
-    await moveLeftoverToken(config, layout, log);
+    await moveLeftoverToken(config.bootstrapFiles, layout, log);
     const found = known ? undefined : await findToken(layout, config.bootstrapFiles);
     const endpoints = known ? withExplicitEndpoints(endpointsFromInfo(known), config) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
     await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
@@ -88,20 +88,4 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   await new SavedClock(layout.clockFile, log).save(new Date());
   await moveTokenOffBoot(found, layout, log);
   return { deviceId: identity.deviceId, live: enrolled, endpoints, enrolledNow: true };
-}
-
-/**
- * Enrolled, yet a bootstrap file still holds a token: left by an agent version that did not move
- * it, or the boot partition was read-only last time. It moves now; a file that does not parse
- * stays as it is and does not stop an enrolled device.
- */
-async function moveLeftoverToken(config: AgentConfig, layout: StateLayout, log: Logger): Promise<void> {
-  let onBoot;
-  try {
-    onBoot = await findBootstrap(config.bootstrapFiles);
-  } catch (err) {
-    log.warn(`bootstrap file not usable: ${(err as Error).message}`, { event: 'bootstrap_invalid' });
-    return;
-  }
-  if (onBoot) await moveTokenOffBoot({ ...onBoot, location: 'boot_partition' }, layout, log);
 }

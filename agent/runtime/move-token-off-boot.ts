@@ -6,10 +6,11 @@
  * kept so the CA pin and the URL stay for a re-flash, plus `tokenMovedTo`. Never fatal: a read-only
  * boot partition is reported once with what to do, and the device goes on.
  */
+import { chown, stat } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import type { BootstrapFile } from '../../shared/protocol/bootstrap-file.js';
-import { parseBootstrapFile, readBootstrapText } from '../config/bootstrap.js';
+import { findBootstrap, parseBootstrapFile, readBootstrapText } from '../config/bootstrap.js';
 import type { FoundToken } from '../config/bootstrap-token.js';
 import { stripBom } from '../config/agent-config.js';
 import type { StateLayout } from '../config/state-layout.js';
@@ -20,6 +21,7 @@ export async function moveTokenOffBoot(found: FoundToken, layout: StateLayout, l
   if (found.location === 'state_dir') return 'kept_in_state';
   try {
     await writeFileAtomic(layout.bootstrapCopy, JSON.stringify(found.bootstrap, null, 2) + '\n', { mode: 0o600 });
+    await ownLikeStateDir(layout.bootstrapCopy, layout);
   } catch (err) {
     // Without the copy the boot file must keep the token: it is the only one left.
     log.warn('could not keep the bootstrap token in the state directory; leaving it on the boot partition', {
@@ -78,4 +80,29 @@ function tryParse(path: string, text: string): ReturnType<typeof parseBootstrapF
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Enrolled, yet a bootstrap file still holds a token: left by an agent version that did not move
+ * it, by a boot partition that was read-only, or by an agent that runs unprivileged while the boot
+ * partition belongs to root (Raspberry Pi OS mounts its FAT partition so). It moves now; a file
+ * that does not parse stays as it is and does not stop an enrolled device.
+ */
+export async function moveLeftoverToken(bootstrapFiles: readonly string[], layout: StateLayout, log: Logger): Promise<TokenMove | 'none'> {
+  let onBoot;
+  try {
+    onBoot = await findBootstrap(bootstrapFiles);
+  } catch (err) {
+    log.warn(`bootstrap file not usable: ${(err as Error).message}`, { event: 'bootstrap_invalid' });
+    return 'failed';
+  }
+  if (!onBoot) return 'none';
+  return moveTokenOffBoot({ ...onBoot, location: 'boot_partition' }, layout, log);
+}
+
+/** Run as root (`fleetcert-agent move-token` from the unit's privileged ExecStartPost=), a file written into the state directory still belongs to the agent's user. */
+async function ownLikeStateDir(path: string, layout: StateLayout): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const owner = await stat(layout.root);
+  if (owner.uid !== 0) await chown(path, owner.uid, owner.gid);
 }

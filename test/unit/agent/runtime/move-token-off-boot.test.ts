@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findToken, locateToken } from '../../../../agent/config/bootstrap-token.js';
 import { findBootstrap, readBootstrapFiles } from '../../../../agent/config/bootstrap.js';
 import { stateLayout } from '../../../../agent/config/state-layout.js';
-import { moveTokenOffBoot } from '../../../../agent/runtime/move-token-off-boot.js';
+import { moveLeftoverToken, moveTokenOffBoot } from '../../../../agent/runtime/move-token-off-boot.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
@@ -83,6 +83,24 @@ test('status: where the token lives; none when neither the boot file nor the sta
       'the exposure wins',
     );
     assert.equal(await locateToken(stateLayout(join(dir, 'empty')), [join(dir, 'absent.json')]), { location: 'none', paths: [] });
+  });
+});
+
+
+test('move-token as root (the unit\'s privileged step): a token left on the boot partition moves, and the copy belongs to the agent', async () => {
+  await withTempDir(async (dir) => {
+    const { boot, layout } = await board(dir);
+    const { log } = memoryLog();
+    // An agent that ran unprivileged kept a copy but could not rewrite the root-owned boot file.
+    await writeFile(layout.bootstrapCopy, JSON.stringify(written), { mode: 0o600 });
+    const agentUid = process.getuid?.() === 0 ? 65534 : (process.getuid?.() ?? 0);
+    if (process.getuid?.() === 0) await chown(layout.root, agentUid, agentUid);
+    assert.is((await locateToken(layout, [boot])).location, 'boot_partition', 'the exposure is reported');
+
+    assert.is(await moveLeftoverToken([boot], layout, log), 'moved');
+    assert.not.match(await readFile(boot, 'utf8'), /fct_/);
+    assert.is((await stat(layout.bootstrapCopy)).uid, agentUid, 'the service can still read its copy');
+    assert.is(await moveLeftoverToken([boot], layout, log), 'none', 'idempotent');
   });
 });
 
