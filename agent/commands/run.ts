@@ -89,6 +89,9 @@ export function runCommand(_io: CliIo): Command {
     });
     connection.onCommand = (command) => scheduler.requestNow(command.reason ?? 'operator request');
     scheduler.start(describeCertificate(enrolled.live.certificate).serialNumber);
+    // Finish an interrupted renewal now, not when the old certificate is next due: the server may
+    // already have superseded it with a certificate for the pending key (it hands that one back).
+    if (!enrolled.enrolledNow && (await store.hasPendingKey())) scheduler.requestNow('resuming an interrupted renewal');
     // A service runs until it is told to stop, whatever its connection is doing meanwhile.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const signal = await stopped;

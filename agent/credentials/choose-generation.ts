@@ -6,22 +6,33 @@
  * dangling or names a generation that is not complete, the newest complete generation is
  * used instead (normally the previous one); when there is none the store is corrupt and the
  * agent stops: it never enrolls again by itself while a key of this device exists.
- * Crash recovery at start (rolling forward to a newer complete generation) belongs here too.
+ *
+ * Crash recovery: a generation newer than the one `live` names is a certificate the server
+ * issued for a key of this device after the live one, installed by a process that was killed
+ * before it swapped the link. The server has superseded the live certificate with it, so the
+ * agent rolls forward to the newest complete one, unless the server said it is not current
+ * (`notCurrent`, generation names): then the next older one is tried, down to the live one.
  */
 import type { CompleteGeneration, CredentialInventory } from './inspect-generations.js';
 
 export type GenerationChoice =
   | { readonly kind: 'not_enrolled' }
   | { readonly kind: 'live'; readonly generation: CompleteGeneration }
+  /** `live` names `previous`, but `generation` is newer and complete: an install interrupted before the link swap. */
+  | { readonly kind: 'roll_forward'; readonly generation: CompleteGeneration; readonly previous: string }
   /** `live` cannot be used (`problem`); `generation` can. `unusable` names the generation `live` pointed at, if any. */
   | { readonly kind: 'fallback'; readonly generation: CompleteGeneration; readonly problem: string; readonly unusable: string | undefined }
   | { readonly kind: 'corrupt'; readonly problem: string };
 
-export function chooseGeneration(inventory: CredentialInventory): GenerationChoice {
+export function chooseGeneration(inventory: CredentialInventory, notCurrent: ReadonlySet<string> = new Set()): GenerationChoice {
   const { live, generations } = inventory;
   if (live.kind === 'absent' && generations.length === 0) return { kind: 'not_enrolled' };
   const target = live.kind === 'link' ? generations.find((g) => g.name === live.target) : undefined;
-  if (target?.complete) return { kind: 'live', generation: target };
+  if (target?.complete) {
+    // Names are fixed-width, so comparing them orders generations by age.
+    const newer = generations.filter((g): g is CompleteGeneration => g.complete && g.name > target.name && !notCurrent.has(g.name)).at(-1);
+    return newer ? { kind: 'roll_forward', generation: newer, previous: target.name } : { kind: 'live', generation: target };
+  }
 
   const problem =
     live.kind === 'absent'
@@ -32,7 +43,8 @@ export function chooseGeneration(inventory: CredentialInventory): GenerationChoi
           ? `live points to generation ${live.target}, which does not exist`
           : target.problem;
   const unusable = live.kind === 'link' ? live.target : undefined;
-  const usable = generations.filter((g): g is CompleteGeneration => g.complete && g.name !== unusable).at(-1);
+  const complete = generations.filter((g): g is CompleteGeneration => g.complete && g.name !== unusable);
+  const usable = complete.filter((g) => !notCurrent.has(g.name)).at(-1) ?? complete.at(-1);
   if (usable) return { kind: 'fallback', generation: usable, problem, unusable: target ? target.name : undefined };
   const others = generations.filter((g) => g.name !== unusable);
   const rest = others.length === 0 ? 'no other generation exists' : others.map((g) => (g.complete ? g.name : `${g.name}: ${g.problem}`)).join('; ');

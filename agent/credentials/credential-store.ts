@@ -61,6 +61,14 @@ export class CredentialStore {
     return { keys, created: true };
   }
 
+  /**
+   * A pending key beside installed credentials is a renewal that did not finish (killed, or the
+   * server unreachable): the server may already hold a current certificate for it.
+   */
+  async hasPendingKey(): Promise<boolean> {
+    return (await readFile(this.layout.pending.key, 'utf8').catch(() => '')) !== '';
+  }
+
   /** Installs the pending key with its verified certificate as the new live generation. */
   async install(leaf: Certificate, chain: readonly Certificate[], root: Certificate): Promise<LiveCredentials> {
     const pending = this.layout.pending;
@@ -73,7 +81,7 @@ export class CredentialStore {
     await rename(pending.dir, target.dir);
     await syncDirectory(this.layout.generationsDir);
     await this.pointLiveAt(name);
-    await this.prune();
+    await this.prune(name);
     return { files: this.layout.live, generation: name, certificate: leaf };
   }
 
@@ -82,18 +90,35 @@ export class CredentialStore {
    * cannot be used (see choose-generation.ts) is replaced by the newest complete one: `live` is
    * pointed at it and the broken generation is renamed `<n>.corrupt` for an operator to look at.
    * With no complete generation left this throws `credentials_corrupt`, never "not enrolled".
+   * A complete generation newer than the live one (an install killed before its link swap) is
+   * rolled forward to, unless named in `notCurrent` (the server said it is not current).
    */
-  async live(): Promise<LiveCredentials | undefined> {
+  async live(notCurrent: ReadonlySet<string> = new Set()): Promise<LiveCredentials | undefined> {
     const inventory = await inspectGenerations(this.layout);
-    const choice = chooseGeneration(inventory);
+    const choice = chooseGeneration(inventory, notCurrent);
     switch (choice.kind) {
       case 'not_enrolled':
         return undefined;
       case 'live':
         return { files: this.layout.live, generation: choice.generation.name, certificate: choice.generation.certificate };
+      case 'roll_forward': {
+        if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live(notCurrent);
+        const { name, certificate } = choice.generation;
+        // An install killed between the rename of its generation and the link swap: finish it.
+        this.log.warn('a newer generation was installed but never made live; rolling forward to it', {
+          event: 'credentials_rolled_forward',
+          previous: choice.previous,
+          generation: name,
+          serial: describeCertificate(certificate).serialNumber,
+          notAfter: certificate.notAfter,
+        });
+        await this.pointLiveAt(name);
+        await this.prune(name);
+        return { files: this.layout.live, generation: name, certificate };
+      }
       case 'fallback': {
         // Another process (an install, another repair) changed the link meanwhile: judge again, do not undo its work.
-        if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live();
+        if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live(notCurrent);
         const { name, certificate } = choice.generation;
         this.log.warn('the live credentials cannot be used; falling back to a complete generation', {
           event: 'credentials_fallback',
@@ -141,9 +166,10 @@ export class CredentialStore {
     return String((last ? Number(last) : 0) + 1).padStart(6, '0');
   }
 
-  private async prune(): Promise<void> {
-    const all = await generationNames(this.layout);
-    for (const old of all.slice(0, Math.max(0, all.length - GENERATIONS_KEPT))) {
+  /** Removes generations older than the live one and its predecessor; never the live one or a newer one. */
+  private async prune(live: string): Promise<void> {
+    const older = (await generationNames(this.layout)).filter((name) => name < live);
+    for (const old of older.slice(0, Math.max(0, older.length - (GENERATIONS_KEPT - 1)))) {
       await rm(this.layout.generation(old).dir, { recursive: true, force: true });
     }
   }

@@ -52,6 +52,8 @@ export class DeviceConnection {
   /** Set by stop(): final. Nothing connects again, not even a restart already under way. */
   private closed = false;
   private current: ConnectionState = 'stopped';
+  /** The serial of the certificate the connection presents (logged with `mqtt_connected`). */
+  private serial: string | undefined;
   /** Rejections of publishOwn calls waiting for a PUBACK: a client that is ended never sends one. */
   private readonly inFlight = new Set<(err: Error) => void>();
   /** Called with each valid command on this device's command topic (e.g. renew now). */
@@ -68,6 +70,7 @@ export class DeviceConnection {
     const { options } = this;
     const { keyPem: key, certChainPem: chain, caPem: ca } = await readCredentialPems(options.files);
     const leaf = describeCertificate(readCertificates(chain)[0]!);
+    this.serial = leaf.serialNumber;
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string =>
       JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);
@@ -179,7 +182,7 @@ export class DeviceConnection {
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId });
+    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId, serial: this.serial });
     this.options.onState?.(state, detail);
   }
 }
