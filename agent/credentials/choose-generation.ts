@@ -7,31 +7,34 @@
  * used instead (normally the previous one); when there is none the store is corrupt and the
  * agent stops: it never enrolls again by itself while a key of this device exists.
  *
- * Crash recovery: a generation newer than the one `live` names is a certificate the server
- * issued for a key of this device after the live one, installed by a process that was killed
- * before it swapped the link. The server has superseded the live certificate with it, so the
- * agent rolls forward to the newest complete one, unless the server said it is not current
- * (`notCurrent`, generation names): then the next older one is tried, down to the live one.
+ * Two-phase renewal and crash recovery: a complete generation newer than the one chosen is a
+ * `candidate`, a certificate the server issued for a key of this device after the live one
+ * (so the server's current one) that was installed but not yet proven and committed (the proof
+ * failed, or the process was killed before the link swap). It is never made live here: the
+ * renewal proves it by connecting to the broker with it, then commits it (renew-certificate.ts).
+ * With no live generation at all (a first enrollment killed before its link swap) the newest
+ * complete generation is simply used: there is nothing older to keep working with.
  */
 import type { CompleteGeneration, CredentialInventory } from './inspect-generations.js';
 
 export type GenerationChoice =
   | { readonly kind: 'not_enrolled' }
-  | { readonly kind: 'live'; readonly generation: CompleteGeneration }
-  /** `live` names `previous`, but `generation` is newer and complete: an install interrupted before the link swap. */
-  | { readonly kind: 'roll_forward'; readonly generation: CompleteGeneration; readonly previous: string }
-  /** `live` cannot be used (`problem`); `generation` can. `unusable` names the generation `live` pointed at, if any. */
+  | { readonly kind: 'live'; readonly generation: CompleteGeneration; readonly candidate: CompleteGeneration | undefined }
+  /**
+   * `live` cannot be used (`problem`); `generation`, the newest complete one (a candidate
+   * included: it is the server's current certificate), can. `unusable` names the generation `live` pointed at, if any.
+   */
   | { readonly kind: 'fallback'; readonly generation: CompleteGeneration; readonly problem: string; readonly unusable: string | undefined }
   | { readonly kind: 'corrupt'; readonly problem: string };
 
-export function chooseGeneration(inventory: CredentialInventory, notCurrent: ReadonlySet<string> = new Set()): GenerationChoice {
+export function chooseGeneration(inventory: CredentialInventory): GenerationChoice {
   const { live, generations } = inventory;
   if (live.kind === 'absent' && generations.length === 0) return { kind: 'not_enrolled' };
   const target = live.kind === 'link' ? generations.find((g) => g.name === live.target) : undefined;
   if (target?.complete) {
     // Names are fixed-width, so comparing them orders generations by age.
-    const newer = generations.filter((g): g is CompleteGeneration => g.complete && g.name > target.name && !notCurrent.has(g.name)).at(-1);
-    return newer ? { kind: 'roll_forward', generation: newer, previous: target.name } : { kind: 'live', generation: target };
+    const candidate = generations.filter((g): g is CompleteGeneration => g.complete && g.name > target.name).at(-1);
+    return { kind: 'live', generation: target, candidate };
   }
 
   const problem =
@@ -43,8 +46,7 @@ export function chooseGeneration(inventory: CredentialInventory, notCurrent: Rea
           ? `live points to generation ${live.target}, which does not exist`
           : target.problem;
   const unusable = live.kind === 'link' ? live.target : undefined;
-  const complete = generations.filter((g): g is CompleteGeneration => g.complete && g.name !== unusable);
-  const usable = complete.filter((g) => !notCurrent.has(g.name)).at(-1) ?? complete.at(-1);
+  const usable = generations.filter((g): g is CompleteGeneration => g.complete && g.name !== unusable).at(-1);
   if (usable) return { kind: 'fallback', generation: usable, problem, unusable: target ? target.name : undefined };
   const others = generations.filter((g) => g.name !== unusable);
   const rest = others.length === 0 ? 'no other generation exists' : others.map((g) => (g.complete ? g.name : `${g.name}: ${g.problem}`)).join('; ');
