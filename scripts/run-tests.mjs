@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
-ensureSetup({ commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub'] });
+ensureSetup({ commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'gcc'] });
 
 const filter = process.argv[2] ?? '';
 const pattern = `${filter.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}.*\\.test\\.js$`;

@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Debian packages by the command they provide. */
+/** Debian packages by the command they provide (a list when the command needs more than its own package). */
 const DEBIAN_PACKAGES = {
+  // The crash-injection test builds an LD_PRELOAD library (test/fixtures/kill-at-step): compiler and libc headers.
+  gcc: ['gcc', 'libc6-dev'],
   openssl: 'openssl',
   mosquitto: 'mosquitto',
   mosquitto_pub: 'mosquitto-clients',
@@ -53,7 +55,7 @@ function ensureNpmDependencies() {
 }
 
 function ensureDebianPackages(commands) {
-  const missing = [...new Set(commands.filter((c) => !hasCommand(c)).map((c) => DEBIAN_PACKAGES[c] ?? c))];
+  const missing = [...new Set(commands.filter((c) => !hasCommand(c)).flatMap((c) => DEBIAN_PACKAGES[c] ?? c))];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     say(`missing Debian packages: ${missing.join(' ')}`);
