@@ -9,7 +9,9 @@ import { addCommonOptions, agentContext, type CommonOptions } from './options.js
 export function statusCommand(io: CliIo): Command {
   const command = new Command('status')
     .summary("show this device's enrollment and certificate")
-    .description('Show whether this device is enrolled and what its live certificate says.\nExit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.');
+    .description(
+      'Show whether this device is enrolled and what its live certificate says, and a renewed certificate waiting to be ' +
+        'proven at the broker (two-phase renewal), if any.\nExit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.');
   return addCommonOptions(command).action(async (options: CommonOptions) => {
       const { layout, log } = await agentContext(options);
       const live = await new CredentialStore(layout, log).live();
@@ -21,6 +23,8 @@ export function statusCommand(io: CliIo): Command {
       const info = describeCertificate(live.certificate);
       const now = new Date();
       const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
+      // A renewed certificate not yet proven at the broker (renewal_unproven): the next attempt proves it.
+      const candidate = live.candidate && { serialNumber: describeCertificate(live.candidate.certificate).serialNumber, generation: live.candidate.generation };
       if (options.json) {
         io.stdout(
           JSON.stringify({
@@ -33,6 +37,7 @@ export function statusCommand(io: CliIo): Command {
             notAfter: info.notAfter.toISOString(),
             secondsLeft,
             files: layout.live,
+            candidate: candidate ?? null,
           }) + '\n',
         );
         return;
@@ -44,6 +49,7 @@ export function statusCommand(io: CliIo): Command {
           `  valid until ${info.notAfter.toISOString()} (${secondsLeft > 0 ? `${(secondsLeft / 86400).toFixed(1)} days left` : 'EXPIRED'})`,
           `  issuer      ${info.issuer}`,
           `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
+          ...(candidate ? [`  renewed     serial ${candidate.serialNumber} (generation ${candidate.generation}), not yet proven at the broker`] : []),
           '',
         ].join('\n'),
       );

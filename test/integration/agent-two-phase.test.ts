@@ -92,6 +92,8 @@ it('a candidate that cannot connect: the old certificate stays live and working;
     assert.is(await readlink(join(stateOf('unproven'), 'live')), 'generations/000001', 'live did not move');
     assert.equal((await readdir(join(stateOf('unproven'), 'generations'))).sort(), ['000001', '000002'], 'the candidate is kept');
     assert.is(eventsIn(res.stderr, 'certificate_renewed').length, 0);
+    const status = await fleetcertAgent(['status', '--json', ...agentArgs('unproven')]);
+    assert.equal([JSON.parse(status.stdout).serialNumber, JSON.parse(status.stdout).candidate], [old, { serialNumber: candidate, generation: '000002' }], 'status reports it');
 
     // The broker comes back: the running service reconnects with the old certificate, which still works.
     ctx.broker = await startMosquitto(ctx.dir!, ctx.fleet!.outDir, join(ctx.dir!, 'run', 'mosquitto.pid'));
