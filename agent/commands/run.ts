@@ -102,12 +102,13 @@ export function runCommand(_io: CliIo): Command {
       log: log.child('renew'),
     });
     connection.onCommand = (command) => scheduler.requestNow(command.reason ?? 'operator request');
-    scheduler.start(describeCertificate(enrolled.live.certificate).serialNumber);
     // Finish an interrupted renewal now, not when the old certificate is next due: the server may
     // already have superseded it with the candidate, or with a certificate for the pending key
-    // (which it hands back when asked again).
-    const unfinished = (await store.live())?.candidate !== undefined || (await store.hasPendingKey());
-    if (!enrolled.enrolledNow && unfinished) scheduler.requestNow('resuming an interrupted renewal');
+    // (which it hands back when asked again). Asked for right after start(), before the first
+    // check gets past its first await, so that this check is the one that renews.
+    const unfinished = !enrolled.enrolledNow && ((await store.live())?.candidate !== undefined || (await store.hasPendingKey()));
+    scheduler.start(describeCertificate(enrolled.live.certificate).serialNumber);
+    if (unfinished) scheduler.requestNow('resuming an interrupted renewal');
     // A service runs until it is told to stop, whatever its connection is doing meanwhile.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const signal = await stopped;
