@@ -2,7 +2,7 @@
 // dependencies when they are missing or stale, installs the Debian packages when run as
 // root (else names them), then compiles the TypeScript. Plain JS: it runs before any build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,6 +50,12 @@ function ensureNpmDependencies() {
   const lock = join(ROOT, 'package-lock.json');
   const installed = join(ROOT, 'node_modules', '.package-lock.json');
   if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  // A worktree whose node_modules links to another checkout's install: `npm ci` here would empty
+  // that install for everyone using it (it did once, from a copy with a newer lock file).
+  if (existsSync(join(ROOT, 'node_modules')) && lstatSync(join(ROOT, 'node_modules')).isSymbolicLink()) {
+    say('node_modules links to another install; not running npm ci here (run it where the install lives)');
+    return;
+  }
   say('installing npm dependencies (npm ci)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
