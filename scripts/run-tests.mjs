@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
 ensureSetup({
-  commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'qemu-aarch64-static', 'qemu-arm-static', 'dpkg-deb'],
+  commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'qemu-aarch64-static', 'qemu-arm-static', 'dpkg-deb', 'gcc'],
 });
 
 const filter = process.argv[2] ?? '';

@@ -24,7 +24,7 @@ export function enrollCommand(io: CliIo): Command {
     let how = result.enrolledNow ? 'Enrolled' : 'Already enrolled';
     if (live.certificate.notAfter <= new Date()) {
       // Expired: renew (grace window), or enroll again with the token; never report it as fine.
-      const renewed = await renewCertificate(await renewalParams(config, layout, result.endpoints.enroll, log));
+      const renewed = await renewCertificate(await renewalParams(config, layout, result.endpoints, log));
       live = renewed.live;
       how = renewed.via === 'renewed' ? 'Renewed the expired certificate' : 'Enrolled again with the bootstrap token';
     }

@@ -14,8 +14,10 @@ export function renewCommand(io: CliIo): Command {
   const command = new Command('renew')
     .summary('renew the certificate now (with a new key) if it is due')
     .description(
-      'Renew over mutual TLS with the current certificate and a new key, install the result as a new ' +
-        'generation and run the hooks. Without --force only once due, by the rule of the service and of ' +
+      'Renew over mutual TLS with the current certificate and a new key, install the result as a candidate ' +
+        'generation, prove it with a short mutual-TLS connection to the broker, then make it live and run the hooks; ' +
+        'a candidate that cannot connect is kept and the previous certificate stays live (exit 5, renewal_unproven; ' +
+        'the next renewal proves it again). Without --force only once due, by the rule of the service and of ' +
         "needs-renewal (a point in the server's renewal window, else in the default one near 2/3 of the lifetime). " +
         'A certificate the server will not renew (expired past the grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs ' +
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
@@ -26,10 +28,13 @@ export function renewCommand(io: CliIo): Command {
     const { config, layout, log } = await agentContext(options);
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
-    if (!(await store.live())) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
+    const live = await store.live();
+    if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
     if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
     const endpoint = endpointsFromInfo(info).enroll;
-    if (!options.force) {
+    // A renewal left unfinished (a candidate not yet proven, a key still pending) is finished whether due or not.
+    const unfinished = live.candidate !== undefined || (await store.hasPendingKey());
+    if (!options.force && !unfinished) {
       // The same rule as the service's schedule and needs-renewal; the server's window wins.
       const { due, dueFrom } = await checkRenewalDue(store, endpoint, log, new Date());
       if (!due) {
@@ -37,7 +42,7 @@ export function renewCommand(io: CliIo): Command {
         return;
       }
     }
-    const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpoint, log));
+    const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpointsFromInfo(info), log));
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json

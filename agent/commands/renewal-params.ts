@@ -3,17 +3,36 @@ import type { Logger } from '../../shared/log/logger.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { CredentialStore } from '../credentials/credential-store.js';
-import type { EstEndpoint } from '../enrollment/est-client.js';
+import type { Endpoints } from '../discovery/endpoints.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
+import { proveCertificate } from '../mqtt/prove-certificate.js';
 import type { RenewParams } from '../renewal/renew-certificate.js';
+import { VERSION } from '../../shared/version.js';
 
-export async function renewalParams(config: AgentConfig, layout: StateLayout, endpoint: EstEndpoint, log: Logger): Promise<RenewParams> {
+/** How long a renewed certificate has to connect to the broker before the renewal is left unproven. */
+export const PROOF_TIMEOUT_MS = 20_000;
+
+/**
+ * By default a renewed certificate is proven with a short connection of its own (the one-shot
+ * commands); the service passes `prove` to use its own connection's client id instead.
+ */
+export async function renewalParams(
+  config: AgentConfig,
+  layout: StateLayout,
+  endpoints: Endpoints,
+  log: Logger,
+  prove?: RenewParams['prove'],
+): Promise<RenewParams> {
   const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
   return {
     layout,
     store: new CredentialStore(layout, log),
-    endpoint,
+    endpoint: endpoints.enroll,
+    prove:
+      prove ??
+      ((candidate, deviceId) =>
+        proveCertificate({ broker: endpoints.broker, deviceId, files: candidate.files, agentVersion: VERSION, timeoutMs: PROOF_TIMEOUT_MS, log })),
     keyType: config.keyType,
     hooksDir: config.hooksDir,
     metadata: deviceMetadata(identity, await systemFacts()),

@@ -18,7 +18,9 @@ import { fetchRenewalHint } from '../renewal/fetch-renewal-hint.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { RenewalScheduler } from '../renewal/renewal-scheduler.js';
 import { addCommonOptions, addRenewalOptions, agentContext, type CommonOptions } from './options.js';
-import { renewalParams } from './renewal-params.js';
+import { PROOF_TIMEOUT_MS, renewalParams } from './renewal-params.js';
+import { proveCertificate } from '../mqtt/prove-certificate.js';
+import type { RenewParams } from '../renewal/renew-certificate.js';
 
 export function runCommand(_io: CliIo): Command {
   const command = new Command('run')
@@ -74,7 +76,14 @@ export function runCommand(_io: CliIo): Command {
     const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
     await connection.start();
     await outbox.start();
-    const renewal = await renewalParams(config, layout, enrolled.endpoints.enroll, log.child('renew'));
+    // The proof of a renewed certificate takes this connection's place for a moment (one session per client id).
+    const proveOnOwnConnection: RenewParams['prove'] = async (candidate, deviceId) => {
+      await connection.suspend();
+      const proof = await proveCertificate({ broker: enrolled.endpoints.broker, deviceId, files: candidate.files, agentVersion: VERSION, timeoutMs: PROOF_TIMEOUT_MS, log: log.child('renew') });
+      if (!proof.proven) await connection.restart();
+      return proof;
+    };
+    const renewal = await renewalParams(config, layout, enrolled.endpoints, log.child('renew'), proveOnOwnConnection);
     const { store } = renewal;
     const scheduler = new RenewalScheduler({
       cronExpression: config.renewCheck,
@@ -84,14 +93,25 @@ export function runCommand(_io: CliIo): Command {
       },
       readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
       renew: async () => {
-        await renewCertificate(renewal);
+        try {
+          await renewCertificate(renewal);
+        } finally {
+          // Proven and committed: connect with the new live files; anything else: never stay suspended.
+          await connection.follow();
+        }
       },
-      onNewCertificate: () => connection.restart(),
+      onNewCertificate: () => connection.follow(),
       backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },
       log: log.child('renew'),
     });
     connection.onCommand = (command) => scheduler.requestNow(command.reason ?? 'operator request');
+    // Finish an interrupted renewal now, not when the old certificate is next due: the server may
+    // already have superseded it with the candidate, or with a certificate for the pending key
+    // (which it hands back when asked again). Asked for right after start(), before the first
+    // check gets past its first await, so that this check is the one that renews.
+    const unfinished = !enrolled.enrolledNow && ((await store.live())?.candidate !== undefined || (await store.hasPendingKey()));
     scheduler.start(describeCertificate(enrolled.live.certificate).serialNumber);
+    if (unfinished) scheduler.requestNow('resuming an interrupted renewal');
     // A service runs until it is told to stop, whatever its connection is doing meanwhile.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const signal = await stopped;

@@ -11,7 +11,8 @@ export function statusCommand(io: CliIo): Command {
   const command = new Command('status')
     .summary("show this device's enrollment and certificate")
     .description(
-      'Show whether this device is enrolled, what its live certificate says and where the bootstrap token lives.\n' +
+      'Show whether this device is enrolled, what its live certificate says, a renewed certificate waiting to be proven ' +
+        'at the broker (two-phase renewal), if any, and where the bootstrap token lives.\n' +
         'Exit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.',
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
@@ -26,6 +27,8 @@ export function statusCommand(io: CliIo): Command {
       const token = await locateToken(layout, config.bootstrapFiles);
       const now = new Date();
       const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
+      // A renewed certificate not yet proven at the broker (renewal_unproven): the next attempt proves it.
+      const candidate = live.candidate && { serialNumber: describeCertificate(live.candidate.certificate).serialNumber, generation: live.candidate.generation };
       if (options.json) {
         io.stdout(
           JSON.stringify({
@@ -39,6 +42,7 @@ export function statusCommand(io: CliIo): Command {
             secondsLeft,
             files: layout.live,
             token,
+            candidate: candidate ?? null,
           }) + '\n',
         );
         return;
@@ -51,6 +55,7 @@ export function statusCommand(io: CliIo): Command {
           `  issuer      ${info.issuer}`,
           `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
           `  token       ${TOKEN_PLACES[token.location]}${token.paths.length > 0 ? ` (${token.paths.join(', ')})` : ''}`,
+          ...(candidate ? [`  renewed     serial ${candidate.serialNumber} (generation ${candidate.generation}), not yet proven at the broker`] : []),
           '',
         ].join('\n'),
       );

@@ -6,14 +6,24 @@
  * dangling or names a generation that is not complete, the newest complete generation is
  * used instead (normally the previous one); when there is none the store is corrupt and the
  * agent stops: it never enrolls again by itself while a key of this device exists.
- * Crash recovery at start (rolling forward to a newer complete generation) belongs here too.
+ *
+ * Two-phase renewal and crash recovery: a complete generation newer than the one chosen is a
+ * `candidate`, a certificate the server issued for a key of this device after the live one
+ * (so the server's current one) that was installed but not yet proven and committed (the proof
+ * failed, or the process was killed before the link swap). It is never made live here: the
+ * renewal proves it by connecting to the broker with it, then commits it (renew-certificate.ts).
+ * With no live generation at all (a first enrollment killed before its link swap) the newest
+ * complete generation is simply used: there is nothing older to keep working with.
  */
 import type { CompleteGeneration, CredentialInventory } from './inspect-generations.js';
 
 export type GenerationChoice =
   | { readonly kind: 'not_enrolled' }
-  | { readonly kind: 'live'; readonly generation: CompleteGeneration }
-  /** `live` cannot be used (`problem`); `generation` can. `unusable` names the generation `live` pointed at, if any. */
+  | { readonly kind: 'live'; readonly generation: CompleteGeneration; readonly candidate: CompleteGeneration | undefined }
+  /**
+   * `live` cannot be used (`problem`); `generation`, the newest complete one (a candidate
+   * included: it is the server's current certificate), can. `unusable` names the generation `live` pointed at, if any.
+   */
   | { readonly kind: 'fallback'; readonly generation: CompleteGeneration; readonly problem: string; readonly unusable: string | undefined }
   | { readonly kind: 'corrupt'; readonly problem: string };
 
@@ -21,7 +31,11 @@ export function chooseGeneration(inventory: CredentialInventory): GenerationChoi
   const { live, generations } = inventory;
   if (live.kind === 'absent' && generations.length === 0) return { kind: 'not_enrolled' };
   const target = live.kind === 'link' ? generations.find((g) => g.name === live.target) : undefined;
-  if (target?.complete) return { kind: 'live', generation: target };
+  if (target?.complete) {
+    // Names are fixed-width, so comparing them orders generations by age.
+    const candidate = generations.filter((g): g is CompleteGeneration => g.complete && g.name > target.name).at(-1);
+    return { kind: 'live', generation: target, candidate };
+  }
 
   const problem =
     live.kind === 'absent'

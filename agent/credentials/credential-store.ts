@@ -4,7 +4,8 @@
  * - a key is made and written 0600 into `pending/` before anything goes on the wire; after a
  *   crash the same key is used again (and the server returns the same certificate);
  * - an issued certificate is written beside it, every file fsynced, then `pending/` becomes
- *   `generations/<n>` by rename and the `live` symlink is swapped by rename;
+ *   `generations/<n>` by rename (a candidate); a renewal proves it at the broker first, then the
+ *   `live` symlink is swapped by rename (commit);
  * - the previous generation is kept, older ones are removed.
  * Nothing is ever rewritten in place.
  */
@@ -20,10 +21,16 @@ import { generationNames, inspectGenerations, readLiveLink, type LiveLink } from
 
 export const GENERATIONS_KEPT = 2;
 
-export interface LiveCredentials {
+/** An installed generation: `files` are the stable `live/` paths for the live one, `generations/<n>/` for a candidate. */
+export interface Candidate {
   readonly files: CredentialFiles;
   readonly generation: string;
   readonly certificate: Certificate;
+}
+
+export interface LiveCredentials extends Candidate {
+  /** A renewed generation installed after the live one and not yet proven at the broker and committed. */
+  readonly candidate: Candidate | undefined;
 }
 
 /** The PEM files of a generation, read now: what a TLS client presents (chain, key) and trusts (ca). */
@@ -61,8 +68,25 @@ export class CredentialStore {
     return { keys, created: true };
   }
 
-  /** Installs the pending key with its verified certificate as the new live generation. */
+  /**
+   * A pending key beside installed credentials is a renewal that did not finish (killed, or the
+   * server unreachable): the server may already hold a current certificate for it.
+   */
+  async hasPendingKey(): Promise<boolean> {
+    return (await readFile(this.layout.pending.key, 'utf8').catch(() => '')) !== '';
+  }
+
+  /** Installs the pending key with its verified certificate as the new live generation (a first enrollment). */
   async install(leaf: Certificate, chain: readonly Certificate[], root: Certificate): Promise<LiveCredentials> {
+    return this.commit(await this.installCandidate(leaf, chain, root));
+  }
+
+  /**
+   * Phase one of a renewal: the pending key and its verified certificate become the next
+   * generation, with `live` left where it is. Until commit() the candidate is only used to prove
+   * it at the broker; a restart finds it again (choose-generation.ts) and proves it again.
+   */
+  async installCandidate(leaf: Certificate, chain: readonly Certificate[], root: Certificate): Promise<Candidate> {
     const pending = this.layout.pending;
     await writeFileAtomic(pending.cert, certificateToPem(leaf));
     await writeFileAtomic(pending.chain, certificatesToPem([leaf, ...chain.slice(1)]));
@@ -72,9 +96,14 @@ export class CredentialStore {
     const target = this.layout.generation(name);
     await rename(pending.dir, target.dir);
     await syncDirectory(this.layout.generationsDir);
-    await this.pointLiveAt(name);
-    await this.prune();
-    return { files: this.layout.live, generation: name, certificate: leaf };
+    return { files: target, generation: name, certificate: leaf };
+  }
+
+  /** Phase two: `live` is swapped to the candidate (atomic), then generations older than its predecessor are removed. */
+  async commit(candidate: Candidate): Promise<LiveCredentials> {
+    await this.pointLiveAt(candidate.generation);
+    await this.prune(candidate.generation);
+    return { files: this.layout.live, generation: candidate.generation, certificate: candidate.certificate, candidate: undefined };
   }
 
   /**
@@ -82,6 +111,7 @@ export class CredentialStore {
    * cannot be used (see choose-generation.ts) is replaced by the newest complete one: `live` is
    * pointed at it and the broken generation is renamed `<n>.corrupt` for an operator to look at.
    * With no complete generation left this throws `credentials_corrupt`, never "not enrolled".
+   * A complete generation newer than the live one is returned as `candidate`, never made live here.
    */
   async live(): Promise<LiveCredentials | undefined> {
     const inventory = await inspectGenerations(this.layout);
@@ -89,8 +119,15 @@ export class CredentialStore {
     switch (choice.kind) {
       case 'not_enrolled':
         return undefined;
-      case 'live':
-        return { files: this.layout.live, generation: choice.generation.name, certificate: choice.generation.certificate };
+      case 'live': {
+        const { generation, candidate } = choice;
+        return {
+          files: this.layout.live,
+          generation: generation.name,
+          certificate: generation.certificate,
+          candidate: candidate && { files: this.layout.generation(candidate.name), generation: candidate.name, certificate: candidate.certificate },
+        };
+      }
       case 'fallback': {
         // Another process (an install, another repair) changed the link meanwhile: judge again, do not undo its work.
         if (!sameLink(inventory.live, await readLiveLink(this.layout))) return this.live();
@@ -105,7 +142,7 @@ export class CredentialStore {
         });
         await this.pointLiveAt(name);
         if (choice.unusable) await this.setAside(choice.unusable);
-        return { files: this.layout.live, generation: name, certificate };
+        return { files: this.layout.live, generation: name, certificate, candidate: undefined };
       }
       case 'corrupt':
         throw new FleetcertError('credentials_corrupt', `the credentials in ${this.layout.root} are corrupt: ${choice.problem}`, {
@@ -141,9 +178,10 @@ export class CredentialStore {
     return String((last ? Number(last) : 0) + 1).padStart(6, '0');
   }
 
-  private async prune(): Promise<void> {
-    const all = await generationNames(this.layout);
-    for (const old of all.slice(0, Math.max(0, all.length - GENERATIONS_KEPT))) {
+  /** Removes generations older than the live one and its predecessor; never the live one or a newer one. */
+  private async prune(live: string): Promise<void> {
+    const older = (await generationNames(this.layout)).filter((name) => name < live);
+    for (const old of older.slice(0, Math.max(0, older.length - (GENERATIONS_KEPT - 1)))) {
       await rm(this.layout.generation(old).dir, { recursive: true, force: true });
     }
   }

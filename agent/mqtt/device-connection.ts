@@ -10,9 +10,9 @@ import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
 import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
-import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
+import { describeCertificate, readCertificates, type CertificateInfo } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
-import { readCredentialPems } from '../credentials/credential-store.js';
+import { readCredentialPems, type CredentialPems } from '../credentials/credential-store.js';
 
 export interface BrokerAddress {
   readonly host: string;
@@ -46,12 +46,39 @@ const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
   CERT_HAS_EXPIRED: { state: 'clock', advice: 'the broker\'s certificate looks expired: the device clock is wrong, or the broker needs a new certificate' },
 };
 
+/** The retained status a connection publishes: the serial in it is what tells the server which certificate is in use. */
+export function statusPayload(state: DeviceStatus['state'], leaf: CertificateInfo, agentVersion: string): string {
+  return JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion } satisfies DeviceStatus);
+}
+
+/** `will` and client options every connection of this device uses (the service's and a proof's). */
+export function deviceClientOptions(o: { broker: BrokerAddress; deviceId: string; pems: CredentialPems }): mqtt.IClientOptions {
+  return {
+    protocolVersion: 5,
+    clientId: o.deviceId,
+    ca: o.pems.caPem,
+    cert: o.pems.certChainPem,
+    key: o.pems.keyPem,
+    ...(o.broker.servername ? { servername: o.broker.servername } : {}),
+    rejectUnauthorized: true,
+    noDelay: true,
+    will: { topic: deviceTopics(o.deviceId).status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
+  } as mqtt.IClientOptions;
+}
+
+export function brokerUrl(broker: BrokerAddress): string {
+  return `mqtts://${broker.host.includes(':') ? `[${broker.host}]` : broker.host}:${broker.port}`;
+}
+
 export class DeviceConnection {
   private client: mqtt.MqttClient | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Set by stop(): final. Nothing connects again, not even a restart already under way. */
   private closed = false;
   private current: ConnectionState = 'stopped';
+  /** The serial of the certificate the connection presents (logged with `mqtt_connected`). */
+  private serial: string | undefined;
+  private suspended = false;
   /** Rejections of publishOwn calls waiting for a PUBACK: a client that is ended never sends one. */
   private readonly inFlight = new Set<(err: Error) => void>();
   /** Called with each valid command on this device's command topic (e.g. renew now). */
@@ -66,26 +93,19 @@ export class DeviceConnection {
   async start(): Promise<void> {
     if (this.closed) return;
     const { options } = this;
-    const { keyPem: key, certChainPem: chain, caPem: ca } = await readCredentialPems(options.files);
+    const pems = await readCredentialPems(options.files);
+    const chain = pems.certChainPem;
     const leaf = describeCertificate(readCertificates(chain)[0]!);
+    this.serial = leaf.serialNumber;
     const topics = deviceTopics(options.deviceId);
-    const status = (state: DeviceStatus['state']): string =>
-      JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);
+    const status = (state: DeviceStatus['state']): string => statusPayload(state, leaf, options.agentVersion);
     if (this.closed) return; // stopped while the files were being read
     this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
-    const client = mqtt.connect(`mqtts://${options.broker.host.includes(':') ? `[${options.broker.host}]` : options.broker.host}:${options.broker.port}`, {
-      protocolVersion: 5,
-      clientId: options.deviceId,
-      ca,
-      cert: chain,
-      key,
-      ...(options.broker.servername ? { servername: options.broker.servername } : {}),
-      rejectUnauthorized: true,
+    const client = mqtt.connect(brokerUrl(options.broker), {
+      ...deviceClientOptions({ broker: options.broker, deviceId: options.deviceId, pems }),
       reconnectPeriod: 5_000,
       connectTimeout: 15_000,
-      noDelay: true,
-      will: { topic: topics.status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
-    } as mqtt.IClientOptions);
+    });
     client.on('connect', () => {
       this.setState('online', `${options.broker.host}:${options.broker.port}`);
       client.publish(topics.status, status('online'), { qos: 1, retain: true });
@@ -98,7 +118,11 @@ export class DeviceConnection {
       else options.log.warn('ignored a malformed command', { topic });
     });
     client.on('error', (err) => this.onError(client, err));
-    client.on('offline', () => options.log.debug('broker connection lost; reconnecting'));
+    client.on('offline', () => {
+      options.log.debug('broker connection lost; reconnecting');
+      // Not online any more: the next connect is a state change again, logged (`mqtt_connected`) and followed (outbox, clock).
+      if (this.client === client) this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
+    });
     this.client = client;
   }
 
@@ -137,8 +161,31 @@ export class DeviceConnection {
   /** Reconnects with whatever files are live now (after a renewal); a no-op once stopped. */
   async restart(): Promise<void> {
     if (this.closed) return;
+    this.suspended = false;
     await this.disconnect(false);
     await this.start();
+  }
+
+  /**
+   * Disconnects, without the `offline` status, while a renewed certificate is proven with this
+   * device's client id (the broker allows one session per id). restart() brings it back.
+   */
+  async suspend(): Promise<void> {
+    if (this.closed) return;
+    this.suspended = true;
+    await this.disconnect(false);
+  }
+
+  get isSuspended(): boolean {
+    return this.suspended;
+  }
+
+  /** Restarts only when suspended or when the live certificate is not the one this connection presents. */
+  async follow(): Promise<void> {
+    if (this.closed) return;
+    const chain = await readCredentialPems(this.options.files).then((p) => p.certChainPem).catch(() => undefined);
+    const serial = chain ? describeCertificate(readCertificates(chain)[0]!).serialNumber : undefined;
+    if (this.suspended || !this.client || serial !== this.serial) await this.restart();
   }
 
   private async disconnect(announceOffline: boolean): Promise<void> {
@@ -179,7 +226,7 @@ export class DeviceConnection {
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId });
+    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId, serial: this.serial });
     this.options.onState?.(state, detail);
   }
 }

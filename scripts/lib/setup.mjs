@@ -3,14 +3,16 @@
 // root (else names them), then compiles the TypeScript and bundles the agent. Plain JS: it runs before any build.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Debian packages by the command they provide. */
+/** Debian packages by the command they provide (a list when the command needs more than its own package). */
 const DEBIAN_PACKAGES = {
+  // The crash-injection test builds an LD_PRELOAD library (test/fixtures/kill-at-step): compiler and libc headers.
+  gcc: ['gcc', 'libc6-dev'],
   openssl: 'openssl',
   mosquitto: 'mosquitto',
   mosquitto_pub: 'mosquitto-clients',
@@ -59,13 +61,19 @@ function ensureNpmDependencies() {
   const stamp = join(ROOT, 'node_modules', '.fleetcert-lock-sha256');
   const installedHash = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
   if (installedHash === lockHash) return;
+  // A worktree whose node_modules links to another checkout's install: `npm ci` here would empty
+  // that install for everyone using it.
+  if (existsSync(join(ROOT, 'node_modules')) && lstatSync(join(ROOT, 'node_modules')).isSymbolicLink()) {
+    say('node_modules links to another install; not running npm ci here (run it where the install lives)');
+    return;
+  }
   say('installing npm dependencies (npm ci)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
   writeFileSync(stamp, `${lockHash}\n`);
 }
 
 function ensureDebianPackages(commands) {
-  const missing = [...new Set(commands.filter((c) => !hasCommand(c)).map((c) => DEBIAN_PACKAGES[c] ?? c))];
+  const missing = [...new Set(commands.filter((c) => !hasCommand(c)).flatMap((c) => DEBIAN_PACKAGES[c] ?? c))];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     say(`missing Debian packages: ${missing.join(' ')}`);

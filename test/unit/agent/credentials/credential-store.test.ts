@@ -49,6 +49,28 @@ test('install: a new generation, the live link swapped, the previous kept, older
   });
 });
 
+test('two-phase install: a candidate beside live, found again by live(), then committed; prune never removes live', async () => {
+  await withTempDir(async (dir) => {
+    const { layout, store, serials } = await twoGenerations(dir);
+    const pki = await makeTestPki();
+    const { keys } = await store.pendingKey('ec-p256');
+    const { certificate } = await issueDevice(pki, 'dev-1', { keys });
+    const candidate = await store.installCandidate(certificate, [certificate, pki.intermediate.certificate], pki.root.certificate);
+    assert.is(candidate.generation, '000003');
+    assert.is(await readlink(layout.live.dir), 'generations/000002', 'live does not move before the proof');
+    const live = await store.live();
+    assert.is(live?.certificate.serialNumber, serials[1]);
+    assert.is(live?.candidate?.generation, '000003');
+    assert.is(live?.candidate?.files.dir, layout.generation('000003').dir);
+    assert.is(await store.hasPendingKey(), false, 'the pending key moved into the candidate');
+    const committed = await store.commit(live!.candidate!);
+    assert.is(committed.generation, '000003');
+    assert.is(await readlink(layout.live.dir), 'generations/000003');
+    assert.equal((await readdir(layout.generationsDir)).sort(), ['000002', '000003']);
+    assert.is((await store.live())?.candidate, undefined);
+  });
+});
+
 test('verifyIssued refuses a certificate for another key, another id, or another CA', async () => {
   const pki = await makeTestPki();
   const mine = await issueDevice(pki, 'dev-1');
@@ -140,11 +162,16 @@ test('chooseGeneration: the rule, case by case', () => {
   const bad = (name: string) => ({ name, complete: false as const, problem: `${name} broken` });
   const kind = (live: Parameters<typeof chooseGeneration>[0]['live'], generations: Parameters<typeof chooseGeneration>[0]['generations']) => {
     const c = chooseGeneration({ live, generations });
-    return c.kind === 'live' || c.kind === 'fallback' ? `${c.kind}:${c.generation.name}` : c.kind;
+    if (c.kind === 'live') return `live:${c.generation.name}${c.candidate ? ` candidate:${c.candidate.name}` : ''}`;
+    return c.kind === 'fallback' ? `${c.kind}:${c.generation.name}` : c.kind;
   };
   const link = (target: string) => ({ kind: 'link' as const, target });
   assert.is(kind({ kind: 'absent' }, []), 'not_enrolled');
   assert.is(kind(link('000002'), [ok('000001'), ok('000002')]), 'live:000002');
+  assert.is(kind(link('000001'), [ok('000001'), ok('000002')]), 'live:000001 candidate:000002', 'renewed, not yet proven and committed');
+  assert.is(kind(link('000001'), [ok('000001'), ok('000002'), ok('000003')]), 'live:000001 candidate:000003', 'the newest is the server\'s current');
+  assert.is(kind(link('000001'), [ok('000001'), bad('000002')]), 'live:000001', 'an incomplete newer generation is no candidate');
+  assert.is(kind({ kind: 'absent' }, [ok('000001'), ok('000002')]), 'fallback:000002', 'no live at all: the newest complete one');
   assert.is(kind(link('000002'), [ok('000001'), bad('000002')]), 'fallback:000001');
   assert.is(kind(link('000003'), [ok('000001'), ok('000002')]), 'fallback:000002', 'a dangling link');
   assert.is(kind({ kind: 'absent' }, [ok('000001')]), 'fallback:000001', 'installed, link not yet swapped');
