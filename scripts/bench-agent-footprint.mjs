@@ -34,6 +34,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function timed(program, args) {
   const started = process.hrtime.bigint();
   const res = spawnSync(program[0], [...program.slice(1), ...args], { encoding: 'utf8' });
+  // oxlint-disable-next-line typescript/no-unnecessary-type-conversion -- bigint nanoseconds to a number
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (res.status !== 0) throw new Error(`${program.join(' ')} ${args.join(' ')} exited ${res.status}: ${res.stderr}`);
   return ms;
@@ -52,6 +53,7 @@ async function idleRss(program, args, ready) {
   child.stderr.on('data', (c) => (logs += c));
   const started = Date.now();
   try {
+    // oxlint-disable-next-line eslint/no-unmodified-loop-condition -- logs grows from the child's stderr
     while (ready && !ready(logs)) {
       if (child.exitCode !== null) throw new Error(`exited ${child.exitCode} before it was ready:\n${logs}`);
       if (Date.now() - started > 300_000) throw new Error(`not ready within 300 s:\n${logs}`);

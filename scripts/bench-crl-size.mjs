@@ -145,6 +145,7 @@ async function mosquittoStartMs(crlPem, emptyCrlPem) {
         else await new Promise((r) => setTimeout(r, 2));
       }
       child.kill('SIGTERM');
+      // oxlint-disable-next-line eslint/no-unmodified-loop-condition -- set by the child's exit event
       while (!exited) await new Promise((r) => setTimeout(r, 5));
       return ms;
     };

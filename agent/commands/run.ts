@@ -70,7 +70,7 @@ export function runCommand(_io: CliIo): Command {
         systemd.ready(`connected as ${enrolled.deviceId}`);
         outbox.kick();
         // A verified mutual-TLS connection: the clock is right now (saved at most hourly).
-        void clock.save(new Date());
+        clock.save(new Date()).catch((err: unknown) => log.warn('could not save the clock', { event: 'clock_save_failed', err }));
       },
     });
     const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
@@ -104,7 +104,7 @@ export function runCommand(_io: CliIo): Command {
       backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },
       log: log.child('renew'),
     });
-    connection.onCommand = (command) => scheduler.requestNow(command.reason ?? 'operator request');
+    connection.onCommand = (order) => scheduler.requestNow(order.reason ?? 'operator request');
     // Finish an interrupted renewal now, not when the old certificate is next due: the server may
     // already have superseded it with the candidate, or with a certificate for the pending key
     // (which it hands back when asked again). Asked for right after start(), before the first

@@ -63,15 +63,20 @@ export class RenewalScheduler {
 
   start(initialSerial: string): void {
     this.seenSerial = initialSerial;
-    this.task = cron.schedule(this.options.cronExpression, () => void this.check());
-    void this.check();
+    this.task = cron.schedule(this.options.cronExpression, () => this.checkSoon());
+    this.checkSoon();
   }
 
   /** An operator asked for a renewal now (MQTT command): skip the window and any backoff. */
   requestNow(reason: string): void {
     this.options.log.info('renewal requested now', { event: 'renewal_requested', reason });
     this.forced = true;
-    void this.check();
+    this.checkSoon();
+  }
+
+  /** A check not waited for. check() logs its own failures and never rejects; this is the last guard. */
+  private checkSoon(): void {
+    this.check().catch((err: unknown) => this.options.log.error('renewal check failed', { event: 'renewal_check_failed', err }));
   }
 
   stop(): void {

@@ -117,6 +117,7 @@ async function extensions(plan: CertificatePlan, publicKey: x509.PublicKey, issu
   const out: x509.Extension[] = [new x509.BasicConstraintsExtension(rules.basicConstraints.ca, rules.basicConstraints.pathLength, true)];
   out.push(
     new x509.KeyUsagesExtension(
+      // oxlint-disable-next-line typescript/no-unsafe-enum-assignment -- KeyUsageFlags are bit flags: their OR is the API's input
       rules.keyUsage.reduce((flags, usage) => flags | KEY_USAGE_FLAGS[usage], 0),
       true,
     ),

@@ -90,7 +90,7 @@ const GUESSING: ErrorCode = 'token_invalid';
 export class EstServer {
   private server: Server | undefined;
   /** Sockets whose current request is inside `handle`, which answers it itself. */
-  private readonly inHandler = new WeakSet<object>();
+  private readonly inHandler = new WeakSet();
   private readonly limits: EstServerLimits;
   private readonly now: () => Date;
 

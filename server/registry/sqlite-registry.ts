@@ -593,9 +593,10 @@ class SqliteRegistry implements Registry {
     const mine = this.txQueue.catch(() => undefined).then(() => {
       const running = run();
       this.openTx = running;
-      void running.catch(() => undefined).then(() => {
+      const settled = (): void => {
         if (this.openTx === running) this.openTx = undefined;
-      });
+      };
+      running.then(settled, settled);
       return running;
     });
     this.txQueue = mine;

@@ -4,9 +4,9 @@ import { createLogger, type Logger } from '../../shared/log/logger.js';
 export interface MemoryLog {
   readonly log: Logger;
   /** Every line written so far, parsed. */
-  records(): Record<string, unknown>[];
+  readonly records: () => Record<string, unknown>[];
   /** The lines carrying this `event`. */
-  events(name: string): Record<string, unknown>[];
+  readonly events: (name: string) => Record<string, unknown>[];
 }
 
 export function memoryLog(namespace = 'test'): MemoryLog {

@@ -128,9 +128,9 @@ test('live(): a truncated live certificate falls back to the previous generation
     assert.equal((await readdir(layout.generationsDir)).sort(), ['000001', '000002.corrupt']);
     const [event] = logged.events('credentials_fallback');
     assert.ok(event, 'credentials_fallback logged');
-    assert.is(event!.generation, '000001');
-    assert.is(event!.unusable, '000002');
-    assert.match(String(event!.problem), /does not parse/);
+    assert.is(event.generation, '000001');
+    assert.is(event.unusable, '000002');
+    assert.match(String(event.problem), /does not parse/);
     assert.is((await store.live())?.generation, '000001', 'stable once fallen back');
     assert.is(logged.events('credentials_fallback').length, 1, 'logged once, not on every read');
   });

@@ -117,7 +117,7 @@ test('batched publications: a burst shares one CRL; the next batch waits the int
     const published: { why: string; at: number }[] = [];
     const info = (_m: string, f?: Record<string, unknown>) => void published.push({ why: String(f?.why), at: Date.now() });
     const log = { ...silentLogger, info };
-    const publisher = new CrlPublisher({ registry, authority, broker, log: log as typeof silentLogger, batchMs: 400 });
+    const publisher = new CrlPublisher({ registry, authority, broker, log, batchMs: 400 });
     try {
       const before = (await parseCrl(await readFile(crlFile, 'utf8'))).crlNumber!;
       const started = Date.now();
