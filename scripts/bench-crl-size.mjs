@@ -44,7 +44,11 @@ const random = () => {
 };
 
 /** 16 random bytes, positive, as the issuer makes them. */
-const serial = () => randomBytes(16).toString('hex').replace(/^0+/, '').replace(/^([89a-f])/, '0$1');
+const serial = () =>
+  randomBytes(16)
+    .toString('hex')
+    .replace(/^0+/, '')
+    .replace(/^([89a-f])/, '0$1');
 
 const DAY_MS = 86_400_000;
 const lifetimeMs = LIFETIME_DAYS * DAY_MS;
@@ -107,8 +111,21 @@ async function mosquittoStartMs(crlPem, emptyCrlPem) {
     const key = join(dir, 'server.key');
     const cert = join(dir, 'server.pem');
     const made = spawnSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '2',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '2',
     ]);
     if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
     writeFileSync(join(dir, 'ca.pem'), certificateToPem(pki.root.certificate) + certificateToPem(pki.intermediate.certificate));

@@ -43,7 +43,13 @@ function enroll(port, ca, token, body) {
     const started = performance.now();
     const req = request(
       {
-        host: '127.0.0.1', port, servername: 'localhost', path: '/.well-known/est/simpleenroll', method: 'POST', ca, agent: false,
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        path: '/.well-known/est/simpleenroll',
+        method: 'POST',
+        ca,
+        agent: false,
         headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`d:${token}`).toString('base64')}` },
       },
       (res) => {
@@ -71,9 +77,13 @@ try {
 
   // FLEETCERT_BENCH_NODE_ARGS: extra node flags for the server only, e.g. --cpu-prof.
   const nodeArgs = (process.env.FLEETCERT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  server = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    process.execPath,
+    [...nodeArgs, cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json', '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise((resolve) => {
     let out = '';
     server.stdout.on('data', (c) => {
@@ -112,7 +122,7 @@ try {
     wallSeconds: Number(seconds.toFixed(2)),
     enrollmentsPerSecond: Number((DEVICES / seconds).toFixed(0)),
     latencyMs: { p50: Number(pct(50)), p95: Number(pct(95)), p99: Number(pct(99)) },
-    serverCpuMsPerEnrollment: Number(((ticks / hz) * 1000 / DEVICES).toFixed(2)),
+    serverCpuMsPerEnrollment: Number((((ticks / hz) * 1000) / DEVICES).toFixed(2)),
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,

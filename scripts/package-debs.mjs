@@ -24,7 +24,6 @@ const DEBIAN_REVISION = '1';
 
 const sh = (cmd, args, options = {}) => execFileSync(cmd, args, { encoding: 'utf8', ...options });
 
-
 /**
  * /usr/bin/fleetcert-agent. Run by root (an operator's "sudo fleetcert-agent renew"), it drops to
  * the agent's user first: a key or certificate written by root into /var/lib/fleetcert-agent could

@@ -106,7 +106,10 @@ export const ERROR_CODES = {
   issued_certificate_invalid: { publicMessage: 'the issued certificate failed verification', exit: 'invalidInput' },
   clock_not_set: { publicMessage: 'the system clock is not set', exit: 'notReady' },
   renewal_in_progress: { publicMessage: 'another renewal is running', exit: 'conflict' },
-  renewal_unproven: { publicMessage: 'the renewed certificate has not connected to the broker yet; the previous one stays in use', exit: 'notReady' },
+  renewal_unproven: {
+    publicMessage: 'the renewed certificate has not connected to the broker yet; the previous one stays in use',
+    exit: 'notReady',
+  },
   not_delivered: { publicMessage: 'the message is queued but the broker has not acknowledged it yet', exit: 'notReady' },
   interrupted: { publicMessage: 'stopped by a signal', exit: 'invalidInput' },
   usage: { publicMessage: 'invalid command-line usage', exit: 'usage' },

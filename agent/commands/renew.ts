@@ -19,7 +19,8 @@ export function renewCommand(io: CliIo): Command {
         'a candidate that cannot connect is kept and the previous certificate stays live (exit 5, renewal_unproven; ' +
         'the next renewal proves it again). Without --force only once due, by the rule of the service and of ' +
         "needs-renewal (a point in the server's renewal window, else in the default one near 2/3 of the lifetime). " +
-        'A certificate the server will not renew (expired past the grace window, revoked) falls back to the bootstrap token if a bootstrap file is there. Never runs ' +
+        'A certificate the server will not renew (expired past the grace window, revoked) falls back to the bootstrap token ' +
+        'if a bootstrap file is there. Never runs ' +
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
         'agent moves its connection to the new certificate by itself.',
     )
@@ -29,8 +30,14 @@ export function renewCommand(io: CliIo): Command {
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
     const live = await store.live();
-    if (!live) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
-    if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
+    if (!live)
+      throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
+        hint: 'run "fleetcert-agent enroll" first',
+      });
+    if (!info)
+      throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, {
+        hint: 'run "fleetcert-agent enroll" once',
+      });
     const endpoint = endpointsFromInfo(info).enroll;
     // A renewal left unfinished (a candidate not yet proven, a key still pending) is finished whether due or not.
     const unfinished = live.candidate !== undefined || (await store.hasPendingKey());
@@ -38,7 +45,11 @@ export function renewCommand(io: CliIo): Command {
       // The same rule as the service's schedule and needs-renewal; the server's window wins.
       const { due, dueFrom } = await checkRenewalDue(store, endpoint, log, new Date());
       if (!due) {
-        io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n' : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`);
+        io.stdout(
+          options.json
+            ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n'
+            : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`,
+        );
         return;
       }
     }
@@ -46,8 +57,16 @@ export function renewCommand(io: CliIo): Command {
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json
-        ? JSON.stringify({ ok: true, renewed: true, via, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), generation: renewed.generation }) + '\n'
-        : `${via === 'renewed' ? 'Renewed' : 'Enrolled again with the bootstrap token'}: serial ${next.serialNumber}, valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
+        ? JSON.stringify({
+            ok: true,
+            renewed: true,
+            via,
+            serialNumber: next.serialNumber,
+            notAfter: next.notAfter.toISOString(),
+            generation: renewed.generation,
+          }) + '\n'
+        : `${via === 'renewed' ? 'Renewed' : 'Enrolled again with the bootstrap token'}: serial ${next.serialNumber}, ` +
+            `valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
     );
   });
 }

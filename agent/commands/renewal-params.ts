@@ -32,7 +32,14 @@ export async function renewalParams(
     prove:
       prove ??
       ((candidate, deviceId) =>
-        proveCertificate({ broker: endpoints.broker, deviceId, files: candidate.files, agentVersion: VERSION, timeoutMs: PROOF_TIMEOUT_MS, log })),
+        proveCertificate({
+          broker: endpoints.broker,
+          deviceId,
+          files: candidate.files,
+          agentVersion: VERSION,
+          timeoutMs: PROOF_TIMEOUT_MS,
+          log,
+        })),
     keyType: config.keyType,
     hooksDir: config.hooksDir,
     metadata: deviceMetadata(identity, await systemFacts()),

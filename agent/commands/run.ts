@@ -73,13 +73,24 @@ export function runCommand(_io: CliIo): Command {
         clock.save(new Date()).catch((err: unknown) => log.warn('could not save the clock', { event: 'clock_save_failed', err }));
       },
     });
-    const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
+    const outbox = new OutboxPublisher({
+      dir: layout.outbox,
+      publish: (topic, payload) => connection.publishOwn(topic, payload),
+      log: log.child('outbox'),
+    });
     await connection.start();
     await outbox.start();
     // The proof of a renewed certificate takes this connection's place for a moment (one session per client id).
     const proveOnOwnConnection: RenewParams['prove'] = async (candidate, deviceId) => {
       await connection.suspend();
-      const proof = await proveCertificate({ broker: enrolled.endpoints.broker, deviceId, files: candidate.files, agentVersion: VERSION, timeoutMs: PROOF_TIMEOUT_MS, log: log.child('renew') });
+      const proof = await proveCertificate({
+        broker: enrolled.endpoints.broker,
+        deviceId,
+        files: candidate.files,
+        agentVersion: VERSION,
+        timeoutMs: PROOF_TIMEOUT_MS,
+        log: log.child('renew'),
+      });
       if (!proof.proven) await connection.restart();
       return proof;
     };
@@ -89,7 +100,13 @@ export function runCommand(_io: CliIo): Command {
       cronExpression: config.renewCheck,
       readValidity: async () => {
         const live = await store.live();
-        return live && { serial: describeCertificate(live.certificate).serialNumber, notBefore: live.certificate.notBefore, notAfter: live.certificate.notAfter };
+        return (
+          live && {
+            serial: describeCertificate(live.certificate).serialNumber,
+            notBefore: live.certificate.notBefore,
+            notAfter: live.certificate.notAfter,
+          }
+        );
       },
       readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
       renew: async () => {

@@ -16,50 +16,55 @@ export function statusCommand(io: CliIo): Command {
         'Exit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.',
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
-      const { config, layout, log } = await agentContext(options);
-      const live = await new CredentialStore(layout, log).live();
-      if (!live) {
-        throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
-          hint: 'the agent enrolls on its own once it has a bootstrap file; see docs/ARCHITECTURE.md',
-        });
-      }
-      const info = describeCertificate(live.certificate);
-      const token = await locateToken(layout, config.bootstrapFiles);
-      const now = new Date();
-      const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
-      // A renewed certificate not yet proven at the broker (renewal_unproven): the next attempt proves it.
-      const candidate = live.candidate && { serialNumber: describeCertificate(live.candidate.certificate).serialNumber, generation: live.candidate.generation };
-      if (options.json) {
-        io.stdout(
-          JSON.stringify({
-            ok: true,
-            enrolled: true,
-            stateDir: layout.root,
-            deviceId: info.subjectCommonName,
-            serialNumber: info.serialNumber,
-            notBefore: info.notBefore.toISOString(),
-            notAfter: info.notAfter.toISOString(),
-            secondsLeft,
-            files: layout.live,
-            token,
-            candidate: candidate ?? null,
-          }) + '\n',
-        );
-        return;
-      }
+    const { config, layout, log } = await agentContext(options);
+    const live = await new CredentialStore(layout, log).live();
+    if (!live) {
+      throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
+        hint: 'the agent enrolls on its own once it has a bootstrap file; see docs/ARCHITECTURE.md',
+      });
+    }
+    const info = describeCertificate(live.certificate);
+    const token = await locateToken(layout, config.bootstrapFiles);
+    const now = new Date();
+    const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
+    // A renewed certificate not yet proven at the broker (renewal_unproven): the next attempt proves it.
+    const candidate = live.candidate && {
+      serialNumber: describeCertificate(live.candidate.certificate).serialNumber,
+      generation: live.candidate.generation,
+    };
+    if (options.json) {
       io.stdout(
-        [
-          `Enrolled as ${info.subjectCommonName ?? '(no CN)'}`,
-          `  serial      ${info.serialNumber}`,
-          `  valid until ${info.notAfter.toISOString()} (${secondsLeft > 0 ? `${(secondsLeft / 86400).toFixed(1)} days left` : 'EXPIRED'})`,
-          `  issuer      ${info.issuer}`,
-          `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
-          `  token       ${TOKEN_PLACES[token.location]}${token.paths.length > 0 ? ` (${token.paths.join(', ')})` : ''}`,
-          ...(candidate ? [`  renewed     serial ${candidate.serialNumber} (generation ${candidate.generation}), not yet proven at the broker`] : []),
-          '',
-        ].join('\n'),
+        JSON.stringify({
+          ok: true,
+          enrolled: true,
+          stateDir: layout.root,
+          deviceId: info.subjectCommonName,
+          serialNumber: info.serialNumber,
+          notBefore: info.notBefore.toISOString(),
+          notAfter: info.notAfter.toISOString(),
+          secondsLeft,
+          files: layout.live,
+          token,
+          candidate: candidate ?? null,
+        }) + '\n',
       );
-    });
+      return;
+    }
+    io.stdout(
+      [
+        `Enrolled as ${info.subjectCommonName ?? '(no CN)'}`,
+        `  serial      ${info.serialNumber}`,
+        `  valid until ${info.notAfter.toISOString()} (${secondsLeft > 0 ? `${(secondsLeft / 86400).toFixed(1)} days left` : 'EXPIRED'})`,
+        `  issuer      ${info.issuer}`,
+        `  files       ${layout.live.dir}/{key,cert,chain,ca}.pem`,
+        `  token       ${TOKEN_PLACES[token.location]}${token.paths.length > 0 ? ` (${token.paths.join(', ')})` : ''}`,
+        ...(candidate
+          ? [`  renewed     serial ${candidate.serialNumber} (generation ${candidate.generation}), not yet proven at the broker`]
+          : []),
+        '',
+      ].join('\n'),
+    );
+  });
 }
 
 const TOKEN_PLACES = {

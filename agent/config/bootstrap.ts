@@ -67,7 +67,8 @@ export function parseBootstrap(path: string, text: string): BootstrapFile {
 
 /** A bootstrap file as written by `token create`, or as left by the agent once the token moved. */
 export function parseBootstrapFile(path: string, text: string): BootstrapFile | MovedBootstrapFile {
-  if (Buffer.byteLength(text) > MAX_BOOTSTRAP_BYTES) throw new FleetcertError('bootstrap_invalid', `${path}: larger than ${MAX_BOOTSTRAP_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_BOOTSTRAP_BYTES)
+    throw new FleetcertError('bootstrap_invalid', `${path}: larger than ${MAX_BOOTSTRAP_BYTES} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(stripBom(text));
@@ -79,7 +80,9 @@ export function parseBootstrapFile(path: string, text: string): BootstrapFile | 
   const moved = typeof json === 'object' && json !== null && 'tokenMovedTo' in json;
   const parsed = (moved ? movedBootstrapFileSchema : bootstrapFileSchema).safeParse(json);
   if (!parsed.success) {
-    throw new FleetcertError('bootstrap_invalid', `${path}: ${formatIssues(parsed.error)}`, { hint: 'make a new one with "fleetcert token create --out fleetcert.json"' });
+    throw new FleetcertError('bootstrap_invalid', `${path}: ${formatIssues(parsed.error)}`, {
+      hint: 'make a new one with "fleetcert token create --out fleetcert.json"',
+    });
   }
   // Normalise CRLF in the embedded PEM (Windows editors) so it parses like the original.
   const caCertificate = parsed.data.caCertificate?.replace(/\r\n/g, '\n');

@@ -41,7 +41,11 @@ export interface CredentialPems {
 }
 
 export async function readCredentialPems(files: CredentialFiles): Promise<CredentialPems> {
-  const [keyPem, certChainPem, caPem] = await Promise.all([readFile(files.key, 'utf8'), readFile(files.chain, 'utf8'), readFile(files.ca, 'utf8')]);
+  const [keyPem, certChainPem, caPem] = await Promise.all([
+    readFile(files.key, 'utf8'),
+    readFile(files.chain, 'utf8'),
+    readFile(files.ca, 'utf8'),
+  ]);
   return { keyPem, certChainPem, caPem };
 }
 
@@ -125,7 +129,11 @@ export class CredentialStore {
           files: this.layout.live,
           generation: generation.name,
           certificate: generation.certificate,
-          candidate: candidate && { files: this.layout.generation(candidate.name), generation: candidate.name, certificate: candidate.certificate },
+          candidate: candidate && {
+            files: this.layout.generation(candidate.name),
+            generation: candidate.name,
+            certificate: candidate.certificate,
+          },
         };
       }
       case 'fallback': {

@@ -36,14 +36,32 @@ export interface DeviceConnectionOptions {
 
 /** TLS failures that reconnecting at once cannot fix, and what they mean. */
 const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: { state: 'revoked', advice: 'the broker says this certificate is revoked: an operator must reset the device' },
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: {
+    state: 'revoked',
+    advice: 'the broker says this certificate is revoked: an operator must reset the device',
+  },
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: { state: 'expired', advice: 'the broker says this certificate has expired: it must be renewed' },
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: { state: 'untrusted', advice: 'the broker does not trust this certificate\'s CA: is this the right broker?' },
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
-  SELF_SIGNED_CERT_IN_CHAIN: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
-  ERR_TLS_CERT_ALTNAME_INVALID: { state: 'untrusted', advice: 'the broker\'s certificate does not name the host we connected to: set the broker servername' },
-  CERT_NOT_YET_VALID: { state: 'clock', advice: 'the broker\'s certificate is not valid yet: the device clock is wrong' },
-  CERT_HAS_EXPIRED: { state: 'clock', advice: 'the broker\'s certificate looks expired: the device clock is wrong, or the broker needs a new certificate' },
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: {
+    state: 'untrusted',
+    advice: "the broker does not trust this certificate's CA: is this the right broker?",
+  },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: {
+    state: 'untrusted',
+    advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
+  },
+  SELF_SIGNED_CERT_IN_CHAIN: {
+    state: 'untrusted',
+    advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
+  },
+  ERR_TLS_CERT_ALTNAME_INVALID: {
+    state: 'untrusted',
+    advice: "the broker's certificate does not name the host we connected to: set the broker servername",
+  },
+  CERT_NOT_YET_VALID: { state: 'clock', advice: "the broker's certificate is not valid yet: the device clock is wrong" },
+  CERT_HAS_EXPIRED: {
+    state: 'clock',
+    advice: "the broker's certificate looks expired: the device clock is wrong, or the broker needs a new certificate",
+  },
 };
 
 /** The retained status a connection publishes: the serial in it is what tells the server which certificate is in use. */
@@ -183,7 +201,9 @@ export class DeviceConnection {
   /** Restarts only when suspended or when the live certificate is not the one this connection presents. */
   async follow(): Promise<void> {
     if (this.closed) return;
-    const chain = await readCredentialPems(this.options.files).then((p) => p.certChainPem).catch(() => undefined);
+    const chain = await readCredentialPems(this.options.files)
+      .then((p) => p.certChainPem)
+      .catch(() => undefined);
     const serial = chain ? describeCertificate(readCertificates(chain)[0]!).serialNumber : undefined;
     if (this.suspended || !this.client || serial !== this.serial) await this.restart();
   }
@@ -198,7 +218,9 @@ export class DeviceConnection {
     if (!client) return;
     if (announceOffline && client.connected) {
       await Promise.race([
-        client.publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
+        client
+          .publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true })
+          .catch(() => undefined),
         new Promise((r) => setTimeout(r, 2_000)),
       ]);
     }
@@ -219,14 +241,23 @@ export class DeviceConnection {
     this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { event: 'mqtt_refused', code });
     if (!this.closed) {
       // Referenced on purpose: this timer is what the service waits for.
-      this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
+      this.retryTimer = setTimeout(
+        () => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })),
+        this.options.fatalRetryMs ?? 600_000,
+      );
     }
   }
 
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId, serial: this.serial });
+    if (state === 'online')
+      this.options.log.info('connected to the broker over mutual TLS', {
+        event: 'mqtt_connected',
+        broker: detail,
+        clientId: this.options.deviceId,
+        serial: this.serial,
+      });
     this.options.onState?.(state, detail);
   }
 }

@@ -38,7 +38,9 @@ export async function proveCertificate(p: ProofParams): Promise<ProofResult> {
     await Promise.race([
       new Promise<void>((resolve, reject) => {
         client.once('connect', () => {
-          client.publishAsync(deviceTopics(p.deviceId).status, statusPayload('online', leaf, p.agentVersion), { qos: 1, retain: true }).then(() => resolve(), reject);
+          client
+            .publishAsync(deviceTopics(p.deviceId).status, statusPayload('online', leaf, p.agentVersion), { qos: 1, retain: true })
+            .then(() => resolve(), reject);
         });
         client.once('error', reject);
         client.once('close', () => reject(new Error('the broker closed the connection')));
@@ -47,7 +49,11 @@ export async function proveCertificate(p: ProofParams): Promise<ProofResult> {
         timer = setTimeout(() => reject(new Error(`no acknowledged connection within ${p.timeoutMs} ms`)), p.timeoutMs);
       }),
     ]);
-    p.log.info('the renewed certificate connected to the broker', { event: 'renewal_proven', serial: leaf.serialNumber, broker: `${p.broker.host}:${p.broker.port}` });
+    p.log.info('the renewed certificate connected to the broker', {
+      event: 'renewal_proven',
+      serial: leaf.serialNumber,
+      broker: `${p.broker.host}:${p.broker.port}`,
+    });
     return { proven: true };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -49,7 +49,12 @@ export interface RenewParams {
 }
 
 /** Refusals after which this certificate will never renew: only the token can help. */
-const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>(['cert_expired', 'device_revoked', 'certificate_not_current', 'chain_invalid']);
+const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>([
+  'cert_expired',
+  'device_revoked',
+  'certificate_not_current',
+  'chain_invalid',
+]);
 
 export interface Renewed {
   readonly live: LiveCredentials;
@@ -60,12 +65,18 @@ export interface Renewed {
 export async function renewCertificate(p: RenewParams): Promise<Renewed> {
   return withRenewalLock(p.layout.renewLock, p.log, async () => {
     const live = await p.store.live();
-    if (!live) throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
+    if (!live)
+      throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     let candidate = live.candidate;
     if (candidate) {
       // Installed by an earlier renewal that was killed or could not prove it: the server's current certificate.
-      p.log.info('proving the renewed certificate installed earlier', { event: 'renewal_resumed', deviceId, generation: candidate.generation, serial: describeCertificate(candidate.certificate).serialNumber });
+      p.log.info('proving the renewed certificate installed earlier', {
+        event: 'renewal_resumed',
+        deviceId,
+        generation: candidate.generation,
+        serial: describeCertificate(candidate.certificate).serialNumber,
+      });
     } else {
       try {
         candidate = await renewOverMtls(p, live, deviceId);
@@ -121,12 +132,20 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const pems = await readCredentialPems(live.files);
   const root = readCertificate(pems.caPem);
   const { keys, created } = await p.store.pendingKey(p.keyType);
-  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { event: 'renewal_started', deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
+  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', {
+    event: 'renewal_started',
+    deviceId,
+    currentSerial: current.serialNumber,
+    notAfter: current.notAfter,
+  });
   const csr = await buildCsr({ keys, commonName: deviceId });
   const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, pems, p.metadata);
   if (outcome.kind === 'refused') {
     const advice = refusalAdvice(outcome.code, deviceId);
-    throw new ServerRefused(outcome.code, `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`);
+    throw new ServerRefused(
+      outcome.code,
+      `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`,
+    );
   }
   if (outcome.kind === 'pending') throw new FleetcertError('enrollment_refused', 'renewal unexpectedly pending approval');
   const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId, root, now: new Date() });
@@ -159,12 +178,23 @@ async function proveAndCommit(p: RenewParams, live: LiveCredentials, candidate: 
       liveSerial: previousSerial,
       reason: proof.reason,
     });
-    throw new FleetcertError('renewal_unproven', `the renewed certificate ${next.serialNumber} could not connect to the broker: ${proof.reason}`, {
-      hint: 'the previous certificate stays in use; the next renewal attempt proves the new one again once the broker accepts it',
-    });
+    throw new FleetcertError(
+      'renewal_unproven',
+      `the renewed certificate ${next.serialNumber} could not connect to the broker: ${proof.reason}`,
+      {
+        hint: 'the previous certificate stays in use; the next renewal attempt proves the new one again once the broker accepts it',
+      },
+    );
   }
   const committed = await p.store.commit(candidate);
-  p.log.info('certificate renewed', { event: 'certificate_renewed', deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial, generation: committed.generation });
+  p.log.info('certificate renewed', {
+    event: 'certificate_renewed',
+    deviceId,
+    serial: next.serialNumber,
+    notAfter: next.notAfter,
+    previousSerial,
+    generation: committed.generation,
+  });
   await new SavedClock(p.layout.clockFile, p.log).save(new Date());
   await runHooks(p.hooksDir, { deviceId, files: committed.files, generation: committed.generation, event: 'renewed' }, p.log);
   return committed;

@@ -100,7 +100,10 @@ export async function moveLeftoverToken(bootstrapFiles: readonly string[], layou
   return moveTokenOffBoot({ ...onBoot, location: 'boot_partition' }, layout, log);
 }
 
-/** Run as root (`fleetcert-agent move-token` from the unit's privileged ExecStartPost=), a file written into the state directory still belongs to the agent's user. */
+/**
+ * Run as root (`fleetcert-agent move-token` from the unit's privileged ExecStartPost=), a file
+ * written into the state directory still belongs to the agent's user.
+ */
 async function ownLikeStateDir(path: string, layout: StateLayout): Promise<void> {
   if (process.getuid?.() !== 0) return;
   const owner = await stat(layout.root);

@@ -57,7 +57,9 @@ function checkNode() {
  * an npm ci then wipes a node_modules other checkouts may be using.
  */
 function ensureNpmDependencies() {
-  const lockHash = createHash('sha256').update(readFileSync(join(ROOT, 'package-lock.json'))).digest('hex');
+  const lockHash = createHash('sha256')
+    .update(readFileSync(join(ROOT, 'package-lock.json')))
+    .digest('hex');
   const stamp = join(ROOT, 'node_modules', '.fleetcert-lock-sha256');
   const installedHash = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
   if (installedHash === lockHash) return;

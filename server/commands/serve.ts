@@ -54,12 +54,18 @@ export function serveCommand(io: CliIo): Command {
     )
     .addOption(dataDirOption())
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
-    .addOption(new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'))
+    .addOption(
+      new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'),
+    )
     .option('--device-lifetime <duration>', 'lifetime of device certificates', '30d')
     .option('--backdate <duration>', 'set notBefore this far back, for device clocks that lag', '5m')
     .option('--renewal-info-retry <duration>', 'how often devices ask for their renewal info (Retry-After)', '6h')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
-    .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
+    .option(
+      '--renewal-grace <duration>',
+      "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)",
+      '30d',
+    )
     .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
@@ -95,7 +101,8 @@ Examples:
         renewalGraceSeconds: durationOption('--renewal-grace', options.renewalGrace, { allowZero: true }),
       };
       const maxFailures = Number(options.maxAuthFailures);
-      if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
+      if (!Number.isSafeInteger(maxFailures) || maxFailures < 1)
+        throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
       // Last line of defence: a promise nobody awaited must not end the server for every device.
@@ -112,9 +119,7 @@ Examples:
       const registry = await openRegistry(layout);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
-      const publisher = broker
-        ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs })
-        : undefined;
+      const publisher = broker ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs }) : undefined;
       const supersede = new Supersede({
         registry,
         log: log.child('supersede'),
@@ -140,12 +145,18 @@ Examples:
         address = await server.start(listen.host, listen.port);
       } catch (err) {
         await registry.close();
-        throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+        throw new FleetcertError(
+          'config_invalid',
+          `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          { cause: err },
+        );
       }
       if (options.mdns && !broker) {
         await server.stop();
         await registry.close();
-        throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
+        throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
+          hint: 'run "fleetcert broker-config" first',
+        });
       }
       const background =
         broker && publisher
@@ -164,7 +175,11 @@ Examples:
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
-      io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n'
+          : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`,
+      );
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -10,7 +10,11 @@ export async function expectCode(fn: () => unknown, code: ErrorCode): Promise<Fl
     caught = err;
   }
   assert.ok(caught !== undefined, `expected a FleetcertError with code ${code}, but nothing was thrown`);
-  assert.instance(caught, FleetcertError, `expected FleetcertError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : JSON.stringify(caught)}`);
+  assert.instance(
+    caught,
+    FleetcertError,
+    `expected FleetcertError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : JSON.stringify(caught)}`,
+  );
   const err = caught as FleetcertError;
   assert.is(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
   return err;

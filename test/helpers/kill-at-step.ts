@@ -14,7 +14,11 @@ const SOURCE = fileURLToPath(new URL('../../../test/fixtures/kill-at-step/kill-a
 /** Compiles the library into `dir`; fails with gcc's words (CI installs gcc for this). */
 export async function buildKillAtStep(dir: string): Promise<string> {
   const library = join(dir, 'kill-at-step.so');
-  const res = await run('gcc', ['-shared', '-fPIC', '-O2', '-o', library, SOURCE, '-ldl', '-lpthread']).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
+  const res = await run('gcc', ['-shared', '-fPIC', '-O2', '-o', library, SOURCE, '-ldl', '-lpthread']).catch((err: Error) => ({
+    code: -1,
+    stdout: '',
+    stderr: err.message,
+  }));
   if (res.code !== 0) throw new Error(`cannot build ${SOURCE} (is gcc installed?): ${res.stderr}`);
   return library;
 }

@@ -4,7 +4,8 @@
  * named by FLEETCERT_TEST_WIRE_TAP. Nothing in the product knows about it: it patches
  * net.Socket, which TLSSocket extends, so the key-never-leaves test sees what really goes out.
  */
-/* oxlint-disable typescript/unbound-method, typescript/no-unnecessary-type-assertion -- this helper patches Socket.prototype and calls the originals with .call(this) */
+/* oxlint-disable typescript/unbound-method, typescript/no-unnecessary-type-assertion --
+   this helper patches Socket.prototype and calls the originals with .call(this) */
 import { appendFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 
@@ -12,7 +13,10 @@ const file = process.env.FLEETCERT_TEST_WIRE_TAP;
 if (file) {
   const record = (chunk: unknown, encoding?: unknown) => {
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+        : Buffer.from(chunk as Uint8Array);
     appendFileSync(file, bytes);
   };
   const write = Socket.prototype.write;

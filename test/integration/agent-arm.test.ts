@@ -37,8 +37,18 @@ it.before(async () => {
   ctx.fleet = await startFleetWithBroker(ctx.dir);
   ctx.boot = join(ctx.dir, 'fleetcert.json');
   const res = await fleetcert([
-    'token', 'create', '--data-dir', ctx.fleet.server.dataDir, '--name', 'arm', '--uses', '4', '--out', ctx.boot,
-    '--enroll-url', `https://localhost:${ctx.fleet.server.port}`,
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet.server.dataDir,
+    '--name',
+    'arm',
+    '--uses',
+    '4',
+    '--out',
+    ctx.boot,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet.server.port}`,
   ]);
   assert.is(res.code, 0, res.stderr);
 });
@@ -56,8 +66,18 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const state = join(ctx.dir!, `state-${arch}`);
     const boot = bootCard(ctx.dir!, arch, ctx.boot!);
     const args = [
-      '--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`, '--broker-servername', 'localhost',
-      '--identity-root', boardRoot(BOARDS[arch]), '--id-template', `${arch}-{serial}`,
+      '--state-dir',
+      state,
+      '--bootstrap',
+      boot,
+      '--broker',
+      `127.0.0.1:${ctx.fleet!.brokerPort}`,
+      '--broker-servername',
+      'localhost',
+      '--identity-root',
+      boardRoot(BOARDS[arch]),
+      '--id-template',
+      `${arch}-{serial}`,
     ];
     const timings: Record<string, number> = { sysrootMs: Date.now() - started };
 

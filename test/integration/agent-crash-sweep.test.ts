@@ -38,8 +38,18 @@ it.before(async () => {
   await mkdir(join(ctx.dir, 'logs'));
   // Re-enrollment is denied: a device that lost track of its key would be refused, not hidden.
   const res = await fleetcert([
-    'token', 'create', '--data-dir', ctx.fleet.server.dataDir, '--name', TOKEN, '--uses', '1000',
-    '--out', ctx.boot, '--enroll-url', `https://localhost:${ctx.fleet.server.port}`,
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet.server.dataDir,
+    '--name',
+    TOKEN,
+    '--uses',
+    '1000',
+    '--out',
+    ctx.boot,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet.server.port}`,
   ]);
   assert.is(res.code, 0, res.stderr);
 });
@@ -52,13 +62,27 @@ const stateOf = (name: string) => join(ctx.dir!, 'devices', name);
 
 function agentArgs(name: string): string[] {
   return [
-    '--state-dir', stateOf(name), '--bootstrap', ctx.boot!, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername', 'localhost', '--identity-root', boardRoot('rpi4-bookworm-arm64'), '--id-template', `${name}-{serial}`,
+    '--state-dir',
+    stateOf(name),
+    '--bootstrap',
+    ctx.boot!,
+    '--broker',
+    `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    boardRoot('rpi4-bookworm-arm64'),
+    '--id-template',
+    `${name}-{serial}`,
   ];
 }
 
 /** Runs `command` for device `name` under the library; killed on entry to step `at` (0: never). */
-async function underKill(name: string, command: readonly string[], at: number): Promise<{ steps: Step[]; code: number | null; stderr: string }> {
+async function underKill(
+  name: string,
+  command: readonly string[],
+  at: number,
+): Promise<{ steps: Step[]; code: number | null; stderr: string }> {
   const log = join(ctx.dir!, 'logs', `${name}.steps`);
   const env = { ...process.env, ...killAtStepEnv(ctx.library!, stateOf(name), log, at) };
   for (const k of Object.keys(env)) if (k.startsWith('FLEETCERT_')) delete env[k];
@@ -66,13 +90,22 @@ async function underKill(name: string, command: readonly string[], at: number): 
   return { steps: await readSteps(log, stateOf(name)), code: res.code, stderr: res.stderr };
 }
 
-interface DeviceRow { id: string; status: string }
-interface CertificateRow { serial: string; device_id: string; status: string }
+interface DeviceRow {
+  id: string;
+  status: string;
+}
+interface CertificateRow {
+  serial: string;
+  device_id: string;
+  status: string;
+}
 
 function deviceFacts(name: string): { devices: DeviceRow[]; active: string | undefined } {
   const snapshot = registrySnapshot(ctx.fleet!.server.dataDir);
   const devices = (snapshot.devices as DeviceRow[]).filter((d) => d.id.startsWith(`${name}-`));
-  const active = (snapshot.certificates as CertificateRow[]).find((c) => devices.some((d) => d.id === c.device_id) && c.status === 'active')?.serial;
+  const active = (snapshot.certificates as CertificateRow[]).find(
+    (c) => devices.some((d) => d.id === c.device_id) && c.status === 'active',
+  )?.serial;
   return { devices, active };
 }
 
@@ -89,7 +122,9 @@ async function restartUntilCurrent(name: string, label: string): Promise<string>
       const { active } = deviceFacts(name);
       if (connected && active && connected.serial === active) return String(connected.clientId);
       if (Date.now() - started > 30_000) {
-        throw new Error(`${label}: not connected with the current certificate ${active} after 30 s (last connected with ${String(connected?.serial)}):\n${agent.logs()}`);
+        throw new Error(
+          `${label}: not connected with the current certificate ${active} after 30 s (last connected with ${String(connected?.serial)}):\n${agent.logs()}`,
+        );
       }
       if ((await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 100, 'running'))])) !== 'running') {
         throw new Error(`${label}: the agent exited:\n${agent.logs()}`);
@@ -120,29 +155,47 @@ const sameStep = (what: string) => what.replace(/^unlink (<state>\/generations\/
 /** The crashed run died at step `n`, and that is the clean run's step `n`. */
 function assertKilledAt(n: number, reference: readonly Step[], crashed: { steps: Step[]; code: number | null; stderr: string }): void {
   const last = crashed.steps.at(-1);
-  if (!last?.killed || last.n !== n) throw new Error(`not killed at step ${n} (exit ${crashed.code}; last step ${JSON.stringify(last)}):\n${crashed.stderr}`);
+  if (!last?.killed || last.n !== n)
+    throw new Error(`not killed at step ${n} (exit ${crashed.code}; last step ${JSON.stringify(last)}):\n${crashed.stderr}`);
   const expected = reference[n - 1]!.what;
-  if (sameStep(last.what) !== sameStep(expected)) throw new Error(`step ${n} was "${last.what}" in the crashed run but "${expected}" in the clean one`);
+  if (sameStep(last.what) !== sameStep(expected))
+    throw new Error(`step ${n} was "${last.what}" in the crashed run but "${expected}" in the clean one`);
 }
 
 /** Only the first enrollment spent a token use and nothing was ever re-enrolled or reset. */
 function assertOneEnrollment(name: string, deviceId: string): void {
   const { devices } = deviceFacts(name);
-  assert.equal(devices.map((d) => [d.id, d.status]), [[deviceId, 'active']], `${name}: one device, active, same id`);
-  const actions = auditRows(ctx.fleet!.server.dataDir).filter((r) => r.device_id === deviceId).map((r) => r.action);
+  assert.equal(
+    devices.map((d) => [d.id, d.status]),
+    [[deviceId, 'active']],
+    `${name}: one device, active, same id`,
+  );
+  const actions = auditRows(ctx.fleet!.server.dataDir)
+    .filter((r) => r.device_id === deviceId)
+    .map((r) => r.action);
   assert.is(actions.filter((a) => a === 'issued').length, 1, `${name}: one enrollment (${actions.join(', ')})`);
-  assert.ok(!actions.some((a) => a === 'reissued' || a === 'reset' || a === 'refused'), `${name}: no re-enrollment, reset or refusal (${actions.join(', ')})`);
+  assert.ok(
+    !actions.some((a) => a === 'reissued' || a === 'reset' || a === 'refused'),
+    `${name}: no re-enrollment, reset or refusal (${actions.join(', ')})`,
+  );
 }
 
-const tokenUses = () => (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
+const tokenUses = () =>
+  (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
 
 it('enroll: killed at every file-system step, the next start ends connected with the current certificate', async () => {
   const clean = await underKill('e0', ['enroll'], 0);
   assert.is(clean.code, 0, clean.stderr);
   const reference = clean.steps;
   const whats = reference.map((s) => s.what);
-  assert.ok(whats.some((w) => /^rename <state>\/pending -> <state>\/generations\/000001$/.test(w)), whats.join('\n'));
-  assert.ok(whats.some((w) => /^rename <state>\/live\.<pid>\.tmp -> <state>\/live$/.test(w)), whats.join('\n'));
+  assert.ok(
+    whats.some((w) => /^rename <state>\/pending -> <state>\/generations\/000001$/.test(w)),
+    whats.join('\n'),
+  );
+  assert.ok(
+    whats.some((w) => /^rename <state>\/live\.<pid>\.tmp -> <state>\/live$/.test(w)),
+    whats.join('\n'),
+  );
   const started = Date.now();
   await eachStep(reference.length, async (n) => {
     const name = `e${n}`;
@@ -169,8 +222,14 @@ it('renew: killed at every file-system step, the next start ends connected with 
   assert.is(clean.code, 0, clean.stderr);
   const reference = clean.steps;
   const whats = reference.map((s) => s.what);
-  assert.ok(whats.some((w) => /^rename <state>\/pending -> <state>\/generations\/000003$/.test(w)), whats.join('\n'));
-  assert.ok(whats.some((w) => /^rmdir <state>\/generations\/000001$/.test(w)), whats.join('\n'));
+  assert.ok(
+    whats.some((w) => /^rename <state>\/pending -> <state>\/generations\/000003$/.test(w)),
+    whats.join('\n'),
+  );
+  assert.ok(
+    whats.some((w) => /^rmdir <state>\/generations\/000001$/.test(w)),
+    whats.join('\n'),
+  );
   const started = Date.now();
   await eachStep(reference.length, async (n) => {
     const name = `r${n}`;

@@ -25,8 +25,18 @@ it.before(async () => {
   ctx.fleet = await startFleetWithBroker(ctx.dir);
   ctx.boot = join(ctx.dir, 'fleetcert.json');
   const res = await fleetcert([
-    'token', 'create', '--data-dir', ctx.fleet.server.dataDir, '--name', 'two-phase', '--uses', '10',
-    '--out', ctx.boot, '--enroll-url', `https://localhost:${ctx.fleet.server.port}`,
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet.server.dataDir,
+    '--name',
+    'two-phase',
+    '--uses',
+    '10',
+    '--out',
+    ctx.boot,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet.server.port}`,
   ]);
   assert.is(res.code, 0, res.stderr);
 });
@@ -39,8 +49,18 @@ it.after(async () => {
 const stateOf = (name: string) => join(ctx.dir!, `state-${name}`);
 function agentArgs(name: string): string[] {
   return [
-    '--state-dir', stateOf(name), '--bootstrap', ctx.boot!, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername', 'localhost', '--identity-root', boardRoot('rpi4-bookworm-arm64'), '--id-template', `${name}-{serial}`,
+    '--state-dir',
+    stateOf(name),
+    '--bootstrap',
+    ctx.boot!,
+    '--broker',
+    `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    boardRoot('rpi4-bookworm-arm64'),
+    '--id-template',
+    `${name}-{serial}`,
   ];
 }
 
@@ -64,7 +84,11 @@ it('renew: the candidate is installed beside live, proven at the broker, then co
     assert.is(records.length, 1, `${event} logged once:\n${res.stderr}`);
     return res.stderr.indexOf(`"event":"${event}"`);
   });
-  assert.equal([...order].sort((a, b) => a - b), order, 'installed, then proven, then committed');
+  assert.equal(
+    [...order].sort((a, b) => a - b),
+    order,
+    'installed, then proven, then committed',
+  );
   const installed = eventsIn(res.stderr, 'renewal_candidate_installed')[0]!;
   assert.equal([installed.liveGeneration, installed.generation], ['000001', '000002'], 'live stayed on the old generation until the proof');
   const serial = String(JSON.parse(res.stdout).serialNumber);
@@ -93,7 +117,11 @@ it('a candidate that cannot connect: the old certificate stays live and working;
     assert.equal((await readdir(join(stateOf('unproven'), 'generations'))).sort(), ['000001', '000002'], 'the candidate is kept');
     assert.is(eventsIn(res.stderr, 'certificate_renewed').length, 0);
     const status = await fleetcertAgent(['status', '--json', ...agentArgs('unproven')]);
-    assert.equal([JSON.parse(status.stdout).serialNumber, JSON.parse(status.stdout).candidate], [old, { serialNumber: candidate, generation: '000002' }], 'status reports it');
+    assert.equal(
+      [JSON.parse(status.stdout).serialNumber, JSON.parse(status.stdout).candidate],
+      [old, { serialNumber: candidate, generation: '000002' }],
+      'status reports it',
+    );
 
     // The broker comes back: the running service reconnects with the old certificate, which still works.
     ctx.broker = await startMosquitto(ctx.dir!, ctx.fleet!.outDir, join(ctx.dir!, 'run', 'mosquitto.pid'));

@@ -100,7 +100,10 @@ async function renew(id: string, current: Credentials): Promise<EnrolledDevice> 
 
 /** serve's JSON log lines with this `event`. */
 function logEvents(event: string): Record<string, unknown>[] {
-  const lines = ctx.fleet!.server.logs().split('\n').filter((l) => l.startsWith('{'));
+  const lines = ctx
+    .fleet!.server.logs()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === event);
 }
 
@@ -137,7 +140,7 @@ it('(a) after the first connect with the new certificate, the old one is refused
   assert.ok(attack, 'an MQTT connection with the old certificate fails');
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(client.connected && !kicked, 'the renewed device was never kicked');
-  assert.is((await handshake(renewed)), 'accepted');
+  assert.is(await handshake(renewed), 'accepted');
   assert.ok(serialIn(await crlText(), old.serial, 'Superseded'), 'the CRL lists the old certificate as superseded');
 
   // The old certificate renews nothing any more.
@@ -205,7 +208,10 @@ it('(d) a fleet proving its new certificates at once shares batched CRL publicat
   const clients = await Promise.all(renewed.map((d) => connect(d)));
   await Promise.all(clients.map((c, n) => reportOnline(c, ids[n]!, renewed[n]!.serial)));
   const took = await Promise.all(olds.map((old) => refusedWithin(old, SUPERSEDE_BOUND_MS + 3_000)));
-  assert.ok(took.every((ms) => ms !== undefined && ms < SUPERSEDE_BOUND_MS), `refused after ${took.join(', ')} ms`);
+  assert.ok(
+    took.every((ms) => ms !== undefined && ms < SUPERSEDE_BOUND_MS),
+    `refused after ${took.join(', ')} ms`,
+  );
   assert.ok(publications() - before <= 2, `${publications() - before} publications for ${ids.length} devices`);
   assert.ok(clients.every((c) => c.connected));
 });

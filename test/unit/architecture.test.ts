@@ -24,9 +24,11 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 function imports(text: string): string[] {
-  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map(
-    (m) => m[1] ?? m[2] ?? m[3] ?? '',
-  );
+  return [
+    ...text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
+    ),
+  ].map((m) => m[1] ?? m[2] ?? m[3] ?? '');
 }
 
 async function topFoldersImportedBy(folder: string): Promise<Map<string, string[]>> {
@@ -42,7 +44,10 @@ async function topFoldersImportedBy(folder: string): Promise<Map<string, string[
 }
 
 test('the import scanner sees relative imports (self-check)', () => {
-  assert.equal(imports(`import { a } from '../server/x.js';\nexport * from './y.js';\nimport 'reflect-metadata';\nawait import('../agent/z.js');`), ['../server/x.js', './y.js', 'reflect-metadata', '../agent/z.js']);
+  assert.equal(
+    imports(`import { a } from '../server/x.js';\nexport * from './y.js';\nimport 'reflect-metadata';\nawait import('../agent/z.js');`),
+    ['../server/x.js', './y.js', 'reflect-metadata', '../agent/z.js'],
+  );
 });
 
 test('agent/ never imports server/, server/ never imports agent/, shared/ imports neither', async () => {
@@ -76,7 +81,9 @@ test('issuing is server-side: agent/ and shared/ import neither server/authority
   for (const folder of ['agent', 'shared']) {
     for (const file of await sources(folder)) {
       const text = await readFile(join(ROOT, file), 'utf8');
-      const targets = imports(text).filter((s) => s.startsWith('.')).map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)));
+      const targets = imports(text)
+        .filter((s) => s.startsWith('.'))
+        .map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)));
       for (const target of targets) if (/^server\/(authority|pki)\//.test(target)) offenders.push(`${file} imports ${target}`);
       if (BUILDING.test(text)) offenders.push(`${file} builds certificates, CRLs or PKCS#7 (${BUILDING.exec(text)![1]})`);
     }
@@ -84,6 +91,46 @@ test('issuing is server-side: agent/ and shared/ import neither server/authority
   assert.equal(offenders, []);
   assert.ok(BUILDING.test('x509.X509CertificateGenerator.create({})'), 'the pattern sees certificate building (self-check)');
   assert.ok(BUILDING.test("new x509.X509Certificates([...c]).export('raw')"), 'the pattern sees PKCS#7 building (self-check)');
+});
+
+/** Every text file the repository tracks that code or docs live in (not fixtures, not generated). */
+async function trackedTexts(): Promise<string[]> {
+  const out: string[] = [];
+  for (const top of ['agent', 'server', 'shared', 'test', 'scripts', 'docs', 'deploy', '.ci']) {
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(join(ROOT, dir), { withFileTypes: true })) {
+        const rel = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (rel !== join('test', 'fixtures')) await walk(rel);
+        } else if (/\.(ts|mjs|md|json|service|timer|sh)$|^run$/.test(entry.name)) out.push(rel);
+      }
+    };
+    await walk(top);
+  }
+  return [...out, 'README.md', 'package.json'];
+}
+
+test('the repository is self-contained: no file reads or cites anything beside the clone', async () => {
+  // The design notes and board files of the workspace the project grew in are not part of a clone.
+  const outside = /\.\.\/shared\/boards|shared\/(DESIGN|STYLE)\.md|\b(DESIGN|STYLE)\.md\b|\/work\/(main|shared)\b/;
+  const offenders: string[] = [];
+  for (const file of await trackedTexts()) {
+    if (file === join('test', 'unit', 'architecture.test.ts')) continue;
+    const text = await readFile(join(ROOT, file), 'utf8');
+    const match = outside.exec(text);
+    if (match) offenders.push(`${file}: ${match[0]}`);
+  }
+  assert.equal(offenders, []);
+});
+
+test('source lines are bounded: at most 160 characters', async () => {
+  const long: string[] = [];
+  for (const file of (await trackedTexts()).filter((f) => /\.(ts|mjs)$/.test(f))) {
+    (await readFile(join(ROOT, file), 'utf8')).split('\n').forEach((line, i) => {
+      if (line.length > 160) long.push(`${file}:${i + 1} (${line.length})`);
+    });
+  }
+  assert.equal(long, []);
 });
 
 test.run();

@@ -86,8 +86,7 @@ test('status: where the token lives; none when neither the boot file nor the sta
   });
 });
 
-
-test('move-token as root (the unit\'s privileged step): a token left on the boot partition moves, and the copy belongs to the agent', async () => {
+test("move-token as root (the unit's privileged step): a token left on the boot partition moves, and the copy belongs to the agent", async () => {
   await withTempDir(async (dir) => {
     const { boot, layout } = await board(dir);
     const { log } = memoryLog();

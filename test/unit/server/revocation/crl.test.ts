@@ -24,7 +24,17 @@ import { token } from '../registry/registry-suite.js';
 
 async function setup(dir: string) {
   const { dataDir, passphraseFile } = await initDataDir(dir);
-  const res = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--crl-validity', '7d']);
+  const res = await fleetcert([
+    'broker-config',
+    '--data-dir',
+    dataDir,
+    '--passphrase-file',
+    passphraseFile,
+    '--out',
+    join(dir, 'broker'),
+    '--crl-validity',
+    '7d',
+  ]);
   assert.is(res.code, 0, res.stderr);
   const layout = dataLayout(dataDir);
   const authority = await loadAuthority(layout, (await readFile(passphraseFile, 'utf8')).trim());
@@ -81,10 +91,20 @@ test('a revocation committed while the CRL is being signed is not lost: the publ
     const now = new Date();
     try {
       await registry.createToken({ ...token('t1', null), createdAt: now }, null);
-      for (const [id, serial] of [['dev-1', '0a01'], ['dev-2', '0a02']] as const) {
+      for (const [id, serial] of [
+        ['dev-1', '0a01'],
+        ['dev-2', '0a02'],
+      ] as const) {
         await registry.recordIssued({
-          deviceId: id, expected: expectationOf(undefined, undefined), tokenId: 't1', labels: {}, metadata: undefined,
-          countTokenUse: true, action: 'issued', source: 'test', now,
+          deviceId: id,
+          expected: expectationOf(undefined, undefined),
+          tokenId: 't1',
+          labels: {},
+          metadata: undefined,
+          countTokenUse: true,
+          action: 'issued',
+          source: 'test',
+          now,
           certificate: { serial, keySha256: `k-${serial}`, notBefore: now, notAfter: new Date(now.getTime() + 86_400_000), pem: 'pem' },
         });
       }
@@ -126,7 +146,10 @@ test('batched publications: a burst shares one CRL; the next batch waits the int
       assert.is(published.length, 1, 'twenty requests after a quiet period: one publication, at once');
       for (let i = 0; i < 20; i += 1) publisher.publishSoon('superseded');
       const [now] = await Promise.all([publisher.publishNow('keyCompromise'), new Promise((r) => setTimeout(r, 700))]);
-      assert.equal(published.map((p) => p.why), ['superseded', 'keyCompromise', 'superseded']);
+      assert.equal(
+        published.map((p) => p.why),
+        ['superseded', 'keyCompromise', 'superseded'],
+      );
       assert.ok(published[2]!.at - started >= 400, 'the second batch waited the interval');
       assert.ok(published[2]!.at - started < 400 + 600, 'and no longer than it (plus signing)');
       const after = await parseCrl(await readFile(crlFile, 'utf8'), authority.issuer.certificate);
