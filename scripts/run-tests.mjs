@@ -8,7 +8,21 @@ import { join } from 'node:path';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
 ensureSetup({
-  commands: ['openssl', 'curl', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'qemu-aarch64-static', 'qemu-arm-static', 'dpkg-deb', 'gcc'],
+  commands: [
+    'openssl',
+    'curl',
+    'mosquitto',
+    'mosquitto_pub',
+    'mosquitto_sub',
+    'qemu-aarch64-static',
+    'qemu-arm-static',
+    'dpkg-deb',
+    'gcc',
+    'dpkg-shlibdeps',
+    'lintian',
+    'systemd-analyze',
+    'adduser',
+  ],
 });
 
 const filter = process.argv[2] ?? '';

@@ -24,6 +24,11 @@ const DEBIAN_PACKAGES = {
   'qemu-aarch64-static': 'qemu-user-static',
   'qemu-arm-static': 'qemu-user-static',
   'dpkg-deb': 'dpkg',
+  // The packages test: shared-library dependencies, lintian, and the units checked by systemd-analyze.
+  'dpkg-shlibdeps': 'dpkg-dev',
+  lintian: 'lintian',
+  'systemd-analyze': 'systemd',
+  adduser: 'adduser',
 };
 
 function say(message) {
