@@ -149,7 +149,10 @@ export class CredentialStore {
           notAfter: certificate.notAfter,
         });
         await this.pointLiveAt(name);
-        if (choice.unusable) await this.setAside(choice.unusable);
+        if (choice.unusable) {
+          if (choice.unusable > name) await this.salvageKey(choice.unusable);
+          await this.setAside(choice.unusable);
+        }
         return { files: this.layout.live, generation: name, certificate, candidate: undefined };
       }
       case 'corrupt':
@@ -168,6 +171,30 @@ export class CredentialStore {
     await symlink(`generations/${name}`, tmp);
     await rename(tmp, this.layout.live.dir);
     await syncDirectory(this.layout.root);
+  }
+
+  /**
+   * The live generation broke and an OLDER one took over: the server's current certificate is the
+   * broken one's, and the older one is superseded (revoked at the broker once the newer was
+   * proven). Its key, if still intact, is kept as the pending key: the renewal resumed at start
+   * then gets the current certificate for it again (a retry for the same key, no token use),
+   * instead of a new key the server would refuse. Never over a pending key already there.
+   */
+  private async salvageKey(name: string): Promise<void> {
+    if (await this.hasPendingKey()) return;
+    const text = await readFile(this.layout.generation(name).key, 'utf8').catch(() => undefined);
+    if (text === undefined) return;
+    try {
+      await importPrivateKeyPem(text);
+    } catch {
+      return;
+    }
+    await ensureDirectory(this.layout.pending.dir, 0o700);
+    await writeFileAtomic(this.layout.pending.key, text, { mode: 0o600 });
+    this.log.info('kept the key of the broken generation to fetch its certificate again', {
+      event: 'credentials_key_salvaged',
+      generation: name,
+    });
   }
 
   /** Out of the generation sequence (never pruned as "previous"), kept for inspection. */

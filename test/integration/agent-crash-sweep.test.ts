@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent } from '../helpers/agent-process.js';
 import { boardRoot } from '../helpers/boards.js';
+import { bootCard } from '../helpers/boot-card.js';
 import { AGENT_MAIN, fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows, registrySnapshot } from '../helpers/fleet-server.js';
@@ -65,7 +66,8 @@ function agentArgs(name: string): string[] {
     '--state-dir',
     stateOf(name),
     '--bootstrap',
-    ctx.boot!,
+    // Each board its own card: the agent moves the token off it after enrolling.
+    bootCard(ctx.dir!, name, ctx.boot!),
     '--broker',
     `127.0.0.1:${ctx.fleet!.brokerPort}`,
     '--broker-servername',

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
 import { boardRoot } from '../helpers/boards.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
@@ -93,8 +94,9 @@ async function flipKeyByte(path: string): Promise<void> {
   await writeFile(path, lines.join('\n'));
 }
 
-it('a truncated live cert.pem: the service falls back to the previous generation and connects; no token use', async () => {
+it('a truncated live cert.pem: the service falls back, fetches the current certificate for the intact key again, connects; no token use', async () => {
   const state = await enrolledDevice('trunc', 1);
+  const current = describeCertificate(readCertificate(await readFile(join(state, 'live/cert.pem'), 'utf8'))).serialNumber;
   const uses = tokenUses();
   const issued = issuedCount();
   await truncate(join(state, 'live/cert.pem'));
@@ -102,14 +104,17 @@ it('a truncated live cert.pem: the service falls back to the previous generation
   try {
     const fallback = await agent.waitForEvent('credentials_fallback');
     assert.equal([fallback.generation, fallback.unusable], ['000001', '000002']);
-    await agent.waitForEvent('mqtt_connected');
+    // Generation 1 was superseded, and revoked at the broker once 2 was proven: only 2's key is of use.
+    assert.is((await agent.waitForEvent('credentials_key_salvaged')).generation, '000002');
+    await agent.waitForEvent('mqtt_connected', 30_000, { match: { serial: current } });
   } finally {
     assert.is(await agent.stop(), 0);
   }
   assert.is(tokenUses(), uses, 'the token was not used');
-  assert.is(issuedCount(), issued, 'nothing was issued');
-  assert.is(await readlink(join(state, 'live')), 'generations/000001');
-  assert.equal((await readdir(join(state, 'generations'))).sort(), ['000001', '000002.corrupt']);
+  assert.is(issuedCount(), issued, 'nothing was issued: the server handed back the current certificate');
+  const live = await readlink(join(state, 'live'));
+  assert.is(describeCertificate(readCertificate(await readFile(join(state, live, 'cert.pem'), 'utf8'))).serialNumber, current);
+  assert.ok((await readdir(join(state, 'generations'))).includes('000002.corrupt'), 'the broken generation is kept for inspection');
 });
 
 it('a flipped byte in live key.pem: `enroll` falls back to the previous generation; no token use', async () => {
