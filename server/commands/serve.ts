@@ -8,7 +8,7 @@ import { FleetcertError } from '../../shared/errors.js';
 import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logger.js';
 import { certificatesToPem, certificateToPem, describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
-import { loadAuthority, type Authority } from '../authority/authority.js';
+import { ISSUER_KINDS, loadAuthority, type Authority, type IssuerKind } from '../authority/authority.js';
 import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
@@ -40,6 +40,7 @@ interface ServeOptions {
   brokerUrl?: string;
   logLevel: string;
   json?: boolean;
+  issuer: IssuerKind;
 }
 
 export function serveCommand(io: CliIo): Command {
@@ -63,6 +64,11 @@ export function serveCommand(io: CliIo): Command {
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
+    .addOption(
+      new Option('--issuer <kind>', 'what signs device certificates: fast (DER and node:crypto) or peculiar (the @peculiar/x509 reference)')
+        .choices(ISSUER_KINDS)
+        .default('fast'),
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
@@ -98,7 +104,7 @@ Examples:
       const layout = await initialisedLayout(options.dataDir);
       const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
-      const authority = await loadAuthority(layout, passphrase.value);
+      const authority = await loadAuthority(layout, passphrase.value, options.issuer);
       const registry = await openRegistry(layout);
       const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'));
       const server = new EstServer({
