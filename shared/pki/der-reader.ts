@@ -53,7 +53,53 @@ export class DerReader {
     }
     const end = contentStart + length;
     if (end > limit) this.fail('DER element runs past its container');
+    if ((tag & 0xc0) === 0) {
+      // Universal class: no end-of-contents (BER only); SEQUENCE and SET constructed, everything else primitive (X.690 §10.2).
+      const number = tag & 0x1f;
+      if (number === 0) this.fail('end-of-contents octets are not DER');
+      if ((number === 0x10 || number === 0x11) !== ((tag & 0x20) !== 0)) this.fail(`universal tag 0x${tag.toString(16)} in the wrong form`);
+    }
     return { tag, start: offset, contentStart, end };
+  }
+
+  /**
+   * Checks that an element whose contents the caller does not interpret (a name attribute value,
+   * an extension value) is itself well-formed DER all the way down, to a bounded depth: what a
+   * schema-driven parser would refuse, refused here too.
+   */
+  wellFormed(element: DerElement, depth = 0): void {
+    if (depth > 16) this.fail('DER nested too deeply');
+    if ((element.tag & 0x20) !== 0) for (const child of this.children(element)) this.wellFormed(child, depth + 1);
+    else this.primitiveWellFormed(element);
+    if (element.tag === 0x04 && element.end > element.contentStart && this.bytes[element.contentStart] === 0x30) {
+      // An OCTET STRING that opens a SEQUENCE wraps DER (extension values): it must be exactly one element.
+      const inner = this.elementAt(element.contentStart, element.end);
+      if (inner.end !== element.end) this.fail('bytes after the wrapped DER value');
+      this.wellFormed(inner, depth + 1);
+    }
+  }
+
+  /** The universal primitives whose contents have rules of their own (X.690 §8.2, §8.3, §8.6, §8.8, §8.19). */
+  private primitiveWellFormed(element: DerElement): void {
+    const size = element.end - element.contentStart;
+    const first = this.bytes[element.contentStart];
+    switch (element.tag) {
+      case 0x01:
+        if (size !== 1 || (first !== 0 && first !== 0xff)) this.fail('BOOLEAN not in DER form');
+        break;
+      case 0x02:
+        if (size === 0) this.fail('empty INTEGER');
+        break;
+      case 0x03:
+        if (size === 0 || first! > 7 || (size === 1 && first !== 0)) this.fail('malformed BIT STRING');
+        break;
+      case 0x05:
+        if (size !== 0) this.fail('NULL with contents');
+        break;
+      case 0x06:
+        this.objectIdentifier(element, 'object identifier');
+        break;
+    }
   }
 
   /** The elements inside a constructed element, in order (all of its contents, exactly). */

@@ -31,6 +31,9 @@ test('refuses what is not DER, with the caller code', async () => {
     '3003' + '0500', // runs past the end
     '3000' + '00', // trailing byte
     '1f0100', // multi-byte tag
+    '2000', // constructed end-of-contents
+    '1000', // primitive SEQUENCE
+    '2400', // constructed OCTET STRING (BER only)
   ]) {
     await expectCode(() => reader(bad).root(), 'csr_invalid');
   }
