@@ -30,6 +30,7 @@ import type {
   TokenRecord,
 } from './records.js';
 import type { Registry } from './registry.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
 interface TokenRow {
@@ -497,15 +498,25 @@ class SqliteStore {
  * The asynchronous face of a SqliteStore. `gate` decides when a call may run: on the root
  * registry it waits while a transaction of this process is open (so no statement of another
  * task lands inside it); inside `transaction(fn)` calls run at once, on the open transaction.
+ * Single writes on the root registry go through group commit (sqlite-group-commit.ts): many
+ * share one COMMIT, each settles after it.
  */
 class SqliteRegistry implements Registry {
   private txQueue: Promise<unknown> = Promise.resolve();
   private openTx: Promise<unknown> | undefined;
+  private readonly commits: SqliteGroupCommit | undefined;
 
   constructor(
     private readonly store: SqliteStore,
     private readonly inside?: { readonly isOpen: () => boolean },
-  ) {}
+  ) {
+    this.commits = inside ? undefined : new SqliteGroupCommit(store.db, (run) => this.gate(run));
+  }
+
+  /** A state change: grouped with this turn's others into one transaction, or run at once inside `transaction(fn)`. */
+  private write<T>(work: () => T): Promise<T> {
+    return this.commits ? this.commits.run(work) : this.gate(work);
+  }
 
   private async gate<T>(work: () => T): Promise<T> {
     if (this.inside) {
@@ -549,7 +560,7 @@ class SqliteRegistry implements Registry {
   }
 
   createToken(token: TokenRecord, source: string | null) {
-    return this.gate(() => this.store.createToken(token, source));
+    return this.write(() => this.store.createToken(token, source));
   }
   getToken(id: string) {
     return this.gate(() => this.store.getToken(id));
@@ -558,7 +569,7 @@ class SqliteRegistry implements Registry {
     return this.gate(() => this.store.listTokens());
   }
   revokeToken(id: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.revokeToken(id, now, source));
+    return this.write(() => this.store.revokeToken(id, now, source));
   }
   getDevice(id: string) {
     return this.gate(() => this.store.getDevice(id));
@@ -579,34 +590,34 @@ class SqliteRegistry implements Registry {
     return this.gate(() => this.store.listCertificates(deviceId));
   }
   recordIssued(record: IssueRecord) {
-    return this.gate(() => this.store.recordIssued(record));
+    return this.write(() => this.store.recordIssued(record));
   }
   recordPending(record: PendingRecord) {
-    return this.gate(() => this.store.recordPending(record));
+    return this.write(() => this.store.recordPending(record));
   }
   approveDevice(id: string, keySha256: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.approveDevice(id, keySha256, now, source));
+    return this.write(() => this.store.approveDevice(id, keySha256, now, source));
   }
   resetDevice(id: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.resetDevice(id, now, source));
+    return this.write(() => this.store.resetDevice(id, now, source));
   }
   touchDevice(id: string, now: Date, metadata?: Record<string, unknown>) {
-    return this.gate(() => this.store.touchDevice(id, now, metadata));
+    return this.write(() => this.store.touchDevice(id, now, metadata));
   }
   revokeDevice(id: string, reason: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.revokeDevice(id, reason, now, source));
+    return this.write(() => this.store.revokeDevice(id, reason, now, source));
   }
   requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.requestRenewal(target, reason, now, source));
+    return this.write(() => this.store.requestRenewal(target, reason, now, source));
   }
   revokedCertificates(now: Date) {
     return this.gate(() => this.store.revokedCertificates(now));
   }
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date) {
-    return this.gate(() => this.store.recordReportedStatus(id, state, serial, now));
+    return this.write(() => this.store.recordReportedStatus(id, state, serial, now));
   }
   audit(entry: NewAuditEntry) {
-    return this.gate(() => this.store.audit(entry));
+    return this.write(() => this.store.audit(entry));
   }
   listAudit(filter?: { deviceId?: string; limit?: number }) {
     return this.gate(() => this.store.listAudit(filter));
@@ -616,6 +627,7 @@ class SqliteRegistry implements Registry {
   }
   async close(): Promise<void> {
     if (this.inside) throw new FleetcertError('internal', 'close() inside a registry transaction');
+    await this.commits?.drain();
     await this.txQueue.catch(() => undefined);
     this.store.close();
   }
