@@ -17,7 +17,7 @@ import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
-import { DEFAULT_LIMITS, EstServer, type EstServerLimits } from '../est/est-server.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
 import { initialisedLayout, openRegistry } from './data-dir.js';
@@ -34,6 +34,7 @@ interface ServeOptions {
   renewalInfoRetry: string;
   maxAuthFailures: string;
   failureWindow: string;
+  maxPendingEnrollments: string;
   headerTimeout: string;
   bodyTimeout: string;
   mdns?: boolean;
@@ -60,6 +61,11 @@ export function serveCommand(io: CliIo): Command {
     .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
     .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
+    .option(
+      '--max-pending-enrollments <n>',
+      'enrollments in progress at once; past that devices are answered 503 server_busy with Retry-After',
+      String(DEFAULT_MAX_PENDING_ENROLLMENTS),
+    )
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
@@ -92,6 +98,10 @@ Examples:
       };
       const maxFailures = Number(options.maxAuthFailures);
       if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
+      const maxPendingEnrollments = Number(options.maxPendingEnrollments);
+      if (!Number.isSafeInteger(maxPendingEnrollments) || maxPendingEnrollments < 1) {
+        throw new FleetcertError('usage', '--max-pending-enrollments must be a whole number of 1 or more');
+      }
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
       // Last line of defence: a promise nobody awaited must not end the server for every device.
@@ -119,6 +129,7 @@ Examples:
         tokenKnown: async (tokenId) => (await registry.getToken(tokenId)) !== undefined,
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
+        maxPendingEnrollments,
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
       });
       let address;
