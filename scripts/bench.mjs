@@ -37,7 +37,7 @@ const dir = mkdtempSync(join(tmpdir(), 'fleetcert-bench-'));
 const data = join(dir, 'data');
 const pass = join(dir, 'pass');
 const fleetcert = (args) => {
-  const res = spawnSync(process.execPath, [cli, ...args, '--data-dir', data], { encoding: 'utf8' });
+  const res = spawnSync(process.execPath, [cli, ...args, '--data-dir', data], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (res.status !== 0) throw new Error(`fleetcert ${args[0]}: ${res.stderr}`);
   return res.stdout;
 };
