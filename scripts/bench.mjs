@@ -52,7 +52,13 @@ function post(port, ca, token, body) {
     const started = performance.now();
     const req = request(
       {
-        host: '127.0.0.1', port, servername: 'localhost', path: '/.well-known/est/simpleenroll', method: 'POST', ca, agent: false,
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        path: '/.well-known/est/simpleenroll',
+        method: 'POST',
+        ca,
+        agent: false,
         headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`d:${token}`).toString('base64')}` },
       },
       (res) => {
@@ -132,7 +138,21 @@ async function makeBodies(prefix, count) {
 }
 
 async function serveRun(label, issuer, ca, token, bodies, nodeArgs = []) {
-  const args = [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json', '--log-level', 'warn', '--issuer', issuer];
+  const args = [
+    cli,
+    'serve',
+    '--data-dir',
+    data,
+    '--passphrase-file',
+    pass,
+    '--listen',
+    '127.0.0.1:0',
+    '--json',
+    '--log-level',
+    'warn',
+    '--issuer',
+    issuer,
+  ];
   const { child, port } = startProcess(args, nodeArgs);
   try {
     return await drive(label, child.pid, await port, ca, token, bodies);
@@ -146,7 +166,17 @@ async function seedsMethod(count) {
   const work = join(dir, 'seeds');
   spawnSync('mkdir', ['-p', work]);
   const ext = join(work, 'device.ext');
-  writeFileSync(ext, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  writeFileSync(
+    ext,
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=clientAuth',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+      '',
+    ].join('\n'),
+  );
   const csrs = [];
   for (let i = 0; i < count; i += 1) {
     const csr = await buildCsr({ keys: await generateKeyPair(), commonName: `seed-${i}` });
@@ -155,22 +185,50 @@ async function seedsMethod(count) {
   }
   const one = (i) =>
     new Promise((resolve, reject) => {
-      const p = spawn('openssl', [
-        'x509', '-req', '-in', csrs[i], '-CA', join(data, 'ca', 'intermediate.pem'), '-CAkey', join(data, 'ca', 'intermediate.key'),
-        '-passin', `file:${pass}`, '-set_serial', `0x${(BigInt(i) + 0x1000n).toString(16)}`, '-days', '30', '-sha256',
-        '-extfile', ext, '-out', join(work, `${i}.pem`),
-      ], { stdio: 'ignore' });
+      const p = spawn(
+        'openssl',
+        [
+          'x509',
+          '-req',
+          '-in',
+          csrs[i],
+          '-CA',
+          join(data, 'ca', 'intermediate.pem'),
+          '-CAkey',
+          join(data, 'ca', 'intermediate.key'),
+          '-passin',
+          `file:${pass}`,
+          '-set_serial',
+          `0x${(BigInt(i) + 0x1000n).toString(16)}`,
+          '-days',
+          '30',
+          '-sha256',
+          '-extfile',
+          ext,
+          '-out',
+          join(work, `${i}.pem`),
+        ],
+        { stdio: 'ignore' },
+      );
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`openssl x509 -req exited ${code}`))));
     });
   const parallel = cpus().length;
   let next = 0;
   const load = loadavg()[0];
   const started = performance.now();
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await one(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) await one(next++);
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
-  return { label: `(d) openssl x509 -req per device, ${parallel} at a time`, requests: count, perSecond: count / seconds, wallSeconds: seconds, loadAverageAtStart: load };
+  return {
+    label: `(d) openssl x509 -req per device, ${parallel} at a time`,
+    requests: count,
+    perSecond: count / seconds,
+    wallSeconds: seconds,
+    loadAverageAtStart: load,
+  };
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
@@ -191,7 +249,13 @@ try {
     process.stderr.write(`round ${round + 1}/${ROUNDS}: (b) fleetcert serve, fast issuer\n`);
     results.b.push(await serveRun('(b) fleetcert serve (fast issuer)', 'fast', ca, token, fast, nodeArgs));
     process.stderr.write(`round ${round + 1}/${ROUNDS}: (a) transport floor\n`);
-    const floor = startProcess([join(ROOT, 'scripts', 'lib', 'floor-server.mjs'), join(data, 'tls', 'enroll.pem'), join(data, 'tls', 'enroll.key'), join(data, 'ca', 'root.pem'), String(results.b.at(-1).replyBytes)]);
+    const floor = startProcess([
+      join(ROOT, 'scripts', 'lib', 'floor-server.mjs'),
+      join(data, 'tls', 'enroll.pem'),
+      join(data, 'tls', 'enroll.key'),
+      join(data, 'ca', 'root.pem'),
+      String(results.b.at(-1).replyBytes),
+    ]);
     try {
       results.a.push(await drive('(a) transport floor (bare Node HTTPS)', floor.child.pid, await floor.port, ca, token, floorBodies));
     } finally {
@@ -207,24 +271,37 @@ try {
 
   const pick = (runs) => runs.find((r) => r.perSecond === median(runs.map((x) => x.perSecond)));
   const [a, b, c] = [pick(results.a), pick(results.b), pick(results.c)];
+  const cell = (value, digits) => (value === undefined ? '-' : value.toFixed(digits));
   const row = (r) =>
-    `${r.label.padEnd(44)} ${r.perSecond.toFixed(0).padStart(6)}/s ${(r.serverCpuMsPerRequest?.toFixed(2) ?? '-').padStart(7)} ms ${String(r.p50 ?? '-').padStart(7)} ${String(r.p99 ?? '-').padStart(7)}   load ${r.loadAverageAtStart.toFixed(1)}`;
+    [
+      r.label.padEnd(44),
+      `${cell(r.perSecond, 0).padStart(6)}/s`,
+      `${cell(r.serverCpuMsPerRequest, 2).padStart(7)} ms`,
+      String(r.p50 ?? '-').padStart(7),
+      String(r.p99 ?? '-').padStart(7),
+      `  load ${r.loadAverageAtStart.toFixed(1)}`,
+    ].join(' ');
+  const ratio = (x, y, digits = 2) => (x / y).toFixed(digits);
+  const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
   const out = [
     `fleetcert bench: ${DEVICES} devices x ${ROUNDS} round(s), concurrency ${CONCURRENCY}, fresh TLS per device; ${SEED_DEVICES} for (d)`,
-    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim()}`,
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${openssl}`,
     `${''.padEnd(44)} ${'rate'.padStart(8)} ${'CPU/req'.padStart(10)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}`,
     row(a),
     row(b),
     row(c),
     row(d),
     '',
-    `(b)/(a) throughput ${(b.perSecond / a.perSecond).toFixed(2)}   server CPU per request (b)/(a) ${(b.serverCpuMsPerRequest / a.serverCpuMsPerRequest).toFixed(2)}   (targets: >= 0.5, <= 2)`,
-    `(b)/(c) throughput ${(b.perSecond / c.perSecond).toFixed(2)}   server CPU per request (c)/(b) ${(c.serverCpuMsPerRequest / b.serverCpuMsPerRequest).toFixed(2)}`,
-    `(b)/(d) throughput ${(b.perSecond / d.perSecond).toFixed(1)}`,
+    `(b)/(a) throughput ${ratio(b.perSecond, a.perSecond)}   ` +
+      `server CPU per request (b)/(a) ${ratio(b.serverCpuMsPerRequest, a.serverCpuMsPerRequest)}   (targets: >= 0.5, <= 2)`,
+    `(b)/(c) throughput ${ratio(b.perSecond, c.perSecond)}   ` +
+      `server CPU per request (c)/(b) ${ratio(c.serverCpuMsPerRequest, b.serverCpuMsPerRequest)}`,
+    `(b)/(d) throughput ${ratio(b.perSecond, d.perSecond, 1)}`,
     `every request a 200; ${registered} devices in the registry`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ a: results.a, b: results.b, c: results.c, d }, null, 2)}\n`);
+  if (process.argv.includes('--json'))
+    process.stdout.write(`${JSON.stringify({ a: results.a, b: results.b, c: results.c, d }, null, 2)}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -82,8 +82,10 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         if (p.giveUpOnOperator) throw new ServerRefused(outcome.code, `refused (${outcome.code}): ${advice.message}`);
         await wait(OPERATOR_WAIT_SECONDS, `refused (${outcome.code})`);
       } else {
+        // A server's Retry-After (busy, rate limited) is honoured with jitter; without one, back off.
         const asked = outcome.retryAfterSeconds;
-        await wait(asked === undefined ? backoffSeconds(attempt++, ENROLL_BACKOFF) : retryAfterWithJitter(asked), `refused (${outcome.code})`);
+        const delay = asked === undefined ? backoffSeconds(attempt++, ENROLL_BACKOFF) : retryAfterWithJitter(asked);
+        await wait(delay, `refused (${outcome.code})`);
       }
     } catch (err) {
       // The pin not matching, a bad bootstrap file or a wrong clock are not fixed by retrying soon.

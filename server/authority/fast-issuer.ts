@@ -31,7 +31,13 @@ import {
   derTime,
 } from '../pki/der-writer.js';
 import type { CaSigner, CertificateIssuer, IssuedCertificate, IssueRequest } from './certificate-issuer.js';
-import { planCertificate, type CertificatePlan, type ExtendedKeyUsage, type KeyUsage, type PublicKeyFamily } from './certificate-profiles.js';
+import {
+  planCertificate,
+  type CertificatePlan,
+  type ExtendedKeyUsage,
+  type KeyUsage,
+  type PublicKeyFamily,
+} from './certificate-profiles.js';
 
 export interface FastIssuerOptions {
   /** Randomness for serial numbers (default: node:crypto). */
@@ -91,8 +97,13 @@ export class FastIssuer implements CertificateIssuer {
     if (!ski) throw new FleetcertError('internal', `CA ${ca.certificate.subject} has no subject key identifier`);
     const keyId = new DerReader(new Uint8Array(ski.value), 'internal');
     const keyIdOctets = keyId.root();
-    if (keyIdOctets.tag !== 0x04) throw new FleetcertError('internal', `CA ${ca.certificate.subject} has a malformed subject key identifier`);
-    this.authorityKeyIdentifier = extension(OID.authorityKeyIdentifier, false, derSequence([derContextPrimitive(0, keyId.contents(keyIdOctets))]));
+    if (keyIdOctets.tag !== 0x04)
+      throw new FleetcertError('internal', `CA ${ca.certificate.subject} has a malformed subject key identifier`);
+    this.authorityKeyIdentifier = extension(
+      OID.authorityKeyIdentifier,
+      false,
+      derSequence([derContextPrimitive(0, keyId.contents(keyIdOctets))]),
+    );
   }
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
@@ -122,7 +133,8 @@ export class FastIssuer implements CertificateIssuer {
       extension(OID.basicConstraints, true, derSequence(basic)),
       extension(OID.keyUsage, true, derNamedBits(rules.keyUsage.map((u) => KEY_USAGE_BITS[u]))),
     ];
-    if (rules.extendedKeyUsage) out.push(extension(OID.extendedKeyUsage, false, derSequence(rules.extendedKeyUsage.map((u) => EKU_OIDS[u]))));
+    if (rules.extendedKeyUsage)
+      out.push(extension(OID.extendedKeyUsage, false, derSequence(rules.extendedKeyUsage.map((u) => EKU_OIDS[u]))));
     if (rules.subjectAltName) {
       const { dnsNames, ipAddresses } = rules.subjectAltName;
       const names = [...dnsNames.map((name) => derIa5String(name, 2)), ...ipAddresses.map(ipName)];

@@ -107,7 +107,7 @@ export function derDirectoryString(text: string): Uint8Array {
 
 /** An IA5String, or with `contextTag` an [n] IMPLICIT IA5String (GeneralName dNSName is [2]). */
 export function derIa5String(text: string, contextTag?: number): Uint8Array {
-  if (!/^[\x00-\x7f]*$/.test(text)) throw new FleetcertError('internal', 'IA5String holds ASCII only');
+  if (!/^\p{ASCII}*$/u.test(text)) throw new FleetcertError('internal', 'IA5String holds ASCII only');
   const contents = Buffer.from(text, 'latin1');
   return contextTag === undefined ? derTlv(DER_TAG.ia5String, [contents]) : derContextPrimitive(contextTag, contents);
 }
@@ -122,7 +122,8 @@ export function derTime(date: Date): Uint8Array {
   const year = date.getUTCFullYear();
   if (year < 1950 || year > 9999) throw new FleetcertError('internal', `year ${year} cannot be encoded as an X.509 time`);
   const two = (n: number) => String(n).padStart(2, '0');
-  const rest = `${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}Z`;
+  const fields = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  const rest = `${fields.map(two).join('')}Z`;
   if (year <= 2049) return derTlv(DER_TAG.utcTime, [Buffer.from(`${two(year % 100)}${rest}`, 'latin1')]);
   return derTlv(DER_TAG.generalizedTime, [Buffer.from(`${year}${rest}`, 'latin1')]);
 }

@@ -89,7 +89,9 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   const der = toDer(input, 'csr_invalid', MAX_CSR_BYTES);
   const reader = new DerReader(der, 'csr_invalid');
   const fields = readStructure(reader);
-  if (!fields.namedCurve) throw new FleetcertError('csr_invalid', 'the EC key has explicit (or no) curve parameters; a named curve is required');
+  if (!fields.namedCurve) {
+    throw new FleetcertError('csr_invalid', 'the EC key has explicit (or no) curve parameters; a named curve is required');
+  }
   const key = readAcceptablePublicKey(fields.publicKeySpki);
   const algorithm = SIGNATURE_ALGORITHMS.get(fields.signatureOid);
   if (algorithm === undefined) {
@@ -188,7 +190,8 @@ function requestedExtensions(reader: DerReader, attributes: DerElement): string[
       for (const extension of reader.expect(item, 0x30, 'extensionRequest')) {
         const parts = reader.expect(extension, 0x30, 'extension', 2, 3);
         out.push(reader.objectIdentifier(parts[0], 'extension id'));
-        if (parts.length === 3 && (parts[1]!.tag !== 0x01 || parts[1]!.end - parts[1]!.contentStart !== 1)) reader.fail('extension: bad critical flag');
+        const critical = parts.length === 3 ? parts[1]! : undefined;
+        if (critical && (critical.tag !== 0x01 || critical.end - critical.contentStart !== 1)) reader.fail('extension: bad critical flag');
         if (parts.at(-1)!.tag !== 0x04) reader.fail('extension: expected an OCTET STRING value');
         const value = reader.elementAt(parts.at(-1)!.contentStart, parts.at(-1)!.end);
         if (value.end !== parts.at(-1)!.end) reader.fail('extension: bytes after its value');
@@ -200,9 +203,12 @@ function requestedExtensions(reader: DerReader, attributes: DerElement): string[
 
 function verifySignature(reader: DerReader, fields: CsrFields, algorithm: { family: 'ec' | 'rsa'; hash: string }, key: KeyObject): void {
   const bits = reader.contents(fields.signature);
-  if (bits.byteLength < 2 || bits[0] !== 0) throw new FleetcertError('csr_signature_invalid', 'the CSR signature is not a whole number of bytes');
+  if (bits.byteLength < 2 || bits[0] !== 0) {
+    throw new FleetcertError('csr_signature_invalid', 'the CSR signature is not a whole number of bytes');
+  }
   if (key.asymmetricKeyType !== algorithm.family) {
-    throw new FleetcertError('csr_signature_invalid', `the CSR is signed with an ${algorithm.family} algorithm but carries an ${key.asymmetricKeyType} key`);
+    const family = key.asymmetricKeyType ?? 'unknown';
+    throw new FleetcertError('csr_signature_invalid', `the CSR's ${algorithm.family} signature algorithm does not fit its ${family} key`);
   }
   let valid = false;
   try {

@@ -106,7 +106,7 @@ export class DerReader {
   children(parent: DerElement): DerElement[] {
     if ((parent.tag & 0x20) === 0) this.fail('expected a constructed DER element');
     const out: DerElement[] = [];
-    for (let at = parent.contentStart; at < parent.end; ) {
+    for (let at = parent.contentStart; at < parent.end;) {
       const child = this.elementAt(at, parent.end);
       out.push(child);
       at = child.end;

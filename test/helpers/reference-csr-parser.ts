@@ -31,7 +31,10 @@ export async function referenceParseCsr(input: string | Uint8Array): Promise<Par
   requireNamedCurve(publicKeySpki);
   const key = checkPublicKey(publicKeySpki);
   if (fields.hash === undefined || !SIGNATURE_HASHES.has(fields.hash)) {
-    throw new FleetcertError('csr_invalid', `the CSR is signed with ${fields.hash ?? 'an unknown algorithm'}; SHA-256, SHA-384 or SHA-512 is required`);
+    throw new FleetcertError(
+      'csr_invalid',
+      `the CSR is signed with ${fields.hash ?? 'an unknown algorithm'}; SHA-256, SHA-384 or SHA-512 is required`,
+    );
   }
   let valid = false;
   try {

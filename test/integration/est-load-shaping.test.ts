@@ -36,14 +36,20 @@ test('a burst beyond --max-pending-enrollments: 503 server_busy + Retry-After at
       await new Promise((r) => setTimeout(r, 300));
       const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => deviceCsr(`burst-${i}`)));
       const started = Date.now();
-      const first = await Promise.all(burst.map((csr) => est(server, { path: EST_PATHS.simpleEnroll, token, contentType: 'application/pkcs10', body: csr.body })));
+      const first = await Promise.all(
+        burst.map((csr) => est(server, { path: EST_PATHS.simpleEnroll, token, contentType: 'application/pkcs10', body: csr.body })),
+      );
       assert.ok(Date.now() - started < 1400, 'refused at once, not after queueing');
       assert.is(first.filter((r) => r.status === 503).length, 30, first.map((r) => r.status).join(','));
       for (const r of first) {
         assert.is(r.json?.code, 'server_busy');
         assert.is(r.headers['retry-after'], '2');
       }
-      assert.equal((await Promise.all(held)).map((r) => r.status), [200, 200], 'the two in progress complete');
+      assert.equal(
+        (await Promise.all(held)).map((r) => r.status),
+        [200, 200],
+        'the two in progress complete',
+      );
 
       // Every busy device comes back as the agent would: Retry-After plus jitter, until it is served.
       const serials = new Map<string, string>();
@@ -56,13 +62,16 @@ test('a burst beyond --max-pending-enrollments: 503 server_busy + Retry-After at
               return;
             }
             assert.is(r.json?.code, 'server_busy', r.body);
-            await new Promise((resolve) => setTimeout(resolve, retryAfterWithJitter(Number(r.headers['retry-after'])) * 100)); // 1/10 of the time
+            const seconds = retryAfterWithJitter(Number(r.headers['retry-after']));
+            await new Promise((resolve) => setTimeout(resolve, seconds * 100)); // the agent's wait, at 1/10 of the time
           }
           assert.unreachable(`burst-${i} never enrolled`);
         }),
       );
       assert.is(serials.size, 30);
-      const listed = await import('../helpers/cli.js').then(({ fleetcert }) => fleetcert(['device', 'list', '--json', '--data-dir', server.dataDir]));
+      const listed = await import('../helpers/cli.js').then(({ fleetcert }) =>
+        fleetcert(['device', 'list', '--json', '--data-dir', server.dataDir]),
+      );
       const devices = (JSON.parse(listed.stdout) as { devices: { id: string; serial?: string }[] }).devices;
       assert.is(devices.length, 32, 'every device once, nothing lost');
     } finally {
@@ -72,8 +81,14 @@ test('a burst beyond --max-pending-enrollments: 503 server_busy + Retry-After at
 });
 
 test('Retry-After is honoured, never earlier, and spread by up to half of it', () => {
-  assert.is(retryAfterWithJitter(2, () => 0), 2);
-  assert.is(retryAfterWithJitter(2, () => 0.999999), 2 * (1 + 0.5 * 0.999999));
+  assert.is(
+    retryAfterWithJitter(2, () => 0),
+    2,
+  );
+  assert.is(
+    retryAfterWithJitter(2, () => 0.999999),
+    2 * (1 + 0.5 * 0.999999),
+  );
   const spread = new Set(Array.from({ length: 100 }, () => retryAfterWithJitter(10)));
   assert.ok([...spread].every((s) => s >= 10 && s < 15));
   assert.ok(spread.size > 90, 'devices told the same Retry-After do not come back together');

@@ -55,9 +55,15 @@ test('kill -9 under concurrent enrollment: every certificate a client received i
     const db = new Database(join(server.dataDir, 'registry.sqlite3'));
     try {
       assert.is(db.pragma('integrity_check', { simple: true }), 'ok');
-      const rows = db.prepare("SELECT serial, device_id, status FROM certificates").all() as { serial: string; device_id: string; status: string }[];
+      const rows = db.prepare('SELECT serial, device_id, status FROM certificates').all() as {
+        serial: string;
+        device_id: string;
+        status: string;
+      }[];
       const stored = new Map(rows.map((r) => [r.serial, r]));
-      const missing = [...received].filter(([serial, id]) => stored.get(serial)?.device_id !== id || stored.get(serial)?.status !== 'active');
+      const missing = [...received].filter(
+        ([serial, id]) => stored.get(serial)?.device_id !== id || stored.get(serial)?.status !== 'active',
+      );
       assert.equal(missing, [], 'every received certificate is in the registry, active, for its device');
       assert.is(new Set(rows.map((r) => r.serial)).size, rows.length);
     } finally {

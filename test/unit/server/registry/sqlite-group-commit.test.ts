@@ -37,18 +37,23 @@ test('one turn of writes is one transaction; a failing write is rolled back alon
     const reader = new Database(file, { readonly: true });
     const insert = (x: number) => group.run(() => db.prepare('INSERT INTO t VALUES (?)').run(x).changes);
     const results = await Promise.allSettled([
-      ...Array.from({ length: 50 }, (_, i) => insert(i).then((changes) => {
-        // Settled: committed, so another connection sees it.
-        assert.ok(reader.prepare('SELECT 1 FROM t WHERE x = ?').get(i), `row ${i} visible when its promise resolves`);
-        return changes;
-      })),
+      ...Array.from({ length: 50 }, (_, i) =>
+        insert(i).then((changes) => {
+          // Settled: committed, so another connection sees it.
+          assert.ok(reader.prepare('SELECT 1 FROM t WHERE x = ?').get(i), `row ${i} visible when its promise resolves`);
+          return changes;
+        }),
+      ),
       insert(7), // a duplicate: fails, alone
       group.run(() => {
         db.prepare('INSERT INTO t VALUES (1000)').run();
         throw new FleetcertError('registry_conflict', 'stale');
       }),
     ]);
-    assert.equal(commits.filter((s) => s === 'BEGIN IMMEDIATE' || s === 'COMMIT'), ['BEGIN IMMEDIATE', 'COMMIT']);
+    assert.equal(
+      commits.filter((s) => s === 'BEGIN IMMEDIATE' || s === 'COMMIT'),
+      ['BEGIN IMMEDIATE', 'COMMIT'],
+    );
     assert.is(results.filter((r) => r.status === 'fulfilled').length, 50);
     assert.match(String((results[50] as PromiseRejectedResult).reason), /UNIQUE/);
     assert.is(((results[51] as PromiseRejectedResult).reason as FleetcertError).code, 'registry_conflict');
@@ -67,7 +72,10 @@ test('a batch is bounded: more writes than fit take further transactions, in ord
     const group = new SqliteGroupCommit(db, async (run) => run(), 10);
     await Promise.all(Array.from({ length: 25 }, (_, i) => group.run(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(i))));
     assert.is(commits.filter((s) => s === 'COMMIT').length, 3);
-    assert.equal((db.prepare('SELECT v FROM t ORDER BY x').all() as { v: number }[]).map((r) => r.v), Array.from({ length: 25 }, (_, i) => i));
+    assert.equal(
+      (db.prepare('SELECT v FROM t ORDER BY x').all() as { v: number }[]).map((r) => r.v),
+      Array.from({ length: 25 }, (_, i) => i),
+    );
     db.close();
   });
 });

@@ -32,7 +32,9 @@ function prng(seed: number): () => number {
   };
 }
 
-type Outcome = { code: string; message?: string } | { commonName: string | undefined; spki: string; fingerprint: string; key: string; extensions: string[] };
+type Outcome =
+  | { code: string; message?: string }
+  | { commonName: string | undefined; spki: string; fingerprint: string; key: string; extensions: string[] };
 
 async function outcome(parse: (der: Uint8Array) => Promise<Awaited<ReturnType<typeof parseCsr>>>, der: Uint8Array): Promise<Outcome> {
   try {
@@ -81,14 +83,32 @@ async function corpus(): Promise<Map<string, Buffer>> {
     await openssl(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', join(dir, 'explicit')]);
     const explicit = await openssl(['req', '-new', '-key', join(dir, 'explicit'), '-subj', '/CN=rpi-explicit']);
     out.set('openssl explicit EC parameters', Buffer.from(explicit.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
-    const cert = await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=x']);
+    const cert = await openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      '/dev/null',
+      '-subj',
+      '/CN=x',
+    ]);
     out.set('a certificate', Buffer.from(cert.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
   });
   out.set('raw SHA-256', rawEcCsr({ commonName: 'rpi-1' }).der);
   out.set('raw SHA-1', rawEcCsr({ commonName: 'rpi-1', hash: 'sha1' }).der);
-  out.set('raw extensionRequest INTEGER', rawEcCsr({ commonName: 'rpi-1', attributes: [{ type: OIDS.extensionRequest, values: [integer(1)] }] }).der);
+  out.set(
+    'raw extensionRequest INTEGER',
+    rawEcCsr({ commonName: 'rpi-1', attributes: [{ type: OIDS.extensionRequest, values: [integer(1)] }] }).der,
+  );
   const basicConstraints = sequence(oid('2.5.29.19'), tlv(0x04, sequence()));
-  out.set('raw extensionRequest BC', rawEcCsr({ commonName: 'rpi-2', attributes: [{ type: OIDS.extensionRequest, values: [sequence(basicConstraints)] }] }).der);
+  out.set(
+    'raw extensionRequest BC',
+    rawEcCsr({ commonName: 'rpi-2', attributes: [{ type: OIDS.extensionRequest, values: [sequence(basicConstraints)] }] }).der,
+  );
   out.set('raw unknown attribute', rawEcCsr({ commonName: 'rpi-3', attributes: [{ type: '1.2.3.4', values: [integer(7)] }] }).der);
   out.set('not a CSR', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]));
   out.set('empty', Buffer.alloc(0));
@@ -113,7 +133,11 @@ const MUTATIONS: Record<string, (r: () => number, der: Buffer) => Buffer> = {
   truncate: (r, der) => der.subarray(0, Math.floor(r() * der.length)),
   insert: (r, der) => {
     const at = Math.floor(r() * der.length);
-    return Buffer.concat([der.subarray(0, at), Buffer.from(Array.from({ length: 1 + Math.floor(r() * 8) }, () => Math.floor(r() * 256))), der.subarray(at)]);
+    return Buffer.concat([
+      der.subarray(0, at),
+      Buffer.from(Array.from({ length: 1 + Math.floor(r() * 8) }, () => Math.floor(r() * 256))),
+      der.subarray(at),
+    ]);
   },
   deleteRange: (r, der) => {
     const at = Math.floor(r() * der.length);
@@ -121,7 +145,9 @@ const MUTATIONS: Record<string, (r: () => number, der: Buffer) => Buffer> = {
   },
   wrongLength: (r, der) => {
     const out = Buffer.from(der);
-    const tags = [...out.keys()].filter((i) => i + 1 < out.length && [0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x30, 0x31, 0xa0].includes(out[i]!));
+    const tags = [...out.keys()].filter(
+      (i) => i + 1 < out.length && [0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x30, 0x31, 0xa0].includes(out[i]!),
+    );
     const at = tags[Math.floor(r() * tags.length)]! + 1;
     out[at] = (out[at]! + [-2, -1, 1, 2, 0x40][Math.floor(r() * 5)]!) & 0xff;
     return out;
@@ -183,7 +209,8 @@ test(`lean and reference CSR parsers agree on the corpus and ${MUTANTS} mutation
     const mutation = names[Math.floor(random() * names.length)]!;
     await check(`${mutation}(${label})`, MUTATIONS[mutation]!(random, der));
   }
-  if (process.env.FLEETCERT_DIFF_VERBOSE) console.log('lean outcomes', Object.fromEntries(codes), 'named differences', Object.fromEntries(named));
+  if (process.env.FLEETCERT_DIFF_VERBOSE)
+    console.log('lean outcomes', Object.fromEntries(codes), 'named differences', Object.fromEntries(named));
   assert.equal(disagreements.slice(0, 5), [], `${disagreements.length} unexplained disagreements`);
   // Every code the corpus is meant to reach was reached (the test is not vacuous).
   for (const code of ['ok', 'csr_invalid', 'csr_signature_invalid', 'key_too_weak', 'key_unsupported']) assert.ok(codes.has(code), code);
