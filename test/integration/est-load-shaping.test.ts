@@ -6,12 +6,17 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
 import { EST_PATHS } from '../../shared/protocol/est.js';
 import { retryAfterWithJitter } from '../../shared/retry/backoff.js';
 import { deviceCsr, est } from '../helpers/est-client.js';
 import { createToken, startServer } from '../helpers/fleet-server.js';
+import { eventsIn } from '../helpers/agent-process.js';
+import { boardRoot } from '../helpers/boards.js';
+import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { rawHttps } from '../helpers/raw-https.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
@@ -74,6 +79,67 @@ test('a burst beyond --max-pending-enrollments: 503 server_busy + Retry-After at
       );
       const devices = (JSON.parse(listed.stdout) as { devices: { id: string; serial?: string }[] }).devices;
       assert.is(devices.length, 32, 'every device once, nothing lost');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test('the real agent told server_busy waits Retry-After plus jitter, then enrolls', async () => {
+  await withTempDir(async (dir) => {
+    const server = await startServer(dir, ['--max-pending-enrollments', '1', '--log-level', 'warn']);
+    try {
+      const boot = join(dir, 'fleetcert.json');
+      const created = await fleetcert([
+        'token',
+        'create',
+        '--data-dir',
+        server.dataDir,
+        '--name',
+        'busy',
+        '--uses',
+        '5',
+        '--out',
+        boot,
+        '--enroll-url',
+        `https://localhost:${server.port}`,
+      ]);
+      assert.is(created.code, 0, created.stderr);
+      const token = (JSON.parse(await readFile(boot, 'utf8')) as { token: string }).token;
+      // One slow device holds the only slot for 2 s: the agent's first attempt finds the server busy.
+      const csr = await deviceCsr('slow-holder');
+      const held = rawHttps(server, {
+        parts: [
+          `POST ${EST_PATHS.simpleEnroll} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ${Buffer.from(`d:${token}`).toString('base64')}\r\n` +
+            `Content-Type: application/pkcs10\r\nContent-Length: ${csr.body.length}\r\n\r\n`,
+          2000,
+          csr.body,
+        ],
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const agent = await fleetcertAgent([
+        'enroll',
+        '--state-dir',
+        join(dir, 'state'),
+        '--bootstrap',
+        boot,
+        '--broker',
+        '127.0.0.1:1',
+        '--broker-servername',
+        'localhost',
+        '--identity-root',
+        boardRoot('rpi4-bookworm-arm64'),
+        '--id-template',
+        'busy-{serial}',
+      ]);
+      assert.is(agent.code, 0, agent.stderr);
+      assert.is((await held).status, 200);
+      assert.is(eventsIn(agent.stderr, 'enrollment_refused', { code: 'server_busy' }).length, 1, agent.stderr);
+      const retry = eventsIn(agent.stderr, 'enrollment_retry', { why: 'refused (server_busy)' });
+      assert.is(retry.length, 1, agent.stderr);
+      const delay = retry[0]!.delaySeconds as number;
+      assert.ok(delay >= 2 && delay <= 3, `waited ${delay} s for Retry-After 2 (+ up to 50%)`);
+      assert.is(eventsIn(agent.stderr, 'certificate_installed').length, 1);
     } finally {
       await server.stop();
     }
