@@ -253,8 +253,9 @@ try {
       join(ROOT, 'scripts', 'lib', 'floor-server.mjs'),
       join(data, 'tls', 'enroll.pem'),
       join(data, 'tls', 'enroll.key'),
-      join(data, 'ca', 'root.pem'),
       String(results.b.at(-1).replyBytes),
+      join(data, 'ca', 'root.pem'),
+      join(data, 'ca', 'intermediate.pem'),
     ]);
     try {
       results.a.push(await drive('(a) transport floor (bare Node HTTPS)', floor.child.pid, await floor.port, ca, token, floorBodies));

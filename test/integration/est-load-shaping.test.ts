@@ -108,9 +108,10 @@ test('the real agent told server_busy waits Retry-After plus jitter, then enroll
       const token = (JSON.parse(await readFile(boot, 'utf8')) as { token: string }).token;
       // One slow device holds the only slot for 2 s: the agent's first attempt finds the server busy.
       const csr = await deviceCsr('slow-holder');
+      const basic = `Basic ${Buffer.from(`d:${token}`).toString('base64')}`;
       const held = rawHttps(server, {
         parts: [
-          `POST ${EST_PATHS.simpleEnroll} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ${Buffer.from(`d:${token}`).toString('base64')}\r\n` +
+          `POST ${EST_PATHS.simpleEnroll} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${basic}\r\n` +
             `Content-Type: application/pkcs10\r\nContent-Length: ${csr.body.length}\r\n\r\n`,
           2000,
           csr.body,
