@@ -91,7 +91,7 @@ export class FastIssuer implements CertificateIssuer {
     this.randomBytes = options.randomBytes ?? nodeRandomBytes;
     this.signingKey = KeyObject.from(ca.keys.privateKey);
     ({ hash: this.hash, algorithm: this.signatureAlgorithm } = SIGNATURE[ca.keys.type]);
-    this.issuerName = new Uint8Array(ca.certificate.subjectName.toArrayBuffer());
+    this.issuerName = subjectNameBytes(new Uint8Array(ca.certificate.rawData));
     this.issuerNotAfter = ca.certificate.notAfter;
     const ski = ca.certificate.extensions.find((e) => e.type === '2.5.29.14');
     if (!ski) throw new FleetcertError('internal', `CA ${ca.certificate.subject} has no subject key identifier`);
@@ -144,6 +144,19 @@ export class FastIssuer implements CertificateIssuer {
     if (rules.authorityKeyIdentifier) out.push(this.authorityKeyIdentifier);
     return out;
   }
+}
+
+/**
+ * The CA's subject exactly as its certificate encodes it: the issuer field of what it signs must
+ * match it byte for byte (RFC 5280 §7.1 name chaining), so it is copied, never re-encoded.
+ */
+function subjectNameBytes(caDer: Uint8Array): Uint8Array {
+  const reader = new DerReader(caDer, 'internal');
+  const [tbs] = reader.expect(reader.root(), 0x30, 'CA certificate', 3, 3);
+  const fields = reader.expect(tbs, 0x30, 'CA TBSCertificate', 6);
+  const subject = fields[fields[0]!.tag === 0xa0 ? 5 : 4]; // after [0] version (if any), serial, signature, issuer, validity
+  if (subject?.tag !== 0x30) return reader.fail('CA certificate without a subject name');
+  return reader.encoding(subject).slice();
 }
 
 function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
