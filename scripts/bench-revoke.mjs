@@ -29,12 +29,23 @@ let reconnects = 0;
 try {
   const devices = [];
   for (let n = 0; n < DEVICES; n += 1) devices.push(await enrollDevice(fleet.server, fleet.token, `bench-rev-${n}`));
-  const clients = await Promise.all(devices.map((d) => connectDevice(d, { caPem: fleet.caPem, port: fleet.brokerPort, reconnectPeriod: 100 })));
+  const clients = await Promise.all(
+    devices.map((d) => connectDevice(d, { caPem: fleet.caPem, port: fleet.brokerPort, reconnectPeriod: 100 })),
+  );
   for (const [n, client] of clients.entries()) {
     const closed = new Promise((resolve) => client.once('close', () => resolve(performance.now())));
     client.on('connect', () => (reconnects += 1));
     const started = performance.now();
-    const res = spawnSync(process.execPath, [cli, 'device', 'revoke', devices[n].id, '--data-dir', fleet.server.dataDir, '--passphrase-file', fleet.server.passphraseFile]);
+    const res = spawnSync(process.execPath, [
+      cli,
+      'device',
+      'revoke',
+      devices[n].id,
+      '--data-dir',
+      fleet.server.dataDir,
+      '--passphrase-file',
+      fleet.server.passphraseFile,
+    ]);
     if (res.status !== 0) throw new Error(`revoke failed: ${res.stderr}`);
     cliMs.push(performance.now() - started);
     cutoffMs.push((await closed) - started);
@@ -46,7 +57,20 @@ try {
     const s = [...xs].sort((a, b) => a - b);
     return { min: Math.round(s[0]), p50: Math.round(s[Math.floor(s.length / 2)]), max: Math.round(s[s.length - 1]) };
   };
-  process.stdout.write(JSON.stringify({ devices: DEVICES, revokeCliMs: stats(cliMs), sessionEndedAfterMs: stats(cutoffMs), reconnectsAfterRevocation: reconnects, stillConnected: still, node: process.version }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify(
+      {
+        devices: DEVICES,
+        revokeCliMs: stats(cliMs),
+        sessionEndedAfterMs: stats(cutoffMs),
+        reconnectsAfterRevocation: reconnects,
+        stillConnected: still,
+        node: process.version,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   if (still > 0 || reconnects > 0) process.exitCode = 1;
 } finally {
   await fleet.stop();

@@ -120,9 +120,13 @@ function startAgent(args) {
 }
 
 async function startServer(enrollPort) {
-  server = spawn(process.execPath, [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', `127.0.0.1:${enrollPort}`, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  server = spawn(
+    process.execPath,
+    [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', `127.0.0.1:${enrollPort}`, '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   server.stderr.on('data', (c) => (log += c));
   return new Promise((resolve) => {
@@ -142,7 +146,22 @@ try {
   step('2. One fleet token for up to 50 boards, and its bootstrap file for the boot partition');
   const enrollPort = await freePort();
   const boot = join(dir, 'fleetcert.json');
-  fleetcert(['token', 'create', '--name', 'demo-fleet', '--uses', '50', '--expires', '1d', '--label', 'site=demo', '--out', boot, '--enroll-url', `https://localhost:${enrollPort}`]);
+  fleetcert([
+    'token',
+    'create',
+    '--name',
+    'demo-fleet',
+    '--uses',
+    '50',
+    '--expires',
+    '1d',
+    '--label',
+    'site=demo',
+    '--out',
+    boot,
+    '--enroll-url',
+    `https://localhost:${enrollPort}`,
+  ]);
 
   step('3. Make Mosquitto enforce it: mutual TLS, a per-device ACL, a CRL');
   // Run as root, mosquitto drops to its own user: it must reach these files and its pid file.
@@ -155,8 +174,23 @@ try {
   }
   const mqttPort = await freePort();
   const adminPort = await freePort();
-  fleetcert(['broker-config', '--out', join(dir, 'broker'), '--port', String(mqttPort), '--bind', '127.0.0.1', '--admin-port', String(adminPort),
-    '--host', 'localhost', '--reload-pid-file', join(run, 'mosquitto.pid'), '--passphrase-file', pass]);
+  fleetcert([
+    'broker-config',
+    '--out',
+    join(dir, 'broker'),
+    '--port',
+    String(mqttPort),
+    '--bind',
+    '127.0.0.1',
+    '--admin-port',
+    String(adminPort),
+    '--host',
+    'localhost',
+    '--reload-pid-file',
+    join(run, 'mosquitto.pid'),
+    '--passphrase-file',
+    pass,
+  ]);
   await startBroker(join(dir, 'broker'), join(run, 'mosquitto.pid'));
   process.stdout.write(`  mosquitto is running with it on 127.0.0.1:${mqttPort}\n`);
 
@@ -166,12 +200,26 @@ try {
 
   step('5. The agent on a device: nothing but the bootstrap file and an empty state directory');
   const state = join(dir, 'device-state');
-  process.stdout.write(`$ fleetcert-agent run --bootstrap fleetcert.json --state-dir ${state} --broker 127.0.0.1:${mqttPort} --broker-servername localhost\n`);
-  const agent = startAgent(['run', '--bootstrap', boot, '--state-dir', state, '--broker', `127.0.0.1:${mqttPort}`, '--broker-servername', 'localhost', '--hooks-dir', join(dir, 'hooks')]);
+  process.stdout.write(
+    `$ fleetcert-agent run --bootstrap fleetcert.json --state-dir ${state} --broker 127.0.0.1:${mqttPort} --broker-servername localhost\n`,
+  );
+  const agent = startAgent([
+    'run',
+    '--bootstrap',
+    boot,
+    '--state-dir',
+    state,
+    '--broker',
+    `127.0.0.1:${mqttPort}`,
+    '--broker-servername',
+    'localhost',
+    '--hooks-dir',
+    join(dir, 'hooks'),
+  ]);
   const deviceId = JSON.parse(await agent.until(/"msg":"device identity"/)).deviceId;
   await agent.until(/connected to the broker over mutual TLS/);
 
-  step('6. Round trip: the device\'s status went through the broker to the server');
+  step("6. Round trip: the device's status went through the broker to the server");
   for (let i = 0; i < 50; i += 1) {
     const shown = JSON.parse(fleetcert(['device', 'show', deviceId, '--json'], { quiet: true, echo: false }));
     if (shown.device.reported?.state === 'online') break;

@@ -11,7 +11,11 @@ export function discoverCommand(io: CliIo): Command {
     .addOption(new Option('--timeout <seconds>', 'how long to listen').default('5'))
     .addOption(new Option('--json', 'print the result as JSON on stdout'))
     .action(async (options: { timeout: string; json?: boolean }) => {
-      const found = await discoverBroker({ timeoutSeconds: Number(options.timeout), attempts: 1, log: createLogger({ namespace: 'fleetcert-agent', level: 'warn' }) });
+      const found = await discoverBroker({
+        timeoutSeconds: Number(options.timeout),
+        attempts: 1,
+        log: createLogger({ namespace: 'fleetcert-agent', level: 'warn' }),
+      });
       io.stdout(
         options.json
           ? JSON.stringify({ ok: true, ...found }) + '\n'

@@ -31,7 +31,14 @@ export function enrollCommand(io: CliIo): Command {
     const info = describeCertificate(live.certificate);
     io.stdout(
       options.json
-        ? JSON.stringify({ ok: true, deviceId: result.deviceId, enrolledNow: result.enrolledNow || live !== result.live, serialNumber: info.serialNumber, notAfter: info.notAfter.toISOString(), files: live.files }) + '\n'
+        ? JSON.stringify({
+            ok: true,
+            deviceId: result.deviceId,
+            enrolledNow: result.enrolledNow || live !== result.live,
+            serialNumber: info.serialNumber,
+            notAfter: info.notAfter.toISOString(),
+            files: live.files,
+          }) + '\n'
         : `${how} as ${result.deviceId} (serial ${info.serialNumber}, valid until ${info.notAfter.toISOString()}).\nFiles: ${live.files.dir}/{key,cert,chain,ca}.pem\n`,
     );
   });

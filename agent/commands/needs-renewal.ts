@@ -38,7 +38,7 @@ export function needsRenewalCommand(io: CliIo): Command {
         'renewal window (asked for over mutual TLS unless --offline), else in the default window near 2/3 of the ' +
         'lifetime, the point fixed by the serial. Prints nothing unless --json.',
     )
-    .addOption(new Option('--offline', "do not ask the server for its renewal window (the default window applies)"))
+    .addOption(new Option('--offline', 'do not ask the server for its renewal window (the default window applies)'))
     .addHelpText('after', HELP);
   return addCommonOptions(command).action(async (options: CommonOptions & { offline?: boolean }) => {
     const { layout, log } = await agentContext(options);
@@ -48,8 +48,12 @@ export function needsRenewalCommand(io: CliIo): Command {
       const check = await checkRenewalDue(new CredentialStore(layout, log), endpoint, log, new Date());
       if (options.json) {
         io.stdout(
-          JSON.stringify({ due: check.due, dueFrom: check.dueFrom.toISOString(), serial: check.serial, notAfter: check.live.certificate.notAfter.toISOString() }) +
-            '\n',
+          JSON.stringify({
+            due: check.due,
+            dueFrom: check.dueFrom.toISOString(),
+            serial: check.serial,
+            notAfter: check.live.certificate.notAfter.toISOString(),
+          }) + '\n',
         );
       }
       if (!check.due) throw new CommandExit(NEEDS_RENEWAL_EXIT.notDue);

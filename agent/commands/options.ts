@@ -34,7 +34,11 @@ export function addCommonOptions(command: Command): Command {
   return command
     .addOption(new Option('--config <file>', 'agent configuration file (default /etc/fleetcert/agent.json)').env('FLEETCERT_AGENT_CONFIG'))
     .addOption(new Option('--state-dir <dir>', 'agent state directory (default /var/lib/fleetcert-agent)').env('FLEETCERT_STATE_DIR'))
-    .addOption(new Option('--bootstrap <file...>', 'bootstrap file(s) to look for (default: the boot partition, then /etc/fleetcert)').env('FLEETCERT_BOOTSTRAP'))
+    .addOption(
+      new Option('--bootstrap <file...>', 'bootstrap file(s) to look for (default: the boot partition, then /etc/fleetcert)').env(
+        'FLEETCERT_BOOTSTRAP',
+      ),
+    )
     .addOption(new Option('--enroll-url <url>', 'enrollment endpoint, skips discovery').env('FLEETCERT_ENROLL_URL'))
     .addOption(new Option('--broker <host:port>', "the broker's mTLS listener, skips discovery").env('FLEETCERT_BROKER'))
     .addOption(new Option('--broker-servername <name>', "name in the broker's certificate when --broker is an address"))

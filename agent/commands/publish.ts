@@ -32,11 +32,14 @@ Examples:
     );
   return addCommonOptions(command).action(async (topic: string, payload: string | undefined, options: PublishOptions) => {
     const wait = options.wait === undefined ? undefined : Number(options.wait);
-    if (wait !== undefined && !(Number.isFinite(wait) && wait >= 0)) throw new FleetcertError('usage', '--wait must be a number of seconds');
+    if (wait !== undefined && !(Number.isFinite(wait) && wait >= 0))
+      throw new FleetcertError('usage', '--wait must be a number of seconds');
     const { layout } = await agentContext(options);
     const body = payload === undefined || payload === '-' ? await readStdin() : Buffer.from(payload, 'utf8');
     const text = body.toString('utf8');
-    const message = Buffer.from(text, 'utf8').equals(body) ? { topic, payload: text } : { topic, payload: body.toString('base64'), encoding: 'base64' as const };
+    const message = Buffer.from(text, 'utf8').equals(body)
+      ? { topic, payload: text }
+      : { topic, payload: body.toString('base64'), encoding: 'base64' as const };
     const file = await enqueueMessage(layout.outbox, message);
     let delivered = false;
     if (wait !== undefined) {
@@ -51,7 +54,9 @@ Examples:
         hint: 'is "fleetcert-agent run" running and connected? see "journalctl -u fleetcert-agent"',
       });
     }
-    io.stdout(options.json ? JSON.stringify({ ok: true, queued: file, delivered }) + '\n' : delivered ? 'Delivered.\n' : `Queued: ${file}\n`);
+    io.stdout(
+      options.json ? JSON.stringify({ ok: true, queued: file, delivered }) + '\n' : delivered ? 'Delivered.\n' : `Queued: ${file}\n`,
+    );
   });
 }
 

@@ -26,14 +26,24 @@ export function renewCommand(io: CliIo): Command {
     const { config, layout, log } = await agentContext(options);
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
-    if (!(await store.live())) throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, { hint: 'run "fleetcert-agent enroll" first' });
-    if (!info) throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, { hint: 'run "fleetcert-agent enroll" once' });
+    if (!(await store.live()))
+      throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
+        hint: 'run "fleetcert-agent enroll" first',
+      });
+    if (!info)
+      throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, {
+        hint: 'run "fleetcert-agent enroll" once',
+      });
     const endpoint = endpointsFromInfo(info).enroll;
     if (!options.force) {
       // The same rule as the service's schedule and needs-renewal; the server's window wins.
       const { due, dueFrom } = await checkRenewalDue(store, endpoint, log, new Date());
       if (!due) {
-        io.stdout(options.json ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n' : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`);
+        io.stdout(
+          options.json
+            ? JSON.stringify({ ok: true, renewed: false, dueFrom: dueFrom.toISOString() }) + '\n'
+            : `Not due yet: renewal opens ${dueFrom.toISOString()} (use --force to renew now).\n`,
+        );
         return;
       }
     }
@@ -41,7 +51,14 @@ export function renewCommand(io: CliIo): Command {
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json
-        ? JSON.stringify({ ok: true, renewed: true, via, serialNumber: next.serialNumber, notAfter: next.notAfter.toISOString(), generation: renewed.generation }) + '\n'
+        ? JSON.stringify({
+            ok: true,
+            renewed: true,
+            via,
+            serialNumber: next.serialNumber,
+            notAfter: next.notAfter.toISOString(),
+            generation: renewed.generation,
+          }) + '\n'
         : `${via === 'renewed' ? 'Renewed' : 'Enrolled again with the bootstrap token'}: serial ${next.serialNumber}, valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
     );
   });

@@ -68,7 +68,11 @@ export function runCommand(_io: CliIo): Command {
         void clock.save(new Date());
       },
     });
-    const outbox = new OutboxPublisher({ dir: layout.outbox, publish: (topic, payload) => connection.publishOwn(topic, payload), log: log.child('outbox') });
+    const outbox = new OutboxPublisher({
+      dir: layout.outbox,
+      publish: (topic, payload) => connection.publishOwn(topic, payload),
+      log: log.child('outbox'),
+    });
     await connection.start();
     await outbox.start();
     const renewal = await renewalParams(config, layout, enrolled.endpoints.enroll, log.child('renew'));
@@ -77,7 +81,13 @@ export function runCommand(_io: CliIo): Command {
       cronExpression: config.renewCheck,
       readValidity: async () => {
         const live = await store.live();
-        return live && { serial: describeCertificate(live.certificate).serialNumber, notBefore: live.certificate.notBefore, notAfter: live.certificate.notAfter };
+        return (
+          live && {
+            serial: describeCertificate(live.certificate).serialNumber,
+            notBefore: live.certificate.notBefore,
+            notAfter: live.certificate.notAfter,
+          }
+        );
       },
       readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
       renew: async () => {

@@ -28,7 +28,10 @@ export const agentConfigSchema = z
     /** Skips discovery of the enrollment endpoint. */
     enrollUrl: z.url({ protocol: /^https$/ }).optional(),
     /** `host:port` of the broker's mTLS listener; skips discovery of the broker. */
-    broker: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port').optional(),
+    broker: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
+      .optional(),
     /** Name to check the broker's certificate against when `broker` is an address. */
     brokerServername: z.string().min(1).optional(),
     /** Root under which /proc and /sys are read for the board identity (tests, chroots). */
@@ -38,7 +41,10 @@ export const agentConfigSchema = z
     clockWaitSeconds: z.number().int().min(0).max(3600).default(300),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** When `run` checks whether the certificate is due (node-cron; 6 fields = with seconds). */
-    renewCheck: z.string().refine((e) => cron.validate(e), 'must be a cron expression').default('*/15 * * * *'),
+    renewCheck: z
+      .string()
+      .refine((e) => cron.validate(e), 'must be a cron expression')
+      .default('*/15 * * * *'),
     /** First pause after a failed renewal; it grows tenfold up to 6 h. */
     renewRetrySeconds: z.number().int().min(1).max(21_600).default(60),
   })
@@ -55,13 +61,18 @@ export async function loadAgentConfig(file: string | undefined, overrides: Agent
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!(code === 'ENOENT' && file === undefined)) {
-      throw new FleetcertError('config_invalid', `${path}: ${code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`);
+      throw new FleetcertError(
+        'config_invalid',
+        `${path}: ${code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`,
+      );
     }
   }
   const merged = { ...(fromFile as object), ...definedOnly(overrides) };
   const parsed = agentConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    throw new FleetcertError('config_invalid', `agent configuration: ${formatIssues(parsed.error)}`, { hint: `check ${path} and the command-line options` });
+    throw new FleetcertError('config_invalid', `agent configuration: ${formatIssues(parsed.error)}`, {
+      hint: `check ${path} and the command-line options`,
+    });
   }
   return parsed.data;
 }

@@ -32,7 +32,8 @@ export async function findBootstrap(paths: readonly string[]): Promise<FoundBoot
 }
 
 export function parseBootstrap(path: string, text: string): BootstrapFile {
-  if (Buffer.byteLength(text) > MAX_BOOTSTRAP_BYTES) throw new FleetcertError('bootstrap_invalid', `${path}: larger than ${MAX_BOOTSTRAP_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_BOOTSTRAP_BYTES)
+    throw new FleetcertError('bootstrap_invalid', `${path}: larger than ${MAX_BOOTSTRAP_BYTES} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(stripBom(text));
@@ -43,7 +44,9 @@ export function parseBootstrap(path: string, text: string): BootstrapFile {
   }
   const parsed = bootstrapFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw new FleetcertError('bootstrap_invalid', `${path}: ${formatIssues(parsed.error)}`, { hint: 'make a new one with "fleetcert token create --out fleetcert.json"' });
+    throw new FleetcertError('bootstrap_invalid', `${path}: ${formatIssues(parsed.error)}`, {
+      hint: 'make a new one with "fleetcert token create --out fleetcert.json"',
+    });
   }
   // Normalise CRLF in the embedded PEM (Windows editors) so it parses like the original.
   const caCertificate = parsed.data.caCertificate?.replace(/\r\n/g, '\n');

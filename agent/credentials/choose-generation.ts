@@ -35,6 +35,7 @@ export function chooseGeneration(inventory: CredentialInventory): GenerationChoi
   const usable = generations.filter((g): g is CompleteGeneration => g.complete && g.name !== unusable).at(-1);
   if (usable) return { kind: 'fallback', generation: usable, problem, unusable: target ? target.name : undefined };
   const others = generations.filter((g) => g.name !== unusable);
-  const rest = others.length === 0 ? 'no other generation exists' : others.map((g) => (g.complete ? g.name : `${g.name}: ${g.problem}`)).join('; ');
+  const rest =
+    others.length === 0 ? 'no other generation exists' : others.map((g) => (g.complete ? g.name : `${g.name}: ${g.problem}`)).join('; ');
   return { kind: 'corrupt', problem: `${problem}; no complete generation to fall back to (${rest})` };
 }

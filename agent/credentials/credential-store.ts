@@ -34,7 +34,11 @@ export interface CredentialPems {
 }
 
 export async function readCredentialPems(files: CredentialFiles): Promise<CredentialPems> {
-  const [keyPem, certChainPem, caPem] = await Promise.all([readFile(files.key, 'utf8'), readFile(files.chain, 'utf8'), readFile(files.ca, 'utf8')]);
+  const [keyPem, certChainPem, caPem] = await Promise.all([
+    readFile(files.key, 'utf8'),
+    readFile(files.chain, 'utf8'),
+    readFile(files.ca, 'utf8'),
+  ]);
   return { keyPem, certChainPem, caPem };
 }
 

@@ -15,7 +15,10 @@ export type GenerationCheck =
 
 export type CompleteGeneration = Extract<GenerationCheck, { complete: true }>;
 
-export type LiveLink = { readonly kind: 'absent' } | { readonly kind: 'link'; readonly target: string } | { readonly kind: 'unreadable'; readonly problem: string };
+export type LiveLink =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'link'; readonly target: string }
+  | { readonly kind: 'unreadable'; readonly problem: string };
 
 export interface CredentialInventory {
   readonly live: LiveLink;
@@ -56,19 +59,23 @@ export async function readLiveLink(layout: StateLayout): Promise<LiveLink> {
 async function checkGeneration(name: string, files: CredentialFiles): Promise<GenerationCheck> {
   const problem = (text: string): GenerationCheck => ({ name, complete: false, problem: text });
   const read = async (path: string): Promise<string | { problem: string }> =>
-    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => ({ problem: `${path}: ${err.code === 'ENOENT' ? 'missing' : `unreadable (${err.code})`}` }));
+    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => ({
+      problem: `${path}: ${err.code === 'ENOENT' ? 'missing' : `unreadable (${err.code})`}`,
+    }));
   const [keyPem, certPem, chainPem, caPem] = await Promise.all([read(files.key), read(files.cert), read(files.chain), read(files.ca)]);
   for (const file of [keyPem, certPem, chainPem, caPem]) if (typeof file !== 'string') return problem(file.problem);
   let certificate: Certificate;
   try {
     certificate = readCertificate(certPem as string);
     const chain = readCertificates(chainPem as string);
-    if (!chain[0] || !Buffer.from(chain[0].rawData).equals(Buffer.from(certificate.rawData))) return problem(`${files.chain} does not start with ${files.cert}`);
+    if (!chain[0] || !Buffer.from(chain[0].rawData).equals(Buffer.from(certificate.rawData)))
+      return problem(`${files.chain} does not start with ${files.cert}`);
     readCertificate(caPem as string);
   } catch (err) {
     return problem(`a certificate file of generation ${name} does not parse (${(err as Error).message})`);
   }
-  if (!keyProvesCertificate(keyPem as string, certPem as string)) return problem(`${files.key} is not the key of ${files.cert} (corrupt or replaced)`);
+  if (!keyProvesCertificate(keyPem as string, certPem as string))
+    return problem(`${files.key} is not the key of ${files.cert} (corrupt or replaced)`);
   return { name, complete: true, certificate };
 }
 

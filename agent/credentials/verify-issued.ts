@@ -19,17 +19,24 @@ export async function verifyIssued(check: IssuedCheck): Promise<Certificate> {
   const [leaf, ...intermediates] = check.chain;
   if (!leaf) throw new FleetcertError('issued_certificate_invalid', 'the server returned no certificate');
   if (!(await certificateMatchesKey(leaf, check.keys))) {
-    throw new FleetcertError('issued_certificate_invalid', 'the issued certificate is not for this device\'s key');
+    throw new FleetcertError('issued_certificate_invalid', "the issued certificate is not for this device's key");
   }
   const cn = describeCertificate(leaf).subjectCommonName;
-  if (cn !== check.deviceId) throw new FleetcertError('issued_certificate_invalid', `the issued certificate is for "${cn}", not "${check.deviceId}"`);
+  if (cn !== check.deviceId)
+    throw new FleetcertError('issued_certificate_invalid', `the issued certificate is for "${cn}", not "${check.deviceId}"`);
   try {
     await verifyChain({ leaf, intermediates, roots: [check.root], now: check.now });
   } catch (err) {
     if (isFleetcertError(err, 'cert_not_yet_valid')) {
-      throw new FleetcertError('clock_not_set', `the new certificate is not valid yet at ${check.now.toISOString()}: the device clock is wrong`, { cause: err });
+      throw new FleetcertError(
+        'clock_not_set',
+        `the new certificate is not valid yet at ${check.now.toISOString()}: the device clock is wrong`,
+        { cause: err },
+      );
     }
-    throw new FleetcertError('issued_certificate_invalid', `the issued certificate does not verify: ${(err as Error).message}`, { cause: err });
+    throw new FleetcertError('issued_certificate_invalid', `the issued certificate does not verify: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return leaf;
 }

@@ -10,7 +10,6 @@ import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { MDNS_SERVICE_NAME, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
 
-
 export interface DiscoveredBroker {
   /** The advertised host name (SRV target), e.g. `pi-gw.local`: what certificates are checked against. */
   readonly host: string;
@@ -36,9 +35,13 @@ export async function discoverBroker(options: DiscoverOptions): Promise<Discover
     options.log.info('no fleetcert broker answered on mDNS yet', { attempt, of: options.attempts });
     if (attempt < options.attempts) await new Promise((r) => setTimeout(r, Math.min(30_000, 1_000 * 2 ** attempt)));
   }
-  throw new FleetcertError('discovery_failed', `no ${MDNS_SERVICE_NAME} service with a ${MDNS_TXT.enrollPort} TXT record found on the local network`, {
-    hint: 'is "fleetcert serve --mdns" (or the avahi service file) running on the broker host? Or set the enrollment URL and broker explicitly',
-  });
+  throw new FleetcertError(
+    'discovery_failed',
+    `no ${MDNS_SERVICE_NAME} service with a ${MDNS_TXT.enrollPort} TXT record found on the local network`,
+    {
+      hint: 'is "fleetcert serve --mdns" (or the avahi service file) running on the broker host? Or set the enrollment URL and broker explicitly',
+    },
+  );
 }
 
 function browseOnce(timeoutMs: number): Promise<DiscoveredBroker | undefined> {

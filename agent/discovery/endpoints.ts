@@ -34,7 +34,9 @@ export async function resolveEndpoints(config: AgentConfig, bootstrapEnrollUrl: 
   const address = found.address.includes(':') ? `[${found.address}]` : found.address;
   return {
     enroll: { url: `https://${address}:${found.enrollPort}`, servername: found.host },
-    broker: explicitBroker ? { ...explicitBroker, servername: config.brokerServername } : { host: found.address, port: found.brokerPort, servername: found.host },
+    broker: explicitBroker
+      ? { ...explicitBroker, servername: config.brokerServername }
+      : { host: found.address, port: found.brokerPort, servername: found.host },
   };
 }
 
@@ -63,7 +65,11 @@ export async function writeBrokerInfo(path: string, deviceId: string, endpoints:
   const info: BrokerInfo = {
     version: BROKER_INFO_VERSION,
     deviceId,
-    broker: { host: endpoints.broker.host, port: endpoints.broker.port, ...(endpoints.broker.servername ? { servername: endpoints.broker.servername } : {}) },
+    broker: {
+      host: endpoints.broker.host,
+      port: endpoints.broker.port,
+      ...(endpoints.broker.servername ? { servername: endpoints.broker.servername } : {}),
+    },
     enroll: { url: endpoints.enroll.url, ...(endpoints.enroll.servername ? { servername: endpoints.enroll.servername } : {}) },
     files: { key: files.key, cert: files.cert, chain: files.chain, ca: files.ca },
   };
@@ -79,9 +85,13 @@ export async function readBrokerInfo(path: string): Promise<BrokerInfo | undefin
     return undefined;
   }
   if ((info.version ?? 1) > BROKER_INFO_VERSION) {
-    throw new FleetcertError('config_invalid', `${path} has format version ${info.version}; this agent reads version ${BROKER_INFO_VERSION}`, {
-      hint: 'a newer agent wrote it: install that version again, or remove the file so that this agent writes its own',
-    });
+    throw new FleetcertError(
+      'config_invalid',
+      `${path} has format version ${info.version}; this agent reads version ${BROKER_INFO_VERSION}`,
+      {
+        hint: 'a newer agent wrote it: install that version again, or remove the file so that this agent writes its own',
+      },
+    );
   }
   return info;
 }

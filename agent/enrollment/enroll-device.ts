@@ -47,7 +47,11 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
   const deadline = p.deadlineSeconds === undefined ? Infinity : Date.now() + p.deadlineSeconds * 1000;
   const { keys, created } = await p.store.pendingKey(p.keyType);
   const keyFingerprint = sha256Hex(await exportPublicKeySpki(keys));
-  p.log.info(created ? 'key generated on the device' : 'reusing the key waiting for its certificate', { event: created ? 'key_generated' : 'key_reused', keyType: p.keyType, keySha256: keyFingerprint });
+  p.log.info(created ? 'key generated on the device' : 'reusing the key waiting for its certificate', {
+    event: created ? 'key_generated' : 'key_reused',
+    keyType: p.keyType,
+    keySha256: keyFingerprint,
+  });
 
   let attempt = 0;
   const wait = async (seconds: number, why: string, event = 'enrollment_retry') => {
@@ -66,7 +70,13 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId: p.deviceId, root, now: new Date() });
         const live = await p.store.install(leaf, outcome.chain, root);
         const info = describeCertificate(leaf);
-        p.log.info('certificate installed', { event: 'certificate_installed', deviceId: p.deviceId, serial: info.serialNumber, notAfter: info.notAfter, generation: live.generation });
+        p.log.info('certificate installed', {
+          event: 'certificate_installed',
+          deviceId: p.deviceId,
+          serial: info.serialNumber,
+          notAfter: info.notAfter,
+          generation: live.generation,
+        });
         await runHooks(p.hooksDir, { deviceId: p.deviceId, files: live.files, generation: live.generation, event: 'installed' }, p.log);
         return live;
       }
@@ -77,7 +87,11 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         continue;
       }
       const advice = refusalAdvice(outcome.code, p.deviceId);
-      p.log.error(`enrollment refused (${outcome.code}): ${advice.message}`, { event: 'enrollment_refused', code: outcome.code, status: outcome.status });
+      p.log.error(`enrollment refused (${outcome.code}): ${advice.message}`, {
+        event: 'enrollment_refused',
+        code: outcome.code,
+        status: outcome.status,
+      });
       if (advice.needsOperator) {
         if (p.giveUpOnOperator) throw new ServerRefused(outcome.code, `refused (${outcome.code}): ${advice.message}`);
         await wait(OPERATOR_WAIT_SECONDS, `refused (${outcome.code})`);
@@ -89,7 +103,11 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
       }
     } catch (err) {
       // The pin not matching, a bad bootstrap file or a wrong clock are not fixed by retrying soon.
-      if (isFleetcertError(err) && ['ca_pin_mismatch', 'bootstrap_invalid', 'enrollment_refused', 'issued_certificate_invalid'].includes(err.code)) throw err;
+      if (
+        isFleetcertError(err) &&
+        ['ca_pin_mismatch', 'bootstrap_invalid', 'enrollment_refused', 'issued_certificate_invalid'].includes(err.code)
+      )
+        throw err;
       if (!isFleetcertError(err) || !['server_unreachable', 'clock_not_set', 'pkcs7_invalid'].includes(err.code)) throw err;
       p.log.warn(`enrollment attempt failed: ${err.message}`, { code: err.code });
       await wait(backoffSeconds(attempt++, ENROLL_BACKOFF), err.code);

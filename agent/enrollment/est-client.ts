@@ -13,7 +13,13 @@ import type { RefusalCode } from '../../shared/protocol/error-codes.js';
 import { CONTENT_TYPES, decodeBase64Body, errorBodySchema, EST_PATHS, MAX_EST_BODY_BYTES } from '../../shared/protocol/est.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
-import { MAX_RENEWAL_INFO_BYTES, RENEWAL_INFO_PATH, RENEWAL_INFO_RETRY_BOUNDS, renewalInfoSchema, type RenewalInfo } from '../../shared/protocol/renewal-info.js';
+import {
+  MAX_RENEWAL_INFO_BYTES,
+  RENEWAL_INFO_PATH,
+  RENEWAL_INFO_RETRY_BOUNDS,
+  renewalInfoSchema,
+  type RenewalInfo,
+} from '../../shared/protocol/renewal-info.js';
 import { formatIssues } from '../../shared/format-issues.js';
 import { clockSkew } from '../clock/clock-skew.js';
 
@@ -25,9 +31,7 @@ export interface EstEndpoint {
 }
 
 export type EnrollOutcome =
-  | { readonly kind: 'issued'; readonly chain: Certificate[] }
-  | { readonly kind: 'pending'; readonly retryAfterSeconds: number }
-  | Refused;
+  { readonly kind: 'issued'; readonly chain: Certificate[] } | { readonly kind: 'pending'; readonly retryAfterSeconds: number } | Refused;
 
 type Refused = {
   readonly kind: 'refused';
@@ -37,7 +41,8 @@ type Refused = {
   readonly retryAfterSeconds: number | undefined;
 };
 
-export type RenewalInfoOutcome = { readonly kind: 'info'; readonly info: RenewalInfo; readonly retryAfterSeconds: number | undefined } | Refused;
+export type RenewalInfoOutcome =
+  { readonly kind: 'info'; readonly info: RenewalInfo; readonly retryAfterSeconds: number | undefined } | Refused;
 
 export interface ClientCredentials {
   readonly certChainPem: string;
@@ -78,7 +83,8 @@ export class EstClient {
   async renewalInfo(client: ClientCredentials): Promise<RenewalInfoOutcome> {
     const res = await this.send('GET', RENEWAL_INFO_PATH, { accept: CONTENT_TYPES.json }, undefined, client);
     if (res.status !== 200) return refused(res);
-    if (res.body.length > MAX_RENEWAL_INFO_BYTES) throw new FleetcertError('response_invalid', `renewal info larger than ${MAX_RENEWAL_INFO_BYTES} bytes`);
+    if (res.body.length > MAX_RENEWAL_INFO_BYTES)
+      throw new FleetcertError('response_invalid', `renewal info larger than ${MAX_RENEWAL_INFO_BYTES} bytes`);
     let json: unknown;
     try {
       json = JSON.parse(res.body.toString('utf8'));
@@ -91,11 +97,20 @@ export class EstClient {
     return {
       kind: 'info',
       info: parsed.data,
-      retryAfterSeconds: retryAfter === undefined ? undefined : Math.max(RENEWAL_INFO_RETRY_BOUNDS.minSeconds, Math.min(RENEWAL_INFO_RETRY_BOUNDS.maxSeconds, retryAfter)),
+      retryAfterSeconds:
+        retryAfter === undefined
+          ? undefined
+          : Math.max(RENEWAL_INFO_RETRY_BOUNDS.minSeconds, Math.min(RENEWAL_INFO_RETRY_BOUNDS.maxSeconds, retryAfter)),
     };
   }
 
-  private send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string, client?: ClientCredentials): Promise<RawResponse> {
+  private send(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+    client?: ClientCredentials,
+  ): Promise<RawResponse> {
     const url = new URL(this.endpoint.url);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -129,7 +144,9 @@ export class EstClient {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new FleetcertError('server_unreachable', `no answer from ${this.endpoint.url} within ${TIMEOUT_MS / 1000} s`)));
+      req.on('timeout', () =>
+        req.destroy(new FleetcertError('server_unreachable', `no answer from ${this.endpoint.url} within ${TIMEOUT_MS / 1000} s`)),
+      );
       req.on('error', (err) => reject(translateTlsError(err, this.endpoint.url)));
       req.end(body);
     });
@@ -191,10 +208,14 @@ export function translateTlsError(err: Error, url: string): FleetcertError {
   if (err instanceof FleetcertError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (code === 'CERT_NOT_YET_VALID') {
-    return new FleetcertError('clock_not_set', `the server's certificate is not valid yet at ${new Date().toISOString()}: the device clock is wrong`, {
-      cause: err,
-      hint: 'let NTP set the clock (timedatectl), or set it by hand, then retry',
-    });
+    return new FleetcertError(
+      'clock_not_set',
+      `the server's certificate is not valid yet at ${new Date().toISOString()}: the device clock is wrong`,
+      {
+        cause: err,
+        hint: 'let NTP set the clock (timedatectl), or set it by hand, then retry',
+      },
+    );
   }
   return new FleetcertError('server_unreachable', `cannot talk to ${url}: ${code || err.message}`, { cause: err });
 }

@@ -23,18 +23,29 @@ export async function pinnedRoot(bootstrap: BootstrapFile, endpoint: EstEndpoint
   if (bootstrap.caCertificate) {
     root = readCertificate(bootstrap.caCertificate);
     if (describeCertificate(root).fingerprintSha256 !== pin) {
-      throw new FleetcertError('bootstrap_invalid', 'the bootstrap file is inconsistent: its caCertificate does not have its caFingerprint', {
-        hint: 'make a new one with "fleetcert token create --out fleetcert.json"',
-      });
+      throw new FleetcertError(
+        'bootstrap_invalid',
+        'the bootstrap file is inconsistent: its caCertificate does not have its caFingerprint',
+        {
+          hint: 'make a new one with "fleetcert token create --out fleetcert.json"',
+        },
+      );
     }
   } else {
-    log.info('fetching the CA certificates once, unverified, to check them against the pinned fingerprint', { event: 'ca_fetch_unverified', url: endpoint.url });
+    log.info('fetching the CA certificates once, unverified, to check them against the pinned fingerprint', {
+      event: 'ca_fetch_unverified',
+      url: endpoint.url,
+    });
     const offered = await new EstClient(endpoint, undefined, log).cacerts();
     root = offered.find((c) => describeCertificate(c).fingerprintSha256 === pin && isSelfSignedCa(c));
     if (!root) {
-      throw new FleetcertError('ca_pin_mismatch', `the server at ${endpoint.url} offers no CA with the pinned SHA-256 ${pin}; the token was not sent`, {
-        hint: 'this is not your fleetcert server (or the bootstrap file is for another fleet)',
-      });
+      throw new FleetcertError(
+        'ca_pin_mismatch',
+        `the server at ${endpoint.url} offers no CA with the pinned SHA-256 ${pin}; the token was not sent`,
+        {
+          hint: 'this is not your fleetcert server (or the bootstrap file is for another fleet)',
+        },
+      );
     }
   }
   await writeFileAtomic(pinFile, certificateToPem(root));

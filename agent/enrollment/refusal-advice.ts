@@ -16,25 +16,33 @@ const retry = (code: string): Advice => ({ message: `the server refused with ${c
 
 const ADVICE: Record<WireErrorCode, (deviceId: string, code: WireErrorCode) => Advice> = {
   token_invalid: () => operator('the bootstrap token is not known to the server: copy a current fleetcert.json onto the boot partition'),
-  token_expired: () => operator('the bootstrap token has expired: make a new one ("fleetcert token create --out fleetcert.json") and copy it onto the boot partition'),
+  token_expired: () =>
+    operator(
+      'the bootstrap token has expired: make a new one ("fleetcert token create --out fleetcert.json") and copy it onto the boot partition',
+    ),
   token_revoked: () => operator('the bootstrap token was revoked: copy a new fleetcert.json onto the boot partition'),
   token_exhausted: () => operator('the bootstrap token has no enrollments left: make a new token with more --uses'),
-  id_not_allowed: (id) => operator(`the device id "${id}" is outside the token's --id-pattern: use a matching id template or another token`),
+  id_not_allowed: (id) =>
+    operator(`the device id "${id}" is outside the token's --id-pattern: use a matching id template or another token`),
   id_invalid: (id) => operator(`the device id "${id}" is not acceptable: set another id template`),
   id_reserved: (id) => operator(`the device id "${id}" is not acceptable: set another id template`),
-  id_taken: (id) => operator(`the id "${id}" is enrolled with another key: if this board was re-flashed, run "fleetcert device reset ${id}" on the server`),
+  id_taken: (id) =>
+    operator(`the id "${id}" is enrolled with another key: if this board was re-flashed, run "fleetcert device reset ${id}" on the server`),
   id_pending: (id) =>
     operator(
       `the id "${id}" waits for approval of another key: compare this board's key fingerprint with "fleetcert device list --pending"; ` +
         `if this board was re-flashed, run "fleetcert device reset ${id}" on the server`,
     ),
-  device_revoked: (id) => operator(`this device was revoked: an operator must run "fleetcert device reset ${id}" before it can enroll again`),
+  device_revoked: (id) =>
+    operator(`this device was revoked: an operator must run "fleetcert device reset ${id}" before it can enroll again`),
   cert_expired: (id) =>
     operator(
       `the certificate expired longer ago than the server's renewal grace window: copy a bootstrap file (fleetcert.json) onto the device so it can enroll again, or run "fleetcert device reset ${id}" first if its token denies re-enrollment`,
     ),
   certificate_not_current: (id) =>
-    operator(`the server no longer takes this certificate as the device's current one (was "${id}" reset?): copy a bootstrap file (fleetcert.json) onto the device so it can enroll again`),
+    operator(
+      `the server no longer takes this certificate as the device's current one (was "${id}" reset?): copy a bootstrap file (fleetcert.json) onto the device so it can enroll again`,
+    ),
   key_too_weak: () => operator('the server does not accept this key type: use keyType ec-p256'),
   key_unsupported: () => operator('the server does not accept this key type: use keyType ec-p256'),
   rate_limited: () => ({ message: 'too many failed attempts from this address: waiting as the server asks', needsOperator: false }),

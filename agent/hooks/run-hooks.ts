@@ -30,7 +30,14 @@ export async function runHooks(dir: string, context: HookContext, log: Logger): 
   for (const name of names) {
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile() || !(await access(path, constants.X_OK).then(() => true, () => false))) continue;
+    if (
+      !info?.isFile() ||
+      !(await access(path, constants.X_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const env = {
       ...process.env,
       FLEETCERT_EVENT: context.event,
@@ -44,7 +51,14 @@ export async function runHooks(dir: string, context: HookContext, log: Logger): 
     const result = await new Promise<HookResult>((resolve) => {
       execFile(path, [], { env, timeout: HOOK_TIMEOUT_MS }, (err, _stdout, stderr) => {
         if (!err) resolve({ hook: name, ok: true, detail: 'ok' });
-        else resolve({ hook: name, ok: false, detail: (err.killed ? `timed out after ${HOOK_TIMEOUT_MS / 1000} s` : `exit ${err.code ?? err.signal}`) + (stderr ? `: ${stderr.trim().slice(0, 300)}` : '') });
+        else
+          resolve({
+            hook: name,
+            ok: false,
+            detail:
+              (err.killed ? `timed out after ${HOOK_TIMEOUT_MS / 1000} s` : `exit ${err.code ?? err.signal}`) +
+              (stderr ? `: ${stderr.trim().slice(0, 300)}` : ''),
+          });
       });
     });
     if (result.ok) log.info('hook ran', { hook: name });

@@ -69,12 +69,20 @@ export function modelSlug(model: string): string {
 
 /** Anything into `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`. */
 export function sanitizeDeviceId(value: string): string {
-  const cleaned = value.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-{2,}/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64).replace(/[-.]+$/, '');
+  const cleaned = value
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64)
+    .replace(/[-.]+$/, '');
   return DEVICE_ID_PATTERN.test(cleaned) ? cleaned : 'device';
 }
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 function usableSerial(value: string | undefined): string | undefined {

@@ -36,14 +36,32 @@ export interface DeviceConnectionOptions {
 
 /** TLS failures that reconnecting at once cannot fix, and what they mean. */
 const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: { state: 'revoked', advice: 'the broker says this certificate is revoked: an operator must reset the device' },
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: {
+    state: 'revoked',
+    advice: 'the broker says this certificate is revoked: an operator must reset the device',
+  },
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: { state: 'expired', advice: 'the broker says this certificate has expired: it must be renewed' },
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: { state: 'untrusted', advice: 'the broker does not trust this certificate\'s CA: is this the right broker?' },
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
-  SELF_SIGNED_CERT_IN_CHAIN: { state: 'untrusted', advice: 'the broker\'s certificate is not from the pinned fleet CA: is this the right broker?' },
-  ERR_TLS_CERT_ALTNAME_INVALID: { state: 'untrusted', advice: 'the broker\'s certificate does not name the host we connected to: set the broker servername' },
-  CERT_NOT_YET_VALID: { state: 'clock', advice: 'the broker\'s certificate is not valid yet: the device clock is wrong' },
-  CERT_HAS_EXPIRED: { state: 'clock', advice: 'the broker\'s certificate looks expired: the device clock is wrong, or the broker needs a new certificate' },
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: {
+    state: 'untrusted',
+    advice: "the broker does not trust this certificate's CA: is this the right broker?",
+  },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: {
+    state: 'untrusted',
+    advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
+  },
+  SELF_SIGNED_CERT_IN_CHAIN: {
+    state: 'untrusted',
+    advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
+  },
+  ERR_TLS_CERT_ALTNAME_INVALID: {
+    state: 'untrusted',
+    advice: "the broker's certificate does not name the host we connected to: set the broker servername",
+  },
+  CERT_NOT_YET_VALID: { state: 'clock', advice: "the broker's certificate is not valid yet: the device clock is wrong" },
+  CERT_HAS_EXPIRED: {
+    state: 'clock',
+    advice: "the broker's certificate looks expired: the device clock is wrong, or the broker needs a new certificate",
+  },
 };
 
 export class DeviceConnection {
@@ -70,22 +88,30 @@ export class DeviceConnection {
     const leaf = describeCertificate(readCertificates(chain)[0]!);
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string =>
-      JSON.stringify({ state, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString(), agentVersion: options.agentVersion } satisfies DeviceStatus);
+      JSON.stringify({
+        state,
+        serial: leaf.serialNumber,
+        notAfter: leaf.notAfter.toISOString(),
+        agentVersion: options.agentVersion,
+      } satisfies DeviceStatus);
     if (this.closed) return; // stopped while the files were being read
     this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
-    const client = mqtt.connect(`mqtts://${options.broker.host.includes(':') ? `[${options.broker.host}]` : options.broker.host}:${options.broker.port}`, {
-      protocolVersion: 5,
-      clientId: options.deviceId,
-      ca,
-      cert: chain,
-      key,
-      ...(options.broker.servername ? { servername: options.broker.servername } : {}),
-      rejectUnauthorized: true,
-      reconnectPeriod: 5_000,
-      connectTimeout: 15_000,
-      noDelay: true,
-      will: { topic: topics.status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
-    } as mqtt.IClientOptions);
+    const client = mqtt.connect(
+      `mqtts://${options.broker.host.includes(':') ? `[${options.broker.host}]` : options.broker.host}:${options.broker.port}`,
+      {
+        protocolVersion: 5,
+        clientId: options.deviceId,
+        ca,
+        cert: chain,
+        key,
+        ...(options.broker.servername ? { servername: options.broker.servername } : {}),
+        rejectUnauthorized: true,
+        reconnectPeriod: 5_000,
+        connectTimeout: 15_000,
+        noDelay: true,
+        will: { topic: topics.status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
+      } as mqtt.IClientOptions,
+    );
     client.on('connect', () => {
       this.setState('online', `${options.broker.host}:${options.broker.port}`);
       client.publish(topics.status, status('online'), { qos: 1, retain: true });
@@ -151,7 +177,9 @@ export class DeviceConnection {
     if (!client) return;
     if (announceOffline && client.connected) {
       await Promise.race([
-        client.publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
+        client
+          .publishAsync(deviceTopics(this.options.deviceId).status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true })
+          .catch(() => undefined),
         new Promise((r) => setTimeout(r, 2_000)),
       ]);
     }
@@ -172,14 +200,22 @@ export class DeviceConnection {
     this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { event: 'mqtt_refused', code });
     if (!this.closed) {
       // Referenced on purpose: this timer is what the service waits for.
-      this.retryTimer = setTimeout(() => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })), this.options.fatalRetryMs ?? 600_000);
+      this.retryTimer = setTimeout(
+        () => void this.start().catch((e: Error) => this.options.log.error('reconnect failed', { err: e })),
+        this.options.fatalRetryMs ?? 600_000,
+      );
     }
   }
 
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online') this.options.log.info('connected to the broker over mutual TLS', { event: 'mqtt_connected', broker: detail, clientId: this.options.deviceId });
+    if (state === 'online')
+      this.options.log.info('connected to the broker over mutual TLS', {
+        event: 'mqtt_connected',
+        broker: detail,
+        clientId: this.options.deviceId,
+      });
     this.options.onState?.(state, detail);
   }
 }

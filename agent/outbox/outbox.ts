@@ -46,7 +46,8 @@ export async function enqueueMessage(dir: string, message: OutboxMessage): Promi
   const parsed = outboxMessageSchema.safeParse(message);
   if (!parsed.success) throw new FleetcertError('usage', `not a message the agent can publish: ${formatIssues(parsed.error)}`);
   const body = JSON.stringify(parsed.data);
-  if (Buffer.byteLength(body) > MAX_MESSAGE_FILE_BYTES) throw new FleetcertError('usage', `message larger than ${MAX_MESSAGE_FILE_BYTES / 1024} KiB`);
+  if (Buffer.byteLength(body) > MAX_MESSAGE_FILE_BYTES)
+    throw new FleetcertError('usage', `message larger than ${MAX_MESSAGE_FILE_BYTES / 1024} KiB`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   sequence += 1;
   const name = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${String(sequence).padStart(6, '0')}-${randomBytes(3).toString('hex')}.json`;
@@ -121,7 +122,8 @@ export class OutboxPublisher {
         return;
       }
       await unlink(path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') log.warn('could not remove a published outbox file; it will be sent again', { file: name, code: err.code });
+        if (err.code !== 'ENOENT')
+          log.warn('could not remove a published outbox file; it will be sent again', { file: name, code: err.code });
       });
     }
   }

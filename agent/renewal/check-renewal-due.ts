@@ -17,7 +17,12 @@ export interface RenewalCheck extends RenewalDue {
   readonly serial: string;
 }
 
-export async function checkRenewalDue(store: CredentialStore, endpoint: EstEndpoint | undefined, log: Logger, now: Date): Promise<RenewalCheck> {
+export async function checkRenewalDue(
+  store: CredentialStore,
+  endpoint: EstEndpoint | undefined,
+  log: Logger,
+  now: Date,
+): Promise<RenewalCheck> {
   const live = await store.live();
   if (!live) throw new FleetcertError('not_enrolled', 'not enrolled: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
   const serial = describeCertificate(live.certificate).serialNumber;

@@ -20,8 +20,16 @@ export async function fetchRenewalHint(store: CredentialStore, endpoint: EstEndp
       log.info('no renewal info from the server; using the default window', { code: outcome.code });
       return undefined;
     }
-    log.debug(() => 'renewal info', () => ({ ...outcome.info, retryAfterSeconds: outcome.retryAfterSeconds }));
-    return { serial: outcome.info.serial, window: renewalInfoWindow(outcome.info), reason: outcome.info.reason, retryAfterSeconds: outcome.retryAfterSeconds };
+    log.debug(
+      () => 'renewal info',
+      () => ({ ...outcome.info, retryAfterSeconds: outcome.retryAfterSeconds }),
+    );
+    return {
+      serial: outcome.info.serial,
+      window: renewalInfoWindow(outcome.info),
+      reason: outcome.info.reason,
+      retryAfterSeconds: outcome.retryAfterSeconds,
+    };
   } catch (err) {
     log.info('could not get renewal info; using the default window', { err });
     return undefined;

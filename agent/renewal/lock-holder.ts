@@ -34,7 +34,10 @@ const holderFile = z.object({
   pid: z.number().int().positive(),
   bootId: z.string().max(64).optional(),
   startTime: z.string().max(32).optional(),
-  nonce: z.string().regex(/^[0-9a-f]{8,64}$/).optional(),
+  nonce: z
+    .string()
+    .regex(/^[0-9a-f]{8,64}$/)
+    .optional(),
 });
 
 export function formatHolder(holder: LockHolder): string {

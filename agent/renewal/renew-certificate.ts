@@ -41,7 +41,12 @@ export interface RenewParams {
 }
 
 /** Refusals after which this certificate will never renew: only the token can help. */
-const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>(['cert_expired', 'device_revoked', 'certificate_not_current', 'chain_invalid']);
+const TOKEN_FALLBACK: ReadonlySet<RefusalCode> = new Set<WireErrorCode>([
+  'cert_expired',
+  'device_revoked',
+  'certificate_not_current',
+  'chain_invalid',
+]);
 
 export interface Renewed {
   readonly live: LiveCredentials;
@@ -52,7 +57,8 @@ export interface Renewed {
 export async function renewCertificate(p: RenewParams): Promise<Renewed> {
   return withRenewalLock(p.layout.renewLock, p.log, async () => {
     const live = await p.store.live();
-    if (!live) throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
+    if (!live)
+      throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     try {
       return { live: await renewOverMtls(p, live, deviceId), via: 'renewed' };
@@ -60,10 +66,20 @@ export async function renewCertificate(p: RenewParams): Promise<Renewed> {
       if (!(err instanceof ServerRefused) || !TOKEN_FALLBACK.has(err.refusal)) throw err;
       const found = await findBootstrap(p.bootstrapFiles);
       if (!found) {
-        p.log.error(`${err.message}; no bootstrap file to enroll again with`, { event: 'token_fallback_unavailable', refusal: err.refusal, deviceId, looked: p.bootstrapFiles });
+        p.log.error(`${err.message}; no bootstrap file to enroll again with`, {
+          event: 'token_fallback_unavailable',
+          refusal: err.refusal,
+          deviceId,
+          looked: p.bootstrapFiles,
+        });
         throw err;
       }
-      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, { event: 'token_fallback', refusal: err.refusal, deviceId, bootstrap: found.path });
+      p.log.warn(`${err.message}; enrolling again with the bootstrap token`, {
+        event: 'token_fallback',
+        refusal: err.refusal,
+        deviceId,
+        bootstrap: found.path,
+      });
       const enrolled = await enrollDevice({
         bootstrap: found.bootstrap,
         endpoint: p.endpoint,
@@ -88,18 +104,33 @@ async function renewOverMtls(p: RenewParams, live: LiveCredentials, deviceId: st
   const pems = await readCredentialPems(live.files);
   const root = readCertificate(pems.caPem);
   const { keys, created } = await p.store.pendingKey(p.keyType);
-  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', { event: 'renewal_started', deviceId, currentSerial: current.serialNumber, notAfter: current.notAfter });
+  p.log.info(created ? 'renewing with a new key' : 'renewing with the new key of an interrupted renewal', {
+    event: 'renewal_started',
+    deviceId,
+    currentSerial: current.serialNumber,
+    notAfter: current.notAfter,
+  });
   const csr = await buildCsr({ keys, commonName: deviceId });
   const outcome = await new EstClient(p.endpoint, certificateToPem(root), p.log).simpleReenroll(csr.der, pems, p.metadata);
   if (outcome.kind === 'refused') {
     const advice = refusalAdvice(outcome.code, deviceId);
-    throw new ServerRefused(outcome.code, `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`);
+    throw new ServerRefused(
+      outcome.code,
+      `renewal refused (${outcome.code}): ${advice.needsOperator ? advice.message : outcome.message || advice.message}`,
+    );
   }
   if (outcome.kind === 'pending') throw new FleetcertError('enrollment_refused', 'renewal unexpectedly pending approval');
   const leaf = await verifyIssued({ chain: outcome.chain, keys, deviceId, root, now: new Date() });
   const installed = await p.store.install(leaf, outcome.chain, root);
   const next = describeCertificate(leaf);
-  p.log.info('certificate renewed', { event: 'certificate_renewed', deviceId, serial: next.serialNumber, notAfter: next.notAfter, previousSerial: current.serialNumber, generation: installed.generation });
+  p.log.info('certificate renewed', {
+    event: 'certificate_renewed',
+    deviceId,
+    serial: next.serialNumber,
+    notAfter: next.notAfter,
+    previousSerial: current.serialNumber,
+    generation: installed.generation,
+  });
   await new SavedClock(p.layout.clockFile, p.log).save(new Date());
   await runHooks(p.hooksDir, { deviceId, files: installed.files, generation: installed.generation, event: 'renewed' }, p.log);
   return installed;

@@ -29,9 +29,13 @@ export class RenewalInProgress extends FleetcertError {
     readonly holder: LockHolder | undefined,
     path: string,
   ) {
-    super('renewal_in_progress', `another renewal is running (${holder ? `pid ${holder.pid}` : 'a process that is taking the lock'}, lock ${path})`, {
-      hint: 'wait for it to finish; a lock left by a process that is gone or from before a reboot is taken over by itself',
-    });
+    super(
+      'renewal_in_progress',
+      `another renewal is running (${holder ? `pid ${holder.pid}` : 'a process that is taking the lock'}, lock ${path})`,
+      {
+        hint: 'wait for it to finish; a lock left by a process that is gone or from before a reboot is taken over by itself',
+      },
+    );
   }
 }
 
@@ -62,7 +66,10 @@ async function acquire(path: string, log: Logger): Promise<string> {
       if (!head) continue;
       let current = head;
       for (let depth = 0; depth < MAX_CHAIN; depth += 1) {
-        const reason = staleReason(current.holder, current.holder ? factsAbout(current.holder) : { bootId: undefined, pidAlive: false, startTime: undefined });
+        const reason = staleReason(
+          current.holder,
+          current.holder ? factsAbout(current.holder) : { bootId: undefined, pidAlive: false, startTime: undefined },
+        );
         if (!reason) throw new RenewalInProgress(current.holder, path);
         const marker = `${path}.takeover-${current.key}`;
         if (await linkExclusive(privatePath, marker)) {

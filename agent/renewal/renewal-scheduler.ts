@@ -82,7 +82,10 @@ export class RenewalScheduler {
   /** One check; overlapping calls are dropped. Never rejects: a failed check is logged and the next one tries again. */
   async check(): Promise<void> {
     if (this.running) {
-      this.options.log.debug('renewal check skipped: the previous check is still running', { event: 'renewal_skipped', reason: 'check_running' });
+      this.options.log.debug('renewal check skipped: the previous check is still running', {
+        event: 'renewal_skipped',
+        reason: 'check_running',
+      });
       return;
     }
     this.running = true;
@@ -126,16 +129,24 @@ export class RenewalScheduler {
       if (isFleetcertError(err, 'renewal_in_progress')) {
         // Never silent: a lock that blocked every check until expiry went unnoticed once (issue 10).
         const holder = err instanceof RenewalInProgress ? err.holder : undefined;
-        this.options.log.warn('renewal due but skipped: another renewal holds the lock', { event: 'renewal_skipped', reason: 'renewal_in_progress', holder });
+        this.options.log.warn('renewal due but skipped: another renewal holds the lock', {
+          event: 'renewal_skipped',
+          reason: 'renewal_in_progress',
+          holder,
+        });
         return;
       }
       const random = this.options.random ?? Math.random;
       // A refusal stands until an operator acts: ask again slowly. Anything else backs off.
       const refused = isFleetcertError(err, 'enrollment_refused');
-      const delay = refused ? OPERATOR_WAIT_SECONDS * (1 - this.options.backoff.jitter * random()) : backoffSeconds(this.failures, this.options.backoff, random);
+      const delay = refused
+        ? OPERATOR_WAIT_SECONDS * (1 - this.options.backoff.jitter * random())
+        : backoffSeconds(this.failures, this.options.backoff, random);
       this.failures += 1;
       this.nextAttemptAt = new Date(now.getTime() + delay * 1000);
-      const message = refused ? `renewal refused; asking again in ${Math.round(delay)} s` : `renewal failed; next attempt in ${Math.round(delay)} s`;
+      const message = refused
+        ? `renewal refused; asking again in ${Math.round(delay)} s`
+        : `renewal failed; next attempt in ${Math.round(delay)} s`;
       this.options.log.warn(message, {
         event: refused ? 'renewal_refused' : 'renewal_failed',
         ...(err instanceof ServerRefused ? { code: err.refusal } : {}),

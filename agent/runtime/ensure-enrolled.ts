@@ -12,7 +12,14 @@ import type { StateLayout } from '../config/state-layout.js';
 import { currentClockFloor, SavedClock } from '../clock/clock-floor.js';
 import { waitForClock } from '../clock/wait-for-clock.js';
 import { CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
-import { endpointsFromInfo, readBrokerInfo, resolveEndpoints, withExplicitEndpoints, writeBrokerInfo, type Endpoints } from '../discovery/endpoints.js';
+import {
+  endpointsFromInfo,
+  readBrokerInfo,
+  resolveEndpoints,
+  withExplicitEndpoints,
+  writeBrokerInfo,
+  type Endpoints,
+} from '../discovery/endpoints.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { deviceMetadata, resolveIdentity } from '../identity/resolve-identity.js';
 import { systemFacts } from '../identity/system-metadata.js';
@@ -34,7 +41,14 @@ export interface BringUpOptions {
 export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, log: Logger, options: BringUpOptions): Promise<Enrolled> {
   const sleep = options.sleep;
   const floor = await currentClockFloor(layout.clockFile);
-  if (!(await waitForClock({ floor, maxWaitSeconds: config.clockWaitSeconds, log, ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}) }))) {
+  if (
+    !(await waitForClock({
+      floor,
+      maxWaitSeconds: config.clockWaitSeconds,
+      log,
+      ...(sleep ? { sleep: (ms: number) => sleep(ms / 1000) } : {}),
+    }))
+  ) {
     log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"', { event: 'clock_still_wrong' });
   }
   const store = new CredentialStore(layout, log);
@@ -45,10 +59,17 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   if (live) {
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     const found = known ? undefined : await findBootstrap(config.bootstrapFiles);
-    const endpoints = known ? withExplicitEndpoints(endpointsFromInfo(known), config) : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
+    const endpoints = known
+      ? withExplicitEndpoints(endpointsFromInfo(known), config)
+      : await resolveEndpoints(config, found?.bootstrap.enrollUrl, log);
     await writeBrokerInfo(layout.brokerInfo, deviceId, endpoints, layout.live);
-    log.info('already enrolled', { deviceId, serial: describeCertificate(live.certificate).serialNumber, notAfter: live.certificate.notAfter });
-    if (live.certificate.notAfter <= new Date()) log.warn('the certificate has expired; renewing it now', { deviceId, notAfter: live.certificate.notAfter });
+    log.info('already enrolled', {
+      deviceId,
+      serial: describeCertificate(live.certificate).serialNumber,
+      notAfter: live.certificate.notAfter,
+    });
+    if (live.certificate.notAfter <= new Date())
+      log.warn('the certificate has expired; renewing it now', { deviceId, notAfter: live.certificate.notAfter });
     return { deviceId, live, endpoints, enrolledNow: false };
   }
 

@@ -54,11 +54,17 @@ export function brokerConfigCommand(io: CliIo): Command {
     .option('--bind <address>', 'address the device listener binds (default: all)', '')
     .option('--admin-port <port>', 'loopback admin listener port', '8884')
     .option('--host <name>', "the broker's name as devices verify it (default <hostname>.local)")
-    .addOption(new Option('--reload-pid-file <file>', "reload Mosquitto by SIGHUP to the pid in this file (its pid_file)").conflicts('reloadCommand'))
+    .addOption(
+      new Option('--reload-pid-file <file>', 'reload Mosquitto by SIGHUP to the pid in this file (its pid_file)').conflicts(
+        'reloadCommand',
+      ),
+    )
     .option('--reload-command <command>', 'reload Mosquitto with this command, e.g. "systemctl reload mosquitto"')
     .option('--group <group>', 'group Mosquitto runs as; when run as root, files become readable to it', 'mosquitto')
     .option('--crl-validity <duration>', 'CRL lifetime; serve republishes it at half-life', '7d')
-    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(
+      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
+    )
     .addOption(jsonOption())
     .addHelpText(
       'after',
@@ -127,7 +133,16 @@ Examples:
         );
       }
       if (options.json) {
-        io.stdout(JSON.stringify({ ok: true, files, settings, crl: { number: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() }, serverIdentityIssued: issuedIdentity, reloaded }) + '\n');
+        io.stdout(
+          JSON.stringify({
+            ok: true,
+            files,
+            settings,
+            crl: { number: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() },
+            serverIdentityIssued: issuedIdentity,
+            reloaded,
+          }) + '\n',
+        );
         return;
       }
       io.stdout(
@@ -135,10 +150,18 @@ Examples:
           `Wrote the Mosquitto configuration for fleetcert in ${outDir}`,
           row('device listener', `${options.bind || '*'}:${port}, mutual TLS, identity = certificate CN`),
           row('admin listener', `127.0.0.1:${adminPort} (${ADMIN_USER}, used to end revoked sessions)`),
-          row('files', `${files.conf}, acl, admin.acl, passwd, ca.pem, broker.pem, broker.key${owner.gid === undefined ? '' : ` (group ${options.group})`}`),
+          row(
+            'files',
+            `${files.conf}, acl, admin.acl, passwd, ca.pem, broker.pem, broker.key${owner.gid === undefined ? '' : ` (group ${options.group})`}`,
+          ),
           row('CRL', `${crl.entries} revoked, valid until ${crl.nextUpdate.toISOString()}`),
           row('broker name', `${settings.host}:${port} (what devices verify)`),
-          row('reload', settings.reload.kind === 'none' ? 'not configured: give --reload-pid-file or --reload-command so revocation reaches the broker at once' : reloaded),
+          row(
+            'reload',
+            settings.reload.kind === 'none'
+              ? 'not configured: give --reload-pid-file or --reload-command so revocation reaches the broker at once'
+              : reloaded,
+          ),
           '',
           'Include it in Mosquitto (once), then restart it:',
           `  ln -s ${files.conf} /etc/mosquitto/conf.d/fleetcert.conf`,

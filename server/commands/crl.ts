@@ -22,13 +22,24 @@ export function crlCommand(io: CliIo): Command {
     .action(async (options: { dataDir: string; passphraseFile?: string; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
-      if (!broker) throw new FleetcertError('broker_not_configured', 'no broker configured', { hint: 'run "fleetcert broker-config" first' });
-      const authority = await loadAuthority(layout, (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value);
+      if (!broker)
+        throw new FleetcertError('broker_not_configured', 'no broker configured', { hint: 'run "fleetcert broker-config" first' });
+      const authority = await loadAuthority(
+        layout,
+        (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value,
+      );
       const published = await withRegistry(layout, (registry) => publishBrokerCrl(registry, authority, broker, new Date()));
       const reload = await reloadBroker(broker.settings.reload);
       io.stdout(
         options.json
-          ? JSON.stringify({ ok: true, path: published.path, number: published.crlNumber, entries: published.entries, nextUpdate: published.nextUpdate.toISOString(), reload }) + '\n'
+          ? JSON.stringify({
+              ok: true,
+              path: published.path,
+              number: published.crlNumber,
+              entries: published.entries,
+              nextUpdate: published.nextUpdate.toISOString(),
+              reload,
+            }) + '\n'
           : `CRL #${published.crlNumber} (${published.entries} revoked) written to ${published.path}, valid until ${published.nextUpdate.toISOString()}; broker reload: ${reload}.\n`,
       );
     });

@@ -80,7 +80,14 @@ export function deviceCommand(io: CliIo): Command {
       io.stdout(
         table(
           ['DEVICE', 'STATUS', 'SERIAL', 'EXPIRES', 'LAST SEEN', 'TOKEN'],
-          rows.map(({ device: d, current: c }) => [d.id, d.status, c ? c.serial.slice(0, 16) : '-', day(c?.notAfter), minute(d.lastSeen), d.tokenId ?? '-']),
+          rows.map(({ device: d, current: c }) => [
+            d.id,
+            d.status,
+            c ? c.serial.slice(0, 16) : '-',
+            day(c?.notAfter),
+            minute(d.lastSeen),
+            d.tokenId ?? '-',
+          ]),
         ),
       );
     });
@@ -111,8 +118,18 @@ export function deviceCommand(io: CliIo): Command {
         `Device ${d.id}`,
         row('status', d.status),
         row('token', d.tokenId ?? '-'),
-        row('labels', Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'),
-        row('metadata', Object.entries(d.metadata).map(([k, v]) => `${k}=${String(v)}`).join(', ') || '-'),
+        row(
+          'labels',
+          Object.entries(d.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ') || '-',
+        ),
+        row(
+          'metadata',
+          Object.entries(d.metadata)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(', ') || '-',
+        ),
         row('first seen', minute(d.firstSeen)),
         row('last seen', minute(d.lastSeen)),
         row('reports', d.reportedAt ? `${d.reportedState} with serial ${d.reportedSerial ?? '-'} at ${minute(d.reportedAt)}` : '-'),
@@ -126,7 +143,10 @@ export function deviceCommand(io: CliIo): Command {
       lines.push(
         found.certificates.length === 0
           ? '  none'
-          : table(['SERIAL', 'STATUS', 'ISSUED', 'EXPIRES', 'KEY SHA-256'], found.certificates.map((c) => [c.serial, c.status, minute(c.issuedAt), minute(c.notAfter), c.keySha256.slice(0, 16)]))
+          : table(
+              ['SERIAL', 'STATUS', 'ISSUED', 'EXPIRES', 'KEY SHA-256'],
+              found.certificates.map((c) => [c.serial, c.status, minute(c.issuedAt), minute(c.notAfter), c.keySha256.slice(0, 16)]),
+            )
               .trimEnd()
               .split('\n')
               .map((l) => `  ${l}`)
@@ -175,7 +195,11 @@ export function deviceCommand(io: CliIo): Command {
       const layout = await initialisedLayout(options.dataDir);
       const reset = await withRegistry(layout, (registry) => registry.resetDevice(id, new Date(), operatorSource()));
       if (!reset) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list"' });
-      io.stdout(options.json ? JSON.stringify({ ok: true, device: deviceJson(reset) }) + '\n' : `Reset ${id}: its next enrollment binds the id again.\n`);
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, device: deviceJson(reset) }) + '\n'
+          : `Reset ${id}: its next enrollment binds the id again.\n`,
+      );
     });
 
   device
@@ -183,12 +207,18 @@ export function deviceCommand(io: CliIo): Command {
     .summary('revoke a device: registry, CRL, broker reload, live session ended')
     .description(
       'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config), ' +
-        'also publish a new CRL, reload Mosquitto and end the device\'s live MQTT session, so it is cut off at ' +
+        "also publish a new CRL, reload Mosquitto and end the device's live MQTT session, so it is cut off at " +
         'once. Safe to run again: a second run republishes and ends any session that came back.',
     )
     .argument('<id>', 'device id')
-    .addOption(new Option('--reason <reason>', 'revocation reason written into the CRL').choices(Object.keys(REVOCATION_REASONS)).default('unspecified'))
-    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(
+      new Option('--reason <reason>', 'revocation reason written into the CRL')
+        .choices(Object.keys(REVOCATION_REASONS))
+        .default('unspecified'),
+    )
+    .addOption(
+      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (id: string, options: { dataDir: string; reason: RevocationReason; passphraseFile?: string; json?: boolean }) => {
@@ -214,10 +244,19 @@ export function deviceCommand(io: CliIo): Command {
         );
         return;
       }
-      const lines = [`Revoked ${id}: ${outcome.serials.length === 0 ? 'no unexpired certificate left to revoke' : `${outcome.serials.length} certificate(s): ${outcome.serials.join(', ')}`}`];
+      const lines = [
+        `Revoked ${id}: ${outcome.serials.length === 0 ? 'no unexpired certificate left to revoke' : `${outcome.serials.length} certificate(s): ${outcome.serials.join(', ')}`}`,
+      ];
       if (outcome.crl) {
         lines.push(row('CRL', `#${outcome.crl.crlNumber}, ${outcome.crl.entries} revoked, ${outcome.crl.path}`));
-        lines.push(row('broker', outcome.reload === 'not-configured' ? 'no reload configured: new connections are refused once Mosquitto reloads' : 'reloaded: new connections with it fail the TLS handshake'));
+        lines.push(
+          row(
+            'broker',
+            outcome.reload === 'not-configured'
+              ? 'no reload configured: new connections are refused once Mosquitto reloads'
+              : 'reloaded: new connections with it fail the TLS handshake',
+          ),
+        );
         lines.push(row('live session', 'ended'));
       } else {
         lines.push('No broker configured (fleetcert broker-config): revoked in the registry only; it can no longer enroll or renew.');
@@ -326,5 +365,14 @@ function certificateJson(c: CertificateRecord) {
 }
 
 function auditJson(a: AuditEntry) {
-  return { seq: a.seq, at: a.at.toISOString(), action: a.action, code: a.code, serial: a.serial, tokenId: a.tokenId, source: a.source, detail: a.detail };
+  return {
+    seq: a.seq,
+    at: a.at.toISOString(),
+    action: a.action,
+    code: a.code,
+    serial: a.serial,
+    tokenId: a.tokenId,
+    source: a.source,
+    detail: a.detail,
+  };
 }

@@ -96,10 +96,23 @@ Examples:
           row('', `SHA-256 ${result.root.fingerprintSha256}`),
           row('', 'devices pin this fingerprint (it goes into every bootstrap file)'),
           row('Issuing CA', `${result.intermediate.subject}, valid until ${day(result.intermediate.notAfter)}`),
-          row('Server TLS', `${result.broker.subjectCommonName} (broker and enrollment endpoint), valid until ${day(result.broker.notAfter)}`),
+          row(
+            'Server TLS',
+            `${result.broker.subjectCommonName} (broker and enrollment endpoint), valid until ${day(result.broker.notAfter)}`,
+          ),
           row('', `names: ${[...result.broker.dnsNames, ...result.broker.ipAddresses].join(', ')}`),
-          row('CA passphrase', passphrase.generated ? `generated into ${passphrase.origin} (0600): back it up, the server needs it` : `from ${passphrase.origin}`),
-          row('Root key', options.rootKeyOut === undefined ? `${result.rootKeyPath} (encrypted)` : `${result.rootKeyPath} (encrypted): move it off this host`),
+          row(
+            'CA passphrase',
+            passphrase.generated
+              ? `generated into ${passphrase.origin} (0600): back it up, the server needs it`
+              : `from ${passphrase.origin}`,
+          ),
+          row(
+            'Root key',
+            options.rootKeyOut === undefined
+              ? `${result.rootKeyPath} (encrypted)`
+              : `${result.rootKeyPath} (encrypted): move it off this host`,
+          ),
           '',
           'Files:',
           ...[layout.rootCert, result.rootKeyPath, layout.intermediateCert, layout.intermediateKey, layout.chain]

@@ -11,7 +11,7 @@ export function renewNowCommand(io: CliIo): Command {
   return new Command('renew-now')
     .summary('make devices renew their certificate now (renewal info + MQTT)')
     .description(
-      "Record in the registry that the current certificate of the named devices (or with --all, of every " +
+      'Record in the registry that the current certificate of the named devices (or with --all, of every ' +
         'active device) should renew from now on: every device learns it from its renewal info ' +
         '(GET /fleetcert/v1/renewal-info), which agents ask for at start and every --renewal-info-retry of ' +
         '"fleetcert serve" (6 h). With a broker configured, also publish a "renew" command through its ' +
@@ -31,14 +31,17 @@ Examples:
   fleetcert renew-now --all --reason "intermediate CA rotation"`,
     )
     .action(async (ids: string[], options: { dataDir: string; all?: boolean; reason: string; push: boolean; json?: boolean }) => {
-      if (options.all === (ids.length > 0)) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
+      if (options.all === ids.length > 0) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
       const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
       const targets = await withRegistry(layout, async (registry) => {
         if (!options.all) {
           const statuses = await Promise.all(ids.map(async (id) => (await registry.getDevice(id))?.status));
           const missing = ids.filter((_id, i) => statuses[i] !== 'active');
-          if (missing.length > 0) throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, { hint: 'see "fleetcert device list"' });
+          if (missing.length > 0)
+            throw new FleetcertError('device_not_found', `not active devices: ${missing.join(', ')}`, {
+              hint: 'see "fleetcert device list"',
+            });
         }
         return registry.requestRenewal(options.all ? 'all' : ids, reason, new Date(), operatorSource());
       });
@@ -47,7 +50,11 @@ Examples:
       let pushError: string | undefined;
       if (broker && targets.length > 0) {
         try {
-          await sendCommands({ port: broker.settings.adminPort, password: broker.adminPassword }, targets, { command: 'renew', reason, issuedAt: new Date().toISOString() });
+          await sendCommands({ port: broker.settings.adminPort, password: broker.adminPassword }, targets, {
+            command: 'renew',
+            reason,
+            issuedAt: new Date().toISOString(),
+          });
           pushed = true;
         } catch (err) {
           // Recorded already: devices still learn it from their renewal info.
@@ -58,10 +65,14 @@ Examples:
         io.stdout(JSON.stringify({ ok: true, requested: targets, pushed, ...(pushError ? { pushError } : {}) }) + '\n');
         return;
       }
-      const lines = [`Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`];
+      const lines = [
+        `Renewal requested for ${targets.length} device(s)${targets.length > 0 && targets.length <= 10 ? `: ${targets.join(', ')}` : ''}.`,
+      ];
       if (pushed) lines.push('Sent "renew" over MQTT: connected devices renew within seconds.');
-      else if (pushError) lines.push(`Could not publish over MQTT (${pushError}); devices still renew when they next ask for their renewal info.`);
-      else if (targets.length > 0) lines.push('Devices renew when they next ask for their renewal info (at agent start, then every --renewal-info-retry of serve).');
+      else if (pushError)
+        lines.push(`Could not publish over MQTT (${pushError}); devices still renew when they next ask for their renewal info.`);
+      else if (targets.length > 0)
+        lines.push('Devices renew when they next ask for their renewal info (at agent start, then every --renewal-info-retry of serve).');
       io.stdout(lines.join('\n') + '\n');
     });
 }

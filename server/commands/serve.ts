@@ -53,12 +53,18 @@ export function serveCommand(io: CliIo): Command {
     )
     .addOption(dataDirOption())
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
-    .addOption(new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'))
+    .addOption(
+      new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'),
+    )
     .option('--device-lifetime <duration>', 'lifetime of device certificates', '30d')
     .option('--backdate <duration>', 'set notBefore this far back, for device clocks that lag', '5m')
     .option('--renewal-info-retry <duration>', 'how often devices ask for their renewal info (Retry-After)', '6h')
     .option('--pending-retry <duration>', 'Retry-After sent to devices waiting for approval', '60s')
-    .option('--renewal-grace <duration>', "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)", '30d')
+    .option(
+      '--renewal-grace <duration>',
+      "how long after expiry a device's latest, unrevoked certificate may still renew itself (0s: never)",
+      '30d',
+    )
     .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
     .option(
@@ -97,7 +103,8 @@ Examples:
         renewalGraceSeconds: durationOption('--renewal-grace', options.renewalGrace, { allowZero: true }),
       };
       const maxFailures = Number(options.maxAuthFailures);
-      if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
+      if (!Number.isSafeInteger(maxFailures) || maxFailures < 1)
+        throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
       const maxPendingEnrollments = Number(options.maxPendingEnrollments);
       if (!Number.isSafeInteger(maxPendingEnrollments) || maxPendingEnrollments < 1) {
         throw new FleetcertError('usage', '--max-pending-enrollments must be a whole number of 1 or more');
@@ -137,15 +144,23 @@ Examples:
         address = await server.start(listen.host, listen.port);
       } catch (err) {
         await registry.close();
-        throw new FleetcertError('config_invalid', `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+        throw new FleetcertError(
+          'config_invalid',
+          `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          { cause: err },
+        );
       }
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       if (options.mdns && !broker) {
         await server.stop();
         await registry.close();
-        throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', { hint: 'run "fleetcert broker-config" first' });
+        throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
+          hint: 'run "fleetcert broker-config" first',
+        });
       }
-      const background = broker ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl }) : [];
+      const background = broker
+        ? await startBrokerServices({ layout, broker, registry, authority, log, brokerUrl: options.brokerUrl })
+        : [];
       if (options.mdns && broker) {
         const advertisement = new BrokerAdvertisement({
           name: `fleetcert broker on ${hostname().split('.')[0]}`,
@@ -159,7 +174,11 @@ Examples:
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
-      io.stdout(options.json ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n' : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`);
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n'
+          : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`,
+      );
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', () => resolve('SIGTERM'));

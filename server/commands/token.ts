@@ -44,8 +44,14 @@ export function tokenCommand(io: CliIo): Command {
     .option('--uses <n>', 'how many devices may enroll with it (default: unlimited)')
     .option('--id-pattern <glob>', "device ids it may enroll, e.g. 'rpi-*' (* any run, ? one character)")
     .option('--label <key=value>', 'label given to every device enrolled with it (repeatable)', collect, [])
-    .addOption(new Option('--approval <mode>', 'auto: issue at once; manual: wait for "fleetcert device approve"').choices(['auto', 'manual']).default('auto'))
-    .addOption(new Option('--reenroll <mode>', 'allow: a known id may enroll again with a new key').choices(['deny', 'allow']).default('deny'))
+    .addOption(
+      new Option('--approval <mode>', 'auto: issue at once; manual: wait for "fleetcert device approve"')
+        .choices(['auto', 'manual'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--reenroll <mode>', 'allow: a known id may enroll again with a new key').choices(['deny', 'allow']).default('deny'),
+    )
     .option('--enroll-url <url>', 'enrollment URL written into the bootstrap file (skips mDNS discovery)')
     .option('--out <file>', 'write the bootstrap file here (0600, never overwrites)')
     .addOption(jsonOption())
@@ -100,10 +106,15 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
       if (out !== undefined) {
         // Written before the token exists in the registry: a failure here leaves no orphan token.
         try {
-          await writeFileAtomic(out, JSON.stringify(bootstrapFileSchema.parse(bootstrap), null, 2) + '\n', { mode: 0o600, exclusive: true });
+          await writeFileAtomic(out, JSON.stringify(bootstrapFileSchema.parse(bootstrap), null, 2) + '\n', {
+            mode: 0o600,
+            exclusive: true,
+          });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-            throw new FleetcertError('file_exists', `${out} already exists; refusing to overwrite it`, { hint: 'choose another --out path or move the old file away' });
+            throw new FleetcertError('file_exists', `${out} already exists; refusing to overwrite it`, {
+              hint: 'choose another --out path or move the old file away',
+            });
           }
           throw err;
         }
@@ -119,7 +130,12 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
           row('enrollments', maxUses === null ? 'unlimited' : String(maxUses)),
           row('expires', record.expiresAt ? `${record.expiresAt.toISOString()} (${formatDuration(expiresSeconds!)})` : 'never'),
           row('device ids', record.idPattern ?? 'any'),
-          row('labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'),
+          row(
+            'labels',
+            Object.entries(labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ') || '-',
+          ),
           row('approval', record.approval),
           row('re-enrollment', record.reenroll === 'allow' ? 'allowed' : 'denied'),
           '',
@@ -154,7 +170,16 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
       io.stdout(
         table(
           ['ID', 'NAME', 'STATE', 'USES', 'EXPIRES', 'IDS', 'APPROVAL', 'REENROLL'],
-          tokens.map((t) => [t.id, t.name, tokenState(t, now), `${t.uses}/${t.maxUses ?? '∞'}`, day(t.expiresAt), t.idPattern ?? '*', t.approval, t.reenroll]),
+          tokens.map((t) => [
+            t.id,
+            t.name,
+            tokenState(t, now),
+            `${t.uses}/${t.maxUses ?? '∞'}`,
+            day(t.expiresAt),
+            t.idPattern ?? '*',
+            t.approval,
+            t.reenroll,
+          ]),
         ),
       );
     });
@@ -170,7 +195,11 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
       const tokenId = id.replace(/^fct_/, '').split('_')[0]!;
       const found = await withRegistry(layout, (registry) => registry.revokeToken(tokenId, new Date(), operatorSource()));
       if (!found) throw new FleetcertError('token_not_found', `no token with id "${tokenId}"`, { hint: 'see "fleetcert token list"' });
-      io.stdout(options.json ? JSON.stringify({ ok: true, id: tokenId, revoked: true }) + '\n' : `Token ${tokenId} revoked. Devices enrolled with it keep their certificates.\n`);
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, id: tokenId, revoked: true }) + '\n'
+          : `Token ${tokenId} revoked. Devices enrolled with it keep their certificates.\n`,
+      );
     });
 
   return token;
@@ -197,7 +226,11 @@ function parseLabels(values: readonly string[]): Labels {
   const labels: Labels = {};
   for (const value of values) {
     const match = /^([A-Za-z0-9_.-]{1,32})=([\x20-\x7e]{0,64})$/.exec(value);
-    if (!match) throw new FleetcertError('usage', `--label "${value}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`);
+    if (!match)
+      throw new FleetcertError(
+        'usage',
+        `--label "${value}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`,
+      );
     labels[match[1]!] = match[2]!;
   }
   return labels;

@@ -41,7 +41,9 @@ export async function readBrokerSettings(path: string): Promise<BrokerSettings |
   }
   const parsed = brokerSettingsSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    throw new FleetcertError('config_invalid', `${path} is invalid: ${formatIssues(parsed.error)}`, { hint: 'run "fleetcert broker-config" again to rewrite it' });
+    throw new FleetcertError('config_invalid', `${path} is invalid: ${formatIssues(parsed.error)}`, {
+      hint: 'run "fleetcert broker-config" again to rewrite it',
+    });
   }
   return parsed.data;
 }

@@ -32,7 +32,11 @@ export async function readPassphrase(source: PassphraseSource): Promise<Passphra
     try {
       text = await readFile(source.file, 'utf8');
     } catch (err) {
-      throw new FleetcertError('passphrase_missing', `cannot read passphrase file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err, hint: HINT });
+      throw new FleetcertError(
+        'passphrase_missing',
+        `cannot read passphrase file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        { cause: err, hint: HINT },
+      );
     }
     return { value: checked(text.replace(/\r?\n$/, ''), source.file), origin: source.file, generated: false };
   }
@@ -51,7 +55,11 @@ export async function readOrCreatePassphrase(source: PassphraseSource): Promise<
       return { value, origin: source.file, generated: true };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new FleetcertError('passphrase_missing', `cannot create passphrase file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+        throw new FleetcertError(
+          'passphrase_missing',
+          `cannot create passphrase file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+          { cause: err },
+        );
       }
     }
   }
@@ -60,7 +68,9 @@ export async function readOrCreatePassphrase(source: PassphraseSource): Promise<
 
 function checked(value: string, origin: string): string {
   if (value.length < MIN_PASSPHRASE_LENGTH) {
-    throw new FleetcertError('passphrase_missing', `the passphrase from ${origin} is shorter than ${MIN_PASSPHRASE_LENGTH} characters`, { hint: HINT });
+    throw new FleetcertError('passphrase_missing', `the passphrase from ${origin} is shorter than ${MIN_PASSPHRASE_LENGTH} characters`, {
+      hint: HINT,
+    });
   }
   return value;
 }

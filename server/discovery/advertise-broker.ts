@@ -36,7 +36,12 @@ export class BrokerAdvertisement {
       txt: { [MDNS_TXT.enrollPort]: String(options.enrollPort), [MDNS_TXT.version]: MDNS_CONTRACT_VERSION },
     });
     this.service.on('error', (err: Error) => options.log.warn('mDNS advertisement problem', { err }));
-    options.log.info('advertising the broker over mDNS', { type: MDNS_SERVICE_NAME, host: options.host, port: options.brokerPort, enrollPort: options.enrollPort });
+    options.log.info('advertising the broker over mDNS', {
+      type: MDNS_SERVICE_NAME,
+      host: options.host,
+      port: options.brokerPort,
+      enrollPort: options.enrollPort,
+    });
   }
 
   async stop(): Promise<void> {

@@ -86,7 +86,10 @@ export function decideEnrollment(input: EnrollInput): EnrollDecision {
       if (sameKey) return { kind: 'issue', countTokenUse: false, action: 'reissued' };
       if (token.reenroll === 'allow' && device.tokenId === token.id) return { kind: 'issue', countTokenUse: true, action: 'reissued' };
       if (token.reenroll === 'allow') {
-        return refuse('id_taken', `device id "${deviceId}" was enrolled with token ${device.tokenId ?? '(none)'}; token ${token.id} re-enrolls only its own ids`);
+        return refuse(
+          'id_taken',
+          `device id "${deviceId}" was enrolled with token ${device.tokenId ?? '(none)'}; token ${token.id} re-enrolls only its own ids`,
+        );
       }
       return refuse('id_taken', `device id "${deviceId}" is enrolled with another key (token ${token.id} does not allow re-enrollment)`);
     }
@@ -109,11 +112,17 @@ export interface ReenrollInput {
 export function decideReenrollment(input: ReenrollInput): EnrollDecision {
   const { deviceId, presented, device, current, keySha256 } = input;
   if (input.csrCommonName !== deviceId) {
-    return refuse('subject_mismatch', `CSR common name ${JSON.stringify(input.csrCommonName ?? null)} differs from the certificate's "${deviceId}"`);
+    return refuse(
+      'subject_mismatch',
+      `CSR common name ${JSON.stringify(input.csrCommonName ?? null)} differs from the certificate's "${deviceId}"`,
+    );
   }
-  if (presented === undefined || device === undefined) return refuse('certificate_not_current', `the presented certificate of "${deviceId}" is not in the registry`);
-  if (device.status === 'revoked' || presented.status === 'revoked') return refuse('device_revoked', `device "${deviceId}" or its certificate is revoked`);
-  if (device.status !== 'active' || current === undefined) return refuse('certificate_not_current', `device "${deviceId}" is ${device.status}`);
+  if (presented === undefined || device === undefined)
+    return refuse('certificate_not_current', `the presented certificate of "${deviceId}" is not in the registry`);
+  if (device.status === 'revoked' || presented.status === 'revoked')
+    return refuse('device_revoked', `device "${deviceId}" or its certificate is revoked`);
+  if (device.status !== 'active' || current === undefined)
+    return refuse('certificate_not_current', `device "${deviceId}" is ${device.status}`);
   if (presented.serial === current.serial) {
     // Renewing with the same key would defeat re-keying; the agent makes a new key each time.
     return current.keySha256 === keySha256

@@ -145,7 +145,8 @@ export class EnrollmentService {
       const { info } = await this.presentedCertificate(peer, ctx.now);
       const deviceId = info.subjectCommonName ?? '';
       const record = await this.registry.getCertificate(info.serialNumber);
-      if (!record || record.deviceId !== deviceId) throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
+      if (!record || record.deviceId !== deviceId)
+        throw new FleetcertError('certificate_not_current', `certificate ${info.serialNumber} of "${deviceId}" is not in the registry`);
       if (record.status === 'revoked' || (await this.registry.getDevice(deviceId))?.status === 'revoked') {
         throw new FleetcertError('device_revoked', `device "${deviceId}" or its certificate ${record.serial} is revoked`);
       }
@@ -186,7 +187,8 @@ export class EnrollmentService {
     audit.claimedTokenId = parsed.id;
     const token = await this.registry.getToken(parsed.id);
     const ok = secretMatches(parsed.secret, token?.secretHash ?? DUMMY_HASH);
-    if (!token || !ok) throw new FleetcertError('token_invalid', token ? `wrong secret for token ${parsed.id}` : `unknown token id ${parsed.id}`);
+    if (!token || !ok)
+      throw new FleetcertError('token_invalid', token ? `wrong secret for token ${parsed.id}` : `unknown token id ${parsed.id}`);
     audit.tokenId = token.id;
     return token;
   }

@@ -200,7 +200,10 @@ export class EstServer {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(reply.status, { ...reply.headers, 'cache-control': 'no-store', ...(closeAfter ? { connection: 'close' } : {}) });
     res.end(reply.body);
-    this.options.log.debug(() => `${req.method} ${req.url} -> ${reply.status}`, () => ({ source, ms: Math.round(performance.now() - started) }));
+    this.options.log.debug(
+      () => `${req.method} ${req.url} -> ${reply.status}`,
+      () => ({ source, ms: Math.round(performance.now() - started) }),
+    );
   }
 
   /** A fault outside the error mapping (a bug): logged with its stack, answered 500 if still possible. */
@@ -286,7 +289,13 @@ export class EstServer {
       }
       return errorReply(err.code);
     }
-    this.options.log.error('request failed unexpectedly', { event: 'request_failed', code: 'internal', err, source, stack: (err as Error)?.stack });
+    this.options.log.error('request failed unexpectedly', {
+      event: 'request_failed',
+      code: 'internal',
+      err,
+      source,
+      stack: (err as Error)?.stack,
+    });
     return errorReply('internal');
   }
 }

@@ -29,10 +29,14 @@ async function connectAdmin(admin: AdminListener, clientId: string, timeoutMs: n
       protocolVersion: 5,
     });
   } catch (err) {
-    throw new FleetcertError('broker_admin_failed', `cannot reach the broker's admin listener on 127.0.0.1:${admin.port}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'is mosquitto running with the fleetcert configuration? (fleetcert broker-config)',
-    });
+    throw new FleetcertError(
+      'broker_admin_failed',
+      `cannot reach the broker's admin listener on 127.0.0.1:${admin.port}: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: 'is mosquitto running with the fleetcert configuration? (fleetcert broker-config)',
+      },
+    );
   }
 }
 
@@ -42,7 +46,12 @@ export async function endSession(admin: AdminListener, clientId: string, timeout
 }
 
 /** Publishes a command to each device's command topic (QoS 1); resolves once all are acknowledged. */
-export async function sendCommands(admin: AdminListener, deviceIds: readonly string[], command: DeviceCommand, timeoutMs = 5_000): Promise<void> {
+export async function sendCommands(
+  admin: AdminListener,
+  deviceIds: readonly string[],
+  command: DeviceCommand,
+  timeoutMs = 5_000,
+): Promise<void> {
   const client = await connectAdmin(admin, `fleetcert-cli-${randomBytes(6).toString('hex')}`, timeoutMs);
   try {
     const payload = JSON.stringify(command);

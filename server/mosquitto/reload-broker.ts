@@ -19,9 +19,13 @@ export async function reloadBroker(reload: BrokerSettings['reload']): Promise<Re
       try {
         pid = Number((await readFile(reload.path, 'utf8')).trim());
       } catch (err) {
-        throw new FleetcertError('broker_reload_failed', `cannot read the Mosquitto pid file ${reload.path}: ${(err as NodeJS.ErrnoException).code}`, {
-          hint: 'is mosquitto running? set pid_file in mosquitto.conf, or use --reload-command with broker-config',
-        });
+        throw new FleetcertError(
+          'broker_reload_failed',
+          `cannot read the Mosquitto pid file ${reload.path}: ${(err as NodeJS.ErrnoException).code}`,
+          {
+            hint: 'is mosquitto running? set pid_file in mosquitto.conf, or use --reload-command with broker-config',
+          },
+        );
       }
       if (!Number.isSafeInteger(pid) || pid <= 1) throw new FleetcertError('broker_reload_failed', `${reload.path} does not hold a pid`);
       try {

@@ -159,7 +159,9 @@ class SqliteStore {
   /** Marks a token revoked. Devices enrolled with it are not affected. False if unknown. */
   revokeToken(id: string, now: Date, source: string | null): boolean {
     return this.write(() => {
-      const changed = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now.getTime(), id).changes;
+      const changed = this.db
+        .prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+        .run(now.getTime(), id).changes;
       if (changed > 0) this.insertAudit({ at: now, action: 'token_revoked', tokenId: id, source });
       return changed > 0 || this.getToken(id) !== undefined;
     });
@@ -189,7 +191,8 @@ class SqliteStore {
 
   /** The device's active certificate, if it has one (a constraint allows at most one). */
   activeCertificate(deviceId: string): CertificateRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM certificates WHERE device_id = ? AND status = 'active'").get(deviceId) as CertificateRow | undefined;
+    const row = this.db.prepare("SELECT * FROM certificates WHERE device_id = ? AND status = 'active'").get(deviceId) as
+      CertificateRow | undefined;
     return row && certificateFromRow(row);
   }
 
@@ -199,9 +202,9 @@ class SqliteStore {
   }
 
   listCertificates(deviceId: string): CertificateRecord[] {
-    return (this.db.prepare('SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, rowid').all(deviceId) as CertificateRow[]).map(
-      certificateFromRow,
-    );
+    return (
+      this.db.prepare('SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, rowid').all(deviceId) as CertificateRow[]
+    ).map(certificateFromRow);
   }
 
   /**
@@ -313,9 +316,13 @@ class SqliteStore {
       ).map((r) => r.serial);
       if (device.status === 'revoked' && serials.length === 0) return [];
       this.db
-        .prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked' AND not_after > ?")
+        .prepare(
+          "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked' AND not_after > ?",
+        )
         .run(now.getTime(), reason, id, now.getTime());
-      this.db.prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?").run(now.getTime(), id);
+      this.db
+        .prepare("UPDATE devices SET status = 'revoked', pending_key_sha256 = NULL, updated_at = ? WHERE id = ?")
+        .run(now.getTime(), id);
       this.insertAudit({ at: now, action: 'revoked', deviceId: id, source, detail: { reason, serials } });
       return serials;
     });
@@ -344,7 +351,9 @@ class SqliteStore {
   /** Revoked certificates that have not expired yet: the entries of the next CRL. */
   revokedCertificates(now: Date): RevokedEntry[] {
     const rows = this.db
-      .prepare("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial")
+      .prepare(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial",
+      )
       .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
     return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
   }
@@ -548,14 +557,18 @@ class SqliteRegistry implements Registry {
       }
     };
     // One transaction at a time in this process; other calls wait for it (see gate).
-    const mine = this.txQueue.catch(() => undefined).then(() => {
-      const running = run();
-      this.openTx = running;
-      void running.catch(() => undefined).then(() => {
-        if (this.openTx === running) this.openTx = undefined;
+    const mine = this.txQueue
+      .catch(() => undefined)
+      .then(() => {
+        const running = run();
+        this.openTx = running;
+        void running
+          .catch(() => undefined)
+          .then(() => {
+            if (this.openTx === running) this.openTx = undefined;
+          });
+        return running;
       });
-      return running;
-    });
     this.txQueue = mine;
     return mine;
   }

@@ -10,7 +10,12 @@ import type { CertificateRecord } from '../registry/records.js';
 export function renewalHint(cert: Pick<CertificateRecord, 'serial' | 'notBefore' | 'notAfter' | 'renewFrom'>): RenewalInfo {
   if (cert.renewFrom) {
     const at = cert.renewFrom.toISOString();
-    return { serial: cert.serial, suggestedWindow: { start: at, end: at }, reason: 'operator', explanation: 'an operator asked for this certificate to be renewed now' };
+    return {
+      serial: cert.serial,
+      suggestedWindow: { start: at, end: at },
+      reason: 'operator',
+      explanation: 'an operator asked for this certificate to be renewed now',
+    };
   }
   const window = defaultRenewalWindow(cert);
   return { serial: cert.serial, suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() }, reason: 'default' };

@@ -42,7 +42,8 @@ export interface RevokeOutcome {
 
 export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
   const serials = await p.registry.revokeDevice(p.deviceId, p.reason, p.now, p.source);
-  if (serials === undefined) throw new FleetcertError('device_not_found', `no device "${p.deviceId}"`, { hint: 'see "fleetcert device list"' });
+  if (serials === undefined)
+    throw new FleetcertError('device_not_found', `no device "${p.deviceId}"`, { hint: 'see "fleetcert device list"' });
   p.log.info('device revoked in the registry', { event: 'device_revoked', deviceId: p.deviceId, serials, reason: p.reason });
   if (!p.broker) return { serials, crl: undefined, reload: undefined, sessionEnded: false };
   if (!p.authority) throw new FleetcertError('internal', 'a configured broker needs the CA to sign its CRL');

@@ -14,7 +14,10 @@ export function tokenRefusal(token: TokenRecord, now: Date): ErrorCode | undefin
 /** Glob with `*` (any run) and `?` (one character); everything else is literal. */
 export function idMatchesPattern(id: string, pattern: string | null): boolean {
   if (pattern === null) return true;
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`).test(id);
 }
 

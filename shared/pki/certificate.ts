@@ -20,7 +20,8 @@ export function readCertificate(input: string | Uint8Array): Certificate {
 /** Every certificate of a PEM bundle (e.g. a chain file: leaf first), bounded in count and size. */
 export function readCertificates(pem: string): Certificate[] {
   const blocks = toDerBlocks(pem, 'certificate_invalid', MAX_CERTIFICATE_BYTES);
-  if (blocks.length > MAX_BUNDLE_CERTIFICATES) throw new FleetcertError('certificate_invalid', `${blocks.length} certificates, more than ${MAX_BUNDLE_CERTIFICATES}`);
+  if (blocks.length > MAX_BUNDLE_CERTIFICATES)
+    throw new FleetcertError('certificate_invalid', `${blocks.length} certificates, more than ${MAX_BUNDLE_CERTIFICATES}`);
   return blocks.map(parseDer);
 }
 
@@ -76,7 +77,10 @@ export function describeCertificate(cert: Certificate): CertificateInfo {
 
 /** Hex serial without leading zero bytes, lowercase: one spelling everywhere. */
 export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/:/g, '').toLowerCase().replace(/^(00)+(?=.)/, '');
+  const hex = serial
+    .replace(/:/g, '')
+    .toLowerCase()
+    .replace(/^(00)+(?=.)/, '');
   return hex.length % 2 === 1 ? `0${hex}` : hex;
 }
 

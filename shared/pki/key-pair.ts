@@ -6,7 +6,15 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { FleetcertError } from '../errors.js';
-import { subtle, type Algorithm, type CryptoKey, type CryptoKeyPair, type EcdsaParams, type EcKeyImportParams, type RsaHashedImportParams } from './x509-provider.js';
+import {
+  subtle,
+  type Algorithm,
+  type CryptoKey,
+  type CryptoKeyPair,
+  type EcdsaParams,
+  type EcKeyImportParams,
+  type RsaHashedImportParams,
+} from './x509-provider.js';
 
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];

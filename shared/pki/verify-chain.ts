@@ -46,11 +46,17 @@ export async function verifyChain(input: ChainInput): Promise<Certificate[]> {
 
 function checkValidity(cert: Certificate, now: Date, graceMs: number): void {
   if (now < cert.notBefore) {
-    throw new FleetcertError('cert_not_yet_valid', `"${cert.subject}" is not valid before ${cert.notBefore.toISOString()} (now ${now.toISOString()})`);
+    throw new FleetcertError(
+      'cert_not_yet_valid',
+      `"${cert.subject}" is not valid before ${cert.notBefore.toISOString()} (now ${now.toISOString()})`,
+    );
   }
   if (now.getTime() > cert.notAfter.getTime() + graceMs) {
     const grace = graceMs > 0 ? `, past its ${Math.round(graceMs / 1000)} s grace window` : '';
-    throw new FleetcertError('cert_expired', `"${cert.subject}" expired at ${cert.notAfter.toISOString()}${grace} (now ${now.toISOString()})`);
+    throw new FleetcertError(
+      'cert_expired',
+      `"${cert.subject}" expired at ${cert.notAfter.toISOString()}${grace} (now ${now.toISOString()})`,
+    );
   }
 }
 

@@ -15,7 +15,11 @@ export const bootstrapFileSchema = z
     /** SHA-256 of the root CA certificate (DER), lowercase hex. */
     caFingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
     /** The root CA certificate itself; when absent the agent fetches /cacerts and checks the pin. */
-    caCertificate: z.string().max(16 * 1024).startsWith('-----BEGIN CERTIFICATE-----').optional(),
+    caCertificate: z
+      .string()
+      .max(16 * 1024)
+      .startsWith('-----BEGIN CERTIFICATE-----')
+      .optional(),
     /** Skips discovery when set. */
     enrollUrl: z.url({ protocol: /^https$/ }).optional(),
   })

@@ -8,8 +8,20 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Names of fleetcert's own identities and of things an ACL or operator could confuse. */
 export const RESERVED_DEVICE_IDS: ReadonlySet<string> = new Set([
-  'admin', 'all', 'anonymous', 'broker', 'ca', 'devices', 'fleetcert', 'fleetcert-admin',
-  'fleetcert-server', 'localhost', 'mosquitto', 'root', 'server', 'sys',
+  'admin',
+  'all',
+  'anonymous',
+  'broker',
+  'ca',
+  'devices',
+  'fleetcert',
+  'fleetcert-admin',
+  'fleetcert-server',
+  'localhost',
+  'mosquitto',
+  'root',
+  'server',
+  'sys',
 ]);
 
 export type DeviceIdProblem = 'invalid' | 'reserved';

@@ -9,7 +9,10 @@ export const MAX_STATUS_BYTES = 1024;
 export const deviceStatusSchema = z
   .object({
     state: z.enum(['online', 'offline', 'renewing', 'error']),
-    serial: z.string().regex(/^[0-9a-f]{1,64}$/).optional(),
+    serial: z
+      .string()
+      .regex(/^[0-9a-f]{1,64}$/)
+      .optional(),
     notAfter: z.iso.datetime().optional(),
     agentVersion: z.string().max(32).optional(),
     message: z.string().max(256).optional(),

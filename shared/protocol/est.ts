@@ -62,5 +62,7 @@ export function decodeCsrBody(body: Uint8Array): Uint8Array | undefined {
 }
 
 export function encodeBase64Body(der: Uint8Array): string {
-  return Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n');
+  return Buffer.from(der)
+    .toString('base64')
+    .replace(/.{1,64}/g, '$&\n');
 }

@@ -23,7 +23,10 @@ export const renewalInfoSchema = z
     reason: z.enum(['default', 'operator']),
     explanation: z.string().max(256).optional(),
   })
-  .refine((v) => Date.parse(v.suggestedWindow.start) <= Date.parse(v.suggestedWindow.end), { message: 'window ends before it starts', path: ['suggestedWindow'] });
+  .refine((v) => Date.parse(v.suggestedWindow.start) <= Date.parse(v.suggestedWindow.end), {
+    message: 'window ends before it starts',
+    path: ['suggestedWindow'],
+  });
 
 export type RenewalInfo = z.infer<typeof renewalInfoSchema>;
 

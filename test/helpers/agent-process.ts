@@ -72,7 +72,11 @@ export function startAgent(args: readonly string[], options: { wireTap?: string;
     exited,
     events: (name, match) => eventsIn(logs, name, match),
     waitForEvent: (name, timeoutMs = 15_000, options = {}) =>
-      poll(() => eventsIn(logs, name, options.match)[(options.count ?? 1) - 1], `event ${name}${options.count ? ` x${options.count}` : ''}`, timeoutMs),
+      poll(
+        () => eventsIn(logs, name, options.match)[(options.count ?? 1) - 1],
+        `event ${name}${options.count ? ` x${options.count}` : ''}`,
+        timeoutMs,
+      ),
     stop: () => stopProcess(child, exited, 'fleetcert-agent'),
   };
 }

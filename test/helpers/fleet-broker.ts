@@ -31,7 +31,11 @@ export interface FleetOptions {
   readonly observerPort?: number;
 }
 
-export async function startFleetWithBroker(dir: string, serveArgs: readonly string[] = [], options: FleetOptions = {}): Promise<FleetWithBroker> {
+export async function startFleetWithBroker(
+  dir: string,
+  serveArgs: readonly string[] = [],
+  options: FleetOptions = {},
+): Promise<FleetWithBroker> {
   const root = process.getuid?.() === 0;
   if (root) await chmod(dir, 0o755);
   // Mosquitto writes its pid file after dropping to its user, as into /run/mosquitto.
@@ -43,9 +47,24 @@ export async function startFleetWithBroker(dir: string, serveArgs: readonly stri
   const adminPort = await freePort();
   const outDir = join(dir, 'broker');
   const res = await fleetcert([
-    'broker-config', '--data-dir', existing.dataDir, '--passphrase-file', existing.passphraseFile, '--out', outDir,
-    '--port', String(brokerPort), '--bind', '127.0.0.1', '--admin-port', String(adminPort), '--host', 'localhost',
-    '--reload-pid-file', join(run, 'mosquitto.pid'), '--json',
+    'broker-config',
+    '--data-dir',
+    existing.dataDir,
+    '--passphrase-file',
+    existing.passphraseFile,
+    '--out',
+    outDir,
+    '--port',
+    String(brokerPort),
+    '--bind',
+    '127.0.0.1',
+    '--admin-port',
+    String(adminPort),
+    '--host',
+    'localhost',
+    '--reload-pid-file',
+    join(run, 'mosquitto.pid'),
+    '--json',
   ]);
   if (res.code !== 0) throw new Error(`broker-config failed: ${res.stderr}`);
   const observer = options.observerPort ? `listener ${options.observerPort} 127.0.0.1\nallow_anonymous true\n` : '';

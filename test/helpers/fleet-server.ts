@@ -33,7 +33,11 @@ export async function initDataDir(dir: string): Promise<{ dataDir: string; passp
   return { dataDir, passphraseFile };
 }
 
-export async function startServer(dir: string, extraArgs: readonly string[] = [], existing?: { dataDir: string; passphraseFile: string }): Promise<FleetServer> {
+export async function startServer(
+  dir: string,
+  extraArgs: readonly string[] = [],
+  existing?: { dataDir: string; passphraseFile: string },
+): Promise<FleetServer> {
   const { dataDir, passphraseFile } = existing ?? (await initDataDir(dir));
   const child: ChildProcess = spawn(
     process.execPath,
@@ -131,7 +135,9 @@ export function registrySnapshot(dataDir: string): Record<string, unknown[]> {
   }
 }
 
-export function auditRows(dataDir: string): { seq: number; action: string; code: string | null; device_id: string | null; token_id: string | null }[] {
+export function auditRows(
+  dataDir: string,
+): { seq: number; action: string; code: string | null; device_id: string | null; token_id: string | null }[] {
   const db = new Database(join(dataDir, 'registry.sqlite3'), { readonly: true });
   try {
     return db.prepare('SELECT seq, action, code, device_id, token_id FROM audit ORDER BY seq').all() as never;

@@ -10,7 +10,16 @@ const timeoutMs = Number(process.argv[2] ?? '8000');
 const bonjour = new Bonjour();
 bonjour.findOne({ type: MDNS_SERVICE_TYPE }, timeoutMs, (service: Service | null) => {
   if (service) {
-    process.stdout.write(JSON.stringify({ name: service.name, type: service.type, host: service.host, port: service.port, txt: service.txt, from: service.referer?.address }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        name: service.name,
+        type: service.type,
+        host: service.host,
+        port: service.port,
+        txt: service.txt,
+        from: service.referer?.address,
+      }) + '\n',
+    );
   }
   bonjour.destroy();
   process.exit(service ? 0 : 1);

@@ -24,7 +24,10 @@ export async function startMosquitto(workDir: string, includeDir: string, pidFil
   // mkdtemp makes 0700 directories; the mosquitto user must be able to traverse them.
   if (process.getuid?.() === 0) await chmod(workDir, 0o755);
   const conf = join(workDir, 'mosquitto.conf');
-  await writeFile(conf, `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n${extraConfig}`);
+  await writeFile(
+    conf,
+    `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n${extraConfig}`,
+  );
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
@@ -49,7 +52,11 @@ export async function startMosquitto(workDir: string, includeDir: string, pidFil
     pid: child.pid!,
     logs: () => logs,
     stop: async () => {
-      await stopProcess(child, exited.then(() => child.exitCode), 'mosquitto');
+      await stopProcess(
+        child,
+        exited.then(() => child.exitCode),
+        'mosquitto',
+      );
     },
   };
 }

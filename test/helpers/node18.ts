@@ -17,10 +17,20 @@ export async function node18(): Promise<string> {
   if (!arch) throw new Error(`no Node 18 package for ${process.arch}`);
   const pkg = `node-linux-${arch}`;
   const binary = join(CACHE, 'node_modules', pkg, 'bin', 'node');
-  if (await access(binary).then(() => true, () => false)) return binary;
+  if (
+    await access(binary).then(
+      () => true,
+      () => false,
+    )
+  )
+    return binary;
   await new Promise<void>((resolve, reject) => {
-    execFile('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', CACHE, `${pkg}@${VERSION}`], { timeout: 180_000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`could not install ${pkg}@${VERSION} from the npm registry: ${stderr || err.message}`)) : resolve(),
+    execFile(
+      'npm',
+      ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', CACHE, `${pkg}@${VERSION}`],
+      { timeout: 180_000 },
+      (err, _out, stderr) =>
+        err ? reject(new Error(`could not install ${pkg}@${VERSION} from the npm registry: ${stderr || err.message}`)) : resolve(),
     );
   });
   return binary;

@@ -5,7 +5,12 @@ import type { ChildProcess } from 'node:child_process';
  * Resolves with the exit code; a process that had to be killed rejects with its name, so a
  * product that ignores SIGTERM fails the test instead of stalling CI.
  */
-export async function stopProcess(child: ChildProcess, exited: Promise<number | null>, name: string, graceMs = 10_000): Promise<number | null> {
+export async function stopProcess(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  name: string,
+  graceMs = 10_000,
+): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return exited;
   child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;

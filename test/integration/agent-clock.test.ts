@@ -25,7 +25,10 @@ test('a saved last-known-good time ahead of the clock: the agent waits (clock_wa
     assert.ok(waiting, res.stderr);
     assert.is(waiting!.floorSource, 'saved');
     assert.is(waiting!.notBefore, lastGood.toISOString());
-    assert.ok(events.some((r) => r.event === 'clock_still_wrong'), 'gives up after the bound and says so');
+    assert.ok(
+      events.some((r) => r.event === 'clock_still_wrong'),
+      'gives up after the bound and says so',
+    );
     assert.is(res.code, 5, 'then goes on: here to "no bootstrap file"');
   });
 });

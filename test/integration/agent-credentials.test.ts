@@ -25,8 +25,20 @@ it.before(async () => {
   ctx.fleet = await startFleetWithBroker(ctx.dir);
   ctx.boot = join(ctx.dir, 'fleetcert.json');
   const res = await fleetcert([
-    'token', 'create', '--data-dir', ctx.fleet.server.dataDir, '--name', TOKEN, '--uses', '20', '--reenroll', 'allow',
-    '--out', ctx.boot, '--enroll-url', `https://localhost:${ctx.fleet.server.port}`,
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet.server.dataDir,
+    '--name',
+    TOKEN,
+    '--uses',
+    '20',
+    '--reenroll',
+    'allow',
+    '--out',
+    ctx.boot,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet.server.port}`,
   ]);
   assert.is(res.code, 0, res.stderr);
 });
@@ -35,13 +47,24 @@ it.after(async () => {
   await rm(ctx.dir!, { recursive: true, force: true });
 });
 
-const tokenUses = () => (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
+const tokenUses = () =>
+  (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
 const issuedCount = () => registrySnapshot(ctx.fleet!.server.dataDir).certificates!.length;
 
 function agentArgs(name: string): string[] {
   return [
-    '--state-dir', join(ctx.dir!, `state-${name}`), '--bootstrap', ctx.boot!, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername', 'localhost', '--identity-root', boardRoot('rpi4-bookworm-arm64'), '--id-template', `${name}-{serial}`,
+    '--state-dir',
+    join(ctx.dir!, `state-${name}`),
+    '--bootstrap',
+    ctx.boot!,
+    '--broker',
+    `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    boardRoot('rpi4-bookworm-arm64'),
+    '--id-template',
+    `${name}-{serial}`,
   ];
 }
 

@@ -33,7 +33,19 @@ it.after(async () => {
 /** A fresh bootstrap file from `token create` (the enrollment URL inside), plus token args. */
 async function bootstrapFile(name: string, tokenArgs: string[] = []): Promise<string> {
   const out = join(ctx.dir!, `${name}.json`);
-  const res = await fleetcert(['token', 'create', '--data-dir', ctx.fleet!.server.dataDir, '--name', name, '--enroll-url', `https://localhost:${ctx.fleet!.server.port}`, '--out', out, ...tokenArgs]);
+  const res = await fleetcert([
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet!.server.dataDir,
+    '--name',
+    name,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet!.server.port}`,
+    '--out',
+    out,
+    ...tokenArgs,
+  ]);
   assert.is(res.code, 0, res.stderr);
   return out;
 }
@@ -41,9 +53,19 @@ async function bootstrapFile(name: string, tokenArgs: string[] = []): Promise<st
 /** Agent arguments for a board: its own state dir, the bootstrap file, the broker, the identity root. */
 function agentArgs(name: string, bootstrap: string, board: string, extra: string[] = []): string[] {
   return [
-    '--state-dir', join(ctx.dir!, `state-${name}`), '--bootstrap', bootstrap,
-    '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`, '--broker-servername', 'localhost',
-    '--identity-root', join(BOARDS, board), '--hooks-dir', join(ctx.dir!, `hooks-${name}`), ...extra,
+    '--state-dir',
+    join(ctx.dir!, `state-${name}`),
+    '--bootstrap',
+    bootstrap,
+    '--broker',
+    `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    join(BOARDS, board),
+    '--hooks-dir',
+    join(ctx.dir!, `hooks-${name}`),
+    ...extra,
   ];
 }
 
@@ -82,8 +104,23 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
     assert.is(await readlink(join(state, 'live')), 'generations/000001');
     assert.is((await stat(join(state, 'live/key.pem'))).mode & 0o777, 0o600);
     assert.is((await stat(state)).mode & 0o777, 0o700);
-    assert.not.ok(await stat(join(state, 'pending')).then(() => true, () => false), 'pending/ became the generation');
-    await openssl(['verify', '-purpose', 'sslclient', '-CAfile', join(state, 'live/ca.pem'), '-untrusted', join(state, 'live/chain.pem'), join(state, 'live/cert.pem')]);
+    assert.not.ok(
+      await stat(join(state, 'pending')).then(
+        () => true,
+        () => false,
+      ),
+      'pending/ became the generation',
+    );
+    await openssl([
+      'verify',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      join(state, 'live/ca.pem'),
+      '-untrusted',
+      join(state, 'live/chain.pem'),
+      join(state, 'live/cert.pem'),
+    ]);
     const info = JSON.parse(await readFile(join(state, 'broker.json'), 'utf8'));
     assert.equal(info.broker, { host: '127.0.0.1', port: ctx.fleet!.brokerPort, servername: 'localhost' });
     assert.is(info.files.key, join(state, 'live/key.pem'));
@@ -93,7 +130,9 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
   } finally {
     assert.is(await agent.stop(), 0);
   }
-  const offline = await eventually(async () => ((await deviceJson('rpi4-100000002a5c3b71'))?.device.reported?.state === 'offline' ? true : undefined));
+  const offline = await eventually(async () =>
+    (await deviceJson('rpi4-100000002a5c3b71'))?.device.reported?.state === 'offline' ? true : undefined,
+  );
   assert.ok(offline, 'a clean stop publishes offline');
 });
 
@@ -134,7 +173,12 @@ it('the private key never leaves: not in anything the agent sent (HTTP, MQTT), l
   // The tap saw the traffic: the EST request and the MQTT status publish.
   assert.ok(wire.includes('POST /.well-known/est/simpleenroll'), 'the wire tap captured the enrollment');
   assert.ok(wire.includes('fleetcert/devices/rpi3-c3f1e2d4/status'), 'the wire tap captured MQTT');
-  const places: [string, Buffer][] = [['wire', wire], ['agent log', Buffer.from(agent.logs() + agent.stdout())], ['server log', Buffer.from(ctx.fleet!.server.logs())], ['broker log', Buffer.from(ctx.fleet!.broker.logs())]];
+  const places: [string, Buffer][] = [
+    ['wire', wire],
+    ['agent log', Buffer.from(agent.logs() + agent.stdout())],
+    ['server log', Buffer.from(ctx.fleet!.server.logs())],
+    ['broker log', Buffer.from(ctx.fleet!.broker.logs())],
+  ];
   for (const file of await filesUnder(ctx.fleet!.server.dataDir)) places.push([file, await readFile(file)]);
   for (const file of await filesUnder(state)) if (!file.endsWith('key.pem')) places.push([file, await readFile(file)]);
   for (const [where, bytes] of places) {
@@ -151,14 +195,21 @@ it('fingerprint-only bootstrap: the CA is fetched once and checked; a wrong pin 
   delete boot.caCertificate;
   const pinOnly = join(ctx.dir!, 'pin-only.json');
   await writeFile(pinOnly, '\uFEFF' + JSON.stringify(boot, null, 2).replace(/\n/g, '\r\n')); // edited on Windows
-  const ok = await fleetcertAgent(['enroll', '--json', ...agentArgs('pin', pinOnly, 'rpi4-bookworm-arm64', ['--id-template', 'pin-{serial}'])]);
+  const ok = await fleetcertAgent([
+    'enroll',
+    '--json',
+    ...agentArgs('pin', pinOnly, 'rpi4-bookworm-arm64', ['--id-template', 'pin-{serial}']),
+  ]);
   assert.is(ok.code, 0, ok.stderr);
   assert.is(eventsIn(ok.stderr, 'ca_fetch_unverified').length, 1, ok.stderr);
 
   const wrong = join(ctx.dir!, 'wrong-pin.json');
   await writeFile(wrong, JSON.stringify({ ...boot, caFingerprint: 'ab'.repeat(32) }));
   const auditBefore = auditRows(ctx.fleet!.server.dataDir).length;
-  const refused = await fleetcertAgent(['enroll', ...agentArgs('wrongpin', wrong, 'rpi4-bookworm-arm64', ['--id-template', 'wrong-{serial}'])]);
+  const refused = await fleetcertAgent([
+    'enroll',
+    ...agentArgs('wrongpin', wrong, 'rpi4-bookworm-arm64', ['--id-template', 'wrong-{serial}']),
+  ]);
   assert.is(refused.code, 6, refused.stderr);
   assert.match(refused.stderr, /offers no CA with the pinned SHA-256 .* the token was not sent/);
   assert.is(auditRows(ctx.fleet!.server.dataDir).length, auditBefore, 'the server heard nothing from it');
@@ -187,7 +238,10 @@ it('SIGTERM while waiting for approval stops the service at once, cleanly (exit 
 
 it('a refusal is explained in one actionable line: id_taken names the reset command (exit 6)', async () => {
   const boot = await bootstrapFile('fleet-taken');
-  assert.is((await fleetcertAgent(['enroll', ...agentArgs('taken1', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])])).code, 0);
+  assert.is(
+    (await fleetcertAgent(['enroll', ...agentArgs('taken1', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])])).code,
+    0,
+  );
   const second = await fleetcertAgent(['enroll', ...agentArgs('taken2', boot, 'rpi3-bookworm-armhf', ['--id-template', 'taken-{serial}'])]);
   assert.is(second.code, 6);
   assert.is(eventsIn(second.stderr, 'enrollment_refused')[0]?.code, 'id_taken');
@@ -232,7 +286,11 @@ it('hooks run after install with the paths in their environment; a failing hook 
   assert.match(env, 'FLEETCERT_DEVICE_ID=hooked-100000002a5c3b71');
   assert.match(env, 'FLEETCERT_EVENT=installed');
   const failed = eventsIn(res.stderr, 'hook_failed');
-  assert.equal(failed.map((f) => f.hook), ['20-broken'], res.stderr);
+  assert.equal(
+    failed.map((f) => f.hook),
+    ['20-broken'],
+    res.stderr,
+  );
   assert.match(String(failed[0]!.detail), /exit 3: node-red restart failed/);
 });
 
@@ -242,15 +300,31 @@ it('revoked while running: one clear error, no hot reconnect loop', async () => 
   try {
     await agent.waitForEvent('mqtt_connected');
     const mark = ctx.fleet!.broker.logs().length;
-    const res = await fleetcert(['device', 'revoke', 'revoked-100000002a5c3b71', '--data-dir', ctx.fleet!.server.dataDir, '--passphrase-file', ctx.fleet!.server.passphraseFile]);
+    const res = await fleetcert([
+      'device',
+      'revoke',
+      'revoked-100000002a5c3b71',
+      '--data-dir',
+      ctx.fleet!.server.dataDir,
+      '--passphrase-file',
+      ctx.fleet!.server.passphraseFile,
+    ]);
     assert.is(res.code, 0, res.stderr);
     await agent.waitForEvent('mqtt_refused', 10_000, { match: { code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' } });
     await new Promise((r) => setTimeout(r, 3_000));
     assert.is(agent.events('mqtt_refused').length, 1, agent.logs());
     // Each refused handshake is one "certificate verify failed" in the broker log: one, not a storm.
-    const tries = ctx.fleet!.broker.logs().slice(mark).split('\n').filter((l) => /certificate verify failed/.test(l)).length;
+    const tries = ctx
+      .fleet!.broker.logs()
+      .slice(mark)
+      .split('\n')
+      .filter((l) => /certificate verify failed/.test(l)).length;
     assert.is(tries, 1, `the broker saw ${tries} refused handshakes`);
-    assert.is(await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('running'), 200))]), 'running', 'the service keeps running and retries slowly');
+    assert.is(
+      await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('running'), 200))]),
+      'running',
+      'the service keeps running and retries slowly',
+    );
   } finally {
     await agent.stop();
   }

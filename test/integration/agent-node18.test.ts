@@ -23,8 +23,35 @@ test('Node 18.20.8: the agent enrolls, installs and connects over mutual TLS', a
     const fleet = await startFleetWithBroker(dir);
     try {
       const boot = join(dir, 'fleetcert.json');
-      assert.is((await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'n18', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`])).code, 0);
-      const args = ['--state-dir', join(dir, 'state'), '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
+      assert.is(
+        (
+          await fleetcert([
+            'token',
+            'create',
+            '--data-dir',
+            fleet.server.dataDir,
+            '--name',
+            'n18',
+            '--out',
+            boot,
+            '--enroll-url',
+            `https://localhost:${fleet.server.port}`,
+          ])
+        ).code,
+        0,
+      );
+      const args = [
+        '--state-dir',
+        join(dir, 'state'),
+        '--bootstrap',
+        boot,
+        '--broker',
+        `127.0.0.1:${fleet.brokerPort}`,
+        '--broker-servername',
+        'localhost',
+        '--identity-root',
+        BOARD,
+      ];
       const agent = spawn(node, [AGENT_MAIN, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       let logs = '';
       agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));

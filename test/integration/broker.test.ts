@@ -94,7 +94,11 @@ it("confined: another device's subtree is PUBACK 135; #, $SYS/# and another's su
   await clientA.subscribeAsync(['#', '$SYS/#', 'devices/rpi-confined-b/#', 'fleetcert/devices/+/status'], { qos: 1 });
 
   assert.is(await publishReason(clientA, 'devices/rpi-confined-b/cmd', 'open the valve'), 135, 'PUBACK: not authorized');
-  assert.is(await publishReason(clientA, 'fleetcert/devices/rpi-confined-b/status', '{"state":"offline"}', true), 135, "cannot forge another device's status");
+  assert.is(
+    await publishReason(clientA, 'fleetcert/devices/rpi-confined-b/status', '{"state":"offline"}', true),
+    135,
+    "cannot forge another device's status",
+  );
   assert.is(await publishReason(clientA, 'fleetcert/devices/rpi-confined-b/command', '{}'), 135, 'cannot send commands');
   assert.is(await publishReason(clientB, 'devices/rpi-confined-b/reading', '42'), 0);
   assert.is(await publishReason(clientB, 'fleetcert/devices/rpi-confined-b/status', '{"state":"online"}', true), 0);
@@ -106,7 +110,10 @@ it("confined: another device's subtree is PUBACK 135; #, $SYS/# and another's su
 it('a certificate from a foreign CA is refused in the TLS handshake', async () => {
   const foreign = await makeTestPki(new Date(), 'ec-p256', 'Foreign');
   const fake = await issueDevice(foreign, 'rpi-pubsub-1');
-  const creds = { chainPem: certificatesToPem([fake.certificate, foreign.intermediate.certificate]), keyPem: await exportPrivateKeyPem(fake.keys) };
+  const creds = {
+    chainPem: certificatesToPem([fake.certificate, foreign.intermediate.certificate]),
+    keyPem: await exportPrivateKeyPem(fake.keys),
+  };
   let error: Error | undefined;
   await connect(creds).catch((err: Error) => (error = err));
   assert.ok(error, 'the connection must fail');
@@ -137,7 +144,16 @@ it('mosquitto_pub / mosquitto_sub with the issued files behave the same', async 
   assert.is(JSON.parse(received.stdout).command, 'renew', received.stderr);
 
   // mosquitto_pub as a device: its own status is accepted (the server records it) ...
-  const ok = await run('mosquitto_pub', [...pubArgs, '-t', 'fleetcert/devices/rpi-cli-pub/status', '-r', '-q', '1', '-m', '{"state":"online"}']);
+  const ok = await run('mosquitto_pub', [
+    ...pubArgs,
+    '-t',
+    'fleetcert/devices/rpi-cli-pub/status',
+    '-r',
+    '-q',
+    '1',
+    '-m',
+    '{"state":"online"}',
+  ]);
   assert.is(ok.code, 0, ok.stderr);
   // ... another device's subtree is not, and without a client certificate nothing is.
   const denied = await run('mosquitto_pub', [...pubArgs, '-t', 'devices/rpi-cli-sub/x', '-m', 'no', '-q', '1']);
@@ -147,7 +163,8 @@ it('mosquitto_pub / mosquitto_sub with the issued files behave the same', async 
   let reported: string | undefined;
   for (let i = 0; i < 30 && reported !== 'online'; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
-    reported = JSON.parse((await fleetcert(['device', 'show', 'rpi-cli-pub', '--json', '--data-dir', ctx.fleet!.server.dataDir])).stdout).device.reported?.state;
+    reported = JSON.parse((await fleetcert(['device', 'show', 'rpi-cli-pub', '--json', '--data-dir', ctx.fleet!.server.dataDir])).stdout)
+      .device.reported?.state;
   }
   assert.is(reported, 'online');
 });
@@ -155,13 +172,20 @@ it('mosquitto_pub / mosquitto_sub with the issued files behave the same', async 
 it('the server records what devices report on their status topic', async () => {
   const d = await device('rpi-status-1');
   const client = await connect(d);
-  await client.publishAsync('fleetcert/devices/rpi-status-1/status', JSON.stringify({ state: 'online', serial: d.serial, agentVersion: '0.1.0' }), { qos: 1, retain: true });
+  await client.publishAsync(
+    'fleetcert/devices/rpi-status-1/status',
+    JSON.stringify({ state: 'online', serial: d.serial, agentVersion: '0.1.0' }),
+    { qos: 1, retain: true },
+  );
   let shown: { device: { reported: { state: string; serial: string } | null } } | undefined;
   for (let i = 0; i < 40 && !shown?.device.reported; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
     shown = JSON.parse((await fleetcert(['device', 'show', 'rpi-status-1', '--json', '--data-dir', ctx.fleet!.server.dataDir])).stdout);
   }
-  assert.equal(shown?.device.reported && { state: shown.device.reported.state, serial: shown.device.reported.serial }, { state: 'online', serial: d.serial });
+  assert.equal(shown?.device.reported && { state: shown.device.reported.state, serial: shown.device.reported.serial }, {
+    state: 'online',
+    serial: d.serial,
+  });
 });
 
 it('renew-now reaches the named device on its command topic, and only it', async () => {
@@ -196,7 +220,18 @@ it('revocation bites: the live session ends within 2 s, new handshakes fail, re-
   victimClient.on('connect', () => (reconnected += 1));
 
   const started = Date.now();
-  const res = await fleetcert(['device', 'revoke', 'rpi-revoke-1', '--reason', 'keyCompromise', '--json', '--data-dir', ctx.fleet!.server.dataDir, '--passphrase-file', ctx.fleet!.server.passphraseFile]);
+  const res = await fleetcert([
+    'device',
+    'revoke',
+    'rpi-revoke-1',
+    '--reason',
+    'keyCompromise',
+    '--json',
+    '--data-dir',
+    ctx.fleet!.server.dataDir,
+    '--passphrase-file',
+    ctx.fleet!.server.passphraseFile,
+  ]);
   assert.is(res.code, 0, res.stderr);
   const out = JSON.parse(res.stdout);
   assert.equal(out.revokedSerials, [victim.serial]);
@@ -220,16 +255,35 @@ it('revocation bites: the live session ends within 2 s, new handshakes fail, re-
   assert.match(crl, new RegExp(`Serial Number: ${victim.serial.toUpperCase()}[\\s\\S]*Key Compromise`));
 
   const csr = await deviceCsr('rpi-revoke-1');
-  const renew = await est(ctx.fleet!.server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: csr.body, cert: victim.chainPem, key: victim.keyPem });
+  const renew = await est(ctx.fleet!.server, {
+    path: EST_PATHS.simpleReenroll,
+    contentType: 'application/pkcs10',
+    body: csr.body,
+    cert: victim.chainPem,
+    key: victim.keyPem,
+  });
   assert.is(renew.status, 403);
   assert.is(renew.json?.code, 'device_revoked');
-  const again = await est(ctx.fleet!.server, { path: EST_PATHS.simpleEnroll, token: ctx.fleet!.token, contentType: 'application/pkcs10', body: csr.body });
+  const again = await est(ctx.fleet!.server, {
+    path: EST_PATHS.simpleEnroll,
+    token: ctx.fleet!.token,
+    contentType: 'application/pkcs10',
+    body: csr.body,
+  });
   assert.is(again.json?.code, 'device_revoked');
 });
 
 it('crl publish: a new, higher CRL number; the broker keeps accepting good devices', async () => {
   const before = await openssl(['crl', '-in', join(ctx.fleet!.outDir, 'crl.pem'), '-noout', '-crlnumber']);
-  const res = await fleetcert(['crl', 'publish', '--json', '--data-dir', ctx.fleet!.server.dataDir, '--passphrase-file', ctx.fleet!.server.passphraseFile]);
+  const res = await fleetcert([
+    'crl',
+    'publish',
+    '--json',
+    '--data-dir',
+    ctx.fleet!.server.dataDir,
+    '--passphrase-file',
+    ctx.fleet!.server.passphraseFile,
+  ]);
   assert.is(res.code, 0, res.stderr);
   const after = await openssl(['crl', '-in', join(ctx.fleet!.outDir, 'crl.pem'), '-noout', '-crlnumber']);
   const hex = (s: string) => BigInt(s.trim().split('=')[1]!);

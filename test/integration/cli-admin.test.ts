@@ -13,7 +13,26 @@ test('token create --out: a 0600 bootstrap file the agent schema accepts, pinnin
   await withTempDir(async (dir) => {
     const { dataDir } = await initDataDir(dir);
     const out = join(dir, 'fleetcert.json');
-    const res = await fleetcert(['token', 'create', '--data-dir', dataDir, '--name', 'plant3', '--uses', '200', '--expires', '14d', '--id-pattern', 'rpi-*', '--label', 'site=plant3', '--enroll-url', 'https://broker.local:8443', '--out', out]);
+    const res = await fleetcert([
+      'token',
+      'create',
+      '--data-dir',
+      dataDir,
+      '--name',
+      'plant3',
+      '--uses',
+      '200',
+      '--expires',
+      '14d',
+      '--id-pattern',
+      'rpi-*',
+      '--label',
+      'site=plant3',
+      '--enroll-url',
+      'https://broker.local:8443',
+      '--out',
+      out,
+    ]);
     assert.is(res.code, 0, res.stderr);
     assert.is((await stat(out)).mode & 0o777, 0o600);
     const file = bootstrapFileSchema.parse(JSON.parse(await readFile(out, 'utf8')));
@@ -44,7 +63,20 @@ test('the secret is stored only as a hash and never listed', async () => {
     const list = await fleetcert(['token', 'list', '--data-dir', dataDir, '--json']);
     assert.not.ok(list.stdout.includes(secret));
     const tokens = JSON.parse(list.stdout).tokens;
-    assert.equal(Object.keys(tokens[0]).sort(), ['approval', 'createdAt', 'expiresAt', 'id', 'idPattern', 'labels', 'maxUses', 'name', 'reenroll', 'revokedAt', 'state', 'uses']);
+    assert.equal(Object.keys(tokens[0]).sort(), [
+      'approval',
+      'createdAt',
+      'expiresAt',
+      'id',
+      'idPattern',
+      'labels',
+      'maxUses',
+      'name',
+      'reenroll',
+      'revokedAt',
+      'state',
+      'uses',
+    ]);
     const human = await fleetcert(['token', 'list', '--data-dir', dataDir]);
     assert.match(human.stdout, new RegExp(`${created.id}\\s+x\\s+active\\s+0/∞`));
   });
@@ -87,7 +119,12 @@ test('unknown ids and an uninitialised data dir: exit 5 with a hint', async () =
     assert.is(bare.code, 5);
     assert.match(bare.stderr, /hint: run "fleetcert init/);
     const { dataDir } = await initDataDir(dir);
-    for (const args of [['device', 'show', 'ghost'], ['device', 'approve', 'ghost'], ['device', 'reset', 'ghost'], ['token', 'revoke', 'ghost12345']]) {
+    for (const args of [
+      ['device', 'show', 'ghost'],
+      ['device', 'approve', 'ghost'],
+      ['device', 'reset', 'ghost'],
+      ['token', 'revoke', 'ghost12345'],
+    ]) {
       const res = await fleetcert([...args, '--data-dir', dataDir, '--json']);
       assert.is(res.code, 5, `${args.join(' ')}: ${res.stderr}`);
       assert.match(JSON.parse(res.stdout).code, /not_found/);

@@ -13,7 +13,11 @@ test('status: not enrolled is exit 5 with a JSON error code for scripts', async 
   await withTempDir(async (dir) => {
     const res = await fleetcertAgent(['status', '--state-dir', dir, '--json']);
     assert.is(res.code, 5);
-    assert.equal(JSON.parse(res.stdout), { ok: false, code: 'not_enrolled', message: `not enrolled: no certificate at ${dir}/live/cert.pem` });
+    assert.equal(JSON.parse(res.stdout), {
+      ok: false,
+      code: 'not_enrolled',
+      message: `not enrolled: no certificate at ${dir}/live/cert.pem`,
+    });
   });
 });
 

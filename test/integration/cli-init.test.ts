@@ -9,21 +9,40 @@ import { openssl, run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
-const exists = (path: string) => access(path).then(() => true, () => false);
-const sha = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+const sha = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 test('init --json: CA, intermediate and server TLS files that openssl accepts, with the right modes', async () => {
   await withTempDir(async (dir) => {
     const data = join(dir, 'data');
     const pass = join(dir, 'ca.pass');
-    const res = await fleetcert(['init', '--data-dir', data, '--passphrase-file', pass, '--san', 'broker.example.net', '--san', '10.1.2.3', '--json']);
+    const res = await fleetcert([
+      'init',
+      '--data-dir',
+      data,
+      '--passphrase-file',
+      pass,
+      '--san',
+      'broker.example.net',
+      '--san',
+      '10.1.2.3',
+      '--json',
+    ]);
     assert.is(res.code, 0, res.stderr);
     const out = JSON.parse(res.stdout);
     assert.is(out.ok, true);
     assert.is(out.passphrase.generated, true);
     assert.is(await mode(pass), 0o600);
     for (const d of [data, join(data, 'ca'), join(data, 'tls')]) assert.is(await mode(d), 0o700, d);
-    for (const f of ['ca/root.key', 'ca/intermediate.key', 'tls/broker.key', 'tls/enroll.key']) assert.is(await mode(join(data, f)), 0o600, f);
+    for (const f of ['ca/root.key', 'ca/intermediate.key', 'tls/broker.key', 'tls/enroll.key'])
+      assert.is(await mode(join(data, f)), 0o600, f);
     assert.equal((await readdir(data)).sort(), ['ca', 'tls'], 'no staging leftovers');
 
     // The root fingerprint we print is the one openssl computes: what devices will pin.
@@ -34,7 +53,18 @@ test('init --json: CA, intermediate and server TLS files that openssl accepts, w
     await openssl(['verify', '-CAfile', join(data, 'ca/root.pem'), join(data, 'ca/intermediate.pem')]);
     for (const name of ['broker', 'enroll']) {
       const cert = join(data, `tls/${name}.pem`);
-      await openssl(['verify', '-purpose', 'sslserver', '-CAfile', join(data, 'ca/root.pem'), '-untrusted', cert, '-verify_hostname', 'broker.example.net', cert]);
+      await openssl([
+        'verify',
+        '-purpose',
+        'sslserver',
+        '-CAfile',
+        join(data, 'ca/root.pem'),
+        '-untrusted',
+        cert,
+        '-verify_hostname',
+        'broker.example.net',
+        cert,
+      ]);
       await openssl(['verify', '-CAfile', join(data, 'ca/root.pem'), '-untrusted', cert, '-verify_ip', '10.1.2.3', cert]);
       const text = await openssl(['x509', '-in', cert, '-noout', '-ext', 'subjectAltName']);
       const host = hostname().split('.')[0]!.toLowerCase();
@@ -78,7 +108,16 @@ test('init refuses to overwrite an existing CA: exit 4, files untouched', async 
 test('init --root-key-out: the root key leaves the data directory, encrypted and 0600', async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, 'offline-root.key');
-    const res = await fleetcert(['init', '--data-dir', join(dir, 'data'), '--passphrase-file', join(dir, 'p'), '--root-key-out', out, '--json']);
+    const res = await fleetcert([
+      'init',
+      '--data-dir',
+      join(dir, 'data'),
+      '--passphrase-file',
+      join(dir, 'p'),
+      '--root-key-out',
+      out,
+      '--json',
+    ]);
     assert.is(res.code, 0, res.stderr);
     assert.is(JSON.parse(res.stdout).rootKey.offline, true);
     assert.not.ok(await exists(join(dir, 'data/ca/root.key')));
@@ -96,7 +135,9 @@ test('init --root-key-out: the root key leaves the data directory, encrypted and
 
 test('passphrase: env var works; missing or short is exit 3 with a hint, and nothing is created', async () => {
   await withTempDir(async (dir) => {
-    const viaEnv = await fleetcert(['init', '--data-dir', join(dir, 'env')], { env: { FLEETCERT_CA_PASSPHRASE: 'a long enough passphrase' } });
+    const viaEnv = await fleetcert(['init', '--data-dir', join(dir, 'env')], {
+      env: { FLEETCERT_CA_PASSPHRASE: 'a long enough passphrase' },
+    });
     assert.is(viaEnv.code, 0, viaEnv.stderr);
     await openssl(['pkey', '-in', join(dir, 'env/ca/intermediate.key'), '-passin', 'pass:a long enough passphrase', '-noout']);
 

@@ -66,10 +66,35 @@ it('the issued certificate: device profile, CN = id, 30 days, CA:FALSE even when
   await withTempDir(async (dir) => {
     const key = join(dir, 'k.pem');
     const csrFile = join(dir, 'csr.der');
-    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-subj', '/CN=wants-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-outform', 'DER', '-out', csrFile]);
+    await openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      '/CN=wants-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+      '-outform',
+      'DER',
+      '-out',
+      csrFile,
+    ]);
     const requested = await openssl(['req', '-in', csrFile, '-inform', 'DER', '-noout', '-text']);
     assert.match(requested, /CA:TRUE/, 'the CSR really asks for CA:TRUE');
-    const res = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await readFile(csrFile)).toString('base64') });
+    const res = await est(server, {
+      path: EST_PATHS.simpleEnroll,
+      token,
+      contentType: PKCS10,
+      body: (await readFile(csrFile)).toString('base64'),
+    });
     assert.is(res.status, 200, res.body);
     assert.match(String(res.headers['content-type']), /application\/pkcs7-mime/);
     const [leaf, issuer] = decodeCertsOnly(Buffer.from(res.body, 'base64'));
@@ -105,17 +130,32 @@ it('a retry with the same key returns the same certificate: no second serial, no
 it('first come binds the id: another key is id_taken (409) with the reset hint; after "device reset" it binds again', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir);
-  assert.is((await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-bind-1')).body })).status, 200);
-  const intruder = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-bind-1')).body });
+  assert.is(
+    (await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-bind-1')).body })).status,
+    200,
+  );
+  const intruder = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-bind-1')).body,
+  });
   assert.is(intruder.status, 409);
   assert.is(intruder.json?.code, 'id_taken');
   assert.match(intruder.json?.message ?? '', /fleetcert device reset/);
 
   const reset = await fleetcert(['device', 'reset', 'rpi-bind-1', '--data-dir', server.dataDir]);
   assert.is(reset.code, 0, reset.stderr);
-  const reflashed = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-bind-1')).body });
+  const reflashed = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-bind-1')).body,
+  });
   assert.is(reflashed.status, 200, reflashed.body);
-  const certs = (registrySnapshot(server.dataDir).certificates as { device_id: string; status: string }[]).filter((c) => c.device_id === 'rpi-bind-1');
+  const certs = (registrySnapshot(server.dataDir).certificates as { device_id: string; status: string }[]).filter(
+    (c) => c.device_id === 'rpi-bind-1',
+  );
   assert.equal(certs.map((c) => c.status).sort(), ['active', 'superseded']);
 });
 
@@ -129,7 +169,12 @@ it('a token with --reenroll allow lets a known id enroll again with a new key', 
   assert.is.not(serialOf(a.body), serialOf(b.body));
   // Another token, even one allowing re-enrollment with no id pattern, cannot take that id over.
   const other = await createToken(server.dataDir, ['--reenroll', 'allow']);
-  const taken = await est(server, { path: EST_PATHS.simpleEnroll, token: other.token, contentType: PKCS10, body: (await deviceCsr('rpi-again-1')).body });
+  const taken = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token: other.token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-again-1')).body,
+  });
   assert.is(taken.status, 409, taken.body);
   assert.is(taken.json?.code, 'id_taken');
 });
@@ -146,7 +191,10 @@ it('manual approval: 202 + Retry-After until "fleetcert device approve", then 20
   assert.is(stillWaiting.status, 202);
 
   const pending = JSON.parse((await fleetcert(['device', 'list', '--status', 'pending', '--json', '--data-dir', server.dataDir])).stdout);
-  assert.equal(pending.devices.map((d: { id: string }) => d.id), ['rpi-manual-1']);
+  assert.equal(
+    pending.devices.map((d: { id: string }) => d.id),
+    ['rpi-manual-1'],
+  );
   const approve = await fleetcert(['device', 'approve', 'rpi-manual-1', '--data-dir', server.dataDir]);
   assert.is(approve.code, 0, approve.stderr);
   const issued = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: csr.body });
@@ -154,15 +202,26 @@ it('manual approval: 202 + Retry-After until "fleetcert device approve", then 20
   const shown = JSON.parse((await fleetcert(['device', 'show', 'rpi-manual-1', '--json', '--data-dir', server.dataDir])).stdout);
   assert.is(shown.device.status, 'active');
   assert.equal(shown.device.labels, { site: 'plant3' });
-  assert.equal(shown.audit.map((a: { action: string }) => a.action), ['pending', 'approved', 'issued']);
+  assert.equal(
+    shown.audit.map((a: { action: string }) => a.action),
+    ['pending', 'approved', 'issued'],
+  );
 });
 
 it('approval binds the key the operator saw: a different key after approval is refused (id_pending)', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir, ['--approval', 'manual']);
-  assert.is((await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-manual-2')).body })).status, 202);
+  assert.is(
+    (await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-manual-2')).body })).status,
+    202,
+  );
   assert.is((await fleetcert(['device', 'approve', 'rpi-manual-2', '--data-dir', server.dataDir])).code, 0);
-  const other = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-manual-2')).body });
+  const other = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-manual-2')).body,
+  });
   assert.is(other.status, 409);
   assert.is(other.json?.code, 'id_pending');
 });
@@ -170,13 +229,27 @@ it('approval binds the key the operator saw: a different key after approval is r
 it('device metadata from the header is stored; a malformed header is metadata_invalid', async () => {
   const server = ctx.server!;
   const { token } = await createToken(server.dataDir);
-  const metadata = Buffer.from(JSON.stringify({ model: 'Raspberry Pi 4 Model B Rev 1.4', serial: '10000000abcdef01', agentVersion: '0.1.0' })).toString('base64url');
-  const ok = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-meta-1')).body, headers: { 'x-fleetcert-device': metadata } });
+  const metadata = Buffer.from(
+    JSON.stringify({ model: 'Raspberry Pi 4 Model B Rev 1.4', serial: '10000000abcdef01', agentVersion: '0.1.0' }),
+  ).toString('base64url');
+  const ok = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-meta-1')).body,
+    headers: { 'x-fleetcert-device': metadata },
+  });
   assert.is(ok.status, 200, ok.body);
   const shown = JSON.parse((await fleetcert(['device', 'show', 'rpi-meta-1', '--json', '--data-dir', server.dataDir])).stdout);
   assert.is(shown.device.metadata.serial, '10000000abcdef01');
   const bad = Buffer.from(JSON.stringify({ model: 'x', evil: 'extra field' })).toString('base64url');
-  const refused = await est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: (await deviceCsr('rpi-meta-2')).body, headers: { 'x-fleetcert-device': bad } });
+  const refused = await est(server, {
+    path: EST_PATHS.simpleEnroll,
+    token,
+    contentType: PKCS10,
+    body: (await deviceCsr('rpi-meta-2')).body,
+    headers: { 'x-fleetcert-device': bad },
+  });
   assert.is(refused.status, 400);
   assert.is(refused.json?.code, 'metadata_invalid');
 });
@@ -185,7 +258,9 @@ it('concurrent enrollments never exceed --uses and never bind one id twice', asy
   const server = ctx.server!;
   const { token, id } = await createToken(server.dataDir, ['--uses', '5']);
   const csrs = await Promise.all(Array.from({ length: 12 }, (_, i) => deviceCsr(`rpi-race-${i}`)));
-  const results = await Promise.all(csrs.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: c.body })));
+  const results = await Promise.all(
+    csrs.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token, contentType: PKCS10, body: c.body })),
+  );
   const statuses = results.map((r) => r.status).sort();
   assert.equal(statuses, [200, 200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 403]);
   assert.ok(results.filter((r) => r.status === 403).every((r) => r.json?.code === 'token_exhausted'));
@@ -193,7 +268,9 @@ it('concurrent enrollments never exceed --uses and never bind one id twice', asy
 
   const { token: open } = await createToken(server.dataDir);
   const same = await Promise.all([deviceCsr('rpi-race-same'), deviceCsr('rpi-race-same'), deviceCsr('rpi-race-same')]);
-  const raced = await Promise.all(same.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token: open, contentType: PKCS10, body: c.body })));
+  const raced = await Promise.all(
+    same.map((c) => est(server, { path: EST_PATHS.simpleEnroll, token: open, contentType: PKCS10, body: c.body })),
+  );
   assert.equal(raced.map((r) => r.status).sort(), [200, 409, 409]);
 });
 

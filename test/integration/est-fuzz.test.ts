@@ -84,7 +84,9 @@ const MUTATIONS: Record<string, Mutation> = {
   /** A length byte after a tag made wrong: off by a little, or a huge long form. */
   wrongLength: (f, der) => {
     const out = Buffer.from(der);
-    const tags = [...out.keys()].filter((i) => i + 1 < out.length && [0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x30, 0x31, 0xa0].includes(out[i]!));
+    const tags = [...out.keys()].filter(
+      (i) => i + 1 < out.length && [0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x30, 0x31, 0xa0].includes(out[i]!),
+    );
     const at = f.pick(tags) + 1;
     if (f.chance(0.5)) {
       out[at] = (out[at]! + f.pick([-2, -1, 1, 2, 0x40])) & 0xff;
@@ -106,7 +108,10 @@ const MUTATIONS: Record<string, Mutation> = {
     return Buffer.concat([open, f.bytes(f.int(16)), Buffer.alloc(f.int(depth) * 2)]);
   },
   /** A valid CSR wrapped in extra structure or with trailing bytes. */
-  wrapped: (f, der) => (f.chance(0.5) ? Buffer.concat([Buffer.from([0x30, 0x82, der.length >> 8, der.length & 0xff]), der]) : Buffer.concat([der, f.bytes(1 + f.int(20))])),
+  wrapped: (f, der) =>
+    f.chance(0.5)
+      ? Buffer.concat([Buffer.from([0x30, 0x82, der.length >> 8, der.length & 0xff]), der])
+      : Buffer.concat([der, f.bytes(1 + f.int(20))]),
   random: (f) => f.bytes(f.int(2048)),
 };
 
@@ -122,7 +127,8 @@ function encodeBody(f: Fuzz, der: Buffer): Buffer {
       return der;
     case 3: {
       const chars = b64.split('');
-      for (let i = 1 + f.int(5); i > 0; i -= 1) chars.splice(f.int(chars.length + 1), 0, f.pick(['!', '*', '\u00e9', '\0', '====', ' ', '\r\n', '-']));
+      for (let i = 1 + f.int(5); i > 0; i -= 1)
+        chars.splice(f.int(chars.length + 1), 0, f.pick(['!', '*', '\u00e9', '\0', '====', ' ', '\r\n', '-']));
       return Buffer.from(chars.join(''), 'latin1');
     }
     default:
@@ -190,16 +196,27 @@ function extraHeaders(f: Fuzz): string[] {
     );
   }
   // Many well-formed headers (over 64 of them is refused); malformed names come separately below.
-  if (f.chance(0.1)) for (let i = f.int(80); i > 0; i -= 1) out.push(`X-${f.text(8, 'abcdefghijklmnopqrstuvwxyz0123456789-')}: ${f.text(f.int(300))}`);
+  if (f.chance(0.1))
+    for (let i = f.int(80); i > 0; i -= 1) out.push(`X-${f.text(8, 'abcdefghijklmnopqrstuvwxyz0123456789-')}: ${f.text(f.int(300))}`);
   if (f.chance(0.05)) out.push(`X-Big: ${'b'.repeat(17 * 1024)}`);
-  if (f.chance(0.05)) out.push(f.pick(['Content-Length: -1', 'Content-Length: 1e3', 'Content-Length: 0x10', 'Expect: 100-continue', 'Transfer-Encoding: gzip']));
+  if (f.chance(0.05))
+    out.push(
+      f.pick(['Content-Length: -1', 'Content-Length: 1e3', 'Content-Length: 0x10', 'Expect: 100-continue', 'Transfer-Encoding: gzip']),
+    );
   if (f.chance(0.05)) out.push(`${f.text(5, '()<>@,;:\\"/[]?={} ')}: x`);
   return out;
 }
 
 function contentType(f: Fuzz): string | undefined {
   if (f.chance(0.8)) return 'application/pkcs10';
-  return f.pick([undefined, 'application/PKCS10; charset=utf-8', 'text/plain', 'application/pkcs7-mime', 'multipart/form-data; boundary=x', f.text(f.int(400))]);
+  return f.pick([
+    undefined,
+    'application/PKCS10; charset=utf-8',
+    'text/plain',
+    'application/pkcs7-mime',
+    'multipart/form-data; boundary=x',
+    f.text(f.int(400)),
+  ]);
 }
 
 function makeRequest(f: Fuzz, fx: Fixtures): FuzzRequest {
@@ -221,12 +238,21 @@ function makeRequest(f: Fuzz, fx: Fixtures): FuzzRequest {
     };
   }
   if (kind < 70) {
-    const body = f.pick([f.bytes(f.int(4096)), Buffer.from(f.text(f.int(6000))), Buffer.alloc(0), Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\n!!\n-----END')]);
+    const body = f.pick([
+      f.bytes(f.int(4096)),
+      Buffer.from(f.text(f.int(6000))),
+      Buffer.alloc(0),
+      Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\n!!\n-----END'),
+    ]);
     return {
       label: 'random body',
       method: 'POST',
       path: f.pick([EST_PATHS.simpleEnroll, EST_PATHS.simpleReenroll]),
-      headers: [...[authorization(f, fx)].filter((h): h is string => h !== undefined), 'Content-Type: application/pkcs10', ...extraHeaders(f)],
+      headers: [
+        ...[authorization(f, fx)].filter((h): h is string => h !== undefined),
+        'Content-Type: application/pkcs10',
+        ...extraHeaders(f),
+      ],
       body,
       mtls: f.chance(0.5),
     };
@@ -295,7 +321,9 @@ function makeRequest(f: Fuzz, fx: Fixtures): FuzzRequest {
 
 function wire(req: FuzzRequest): Buffer {
   const framing = req.chunked ? ['Transfer-Encoding: chunked'] : [`Content-Length: ${req.declaredLength ?? req.body.length}`];
-  const head = [`${req.method} ${req.path} HTTP/1.1`, 'Host: localhost', 'Connection: close', ...req.headers, ...framing, '', ''].join('\r\n');
+  const head = [`${req.method} ${req.path} HTTP/1.1`, 'Host: localhost', 'Connection: close', ...req.headers, ...framing, '', ''].join(
+    '\r\n',
+  );
   return Buffer.concat([Buffer.from(head, 'latin1'), req.body]);
 }
 
@@ -311,7 +339,8 @@ function checkReply(req: FuzzRequest, reply: RawReply, problems: string[]): void
   if (reply.status === undefined) return; // the server closed the connection on framing it refused: allowed
   if (reply.status >= 500) problems.push(`${what} -> ${reply.status} ${reply.raw.slice(0, 300)}`);
   else if (reply.status === 200) {
-    if (!(req.path.startsWith(EST_PATHS.cacerts) || req.path.startsWith(RENEWAL_INFO_PATH))) problems.push(`${what} -> 200 (nothing here may succeed)`);
+    if (!(req.path.startsWith(EST_PATHS.cacerts) || req.path.startsWith(RENEWAL_INFO_PATH)))
+      problems.push(`${what} -> 200 (nothing here may succeed)`);
   } else if (req.method === 'HEAD' ? !DOCUMENTED.has(reply.status) : !DOCUMENTED.get(reply.status)?.has(reply.code ?? '')) {
     // A HEAD answer has no body to carry a code: its status alone must be a documented one.
     problems.push(`${what} -> ${reply.status} with undocumented code ${reply.code}: ${reply.raw.slice(0, 200)}`);
@@ -325,12 +354,20 @@ async function setUp(server: FleetServer): Promise<{ fixtures: Fixtures; stale: 
   // The mTLS identity is a superseded certificate: re-enrollment with it parses the CSR, then is refused.
   const stale = await enrollDevice(server, other.token, 'fuzz-device');
   const successor = await deviceCsr('fuzz-device');
-  const renewed = await est(server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: successor.body, cert: stale.chainPem, key: stale.keyPem });
+  const renewed = await est(server, {
+    path: EST_PATHS.simpleReenroll,
+    contentType: 'application/pkcs10',
+    body: successor.body,
+    cert: stale.chainPem,
+    key: stale.keyPem,
+  });
   assert.is(renewed.status, 200, renewed.body);
   const csrs: Buffer[] = [];
   for (const type of ['ec-p256', 'ec-p384', 'rsa-2048'] as KeyType[]) {
     csrs.push(Buffer.from((await buildCsr({ keys: await generateKeyPair(type), commonName: 'rpi-fuzz-1' })).der));
-    csrs.push(Buffer.from((await buildCsr({ keys: await generateKeyPair(type), commonName: 'fuzz-device', dnsNames: ['fuzz-device.local'] })).der));
+    csrs.push(
+      Buffer.from((await buildCsr({ keys: await generateKeyPair(type), commonName: 'fuzz-device', dnsNames: ['fuzz-device.local'] })).der),
+    );
   }
   return { fixtures: { csrs, token, tokenId: id }, stale };
 }
@@ -351,7 +388,11 @@ test(`fuzz every endpoint: no exit, no 5xx, only documented codes, registry unch
       const worker = async (): Promise<void> => {
         while (index < requests.length) {
           const req = requests[index++]!;
-          const reply = await rawHttps(server, { parts: [wire(req)], waitMs: 5_000, ...(req.mtls ? { cert: stale.chainPem, key: stale.keyPem } : {}) });
+          const reply = await rawHttps(server, {
+            parts: [wire(req)],
+            waitMs: 5_000,
+            ...(req.mtls ? { cert: stale.chainPem, key: stale.keyPem } : {}),
+          });
           const key = `${reply.status ?? 'closed'} ${reply.code ?? ''}`.trim();
           statuses.set(key, (statuses.get(key) ?? 0) + 1);
           checkReply(req, reply, problems);
@@ -359,7 +400,10 @@ test(`fuzz every endpoint: no exit, no 5xx, only documented codes, registry unch
       };
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       const seconds = (Date.now() - started) / 1000;
-      console.log(`est-fuzz: ${REQUESTS} requests in ${seconds.toFixed(1)} s;`, Object.fromEntries([...statuses].sort((a, b) => b[1] - a[1])));
+      console.log(
+        `est-fuzz: ${REQUESTS} requests in ${seconds.toFixed(1)} s;`,
+        Object.fromEntries([...statuses].sort((a, b) => b[1] - a[1])),
+      );
 
       assert.equal(problems.slice(0, 20), [], `seed ${SEED}: ${problems.length} bad replies`);
       assert.is((await est(server, { path: EST_PATHS.cacerts, method: 'GET' })).status, 200, 'still serving');

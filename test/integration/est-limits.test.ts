@@ -59,7 +59,10 @@ test('SIGTERM stops the server cleanly (exit 0, serve_stopped logged)', async ()
   await withTempDir(async (dir) => {
     const server = await startServer(dir);
     assert.is(await server.stop(), 0);
-    assert.ok(serverEvents(server).some((e) => e.event === 'serve_stopped'), server.logs());
+    assert.ok(
+      serverEvents(server).some((e) => e.event === 'serve_stopped'),
+      server.logs(),
+    );
   });
 });
 

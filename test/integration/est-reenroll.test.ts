@@ -67,7 +67,9 @@ it('renews with a new key: new serial, same subject, old certificate superseded,
   const second = parsed(res);
   assert.is.not(second.serial, first.serial);
   assert.is(describeCertificate(second.chain[0]!).subjectCommonName, 'rpi-renew-1');
-  const certs = (registrySnapshot(ctx.server!.dataDir).certificates as { serial: string; status: string }[]).filter((c) => [first.serial, second.serial].includes(c.serial));
+  const certs = (registrySnapshot(ctx.server!.dataDir).certificates as { serial: string; status: string }[]).filter((c) =>
+    [first.serial, second.serial].includes(c.serial),
+  );
   assert.equal(Object.fromEntries(certs.map((c) => [c.serial, c.status])), { [first.serial]: 'superseded', [second.serial]: 'active' });
   // And the new certificate renews again: a chain of renewals.
   const third = parsed((await reenroll({ keys, ...second }, 'rpi-renew-1')).res);

@@ -64,7 +64,12 @@ async function csrFile(args: string[]): Promise<string> {
 }
 
 /** An enrollment request; `token: null` sends no Authorization header at all. */
-const enroll = (body: string, token: string | null = ctx.token!): EstRequest => ({ path: EST_PATHS.simpleEnroll, contentType: PKCS10, body, ...(token === null ? {} : { token }) });
+const enroll = (body: string, token: string | null = ctx.token!): EstRequest => ({
+  path: EST_PATHS.simpleEnroll,
+  contentType: PKCS10,
+  body,
+  ...(token === null ? {} : { token }),
+});
 
 it('bad base64 body: 400 csr_invalid', async () => {
   await refused(enroll('this is not base64!!'), 400, 'csr_invalid');
@@ -159,7 +164,12 @@ it('body over the 64 KiB cap: 413 payload_too_large, declared or streamed (not a
 });
 
 it('wrong content type: 415; unknown path: 404; wrong method: 405 (not audited)', async () => {
-  await refused({ path: EST_PATHS.simpleEnroll, contentType: 'application/json', body: '{}', token: ctx.token! }, 415, 'unsupported_media_type', false);
+  await refused(
+    { path: EST_PATHS.simpleEnroll, contentType: 'application/json', body: '{}', token: ctx.token! },
+    415,
+    'unsupported_media_type',
+    false,
+  );
   await refused({ path: '/.well-known/est/nope', method: 'GET' }, 404, 'not_found', false);
   await refused({ path: EST_PATHS.simpleEnroll, method: 'GET' }, 405, 'method_not_allowed', false);
 });
@@ -174,7 +184,13 @@ it('garbage of every shape never takes the server down', async () => {
   const shapes: EstRequest[] = [];
   for (let i = 0; i < 40; i += 1) {
     const junk = Buffer.from(Array.from({ length: (i * 37) % 900 }, (_, j) => (i * 31 + j * 17) % 256));
-    shapes.push({ path: EST_PATHS.simpleEnroll, contentType: i % 3 ? PKCS10 : 'text/plain', body: i % 2 ? junk.toString('base64') : junk, token: i % 4 ? ctx.token! : `fct_${'a'.repeat(10)}_${'-'.repeat(43)}`, headers: i % 5 === 0 ? { 'x-fleetcert-device': junk.toString('base64url').slice(0, 3000) } : {} });
+    shapes.push({
+      path: EST_PATHS.simpleEnroll,
+      contentType: i % 3 ? PKCS10 : 'text/plain',
+      body: i % 2 ? junk.toString('base64') : junk,
+      token: i % 4 ? ctx.token! : `fct_${'a'.repeat(10)}_${'-'.repeat(43)}`,
+      headers: i % 5 === 0 ? { 'x-fleetcert-device': junk.toString('base64url').slice(0, 3000) } : {},
+    });
   }
   const results = await Promise.all(shapes.map((s) => est(server, s)));
   for (const r of results) assert.ok(r.status >= 400 && r.status < 500, `status ${r.status}: ${r.body}`);

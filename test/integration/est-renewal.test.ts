@@ -21,7 +21,14 @@ import { withTempDir } from '../helpers/temp-dir.js';
 /** GET renewal-info with curl, presenting the device's chain and key. */
 async function curlRenewalInfo(server: FleetServer, dir: string, device?: EnrolledDevice) {
   await writeFile(join(dir, 'root.pem'), server.rootPem);
-  const args = ['-sS', '--cacert', join(dir, 'root.pem'), '-D', join(dir, 'headers.txt'), `https://localhost:${server.port}${RENEWAL_INFO_PATH}`];
+  const args = [
+    '-sS',
+    '--cacert',
+    join(dir, 'root.pem'),
+    '-D',
+    join(dir, 'headers.txt'),
+    `https://localhost:${server.port}${RENEWAL_INFO_PATH}`,
+  ];
   if (device) {
     await writeFile(join(dir, 'chain.pem'), device.chainPem);
     await writeFile(join(dir, 'key.pem'), device.keyPem, { mode: 0o600 });
@@ -35,7 +42,13 @@ async function curlRenewalInfo(server: FleetServer, dir: string, device?: Enroll
 
 async function reenroll(server: FleetServer, device: EnrolledDevice) {
   const csr = await deviceCsr(device.id);
-  return est(server, { path: EST_PATHS.simpleReenroll, contentType: 'application/pkcs10', body: csr.body, cert: device.chainPem, key: device.keyPem });
+  return est(server, {
+    path: EST_PATHS.simpleReenroll,
+    contentType: 'application/pkcs10',
+    body: csr.body,
+    cert: device.chainPem,
+    key: device.keyPem,
+  });
 }
 
 const leafOf = (device: EnrolledDevice) => readCertificates(device.chainPem)[0]!;
@@ -52,7 +65,11 @@ test("renewal info: the default window, an operator's renew-now, and refusals wi
       assert.is(first.status, 200);
       assert.match(first.headers, /retry-after: 7200/i);
       const window = defaultRenewalWindow(leafOf(device));
-      assert.equal(first.json, { serial: device.serial, suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() }, reason: 'default' });
+      assert.equal(first.json, {
+        serial: device.serial,
+        suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },
+        reason: 'default',
+      });
 
       const before = Date.now();
       const pulled = await fleetcert(['renew-now', device.id, '--reason', 'key rotation', '--json', '--data-dir', server.dataDir]);
@@ -69,7 +86,15 @@ test("renewal info: the default window, an operator's renew-now, and refusals wi
       assert.is(anonymous.status, 401);
       assert.is(anonymous.json.code, 'client_certificate_required');
 
-      const revoke = await fleetcert(['device', 'revoke', other.id, '--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile]);
+      const revoke = await fleetcert([
+        'device',
+        'revoke',
+        other.id,
+        '--data-dir',
+        server.dataDir,
+        '--passphrase-file',
+        server.passphraseFile,
+      ]);
       assert.is(revoke.code, 0, revoke.stderr);
       const revoked = await curlRenewalInfo(server, dir, other);
       assert.is(revoked.status, 403);
@@ -86,13 +111,27 @@ test("renewal info: the default window, an operator's renew-now, and refusals wi
 
 test('grace window: an expired latest certificate renews; superseded, revoked or too-old ones do not', async () => {
   await withTempDir(async (dir) => {
-    const server = await startServer(dir, ['--device-lifetime', '3s', '--backdate', '1s', '--renewal-grace', '4s', '--max-auth-failures', '1000']);
+    const server = await startServer(dir, [
+      '--device-lifetime',
+      '3s',
+      '--backdate',
+      '1s',
+      '--renewal-grace',
+      '4s',
+      '--max-auth-failures',
+      '1000',
+    ]);
     try {
       const { token } = await createToken(server.dataDir);
-      const [inGrace, late, renewedOnce, revoked] = await Promise.all(['rpi-grace-1', 'rpi-grace-2', 'rpi-grace-3', 'rpi-grace-4'].map((id) => enrollDevice(server, token, id)));
+      const [inGrace, late, renewedOnce, revoked] = await Promise.all(
+        ['rpi-grace-1', 'rpi-grace-2', 'rpi-grace-3', 'rpi-grace-4'].map((id) => enrollDevice(server, token, id)),
+      );
       const secondOfRenewed = await reenroll(server, renewedOnce!);
       assert.is(secondOfRenewed.status, 200);
-      assert.is((await fleetcert(['device', 'revoke', revoked!.id, '--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile])).code, 0);
+      assert.is(
+        (await fleetcert(['device', 'revoke', revoked!.id, '--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile])).code,
+        0,
+      );
 
       const expiry = Math.max(...[inGrace, late, renewedOnce, revoked].map((d) => leafOf(d!).notAfter.getTime()));
       await new Promise((r) => setTimeout(r, expiry - Date.now() + 1200));

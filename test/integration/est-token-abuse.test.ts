@@ -25,7 +25,13 @@ async function enrollWith(server: FleetServer, token: string, id: string): Promi
 /** simplereenroll over mTLS with `device`'s certificate and a new key; the successor, as the device would hold it. */
 async function renew(server: FleetServer, device: EnrolledDevice): Promise<{ res: EstResponse; next: EnrolledDevice | undefined }> {
   const csr = await deviceCsr(device.id);
-  const res = await est(server, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body: csr.body, cert: device.chainPem, key: device.keyPem });
+  const res = await est(server, {
+    path: EST_PATHS.simpleReenroll,
+    contentType: PKCS10,
+    body: csr.body,
+    cert: device.chainPem,
+    key: device.keyPem,
+  });
   if (res.status !== 200) return { res, next: undefined };
   const chain = decodeCertsOnly(Buffer.from(res.body, 'base64'));
   return { res, next: { ...device, keys: csr.keys, chainPem: certificatesToPem(chain), keyPem: await exportPrivateKeyPem(csr.keys) } };

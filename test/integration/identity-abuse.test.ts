@@ -108,7 +108,11 @@ it('the attack: a second key for a pending id is refused and flagged; the board 
 
   const shown = await json('device', 'show', 'plant-7-pi');
   assert.is(shown.out.device.status, 'active');
-  assert.equal(shown.out.certificates.map((c: { keySha256: string }) => c.keySha256), [board.keySha256], 'one certificate, the board key');
+  assert.equal(
+    shown.out.certificates.map((c: { keySha256: string }) => c.keySha256),
+    [board.keySha256],
+    'one certificate, the board key',
+  );
   type Audit = { action: string; code: string | null; source: string | null; detail: Record<string, unknown> | null };
   const audit: Audit[] = shown.out.audit;
   assert.equal(
@@ -123,11 +127,17 @@ it('the attack: a second key for a pending id is refused and flagged; the board 
     ],
   );
   assert.match(audit[1]!.source ?? '', /127\.0\.0\.1/, 'the competing request is audited with its source');
-  assert.equal(shown.out.contested.map((c: { keySha256: string }) => c.keySha256), [attacker.keySha256, attacker.keySha256]);
+  assert.equal(
+    shown.out.contested.map((c: { keySha256: string }) => c.keySha256),
+    [attacker.keySha256, attacker.keySha256],
+  );
   const text = await cli('device', 'show', 'plant-7-pi');
   assert.match(text.stdout, new RegExp(`refused \\(id_pending\\) key ${attacker.keySha256.slice(0, 16)}`));
   const rows = registrySnapshot(server.dataDir).certificates as { device_id: string; key_sha256: string }[];
-  assert.equal(rows.filter((c) => c.device_id === 'plant-7-pi').map((c) => c.key_sha256), [board.keySha256]);
+  assert.equal(
+    rows.filter((c) => c.device_id === 'plant-7-pi').map((c) => c.key_sha256),
+    [board.keySha256],
+  );
 });
 
 it('approve --key-sha256 with another key is pending_key_mismatch (exit 4) and changes nothing; the right key approves', async () => {

@@ -23,7 +23,21 @@ test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and T
   assert.is(probe.code, 0, `this test needs network namespaces (run as root, or enable unprivileged user namespaces): ${probe.stderr}`);
   await withTempDir(async (dir) => {
     const { dataDir, passphraseFile } = await initDataDir(dir);
-    const config = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--port', '18883', '--admin-port', '18884', '--host', 'pi-gw.local']);
+    const config = await fleetcert([
+      'broker-config',
+      '--data-dir',
+      dataDir,
+      '--passphrase-file',
+      passphraseFile,
+      '--out',
+      join(dir, 'broker'),
+      '--port',
+      '18883',
+      '--admin-port',
+      '18884',
+      '--host',
+      'pi-gw.local',
+    ]);
     assert.is(config.code, 0, config.stderr);
     const script = `
       set -u
@@ -53,7 +67,21 @@ test('serve --mdns advertises _secure-mqtt._tcp with the broker port, host and T
 test('an agent with no URL and no broker finds both over mDNS and enrolls (private network namespace)', async () => {
   await withTempDir(async (dir) => {
     const { dataDir, passphraseFile } = await initDataDir(dir);
-    const config = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--port', '18883', '--admin-port', '18884', '--host', 'localhost']);
+    const config = await fleetcert([
+      'broker-config',
+      '--data-dir',
+      dataDir,
+      '--passphrase-file',
+      passphraseFile,
+      '--out',
+      join(dir, 'broker'),
+      '--port',
+      '18883',
+      '--admin-port',
+      '18884',
+      '--host',
+      'localhost',
+    ]);
     assert.is(config.code, 0, config.stderr);
     const boot = join(dir, 'fleetcert.json');
     assert.is((await fleetcert(['token', 'create', '--data-dir', dataDir, '--name', 'lan', '--out', boot])).code, 0);

@@ -23,7 +23,20 @@ it.before(async () => {
   // 12-second certificates: the service's renewal is due 6 s after each install.
   ctx.fleet = await startFleetWithBroker(ctx.dir, ['--device-lifetime', '12s', '--backdate', '1s']);
   ctx.boot = join(ctx.dir, 'fleetcert.json');
-  const res = await fleetcert(['token', 'create', '--data-dir', ctx.fleet.server.dataDir, '--name', 'lock', '--uses', '10', '--out', ctx.boot, '--enroll-url', `https://localhost:${ctx.fleet.server.port}`]);
+  const res = await fleetcert([
+    'token',
+    'create',
+    '--data-dir',
+    ctx.fleet.server.dataDir,
+    '--name',
+    'lock',
+    '--uses',
+    '10',
+    '--out',
+    ctx.boot,
+    '--enroll-url',
+    `https://localhost:${ctx.fleet.server.port}`,
+  ]);
   assert.is(res.code, 0, res.stderr);
 });
 it.after(async () => {
@@ -33,8 +46,18 @@ it.after(async () => {
 
 function agentArgs(name: string): string[] {
   return [
-    '--state-dir', join(ctx.dir!, `state-${name}`), '--bootstrap', ctx.boot!, '--broker', `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername', 'localhost', '--identity-root', boardRoot('rpi4-bookworm-arm64'), '--id-template', `${name}-{serial}`,
+    '--state-dir',
+    join(ctx.dir!, `state-${name}`),
+    '--bootstrap',
+    ctx.boot!,
+    '--broker',
+    `127.0.0.1:${ctx.fleet!.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    boardRoot('rpi4-bookworm-arm64'),
+    '--id-template',
+    `${name}-{serial}`,
   ];
 }
 
@@ -44,7 +67,11 @@ async function enrolled(name: string): Promise<string> {
   return join(ctx.dir!, `state-${name}`);
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 it('a lock naming a live pid from before a power cut (another boot, or a bare pid) does not block renew', async () => {
   const state = await enrolled('stale');

@@ -21,14 +21,47 @@ import { withTempDir } from '../helpers/temp-dir.js';
 const BOARD = boardRoot('rpi4-bookworm-arm64');
 const DEVICE = 'rpi4-100000002a5c3b71';
 
-async function fleetAndAgent(dir: string, lifetime: string, options: FleetOptions = {}): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {
+async function fleetAndAgent(
+  dir: string,
+  lifetime: string,
+  options: FleetOptions = {},
+): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {
   const fleet = await startFleetWithBroker(dir, ['--device-lifetime', lifetime, '--backdate', '1s'], options);
   const boot = join(dir, 'fleetcert.json');
-  assert.is((await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'renewal', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`])).code, 0);
+  assert.is(
+    (
+      await fleetcert([
+        'token',
+        'create',
+        '--data-dir',
+        fleet.server.dataDir,
+        '--name',
+        'renewal',
+        '--out',
+        boot,
+        '--enroll-url',
+        `https://localhost:${fleet.server.port}`,
+      ])
+    ).code,
+    0,
+  );
   const state = join(dir, 'state');
   const agent = startAgent([
-    'run', '--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost',
-    '--identity-root', BOARD, '--renew-check', '* * * * * *', '--renew-retry-seconds', '1',
+    'run',
+    '--state-dir',
+    state,
+    '--bootstrap',
+    boot,
+    '--broker',
+    `127.0.0.1:${fleet.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    BOARD,
+    '--renew-check',
+    '* * * * * *',
+    '--renew-retry-seconds',
+    '1',
   ]);
   await agent.waitForEvent('mqtt_connected');
   return { fleet, agent, state };
@@ -67,7 +100,9 @@ test('three automatic renewals: three new keys and serials, the connection follo
       assert.is(new Set(certs.map((c) => c.key_sha256)).size, certs.length, 'a new key every time');
       assert.is(new Set(certs.map((c) => c.serial)).size, certs.length);
       assert.is(certs.filter((c) => c.status === 'active').length, 1);
-      const actions = auditRows(fleet.server.dataDir).filter((a) => a.device_id === DEVICE).map((a) => a.action);
+      const actions = auditRows(fleet.server.dataDir)
+        .filter((a) => a.device_id === DEVICE)
+        .map((a) => a.action);
       assert.ok(actions.filter((a) => a === 'renewed').length >= 3, actions.join(','));
       // The MQTT connection moved to the new certificate: the status it publishes carries it.
       const latest = certs.filter((c) => c.status === 'active')[0]!.serial;
@@ -90,7 +125,9 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
     const { fleet, agent, state } = await fleetAndAgent(dir, '12s', { observerPort });
     // The subscriber elsewhere: mosquitto_sub on the test's observer listener, QoS 1.
     const topic = deviceTopic(DEVICE, 'telemetry');
-    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(observerPort), '-t', topic, '-q', '1', '-i', 'observer'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let received = '';
     sub.stdout!.on('data', (c: Buffer) => (received += c.toString()));
     let publishing = true;
@@ -126,7 +163,11 @@ test('a QoS 1 publisher on the device and a subscriber elsewhere lose no message
       const missing = Array.from({ length: sent }, (_, i) => `seq-${i + 1}`).filter((m) => !got.has(m));
       assert.equal(missing, [], `${missing.length} of ${sent} messages lost`);
       assert.ok(got.has('seq-cli'));
-      assert.equal((await readdir(outbox)).filter((n) => n.endsWith('.json')), [], 'the outbox is empty');
+      assert.equal(
+        (await readdir(outbox)).filter((n) => n.endsWith('.json')),
+        [],
+        'the outbox is empty',
+      );
       assert.ok(sent > 200, `${sent} messages published during the renewals`);
       // The connection really moved while messages flowed: one (re)connect per certificate.
       assert.ok(agent.events('mqtt_connected').length >= 4);
@@ -177,7 +218,17 @@ test("renewal info: an operator's renew-now reaches an agent without MQTT, at st
       const pulled = await fleetcert(['renew-now', DEVICE, '--no-push', '--reason', 'audit finding', '--data-dir', fleet.server.dataDir]);
       assert.is(pulled.code, 0, pulled.stderr);
       const before = certificates(fleet.server.dataDir).length;
-      restarted = startAgent(['run', '--state-dir', state, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD]);
+      restarted = startAgent([
+        'run',
+        '--state-dir',
+        state,
+        '--broker',
+        `127.0.0.1:${fleet.brokerPort}`,
+        '--broker-servername',
+        'localhost',
+        '--identity-root',
+        BOARD,
+      ]);
       await restarted.waitForEvent('renewal_planned', 15_000, { match: { window: 'operator' } });
       await restarted.waitForEvent('certificate_renewed');
       assert.is(certificates(fleet.server.dataDir).length, before + 1);
@@ -212,7 +263,15 @@ test('renewal while the server is down backs off, and succeeds once it is back; 
         await agent.waitForEvent('certificate_renewed', 30_000);
         assert.ok(agent.events('renewal_failed').length >= 1, 'backoff observed');
 
-        const revoke = await fleetcert(['device', 'revoke', DEVICE, '--data-dir', fleet.server.dataDir, '--passphrase-file', fleet.server.passphraseFile]);
+        const revoke = await fleetcert([
+          'device',
+          'revoke',
+          DEVICE,
+          '--data-dir',
+          fleet.server.dataDir,
+          '--passphrase-file',
+          fleet.server.passphraseFile,
+        ]);
         assert.is(revoke.code, 0, revoke.stderr);
         await agent.waitForEvent('renewal_refused', 30_000, { match: { code: 'device_revoked' } });
       } finally {
@@ -228,11 +287,36 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
   await withTempDir(async (dir) => {
     const fleet = await startFleetWithBroker(dir, ['--device-lifetime', '3s', '--backdate', '1s', '--renewal-grace', '5s']);
     const boot = join(dir, 'fleetcert.json');
-    const mint = await fleetcert(['token', 'create', '--data-dir', fleet.server.dataDir, '--name', 'expiry', '--reenroll', 'allow', '--out', boot, '--enroll-url', `https://localhost:${fleet.server.port}`]);
+    const mint = await fleetcert([
+      'token',
+      'create',
+      '--data-dir',
+      fleet.server.dataDir,
+      '--name',
+      'expiry',
+      '--reenroll',
+      'allow',
+      '--out',
+      boot,
+      '--enroll-url',
+      `https://localhost:${fleet.server.port}`,
+    ]);
     assert.is(mint.code, 0, mint.stderr);
     const state = join(dir, 'state');
-    const common = ['--state-dir', state, '--bootstrap', boot, '--broker', `127.0.0.1:${fleet.brokerPort}`, '--broker-servername', 'localhost', '--identity-root', BOARD];
-    const tokenUses = () => (registrySnapshot(fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === 'expiry')!.uses;
+    const common = [
+      '--state-dir',
+      state,
+      '--bootstrap',
+      boot,
+      '--broker',
+      `127.0.0.1:${fleet.brokerPort}`,
+      '--broker-servername',
+      'localhost',
+      '--identity-root',
+      BOARD,
+    ];
+    const tokenUses = () =>
+      (registrySnapshot(fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === 'expiry')!.uses;
     /** Waits until the live certificate is `graceMs` past its expiry (plus a margin). */
     const waitPastExpiry = async (graceMs: number) => {
       const status = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state])).stdout);
@@ -274,7 +358,11 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
       assert.ok(wait >= 720 && wait <= 900, `waits ${wait} s`);
       assert.match(agent.logs(), /copy a bootstrap file \(fleetcert.json\) onto the device/);
       await new Promise((r) => setTimeout(r, 3000));
-      assert.is(auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length, refusalsBefore + 1, 'one attempt, then quiet');
+      assert.is(
+        auditRows(fleet.server.dataDir).filter((a) => a.code === 'cert_expired').length,
+        refusalsBefore + 1,
+        'one attempt, then quiet',
+      );
       assert.is(tokenUses(), 2);
     } finally {
       if (agent) await stopAll(agent, fleet);

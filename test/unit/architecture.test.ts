@@ -24,9 +24,11 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 function imports(text: string): string[] {
-  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map(
-    (m) => m[1] ?? m[2] ?? m[3] ?? '',
-  );
+  return [
+    ...text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
+    ),
+  ].map((m) => m[1] ?? m[2] ?? m[3] ?? '');
 }
 
 async function topFoldersImportedBy(folder: string): Promise<Map<string, string[]>> {
@@ -42,7 +44,10 @@ async function topFoldersImportedBy(folder: string): Promise<Map<string, string[
 }
 
 test('the import scanner sees relative imports (self-check)', () => {
-  assert.equal(imports(`import { a } from '../server/x.js';\nexport * from './y.js';\nimport 'reflect-metadata';\nawait import('../agent/z.js');`), ['../server/x.js', './y.js', 'reflect-metadata', '../agent/z.js']);
+  assert.equal(
+    imports(`import { a } from '../server/x.js';\nexport * from './y.js';\nimport 'reflect-metadata';\nawait import('../agent/z.js');`),
+    ['../server/x.js', './y.js', 'reflect-metadata', '../agent/z.js'],
+  );
 });
 
 test('agent/ never imports server/, server/ never imports agent/, shared/ imports neither', async () => {
@@ -76,7 +81,9 @@ test('issuing is server-side: agent/ and shared/ import neither server/authority
   for (const folder of ['agent', 'shared']) {
     for (const file of await sources(folder)) {
       const text = await readFile(join(ROOT, file), 'utf8');
-      const targets = imports(text).filter((s) => s.startsWith('.')).map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)));
+      const targets = imports(text)
+        .filter((s) => s.startsWith('.'))
+        .map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)));
       for (const target of targets) if (/^server\/(authority|pki)\//.test(target)) offenders.push(`${file} imports ${target}`);
       if (BUILDING.test(text)) offenders.push(`${file} builds certificates, CRLs or PKCS#7 (${BUILDING.exec(text)![1]})`);
     }

@@ -31,7 +31,13 @@ test('a wrong clock waits until NTP sets it, without sleeping for real; gives up
   const readings = [new Date('1970-01-01T00:00:05Z'), new Date('1970-01-01T00:00:07Z'), new Date('2026-11-22T10:00:00Z')];
   let sleeps = 0;
   const logged = memoryLog();
-  const ok = await waitForClock({ floor, maxWaitSeconds: 60, log: logged.log, now: () => readings[Math.min(sleeps, 2)]!, sleep: async () => void (sleeps += 1) });
+  const ok = await waitForClock({
+    floor,
+    maxWaitSeconds: 60,
+    log: logged.log,
+    now: () => readings[Math.min(sleeps, 2)]!,
+    sleep: async () => void (sleeps += 1),
+  });
   assert.ok(ok);
   assert.is(sleeps, 2);
   assert.is(logged.events('clock_waiting')[0]?.floorSource, 'build');
@@ -50,7 +56,9 @@ test('the saved time raises the floor: a clock past the build time but before th
     assert.is(raised.source, 'saved');
     // The image's date (after the build, before the last good time): not plausible.
     const imageDate = new Date('2027-01-01T00:00:00Z');
-    assert.not.ok(await waitForClock({ floor: raised, maxWaitSeconds: 0, log: silentLogger, now: () => imageDate, sleep: async () => undefined }));
+    assert.not.ok(
+      await waitForClock({ floor: raised, maxWaitSeconds: 0, log: silentLogger, now: () => imageDate, sleep: async () => undefined }),
+    );
     const floorNow = await currentClockFloor(path);
     assert.equal(floorNow, { floor: seen, source: 'saved' }, 'the agent reads the same file');
   });
@@ -98,7 +106,10 @@ test('the build stamp: scripts/stamp-build.mjs rewrites only the compiled consta
     const file = join(dir, 'build-time.js');
     await writeFile(file, "/** doc */\nexport const BUILD_TIME = '2026-11-29T00:00:00.000Z';\n//# sourceMappingURL=build-time.js.map\n");
     stampBuildTime(file, new Date('2031-02-03T04:05:06Z'));
-    assert.is(await readFile(file, 'utf8'), "/** doc */\nexport const BUILD_TIME = '2031-02-03T04:05:06.000Z';\n//# sourceMappingURL=build-time.js.map\n");
+    assert.is(
+      await readFile(file, 'utf8'),
+      "/** doc */\nexport const BUILD_TIME = '2031-02-03T04:05:06.000Z';\n//# sourceMappingURL=build-time.js.map\n",
+    );
     await writeFile(file, 'export const OTHER = 1;\n');
     assert.throws(() => stampBuildTime(file, new Date()), /expected one BUILD_TIME/);
   });

@@ -22,7 +22,10 @@ test('a bootstrap file saved on Windows (BOM, CRLF) is read, and its PEM normali
 });
 
 test('errors name the file and the field', async () => {
-  const bad = await expectCode(() => parseBootstrap('/boot/firmware/fleetcert.json', JSON.stringify({ ...good, caFingerprint: 'xyz', token: 'secret' })), 'bootstrap_invalid');
+  const bad = await expectCode(
+    () => parseBootstrap('/boot/firmware/fleetcert.json', JSON.stringify({ ...good, caFingerprint: 'xyz', token: 'secret' })),
+    'bootstrap_invalid',
+  );
   assert.match(bad.message, /^\/boot\/firmware\/fleetcert\.json: /);
   assert.match(bad.message, /token: must look like fct_<id>_<secret>/);
   assert.match(bad.message, /caFingerprint: must be 64 lowercase hex digits/);
@@ -30,7 +33,10 @@ test('errors name the file and the field', async () => {
   const json = await expectCode(() => parseBootstrap('/boot/fleetcert.json', '{"version": 1,'), 'bootstrap_invalid');
   assert.match(json.message, /^\/boot\/fleetcert\.json: not valid JSON/);
   assert.match(json.hint ?? '', /fleetcert token create/);
-  const extra = await expectCode(() => parseBootstrap('/b.json', JSON.stringify({ ...good, enrollUrl: 'http://plain' })), 'bootstrap_invalid');
+  const extra = await expectCode(
+    () => parseBootstrap('/b.json', JSON.stringify({ ...good, enrollUrl: 'http://plain' })),
+    'bootstrap_invalid',
+  );
   assert.match(extra.message, /enrollUrl/);
 });
 

@@ -56,10 +56,19 @@ test('verifyIssued refuses a certificate for another key, another id, or another
   const base = { keys: mine.keys, deviceId: 'dev-1', root: pki.root.certificate, now: new Date() };
   await verifyIssued({ ...base, chain: [mine.certificate, pki.intermediate.certificate] });
   await expectCode(() => verifyIssued({ ...base, chain: [other.certificate, pki.intermediate.certificate] }), 'issued_certificate_invalid');
-  await expectCode(() => verifyIssued({ ...base, deviceId: 'dev-2', chain: [mine.certificate, pki.intermediate.certificate] }), 'issued_certificate_invalid');
+  await expectCode(
+    () => verifyIssued({ ...base, deviceId: 'dev-2', chain: [mine.certificate, pki.intermediate.certificate] }),
+    'issued_certificate_invalid',
+  );
   const foreign = await makeTestPki(new Date(), 'ec-p256', 'Foreign');
-  await expectCode(() => verifyIssued({ ...base, root: foreign.root.certificate, chain: [mine.certificate, pki.intermediate.certificate] }), 'issued_certificate_invalid');
-  await expectCode(() => verifyIssued({ ...base, now: new Date('1970-01-02T00:00:00Z'), chain: [mine.certificate, pki.intermediate.certificate] }), 'clock_not_set');
+  await expectCode(
+    () => verifyIssued({ ...base, root: foreign.root.certificate, chain: [mine.certificate, pki.intermediate.certificate] }),
+    'issued_certificate_invalid',
+  );
+  await expectCode(
+    () => verifyIssued({ ...base, now: new Date('1970-01-02T00:00:00Z'), chain: [mine.certificate, pki.intermediate.certificate] }),
+    'clock_not_set',
+  );
 });
 
 /** Two installed generations of the same device: the previous one is what a fallback finds. */
@@ -72,7 +81,9 @@ async function twoGenerations(dir: string) {
   for (let i = 0; i < 2; i += 1) {
     const { keys } = await store.pendingKey('ec-p256');
     const { certificate } = await issueDevice(pki, 'dev-1', { keys });
-    serials.push((await store.install(certificate, [certificate, pki.intermediate.certificate], pki.root.certificate)).certificate.serialNumber);
+    serials.push(
+      (await store.install(certificate, [certificate, pki.intermediate.certificate], pki.root.certificate)).certificate.serialNumber,
+    );
   }
   return { layout, store, logged, serials };
 }
@@ -138,7 +149,10 @@ test('live(): a corrupt generation with nothing to fall back to is credentials_c
 test('chooseGeneration: the rule, case by case', () => {
   const ok = (name: string) => ({ name, complete: true as const, certificate: undefined as never });
   const bad = (name: string) => ({ name, complete: false as const, problem: `${name} broken` });
-  const kind = (live: Parameters<typeof chooseGeneration>[0]['live'], generations: Parameters<typeof chooseGeneration>[0]['generations']) => {
+  const kind = (
+    live: Parameters<typeof chooseGeneration>[0]['live'],
+    generations: Parameters<typeof chooseGeneration>[0]['generations'],
+  ) => {
     const c = chooseGeneration({ live, generations });
     return c.kind === 'live' || c.kind === 'fallback' ? `${c.kind}:${c.generation.name}` : c.kind;
   };

@@ -6,7 +6,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { readBoardFacts } from '../../../../agent/identity/board-facts.js';
-import { deriveIdentity, DEFAULT_ID_TEMPLATE, modelSlug, needsGeneratedId, sanitizeDeviceId } from '../../../../agent/identity/device-identity.js';
+import {
+  deriveIdentity,
+  DEFAULT_ID_TEMPLATE,
+  modelSlug,
+  needsGeneratedId,
+  sanitizeDeviceId,
+} from '../../../../agent/identity/device-identity.js';
 import { deviceIdProblem } from '../../../../shared/protocol/device-id.js';
 import { BOARDS_DIR as BOARDS } from '../../../helpers/boards.js';
 
@@ -15,7 +21,13 @@ const identity = async (board: string, template = DEFAULT_ID_TEMPLATE, generated
 
 test('Raspberry Pi 4 (arm64, no Hardware line): cpuinfo serial and model', async () => {
   const id = await identity('rpi4-bookworm-arm64');
-  assert.equal(id, { deviceId: 'rpi4-100000002a5c3b71', model: 'Raspberry Pi 4 Model B Rev 1.4', serial: '100000002a5c3b71', mac: 'dc:a6:32:0a:1b:2c', serialSource: 'cpuinfo' });
+  assert.equal(id, {
+    deviceId: 'rpi4-100000002a5c3b71',
+    model: 'Raspberry Pi 4 Model B Rev 1.4',
+    serial: '100000002a5c3b71',
+    mac: 'dc:a6:32:0a:1b:2c',
+    serialSource: 'cpuinfo',
+  });
 });
 
 test('Raspberry Pi 3 B+ (armhf, Hardware line, no net fixture): leading zeros dropped', async () => {

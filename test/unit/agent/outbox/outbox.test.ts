@@ -40,7 +40,10 @@ test('publishes in order, deletes only after the ack, keeps what failed for the 
     await settle(() => sent.length >= 6);
     await publisher.stop();
     assert.equal(sent, ['telemetry:m1', 'telemetry:m2', 'm3-failed-once', 'telemetry:m3', 'telemetry:m4', 'telemetry:m5']);
-    assert.equal((await readdir(outbox)).filter((n) => n.endsWith('.json')), []);
+    assert.equal(
+      (await readdir(outbox)).filter((n) => n.endsWith('.json')),
+      [],
+    );
   });
 });
 
@@ -52,7 +55,11 @@ test('a file that is not a message is moved to rejected/, and the rest still go 
     await writeFile(join(outbox, '000000000000002-wildcard.json'), JSON.stringify({ topic: 'x/#', payload: 'p' }));
     await enqueueMessage(outbox, { topic: 'b', payload: Buffer.from([0, 255]).toString('base64'), encoding: 'base64' });
     const sent: string[] = [];
-    const publisher = new OutboxPublisher({ dir: outbox, log: silentLogger, publish: async (topic, payload) => void sent.push(`${topic}:${payload.toString('hex')}`) });
+    const publisher = new OutboxPublisher({
+      dir: outbox,
+      log: silentLogger,
+      publish: async (topic, payload) => void sent.push(`${topic}:${payload.toString('hex')}`),
+    });
     await publisher.start();
     await settle(() => sent.length >= 2);
     await publisher.stop();

@@ -3,7 +3,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { currentBootId, formatHolder, parseHolder, processStartTime, staleReason, thisProcess } from '../../../../agent/renewal/lock-holder.js';
+import {
+  currentBootId,
+  formatHolder,
+  parseHolder,
+  processStartTime,
+  staleReason,
+  thisProcess,
+} from '../../../../agent/renewal/lock-holder.js';
 import { RenewalInProgress, withRenewalLock } from '../../../../agent/renewal/renewal-lock.js';
 import { silentLogger } from '../../../../shared/log/logger.js';
 import { expectCode } from '../../../helpers/expect-error.js';
@@ -20,7 +27,10 @@ test('staleReason: the rule, fact by fact', () => {
   assert.is(staleReason(holder, { ...alive, startTime: '2000' }), 'pid_reused');
   assert.is(staleReason(undefined, alive), 'unknown_holder', 'a bare pid (older agents) or a torn file');
   // Without /proc facts the judgement falls back to what is left, down to the plain pid check.
-  assert.is(staleReason({ pid: 4242, bootId: undefined, startTime: undefined }, { bootId: 'boot-b', pidAlive: true, startTime: '2000' }), undefined);
+  assert.is(
+    staleReason({ pid: 4242, bootId: undefined, startTime: undefined }, { bootId: 'boot-b', pidAlive: true, startTime: '2000' }),
+    undefined,
+  );
   assert.is(staleReason({ ...holder, bootId: undefined }, { ...alive, startTime: '2000' }), 'pid_reused');
 });
 

@@ -13,7 +13,12 @@ const d = (s: string) => new Date(s);
 const live = { serial: 'aa01', notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01T00:00:00Z') };
 
 function harness(
-  opts: { hint?: () => RenewalHint | undefined; fail?: () => Error | undefined; readValidity?: () => Promise<typeof live>; log?: Logger } = {},
+  opts: {
+    hint?: () => RenewalHint | undefined;
+    fail?: () => Error | undefined;
+    readValidity?: () => Promise<typeof live>;
+    log?: Logger;
+  } = {},
 ) {
   const state = { now: d('2026-06-02T00:00:00Z'), renewals: 0, hintCalls: 0 };
   const scheduler = new RenewalScheduler({
@@ -70,8 +75,13 @@ test("an operator's window from the server wins, and is asked for again only onc
   assert.is(state.renewals, 1, 'pulled forward: renewed weeks before the default window');
 });
 
-test("a hint for another certificate is ignored; a failed request keeps the default and retries later", async () => {
-  let hint: RenewalHint | undefined = { serial: 'ff', window: { start: d('2026-06-01T00:00:00Z'), end: d('2026-06-01T00:00:00Z') }, reason: 'operator', retryAfterSeconds: 60 };
+test('a hint for another certificate is ignored; a failed request keeps the default and retries later', async () => {
+  let hint: RenewalHint | undefined = {
+    serial: 'ff',
+    window: { start: d('2026-06-01T00:00:00Z'), end: d('2026-06-01T00:00:00Z') },
+    reason: 'operator',
+    retryAfterSeconds: 60,
+  };
   const { scheduler, state } = harness({ hint: () => hint });
   await scheduler.check();
   assert.is(state.renewals, 0);

@@ -40,7 +40,10 @@ test('--listen: host:port, [v6]:port, bare port; nonsense is a usage error', () 
   assert.equal(parseListen('8443'), { host: '0.0.0.0', port: 8443 });
   assert.equal(parseListen(':8443'), { host: '0.0.0.0', port: 8443 });
   for (const bad of ['host', 'a:b', '1:99999', '']) {
-    assert.throws(() => parseListen(bad), (e: unknown) => e instanceof FleetcertError && e.code === 'usage');
+    assert.throws(
+      () => parseListen(bad),
+      (e: unknown) => e instanceof FleetcertError && e.code === 'usage',
+    );
   }
 });
 

@@ -94,7 +94,10 @@ test('a fault in the error mapping is answered 500 internal and logged as reques
     const res = await get(port, RENEWAL_INFO_PATH);
     assert.is(res.status, 500);
     assert.is((JSON.parse(res.body) as { code: string }).code, 'internal');
-    assert.ok(lines.some((l) => l.event === 'request_failed'), JSON.stringify(lines));
+    assert.ok(
+      lines.some((l) => l.event === 'request_failed'),
+      JSON.stringify(lines),
+    );
     assert.is((await get(port, EST_PATHS.cacerts)).status, 200);
   });
 });
@@ -103,7 +106,10 @@ test('a fault after the reply was sent is logged, the connection dropped, and no
   const lines: Record<string, unknown>[] = [];
   await withServer({}, faultyLogger(lines, ['GET /.well-known/est/cacerts ->']), async (port) => {
     assert.is((await get(port, EST_PATHS.cacerts)).status, 200);
-    assert.ok(lines.some((l) => l.event === 'request_failed'), JSON.stringify(lines));
+    assert.ok(
+      lines.some((l) => l.event === 'request_failed'),
+      JSON.stringify(lines),
+    );
   });
 });
 

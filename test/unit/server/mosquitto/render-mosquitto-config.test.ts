@@ -23,7 +23,13 @@ async function golden(name: string, actual: string): Promise<void> {
 }
 
 test('fleetcert.conf matches its golden file', async () => {
-  const conf = renderMosquittoConfig({ files: brokerFiles('/etc/mosquitto/fleetcert'), bind: '', port: 8883, adminPort: 8884, version: '0.0.0-golden' });
+  const conf = renderMosquittoConfig({
+    files: brokerFiles('/etc/mosquitto/fleetcert'),
+    bind: '',
+    port: 8883,
+    adminPort: 8884,
+    version: '0.0.0-golden',
+  });
   await golden('fleetcert.conf', conf);
   // Order matters to Mosquitto: per_listener_settings before any security option.
   assert.ok(conf.indexOf('per_listener_settings true') < conf.indexOf('allow_anonymous'));

@@ -16,8 +16,19 @@ export type OpenRegistry = (dir: string) => Promise<Registry>;
 const now = new Date('2026-06-01T00:00:00Z');
 
 export const token = (id: string, maxUses: number | null, extra: Partial<TokenRecord> = {}): TokenRecord => ({
-  id, name: id, secretHash: Buffer.alloc(32, 1), createdAt: now, expiresAt: null, maxUses, uses: 0, idPattern: null,
-  labels: { site: 'a' }, approval: 'auto', reenroll: 'deny', revokedAt: null, ...extra,
+  id,
+  name: id,
+  secretHash: Buffer.alloc(32, 1),
+  createdAt: now,
+  expiresAt: null,
+  maxUses,
+  uses: 0,
+  idPattern: null,
+  labels: { site: 'a' },
+  approval: 'auto',
+  reenroll: 'deny',
+  revokedAt: null,
+  ...extra,
 });
 
 /** What a decision would read now. */
@@ -27,8 +38,15 @@ async function readState(registry: Registry, deviceId: string): Promise<DeviceEx
 
 export async function issue(registry: Registry, deviceId: string, serial: string, tokenId: string, expected?: DeviceExpectation) {
   await registry.recordIssued({
-    deviceId, expected: expected ?? (await readState(registry, deviceId)), tokenId, labels: {}, metadata: undefined, countTokenUse: true,
-    action: 'issued', source: 'test', now,
+    deviceId,
+    expected: expected ?? (await readState(registry, deviceId)),
+    tokenId,
+    labels: {},
+    metadata: undefined,
+    countTokenUse: true,
+    action: 'issued',
+    source: 'test',
+    now,
     certificate: { serial, keySha256: `k-${serial}`, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
   });
 }
@@ -97,7 +115,13 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       await issue(registry, 'dev-1', '02', 't1', decidedFrom);
       await expectCode(() => issue(registry, 'dev-1', '03', 't1', decidedFrom), 'registry_conflict');
       const certs = await registry.listCertificates('dev-1');
-      assert.equal(certs.map((c) => [c.serial, c.status]), [['01', 'superseded'], ['02', 'active']]);
+      assert.equal(
+        certs.map((c) => [c.serial, c.status]),
+        [
+          ['01', 'superseded'],
+          ['02', 'active'],
+        ],
+      );
       assert.is((await registry.activeCertificate('dev-1'))!.serial, '02');
     }));
 
@@ -116,7 +140,15 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       await registry.createToken(token('t1', null, { approval: 'manual' }), null);
       const pending = (key: string, expected: DeviceExpectation) =>
         registry.recordPending({
-          deviceId: 'dev-1', expected, tokenId: 't1', labels: {}, metadata: undefined, keySha256: key, countTokenUse: false, source: 't', now,
+          deviceId: 'dev-1',
+          expected,
+          tokenId: 't1',
+          labels: {},
+          metadata: undefined,
+          keySha256: key,
+          countTokenUse: false,
+          source: 't',
+          now,
         });
       const absent = await readState(registry, 'dev-1');
       await pending('key-a', absent);
@@ -135,8 +167,16 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       const approved = await readState(registry, 'dev-1');
       const issueFor = (key: string, serial: string) =>
         registry.recordIssued({
-          deviceId: 'dev-1', expected: approved, tokenId: 't1', labels: {}, metadata: undefined, countTokenUse: false, action: 'issued',
-          source: 't', now, certificate: { serial, keySha256: key, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
+          deviceId: 'dev-1',
+          expected: approved,
+          tokenId: 't1',
+          labels: {},
+          metadata: undefined,
+          countTokenUse: false,
+          action: 'issued',
+          source: 't',
+          now,
+          certificate: { serial, keySha256: key, notBefore: now, notAfter: new Date(now.getTime() + 1000), pem: 'pem' },
         });
       await expectCode(() => issueFor('key-b', '0b'), 'id_pending');
       assert.is(await registry.getCertificate('0b'), undefined, 'another key is never issued for an approved id');
@@ -149,12 +189,25 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       await registry.createToken(token('t1', null, { approval: 'manual' }), null);
       const bind = async (key: string) =>
         registry.recordPending({
-          deviceId: 'dev-1', expected: await readState(registry, 'dev-1'), tokenId: 't1', labels: {}, metadata: undefined,
-          keySha256: key, countTokenUse: false, source: 't', now,
+          deviceId: 'dev-1',
+          expected: await readState(registry, 'dev-1'),
+          tokenId: 't1',
+          labels: {},
+          metadata: undefined,
+          keySha256: key,
+          countTokenUse: false,
+          source: 't',
+          now,
         });
       const refuse = (code: string, key: string, source: string) =>
         registry.audit({
-          at: now, action: 'refused', code, deviceId: 'dev-1', tokenId: 't1', source, detail: { reason: 'r', keySha256: key },
+          at: now,
+          action: 'refused',
+          code,
+          deviceId: 'dev-1',
+          tokenId: 't1',
+          source,
+          detail: { reason: 'r', keySha256: key },
         });
       await bind('key-a');
       await refuse('id_pending', 'key-x', '10.0.0.9');
@@ -164,7 +217,10 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.equal(await registry.contestedAttempts('dev-1'), [], 'a reset unbinds the id, and its contest with it');
       await bind('key-x');
       await refuse('id_pending', 'key-a', '10.0.0.7');
-      assert.equal((await registry.contestedAttempts('dev-1')).map((c) => c.keySha256), ['key-a']);
+      assert.equal(
+        (await registry.contestedAttempts('dev-1')).map((c) => c.keySha256),
+        ['key-a'],
+      );
       assert.equal(await registry.contestedAttempts('nope'), []);
     }));
 
@@ -198,7 +254,11 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       const audit = (await registry.listAudit()).filter((a) => a.action === 'renew_requested');
       assert.equal(
         audit.map((a) => [a.deviceId, a.serial, a.detail?.reason]),
-        [['dev-1', '02', 'rotation'], ['dev-1', '02', 'all of them'], ['dev-2', '03', 'all of them']],
+        [
+          ['dev-1', '02', 'rotation'],
+          ['dev-1', '02', 'all of them'],
+          ['dev-2', '03', 'all of them'],
+        ],
       );
     }));
 

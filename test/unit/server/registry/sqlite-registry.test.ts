@@ -67,7 +67,7 @@ it('one active certificate per device is a constraint, not only code', async () 
   });
 });
 
-it('a corrupt row is registry_corrupt naming the row, never a crash or the caller\'s fault', async () => {
+it("a corrupt row is registry_corrupt naming the row, never a crash or the caller's fault", async () => {
   await withTempDir(async (dir) => {
     const file = join(dir, 'r.sqlite3');
     const registry = await openSqliteRegistry(file);

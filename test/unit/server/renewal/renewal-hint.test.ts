@@ -9,7 +9,11 @@ const cert = { serial: '0a1b', notBefore: new Date('2026-06-01T00:00:00Z'), notA
 test('the default hint is the window the agent would compute itself', () => {
   const hint = renewalHint(cert);
   const window = defaultRenewalWindow(cert);
-  assert.equal(hint, { serial: '0a1b', suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() }, reason: 'default' });
+  assert.equal(hint, {
+    serial: '0a1b',
+    suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },
+    reason: 'default',
+  });
   assert.ok(renewalInfoSchema.safeParse(hint).success);
 });
 

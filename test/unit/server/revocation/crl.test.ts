@@ -20,7 +20,17 @@ import { withTempDir } from '../../../helpers/temp-dir.js';
 
 async function setup(dir: string) {
   const { dataDir, passphraseFile } = await initDataDir(dir);
-  const res = await fleetcert(['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker'), '--crl-validity', '7d']);
+  const res = await fleetcert([
+    'broker-config',
+    '--data-dir',
+    dataDir,
+    '--passphrase-file',
+    passphraseFile,
+    '--out',
+    join(dir, 'broker'),
+    '--crl-validity',
+    '7d',
+  ]);
   assert.is(res.code, 0, res.stderr);
   const layout = dataLayout(dataDir);
   const authority = await loadAuthority(layout, (await readFile(passphraseFile, 'utf8')).trim());

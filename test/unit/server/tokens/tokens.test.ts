@@ -24,7 +24,13 @@ test('a secret matches only its own hash; malformed tokens do not parse', () => 
   assert.not.ok(secretMatches(secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A'), t.secretHash));
   assert.not.ok(secretMatches(secret, hashSecret('other')));
   assert.not.ok(secretMatches(secret, Buffer.alloc(3)));
-  for (const bad of ['', 'fct_', `fct_ABCDEFGHIJ_${'a'.repeat(43)}`, `fct_abcdefghij_${'a'.repeat(42)}`, `xct_abcdefghij_${'a'.repeat(43)}`]) {
+  for (const bad of [
+    '',
+    'fct_',
+    `fct_ABCDEFGHIJ_${'a'.repeat(43)}`,
+    `fct_abcdefghij_${'a'.repeat(42)}`,
+    `xct_abcdefghij_${'a'.repeat(43)}`,
+  ]) {
     assert.is(parseFleetToken(bad), undefined, bad);
   }
 });

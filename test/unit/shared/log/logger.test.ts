@@ -15,7 +15,14 @@ test('one JSON object per line, namespaced, with fields', () => {
   log.child('enroll').info('certificate installed', { serial: '01ab', notAfter: new Date('2026-02-01T00:00:00Z') });
   assert.is(lines.length, 1);
   assert.ok(lines[0]!.endsWith('\n'));
-  assert.equal(JSON.parse(lines[0]!), { time: '2026-01-02T03:04:05.000Z', level: 'info', ns: 'agent:enroll', msg: 'certificate installed', serial: '01ab', notAfter: '2026-02-01T00:00:00.000Z' });
+  assert.equal(JSON.parse(lines[0]!), {
+    time: '2026-01-02T03:04:05.000Z',
+    level: 'info',
+    ns: 'agent:enroll',
+    msg: 'certificate installed',
+    serial: '01ab',
+    notAfter: '2026-02-01T00:00:00.000Z',
+  });
 });
 
 test('debug is lazy: below the level, the message function never runs', () => {
@@ -28,7 +35,10 @@ test('debug is lazy: below the level, the message function never runs', () => {
   assert.is(called, false);
   assert.is(lines.length, 0);
   const dbg = capture('debug');
-  dbg.log.debug(() => 'now it runs', () => ({ n: 1 }));
+  dbg.log.debug(
+    () => 'now it runs',
+    () => ({ n: 1 }),
+  );
   assert.is(JSON.parse(dbg.lines[0]!).msg, 'now it runs');
 });
 

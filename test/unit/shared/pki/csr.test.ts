@@ -53,7 +53,10 @@ test('CSRs made by openssl req (P-256, RSA-2048) parse and verify', async () => 
 
 test('one flipped signature byte: csr_signature_invalid', async () => {
   await withTempDir(async (dir) => {
-    for (const keyArgs of [['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']]) {
+    for (const keyArgs of [
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
+    ]) {
       const { der } = await opensslCsr(dir, keyArgs, '/CN=tampered');
       const bad = Buffer.from(der);
       bad.writeUInt8(bad[bad.length - 3]! ^ 0x01, bad.length - 3); // inside the signature BIT STRING, which ends the structure
@@ -78,7 +81,19 @@ test('not a CSR: garbage, a certificate, empty, oversize are csr_invalid', async
   await expectCode(() => parseCsr(new Uint8Array(0)), 'csr_invalid');
   await expectCode(() => parseCsr('hello'), 'csr_invalid');
   await expectCode(() => parseCsr(new Uint8Array(64 * 1024)), 'csr_invalid');
-  const cert = await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=x']);
+  const cert = await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    '/dev/null',
+    '-subj',
+    '/CN=x',
+  ]);
   await expectCode(() => parseCsr(cert), 'csr_invalid');
 });
 

@@ -14,13 +14,22 @@ const intermediates = [pki.intermediate.certificate];
 test('leaf -> intermediate -> root validates and returns the path', async () => {
   const { certificate } = await issueDevice(pki, 'dev-1', { now });
   const path = await verifyChain({ leaf: certificate, intermediates, roots, now });
-  assert.equal(path.map((c) => describeCertificate(c).subjectCommonName), ['dev-1', 'Test Issuing CA', 'Test Root CA']);
+  assert.equal(
+    path.map((c) => describeCertificate(c).subjectCommonName),
+    ['dev-1', 'Test Issuing CA', 'Test Root CA'],
+  );
 });
 
 test('expired and not-yet-valid have their own codes (the second is a clock problem)', async () => {
   const { certificate } = await issueDevice(pki, 'dev-2', { now, lifetimeSeconds: 3600 });
-  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date(now.getTime() + 2 * 3600_000) }), 'cert_expired');
-  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date('1970-01-01T00:00:10Z') }), 'cert_not_yet_valid');
+  await expectCode(
+    () => verifyChain({ leaf: certificate, intermediates, roots, now: new Date(now.getTime() + 2 * 3600_000) }),
+    'cert_expired',
+  );
+  await expectCode(
+    () => verifyChain({ leaf: certificate, intermediates, roots, now: new Date('1970-01-01T00:00:10Z') }),
+    'cert_not_yet_valid',
+  );
 });
 
 test('a grace window accepts an expired leaf up to its end, never an expired CA', async () => {
@@ -29,10 +38,23 @@ test('a grace window accepts an expired leaf up to its end, never an expired CA'
   const inside = new Date(certificate.notAfter.getTime() + grace - 1000);
   const path = await verifyChain({ leaf: certificate, intermediates, roots, now: inside, leafGraceMs: grace });
   assert.is(path.length, 3);
-  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: new Date(certificate.notAfter.getTime() + grace + 1000), leafGraceMs: grace }), 'cert_expired');
+  await expectCode(
+    () =>
+      verifyChain({
+        leaf: certificate,
+        intermediates,
+        roots,
+        now: new Date(certificate.notAfter.getTime() + grace + 1000),
+        leafGraceMs: grace,
+      }),
+    'cert_expired',
+  );
   // The grace is for the leaf only: long after the issuing CA's own expiry nothing passes.
   const afterCa = new Date(intermediates[0]!.notAfter.getTime() + 1000);
-  await expectCode(() => verifyChain({ leaf: certificate, intermediates, roots, now: afterCa, leafGraceMs: afterCa.getTime() }), 'cert_expired');
+  await expectCode(
+    () => verifyChain({ leaf: certificate, intermediates, roots, now: afterCa, leafGraceMs: afterCa.getTime() }),
+    'cert_expired',
+  );
 });
 
 test('missing intermediate or foreign root: chain_invalid', async () => {
@@ -63,7 +85,10 @@ test('a device certificate cannot act as an issuer', async () => {
     now,
     lifetimeSeconds: DAY,
   });
-  const err = await expectCode(() => verifyChain({ leaf: child, intermediates: [device.certificate, ...intermediates], roots, now }), 'chain_invalid');
+  const err = await expectCode(
+    () => verifyChain({ leaf: child, intermediates: [device.certificate, ...intermediates], roots, now }),
+    'chain_invalid',
+  );
   assert.match(err.message, /not a CA/);
 });
 

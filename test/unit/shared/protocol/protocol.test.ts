@@ -20,8 +20,10 @@ test('durations: strict units, combinations, round trip', () => {
 test('device ids: syntax and reserved names', () => {
   assert.is(deviceIdProblem('rpi4-10000000abcdef01'), undefined);
   assert.is(deviceIdProblem('opi.pc_02-c0'), undefined);
-  for (const bad of ['', '-rpi', '.hidden', 'a/b', 'a+b', 'a#b', '$SYS', 'a b', 'ü', 'x'.repeat(65)]) assert.is(deviceIdProblem(bad), 'invalid', bad);
-  for (const reserved of ['admin', 'Fleetcert', 'fleetcert-server', 'MOSQUITTO']) assert.is(deviceIdProblem(reserved), 'reserved', reserved);
+  for (const bad of ['', '-rpi', '.hidden', 'a/b', 'a+b', 'a#b', '$SYS', 'a b', 'ü', 'x'.repeat(65)])
+    assert.is(deviceIdProblem(bad), 'invalid', bad);
+  for (const reserved of ['admin', 'Fleetcert', 'fleetcert-server', 'MOSQUITTO'])
+    assert.is(deviceIdProblem(reserved), 'reserved', reserved);
 });
 
 test('EST bodies: base64 with any line wrapping, PEM-wrapped CSRs; anything else is undefined', () => {

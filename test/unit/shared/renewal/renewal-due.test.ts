@@ -9,7 +9,12 @@ const validity = { notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01
 
 test('default window: due from the chosen point in it, not before', () => {
   const at = (now: string, r: number) => renewalDue({ now: d(now), validity, random: () => r });
-  assert.equal(at('2026-06-20T23:59:59Z', 0), { due: false, dueFrom: d('2026-06-21T00:00:00Z'), window: { start: d('2026-06-19T12:00:00Z'), end: d('2026-06-21T00:00:00Z') }, source: 'default' });
+  assert.equal(at('2026-06-20T23:59:59Z', 0), {
+    due: false,
+    dueFrom: d('2026-06-21T00:00:00Z'),
+    window: { start: d('2026-06-19T12:00:00Z'), end: d('2026-06-21T00:00:00Z') },
+    source: 'default',
+  });
   assert.is(at('2026-06-21T00:00:00Z', 0).due, true);
   assert.is(at('2026-06-20T06:00:00Z', 0.5).due, true);
   assert.is(at('2026-06-19T11:59:59Z', 0.999999).due, false, 'never before the window');
@@ -19,7 +24,12 @@ test("the server's window wins (an operator's renew-now); a reversed one is igno
   const serverWindow = { start: d('2026-06-02T00:00:00Z'), end: d('2026-06-02T00:00:00Z') };
   const due = renewalDue({ now: d('2026-06-02T00:00:00Z'), validity, serverWindow, random: () => 0.3 });
   assert.equal([due.due, due.source, due.dueFrom], [true, 'server', serverWindow.start]);
-  const reversed = renewalDue({ now: d('2026-06-03T00:00:00Z'), validity, serverWindow: { start: d('2026-06-05T00:00:00Z'), end: d('2026-06-02T00:00:00Z') }, random: () => 0 });
+  const reversed = renewalDue({
+    now: d('2026-06-03T00:00:00Z'),
+    validity,
+    serverWindow: { start: d('2026-06-05T00:00:00Z'), end: d('2026-06-02T00:00:00Z') },
+    random: () => 0,
+  });
   assert.equal([reversed.due, reversed.source], [false, 'default']);
 });
 
