@@ -75,6 +75,11 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, publicMessage: 'too many failed attempts from this address; retry later', exit: 'invalidInput' },
   metadata_invalid: { status: 400, publicMessage: 'the device metadata header is malformed', exit: 'invalidInput' },
   registry_conflict: { status: 503, publicMessage: "the device's record changed while this request was decided; retry", exit: 'conflict' },
+  server_busy: {
+    status: 503,
+    publicMessage: 'the server has as many enrollments in progress as it takes; retry after Retry-After',
+    exit: 'notReady',
+  },
   // HTTP framing.
   payload_too_large: { status: 413, publicMessage: 'the request body is too large', exit: 'invalidInput' },
   unsupported_media_type: { status: 415, publicMessage: 'the request body must be application/pkcs10 (base64 DER)', exit: 'invalidInput' },

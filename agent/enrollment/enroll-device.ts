@@ -12,7 +12,7 @@ import { certificateToPem, describeCertificate } from '../../shared/pki/certific
 import { buildCsr } from '../../shared/pki/csr.js';
 import { sha256Hex } from '../../shared/pki/encoding.js';
 import { exportPublicKeySpki, type KeyType } from '../../shared/pki/key-pair.js';
-import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
+import { backoffSeconds, retryAfterWithJitter, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import type { CredentialStore, LiveCredentials } from '../credentials/credential-store.js';
 import { verifyIssued } from '../credentials/verify-issued.js';
 import { runHooks } from '../hooks/run-hooks.js';
@@ -96,7 +96,10 @@ export async function enrollDevice(p: EnrollParams): Promise<LiveCredentials> {
         if (p.giveUpOnOperator) throw new ServerRefused(outcome.code, `refused (${outcome.code}): ${advice.message}`);
         await wait(OPERATOR_WAIT_SECONDS, `refused (${outcome.code})`);
       } else {
-        await wait(outcome.retryAfterSeconds ?? backoffSeconds(attempt++, ENROLL_BACKOFF), `refused (${outcome.code})`);
+        // A server's Retry-After (busy, rate limited) is honoured with jitter; without one, back off.
+        const asked = outcome.retryAfterSeconds;
+        const delay = asked === undefined ? backoffSeconds(attempt++, ENROLL_BACKOFF) : retryAfterWithJitter(asked);
+        await wait(delay, `refused (${outcome.code})`);
       }
     } catch (err) {
       // The pin not matching, a bad bootstrap file or a wrong clock are not fixed by retrying soon.

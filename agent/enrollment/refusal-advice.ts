@@ -48,6 +48,7 @@ const ADVICE: Record<WireErrorCode, (deviceId: string, code: WireErrorCode) => A
   key_too_weak: () => operator('the server does not accept this key type: use keyType ec-p256'),
   key_unsupported: () => operator('the server does not accept this key type: use keyType ec-p256'),
   rate_limited: () => ({ message: 'too many failed attempts from this address: waiting as the server asks', needsOperator: false }),
+  server_busy: () => ({ message: 'the server is busy enrolling other devices: waiting as it asks, plus jitter', needsOperator: false }),
   // Transient, or a bug on one side that a later attempt (or a fixed server) may not repeat.
   csr_invalid: (_, code) => retry(code),
   csr_signature_invalid: (_, code) => retry(code),

@@ -11,7 +11,12 @@ import type { DataLayout } from '../config/data-layout.js';
 import type { CertificateIssuer } from './certificate-issuer.js';
 import type { CrlSigner } from './crl-signer.js';
 import { PeculiarCrlSigner } from './peculiar-crl-signer.js';
+import { FastIssuer } from './fast-issuer.js';
 import { PeculiarIssuer } from './peculiar-issuer.js';
+
+/** Which implementation signs device certificates: the fast DER one, or the @peculiar/x509 reference. */
+export const ISSUER_KINDS = ['fast', 'peculiar'] as const;
+export type IssuerKind = (typeof ISSUER_KINDS)[number];
 
 export interface Authority {
   readonly root: Certificate;
@@ -21,7 +26,7 @@ export interface Authority {
   readonly crlSigner: CrlSigner;
 }
 
-export async function loadAuthority(layout: DataLayout, passphrase: string): Promise<Authority> {
+export async function loadAuthority(layout: DataLayout, passphrase: string, issuerKind: IssuerKind = 'fast'): Promise<Authority> {
   const read = async (path: string) => {
     try {
       return await readFile(path, 'utf8');
@@ -48,5 +53,8 @@ export async function loadAuthority(layout: DataLayout, passphrase: string): Pro
   }
   // The implementations behind the seams: the place to choose a faster or hardware-backed one.
   const ca = { certificate, keys };
-  return { root, issuer: new PeculiarIssuer(ca), crlSigner: new PeculiarCrlSigner(ca) };
+  // Both issuers apply the same profiles byte for byte (fast-issuer-differential.test.ts); the
+  // reference stays selectable for comparison (`serve --issuer peculiar`, scripts/bench.mjs).
+  const issuer = issuerKind === 'fast' ? new FastIssuer(ca) : new PeculiarIssuer(ca);
+  return { root, issuer, crlSigner: new PeculiarCrlSigner(ca) };
 }

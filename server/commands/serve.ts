@@ -8,7 +8,7 @@ import { FleetcertError } from '../../shared/errors.js';
 import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logger.js';
 import { certificatesToPem, certificateToPem, describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
-import { loadAuthority, type Authority } from '../authority/authority.js';
+import { ISSUER_KINDS, loadAuthority, type Authority, type IssuerKind } from '../authority/authority.js';
 import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
@@ -19,7 +19,7 @@ import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { Supersede } from '../revocation/supersede.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
-import { DEFAULT_LIMITS, EstServer, type EstServerLimits } from '../est/est-server.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
 import { initialisedLayout, openRegistry } from './data-dir.js';
@@ -36,6 +36,7 @@ interface ServeOptions {
   renewalInfoRetry: string;
   maxAuthFailures: string;
   failureWindow: string;
+  maxPendingEnrollments: string;
   headerTimeout: string;
   bodyTimeout: string;
   mdns?: boolean;
@@ -43,6 +44,7 @@ interface ServeOptions {
   crlBatch: string;
   logLevel: string;
   json?: boolean;
+  issuer: IssuerKind;
 }
 
 export function serveCommand(io: CliIo): Command {
@@ -68,6 +70,11 @@ export function serveCommand(io: CliIo): Command {
     )
     .option('--max-auth-failures <n>', 'wrong or unknown tokens per (source address, token id) before 429', '10')
     .option('--failure-window <duration>', 'window over which failures are counted', '60s')
+    .option(
+      '--max-pending-enrollments <n>',
+      'enrollments in progress at once; past that devices are answered 503 server_busy with Retry-After',
+      String(DEFAULT_MAX_PENDING_ENROLLMENTS),
+    )
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
@@ -76,6 +83,11 @@ export function serveCommand(io: CliIo): Command {
       '--crl-batch <duration>',
       'republish the CRL for superseded certificates at most this often (a fleet renewing at once shares one reload)',
       `${DEFAULT_CRL_BATCH_SECONDS}s`,
+    )
+    .addOption(
+      new Option('--issuer <kind>', 'what signs device certificates: fast (DER and node:crypto) or peculiar (the @peculiar/x509 reference)')
+        .choices(ISSUER_KINDS)
+        .default('fast'),
     )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
@@ -103,6 +115,10 @@ Examples:
       const maxFailures = Number(options.maxAuthFailures);
       if (!Number.isSafeInteger(maxFailures) || maxFailures < 1)
         throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
+      const maxPendingEnrollments = Number(options.maxPendingEnrollments);
+      if (!Number.isSafeInteger(maxPendingEnrollments) || maxPendingEnrollments < 1) {
+        throw new FleetcertError('usage', '--max-pending-enrollments must be a whole number of 1 or more');
+      }
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
       // Last line of defence: a promise nobody awaited must not end the server for every device.
@@ -115,7 +131,7 @@ Examples:
       const layout = await initialisedLayout(options.dataDir);
       const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
-      const authority = await loadAuthority(layout, passphrase.value);
+      const authority = await loadAuthority(layout, passphrase.value, options.issuer);
       const registry = await openRegistry(layout);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
@@ -138,6 +154,7 @@ Examples:
         tokenKnown: async (tokenId) => (await registry.getToken(tokenId)) !== undefined,
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
+        maxPendingEnrollments,
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
       });
       let address;

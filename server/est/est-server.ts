@@ -61,6 +61,10 @@ export interface EstServerOptions {
   readonly limits?: EstServerLimits;
   /** Retry-After of renewal-info answers (default 6 h). */
   readonly renewalInfoRetrySeconds?: number;
+  /** Load shaping: enrollments (simpleenroll, simplereenroll) in progress at once; more are answered 503 server_busy. */
+  readonly maxPendingEnrollments?: number;
+  /** Retry-After of a server_busy answer (default 2 s; the agent adds jitter). */
+  readonly busyRetryAfterSeconds?: number;
   readonly now?: () => Date;
 }
 
@@ -73,12 +77,20 @@ type Handler = (req: IncomingMessage, ctx: HandlerContext) => Promise<Reply>;
  */
 type Authentication = 'none' | 'token' | 'certificate';
 
-const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authentication: Authentication }> = {
+/** `issues`: the route signs and records a certificate, the expensive work load shaping bounds. */
+const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler; authentication: Authentication; issues?: true }> = {
   [EST_PATHS.cacerts]: { method: 'GET', handler: (_req, ctx) => cacerts(ctx), authentication: 'none' },
-  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authentication: 'token' },
-  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authentication: 'certificate' },
+  [EST_PATHS.simpleEnroll]: { method: 'POST', handler: simpleEnroll, authentication: 'token', issues: true },
+  [EST_PATHS.simpleReenroll]: { method: 'POST', handler: simpleReenroll, authentication: 'certificate', issues: true },
   [RENEWAL_INFO_PATH]: { method: 'GET', handler: renewalInfo, authentication: 'certificate' },
 };
+
+/**
+ * Sized for the project's 2-core box: at ~200 enrollments/s, 128 in progress is under a second
+ * of work queued; past that a device is better told to come back than left to time out.
+ */
+export const DEFAULT_MAX_PENDING_ENROLLMENTS = 128;
+export const DEFAULT_BUSY_RETRY_AFTER_SECONDS = 2;
 
 /**
  * The one refusal that counts against a failure bucket: a token whose secret did not match (or
@@ -93,6 +105,8 @@ export class EstServer {
   private readonly inHandler = new WeakSet();
   private readonly limits: EstServerLimits;
   private readonly now: () => Date;
+  /** Enrollments between routing and their reply: what `maxPendingEnrollments` bounds. */
+  private pendingEnrollments = 0;
 
   constructor(private readonly options: EstServerOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
@@ -180,9 +194,9 @@ export class EstServer {
       }
       reply = this.replyForError(err, source);
     }
-    // 413 and 408 leave an unread body behind: `connection: close` makes node:http close the
-    // socket once the reply is flushed (the socket may already be detached from `req` by then).
-    const closeAfter = reply.status === 413 || reply.status === 408;
+    // 413, 408 and a busy 503 leave an unread body behind: `connection: close` makes node:http close
+    // the socket once the reply is flushed (the socket may already be detached from `req` by then).
+    const closeAfter = reply.status === 413 || reply.status === 408 || reply.status === 503;
     if (res.headersSent || res.destroyed) return;
     res.writeHead(reply.status, { ...reply.headers, 'cache-control': 'no-store', ...(closeAfter ? { connection: 'close' } : {}) });
     res.end(reply.body);
@@ -219,6 +233,23 @@ export class EstServer {
     const route = ROUTES[path];
     if (!route) throw new FleetcertError('not_found', `no route for ${path.slice(0, 100)}`);
     if (req.method !== route.method) throw new FleetcertError('method_not_allowed', `${req.method} on ${path}`);
+    if (!route.issues) return this.dispatch(req, now, source, route);
+    // Load shaping, the cheapest refusal first: a saturated server says when to come back instead
+    // of queueing work that would only time out. Counted until the reply is decided.
+    const max = this.options.maxPendingEnrollments ?? DEFAULT_MAX_PENDING_ENROLLMENTS;
+    if (this.pendingEnrollments >= max) {
+      this.options.log.debug(() => `busy: ${this.pendingEnrollments} enrollments in progress`, { event: 'enrollment_busy', source });
+      return errorReply('server_busy', this.options.busyRetryAfterSeconds ?? DEFAULT_BUSY_RETRY_AFTER_SECONDS);
+    }
+    this.pendingEnrollments += 1;
+    try {
+      return await this.dispatch(req, now, source, route);
+    } finally {
+      this.pendingEnrollments -= 1;
+    }
+  }
+
+  private async dispatch(req: IncomingMessage, now: Date, source: string, route: (typeof ROUTES)[string]): Promise<Reply> {
     const bucket = route.authentication === 'token' ? await this.tokenBucket(source, req.headers.authorization) : undefined;
     if (bucket !== undefined) {
       const retryAfter = this.options.limiter.retryAfter(bucket, now);

@@ -6,8 +6,17 @@
 import { FleetcertError } from '../../shared/errors.js';
 
 export const DER_TAG = {
+  boolean: 0x01,
   integer: 0x02,
+  bitString: 0x03,
+  octetString: 0x04,
+  null: 0x05,
   objectIdentifier: 0x06,
+  utf8String: 0x0c,
+  printableString: 0x13,
+  ia5String: 0x16,
+  utcTime: 0x17,
+  generalizedTime: 0x18,
   sequence: 0x30,
   set: 0x31,
 } as const;
@@ -53,6 +62,70 @@ export function derContext(tagNumber: number, items: readonly Uint8Array[]): Uin
   if (!Number.isInteger(tagNumber) || tagNumber < 0 || tagNumber > 30)
     throw new FleetcertError('internal', `unsupported context tag [${tagNumber}]`);
   return derTlv(0xa0 | tagNumber, items);
+}
+
+/** A context-specific primitive tag [n] IMPLICIT over a primitive type (e.g. GeneralName iPAddress [7], keyIdentifier [0]). */
+export function derContextPrimitive(tagNumber: number, contents: Uint8Array): Uint8Array {
+  if (!Number.isInteger(tagNumber) || tagNumber < 0 || tagNumber > 30)
+    throw new FleetcertError('internal', `unsupported context tag [${tagNumber}]`);
+  return derTlv(0x80 | tagNumber, [contents]);
+}
+
+export const DER_TRUE = Uint8Array.of(DER_TAG.boolean, 1, 0xff);
+export const DER_NULL = Uint8Array.of(DER_TAG.null, 0);
+
+export function derOctetString(contents: Uint8Array): Uint8Array {
+  return derTlv(DER_TAG.octetString, [contents]);
+}
+
+/** A BIT STRING of whole bytes (signatures, keys): no unused bits. */
+export function derBitString(bytes: Uint8Array): Uint8Array {
+  return derTlv(DER_TAG.bitString, [Uint8Array.of(0), bytes]);
+}
+
+/**
+ * A BIT STRING of named bits (X.690 §11.2.2): bit n is the n-th bit from the most significant
+ * of the first byte, trailing zero bits are dropped and counted in the leading unused-bits byte.
+ */
+export function derNamedBits(bits: readonly number[]): Uint8Array {
+  if (bits.some((b) => !Number.isInteger(b) || b < 0 || b > 63)) throw new FleetcertError('internal', 'named bit out of range');
+  if (bits.length === 0) return Uint8Array.of(DER_TAG.bitString, 1, 0);
+  const last = Math.max(...bits);
+  const bytes = new Uint8Array(Math.floor(last / 8) + 1);
+  for (const b of bits) bytes[b >> 3]! |= 0x80 >> (b & 7);
+  return derTlv(DER_TAG.bitString, [Uint8Array.of(7 - (last & 7)), bytes]);
+}
+
+/**
+ * A directory string the way fleetcert's reference issuer writes it: PrintableString when every
+ * character is one (X.520), else UTF8String.
+ */
+export function derDirectoryString(text: string): Uint8Array {
+  const printable = /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(text);
+  return derTlv(printable ? DER_TAG.printableString : DER_TAG.utf8String, [Buffer.from(text, 'utf8')]);
+}
+
+/** An IA5String, or with `contextTag` an [n] IMPLICIT IA5String (GeneralName dNSName is [2]). */
+export function derIa5String(text: string, contextTag?: number): Uint8Array {
+  if (!/^\p{ASCII}*$/u.test(text)) throw new FleetcertError('internal', 'IA5String holds ASCII only');
+  const contents = Buffer.from(text, 'latin1');
+  return contextTag === undefined ? derTlv(DER_TAG.ia5String, [contents]) : derContextPrimitive(contextTag, contents);
+}
+
+/**
+ * An X.509 Time (RFC 5280 §4.1.2.5): UTCTime YYMMDDHHMMSSZ through 2049, GeneralizedTime
+ * YYYYMMDDHHMMSSZ from 2050; whole seconds only (DER has no fractional zero).
+ */
+export function derTime(date: Date): Uint8Array {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms) || ms % 1000 !== 0) throw new FleetcertError('internal', 'X.509 times are whole seconds');
+  const year = date.getUTCFullYear();
+  if (year < 1950 || year > 9999) throw new FleetcertError('internal', `year ${year} cannot be encoded as an X.509 time`);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const fields = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  const rest = `${fields.map(two).join('')}Z`;
+  if (year <= 2049) return derTlv(DER_TAG.utcTime, [Buffer.from(`${two(year % 100)}${rest}`, 'latin1')]);
+  return derTlv(DER_TAG.generalizedTime, [Buffer.from(`${year}${rest}`, 'latin1')]);
 }
 
 /** A non-negative INTEGER in its minimal form (a 0x00 byte only where the high bit is set). */

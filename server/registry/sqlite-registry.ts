@@ -31,6 +31,7 @@ import type {
   TokenRecord,
 } from './records.js';
 import type { Registry, RenewalOptions } from './registry.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
 interface TokenRow {
@@ -109,6 +110,7 @@ class SqliteStore {
       throw new FleetcertError('config_invalid', `cannot open the registry ${file}: ${(err as Error).message}`, { cause: err });
     }
     db.pragma('busy_timeout = 5000');
+    reusePreparedStatements(db);
     if (!options.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -560,15 +562,25 @@ class SqliteStore {
  * The asynchronous face of a SqliteStore. `gate` decides when a call may run: on the root
  * registry it waits while a transaction of this process is open (so no statement of another
  * task lands inside it); inside `transaction(fn)` calls run at once, on the open transaction.
+ * Single writes on the root registry go through group commit (sqlite-group-commit.ts): many
+ * share one COMMIT, each settles after it.
  */
 class SqliteRegistry implements Registry {
   private txQueue: Promise<unknown> = Promise.resolve();
   private openTx: Promise<unknown> | undefined;
+  private readonly commits: SqliteGroupCommit | undefined;
 
   constructor(
     private readonly store: SqliteStore,
     private readonly inside?: { readonly isOpen: () => boolean },
-  ) {}
+  ) {
+    this.commits = inside ? undefined : new SqliteGroupCommit(store.db, (run) => this.gate(run));
+  }
+
+  /** A state change: grouped with this turn's others into one transaction, or run at once inside `transaction(fn)`. */
+  private write<T>(work: () => T): Promise<T> {
+    return this.commits ? this.commits.run(work) : this.gate(work);
+  }
 
   private async gate<T>(work: () => T): Promise<T> {
     if (this.inside) {
@@ -615,7 +627,7 @@ class SqliteRegistry implements Registry {
   }
 
   createToken(token: TokenRecord, source: string | null) {
-    return this.gate(() => this.store.createToken(token, source));
+    return this.write(() => this.store.createToken(token, source));
   }
   getToken(id: string) {
     return this.gate(() => this.store.getToken(id));
@@ -624,7 +636,7 @@ class SqliteRegistry implements Registry {
     return this.gate(() => this.store.listTokens());
   }
   revokeToken(id: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.revokeToken(id, now, source));
+    return this.write(() => this.store.revokeToken(id, now, source));
   }
   getDevice(id: string) {
     return this.gate(() => this.store.getDevice(id));
@@ -645,37 +657,37 @@ class SqliteRegistry implements Registry {
     return this.gate(() => this.store.listCertificates(deviceId));
   }
   recordIssued(record: IssueRecord) {
-    return this.gate(() => this.store.recordIssued(record));
+    return this.write(() => this.store.recordIssued(record));
   }
   recordPending(record: PendingRecord) {
-    return this.gate(() => this.store.recordPending(record));
+    return this.write(() => this.store.recordPending(record));
   }
   approveDevice(id: string, keySha256: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.approveDevice(id, keySha256, now, source));
+    return this.write(() => this.store.approveDevice(id, keySha256, now, source));
   }
   resetDevice(id: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.resetDevice(id, now, source));
+    return this.write(() => this.store.resetDevice(id, now, source));
   }
   touchDevice(id: string, now: Date, metadata?: Record<string, unknown>) {
-    return this.gate(() => this.store.touchDevice(id, now, metadata));
+    return this.write(() => this.store.touchDevice(id, now, metadata));
   }
   revokeDevice(id: string, reason: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.revokeDevice(id, reason, now, source));
+    return this.write(() => this.store.revokeDevice(id, reason, now, source));
   }
   requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options?: RenewalOptions) {
-    return this.gate(() => this.store.requestRenewal(target, reason, now, source, options));
+    return this.write(() => this.store.requestRenewal(target, reason, now, source, options));
   }
   revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null) {
-    return this.gate(() => this.store.revokeSuperseded(deviceId, provenSerial, now, source));
+    return this.write(() => this.store.revokeSuperseded(deviceId, provenSerial, now, source));
   }
   revokedCertificates(now: Date) {
     return this.gate(() => this.store.revokedCertificates(now));
   }
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date) {
-    return this.gate(() => this.store.recordReportedStatus(id, state, serial, now));
+    return this.write(() => this.store.recordReportedStatus(id, state, serial, now));
   }
   audit(entry: NewAuditEntry) {
-    return this.gate(() => this.store.audit(entry));
+    return this.write(() => this.store.audit(entry));
   }
   listAudit(filter?: { deviceId?: string; limit?: number }) {
     return this.gate(() => this.store.listAudit(filter));
@@ -685,9 +697,29 @@ class SqliteRegistry implements Registry {
   }
   async close(): Promise<void> {
     if (this.inside) throw new FleetcertError('internal', 'close() inside a registry transaction');
+    await this.commits?.drain();
     await this.txQueue.catch(() => undefined);
     this.store.close();
   }
+}
+
+/**
+ * Compiles each statement once per connection: every SQL text in this module is a constant, so
+ * the cache holds a few dozen statements, and a request no longer pays SQLite's parser for each
+ * of its queries (measured ~5% of serve's time under load). Statements are only run with
+ * get/all/run, never iterated, so sharing one between calls is safe.
+ */
+function reusePreparedStatements(db: Database.Database): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      statement = prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
+  }) as typeof db.prepare;
 }
 
 function conflict(deviceId: string, why: string): FleetcertError {

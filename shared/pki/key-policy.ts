@@ -18,12 +18,21 @@ export interface PublicKeyDescription {
 
 /** Parses a DER SubjectPublicKeyInfo and applies the policy. */
 export function checkPublicKey(spki: Uint8Array): PublicKeyDescription {
+  return readAcceptablePublicKey(spki).description;
+}
+
+/** The policy check that also hands back the imported key, so a caller that verifies with it imports it once. */
+export function readAcceptablePublicKey(spki: Uint8Array): { readonly object: KeyObject; readonly description: PublicKeyDescription } {
   let object: KeyObject;
   try {
     object = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch (err) {
     throw new FleetcertError('csr_invalid', 'the public key is not a valid SubjectPublicKeyInfo', { cause: err });
   }
+  return { object, description: describeAcceptable(object) };
+}
+
+function describeAcceptable(object: KeyObject): PublicKeyDescription {
   const details = object.asymmetricKeyDetails ?? {};
   if (object.asymmetricKeyType === 'ec') {
     if (details.namedCurve === 'prime256v1') return { algorithm: 'ec', size: 'P-256' };

@@ -40,6 +40,7 @@ export const WIRE_ERROR_CODES = [
   'not_found',
   'method_not_allowed',
   'registry_conflict',
+  'server_busy',
   'registry_corrupt',
   'internal',
 ] as const satisfies readonly ErrorCode[];

@@ -18,6 +18,8 @@ export interface FleetServer {
   readonly rootPem: string;
   readonly url: string;
   readonly port: number;
+  /** The serve process, for tests that kill it (-9) the way a power cut would. */
+  readonly pid: number;
   /** Everything the server wrote to stderr so far (JSON log lines). */
   logs(): string;
   stop(): Promise<number | null>;
@@ -70,6 +72,7 @@ export async function startServer(
     rootPem: await readFile(join(dataDir, 'ca', 'root.pem'), 'utf8'),
     url: ready.url,
     port: ready.port,
+    pid: child.pid!,
     logs: () => stderr,
     stop: () => stopProcess(child, exited, 'fleetcert serve'),
   };

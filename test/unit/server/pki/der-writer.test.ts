@@ -1,6 +1,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { derContext, derInteger, derLength, derObjectIdentifier, derSequence, derSet, derTlv } from '../../../../server/pki/der-writer.js';
+import {
+  derBitString,
+  derContext,
+  derContextPrimitive,
+  derDirectoryString,
+  derIa5String,
+  derInteger,
+  derLength,
+  derNamedBits,
+  derObjectIdentifier,
+  derOctetString,
+  derSequence,
+  derSet,
+  derTime,
+  derTlv,
+} from '../../../../server/pki/der-writer.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { openssl } from '../../../helpers/run.js';
 
@@ -51,7 +66,37 @@ test('openssl asn1parse reads a structure built here', async () => {
   assert.match(out, /INTEGER\s+:01/);
 });
 
+test('named bits: trailing zero bits dropped and counted (key usage values of RFC 5280)', () => {
+  assert.is(hex(derNamedBits([0])), '03020780'); // digitalSignature
+  assert.is(hex(derNamedBits([0, 2])), '030205a0'); // + keyEncipherment
+  assert.is(hex(derNamedBits([5, 6])), '03020106'); // keyCertSign, cRLSign
+  assert.is(hex(derNamedBits([8])), '0303070080'); // decipherOnly: the second byte
+  assert.is(hex(derNamedBits([])), '030100');
+});
+
+test('strings, octets, bits and implicit tags', () => {
+  assert.is(hex(derDirectoryString('dev-1.a')), `1307${Buffer.from('dev-1.a').toString('hex')}`);
+  assert.is(hex(derDirectoryString('dev_1')), `0c05${Buffer.from('dev_1').toString('hex')}`, '_ is not printable: UTF8String');
+  assert.is(hex(derDirectoryString('é')), '0c02c3a9');
+  assert.is(hex(derIa5String('a.b')), '1603612e62');
+  assert.is(hex(derIa5String('a.b', 2)), '8203612e62');
+  assert.is(hex(derContextPrimitive(7, Uint8Array.of(127, 0, 0, 1))), '87047f000001');
+  assert.is(hex(derOctetString(Uint8Array.of(1, 2))), '04020102');
+  assert.is(hex(derBitString(Uint8Array.of(0xff))), '030200ff');
+});
+
+test('times: UTCTime through 2049, GeneralizedTime from 2050, whole seconds', () => {
+  assert.is(Buffer.from(derTime(new Date('2026-03-01T12:00:05Z'))).toString('latin1'), '\x17\x0d260301120005Z');
+  assert.is(Buffer.from(derTime(new Date('2049-12-31T23:59:59Z'))).toString('latin1'), '\x17\x0d491231235959Z');
+  assert.is(Buffer.from(derTime(new Date('2050-01-01T00:00:00Z'))).toString('latin1'), '\x18\x0f20500101000000Z');
+  assert.is(Buffer.from(derTime(new Date('1950-01-01T00:00:00Z'))).toString('latin1'), '\x17\x0d500101000000Z');
+});
+
 test('what cannot be encoded is refused', async () => {
+  await expectCode(() => derTime(new Date('2026-03-01T12:00:05.500Z')), 'internal');
+  await expectCode(() => derTime(new Date('1949-12-31T23:59:59Z')), 'internal');
+  await expectCode(() => derIa5String('é'), 'internal');
+  await expectCode(() => derNamedBits([-1]), 'internal');
   await expectCode(() => derLength(-1), 'internal');
   await expectCode(() => derInteger(-1), 'internal');
   await expectCode(() => derObjectIdentifier('1.40.1'), 'internal');

@@ -116,4 +116,22 @@ test('lazily parsed fields that do not parse, explicit EC parameters and SHA-1 s
   });
 });
 
+test('only DER: bytes after the request and non-minimal lengths are csr_invalid (the @peculiar parser ignored the first)', async () => {
+  const { der } = rawEcCsr({ commonName: 'rpi-strict' });
+  assert.is((await parseCsr(der)).commonName, 'rpi-strict');
+  await expectCode(() => parseCsr(Buffer.concat([der, Buffer.from([0])])), 'csr_invalid');
+  assert.is(der[1], 0x81, 'outer length in long form');
+  const info = der.subarray(3);
+  const nonMinimal = Buffer.concat([Buffer.from([0x30, 0x81, der[2]! + 1, 0x30, 0x81, info[1]!]), info.subarray(2)]);
+  await expectCode(() => parseCsr(nonMinimal), 'csr_invalid');
+});
+
+test('a key BIT STRING with unused bits is csr_invalid: they would be dropped from the key unseen', async () => {
+  const { der } = rawEcCsr({ commonName: 'rpi-bits' });
+  const at = der.indexOf(Buffer.from('034200', 'hex'));
+  const bad = Buffer.from(der);
+  bad[at + 2] = 1;
+  await expectCode(() => parseCsr(bad), 'csr_invalid');
+});
+
 test.run();
