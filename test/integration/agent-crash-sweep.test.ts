@@ -11,73 +11,40 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent } from '../helpers/agent-process.js';
-import { boardRoot } from '../helpers/boards.js';
-import { bootCard } from '../helpers/boot-card.js';
-import { AGENT_MAIN, fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { AGENT_MAIN, fleetcertAgent } from '../helpers/cli.js';
 import { auditRows, registrySnapshot } from '../helpers/fleet-server.js';
 import { buildKillAtStep, killAtStepEnv, readSteps, type Step } from '../helpers/kill-at-step.js';
 import { run } from '../helpers/run.js';
+import { startDeviceFleet, type DeviceFleet } from '../helpers/device-fleet.js';
 
-const ctx: { dir?: string; fleet?: FleetWithBroker; boot?: string; library?: string } = {};
+const ctx: { devices?: DeviceFleet; library?: string } = {};
 const it = suite('agent-crash-sweep', ctx);
 const TOKEN = 'crash-sweep';
 /** Steps run side by side: each is a few short processes, mostly waiting on the network. */
 const PARALLEL = 3;
 
 it.before(async () => {
-  ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-crash-'));
-  ctx.fleet = await startFleetWithBroker(ctx.dir);
-  ctx.boot = join(ctx.dir, 'fleetcert.json');
-  ctx.library = await buildKillAtStep(ctx.dir);
-  // Made now: the first device's recursive mkdir would otherwise count one more step than the others'.
-  await mkdir(join(ctx.dir, 'devices'));
-  await mkdir(join(ctx.dir, 'logs'));
   // Re-enrollment is denied: a device that lost track of its key would be refused, not hidden.
-  const res = await fleetcert([
-    'token',
-    'create',
-    '--data-dir',
-    ctx.fleet.server.dataDir,
-    '--name',
-    TOKEN,
-    '--uses',
-    '1000',
-    '--out',
-    ctx.boot,
-    '--enroll-url',
-    `https://localhost:${ctx.fleet.server.port}`,
-  ]);
-  assert.is(res.code, 0, res.stderr);
+  ctx.devices = await startDeviceFleet({
+    prefix: 'fleetcert-crash-',
+    token: { name: TOKEN, uses: 1000 },
+    stateDir: (dir, name) => join(dir, 'devices', name),
+  });
+  const { dir } = ctx.devices;
+  ctx.library = await buildKillAtStep(dir);
+  // Made now: the first device's recursive mkdir would otherwise count one more step than the others'.
+  await mkdir(join(dir, 'devices'));
+  await mkdir(join(dir, 'logs'));
 });
 it.after(async () => {
-  await ctx.fleet?.stop();
-  await rm(ctx.dir!, { recursive: true, force: true });
+  await ctx.devices?.stop();
 });
 
-const stateOf = (name: string) => join(ctx.dir!, 'devices', name);
-
-function agentArgs(name: string): string[] {
-  return [
-    '--state-dir',
-    stateOf(name),
-    '--bootstrap',
-    // Each board its own card: the agent moves the token off it after enrolling.
-    bootCard(ctx.dir!, name, ctx.boot!),
-    '--broker',
-    `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername',
-    'localhost',
-    '--identity-root',
-    boardRoot('rpi4-bookworm-arm64'),
-    '--id-template',
-    `${name}-{serial}`,
-  ];
-}
+const stateOf = (name: string) => ctx.devices!.stateDir(name);
+const agentArgs = (name: string) => ctx.devices!.agentArgs(name);
 
 /** Runs `command` for device `name` under the library; killed on entry to step `at` (0: never). */
 async function underKill(
@@ -85,7 +52,7 @@ async function underKill(
   command: readonly string[],
   at: number,
 ): Promise<{ steps: Step[]; code: number | null; stderr: string }> {
-  const log = join(ctx.dir!, 'logs', `${name}.steps`);
+  const log = join(ctx.devices!.dir, 'logs', `${name}.steps`);
   const env = { ...process.env, ...killAtStepEnv(ctx.library!, stateOf(name), log, at) };
   for (const k of Object.keys(env)) if (k.startsWith('FLEETCERT_')) delete env[k];
   const res = await run(process.execPath, [AGENT_MAIN, ...command, ...agentArgs(name)], { env, timeoutMs: 60_000 });
@@ -103,7 +70,7 @@ interface CertificateRow {
 }
 
 function deviceFacts(name: string): { devices: DeviceRow[]; active: string | undefined } {
-  const snapshot = registrySnapshot(ctx.fleet!.server.dataDir);
+  const snapshot = registrySnapshot(ctx.devices!.fleet.server.dataDir);
   const devices = (snapshot.devices as DeviceRow[]).filter((d) => d.id.startsWith(`${name}-`));
   const active = (snapshot.certificates as CertificateRow[]).find(
     (c) => devices.some((d) => d.id === c.device_id) && c.status === 'active',
@@ -172,7 +139,7 @@ function assertOneEnrollment(name: string, deviceId: string): void {
     [[deviceId, 'active']],
     `${name}: one device, active, same id`,
   );
-  const actions = auditRows(ctx.fleet!.server.dataDir)
+  const actions = auditRows(ctx.devices!.fleet.server.dataDir)
     .filter((r) => r.device_id === deviceId)
     .map((r) => r.action);
   assert.is(actions.filter((a) => a === 'issued').length, 1, `${name}: one enrollment (${actions.join(', ')})`);
@@ -183,7 +150,7 @@ function assertOneEnrollment(name: string, deviceId: string): void {
 }
 
 const tokenUses = () =>
-  (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
+  (registrySnapshot(ctx.devices!.fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
 
 it('enroll: killed at every file-system step, the next start ends connected with the current certificate', async () => {
   const clean = await underKill('e0', ['enroll'], 0);

@@ -7,68 +7,33 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
-import { boardRoot } from '../helpers/boards.js';
-import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { fleetcertAgent } from '../helpers/cli.js';
 import { registrySnapshot } from '../helpers/fleet-server.js';
-import { bootCard } from '../helpers/boot-card.js';
+import { startDeviceFleet, type DeviceFleet } from '../helpers/device-fleet.js';
 
-const ctx: { dir?: string; fleet?: FleetWithBroker; boot?: string } = {};
+const ctx: { devices?: DeviceFleet } = {};
 const it = suite('agent-credentials', ctx);
 const TOKEN = 'corruption';
 
 it.before(async () => {
-  ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-credentials-'));
-  ctx.fleet = await startFleetWithBroker(ctx.dir);
-  ctx.boot = join(ctx.dir, 'fleetcert.json');
-  const res = await fleetcert([
-    'token',
-    'create',
-    '--data-dir',
-    ctx.fleet.server.dataDir,
-    '--name',
-    TOKEN,
-    '--uses',
-    '20',
-    '--reenroll',
-    'allow',
-    '--out',
-    ctx.boot,
-    '--enroll-url',
-    `https://localhost:${ctx.fleet.server.port}`,
-  ]);
-  assert.is(res.code, 0, res.stderr);
+  ctx.devices = await startDeviceFleet({
+    prefix: 'fleetcert-credentials-',
+    token: { name: TOKEN, uses: 20, options: ['--reenroll', 'allow'] },
+  });
 });
 it.after(async () => {
-  await ctx.fleet?.stop();
-  await rm(ctx.dir!, { recursive: true, force: true });
+  await ctx.devices?.stop();
 });
 
 const tokenUses = () =>
-  (registrySnapshot(ctx.fleet!.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
-const issuedCount = () => registrySnapshot(ctx.fleet!.server.dataDir).certificates!.length;
+  (registrySnapshot(ctx.devices!.fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === TOKEN)!.uses;
+const issuedCount = () => registrySnapshot(ctx.devices!.fleet.server.dataDir).certificates!.length;
 
-function agentArgs(name: string): string[] {
-  return [
-    '--state-dir',
-    join(ctx.dir!, `state-${name}`),
-    '--bootstrap',
-    bootCard(ctx.dir!, name, ctx.boot!),
-    '--broker',
-    `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername',
-    'localhost',
-    '--identity-root',
-    boardRoot('rpi4-bookworm-arm64'),
-    '--id-template',
-    `${name}-{serial}`,
-  ];
-}
+const agentArgs = (name: string) => ctx.devices!.agentArgs(name);
 
 /** Enrolls (one token use) and, with `renewals`, renews with --force that often: one generation each. */
 async function enrolledDevice(name: string, renewals: number): Promise<string> {
@@ -78,7 +43,7 @@ async function enrolledDevice(name: string, renewals: number): Promise<string> {
     const renewed = await fleetcertAgent(['renew', '--force', ...agentArgs(name)]);
     assert.is(renewed.code, 0, renewed.stderr);
   }
-  return join(ctx.dir!, `state-${name}`);
+  return ctx.devices!.stateDir(name);
 }
 
 async function truncate(path: string): Promise<void> {

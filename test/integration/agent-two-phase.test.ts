@@ -7,67 +7,34 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
-import { boardRoot } from '../helpers/boards.js';
-import { bootCard } from '../helpers/boot-card.js';
-import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { fleetcertAgent } from '../helpers/cli.js';
 import { registrySnapshot } from '../helpers/fleet-server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { startDeviceFleet, type DeviceFleet } from '../helpers/device-fleet.js';
 
-const ctx: { dir?: string; fleet?: FleetWithBroker; boot?: string; broker?: Broker } = {};
+const ctx: { devices?: DeviceFleet; broker?: Broker } = {};
 const it = suite('agent-two-phase', ctx);
 
 it.before(async () => {
-  ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-two-phase-'));
-  ctx.fleet = await startFleetWithBroker(ctx.dir);
-  ctx.boot = join(ctx.dir, 'fleetcert.json');
-  const res = await fleetcert([
-    'token',
-    'create',
-    '--data-dir',
-    ctx.fleet.server.dataDir,
-    '--name',
-    'two-phase',
-    '--uses',
-    '10',
-    '--out',
-    ctx.boot,
-    '--enroll-url',
-    `https://localhost:${ctx.fleet.server.port}`,
-  ]);
-  assert.is(res.code, 0, res.stderr);
+  ctx.devices = await startDeviceFleet({ prefix: 'fleetcert-two-phase-', token: { name: 'two-phase', uses: 10 } });
 });
 it.after(async () => {
   await ctx.broker?.stop();
-  await ctx.fleet?.stop();
-  await rm(ctx.dir!, { recursive: true, force: true });
+  await ctx.devices?.stop();
 });
 
-const stateOf = (name: string) => join(ctx.dir!, `state-${name}`);
-function agentArgs(name: string): string[] {
-  return [
-    '--state-dir',
-    stateOf(name),
-    '--bootstrap',
-    // Each board its own card: the agent moves the token off it after enrolling.
-    bootCard(ctx.dir!, name, ctx.boot!),
-    '--broker',
-    `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername',
-    'localhost',
-    '--identity-root',
-    boardRoot('rpi4-bookworm-arm64'),
-    '--id-template',
-    `${name}-{serial}`,
-  ];
-}
+const stateOf = (name: string) => ctx.devices!.stateDir(name);
+const agentArgs = (name: string) => ctx.devices!.agentArgs(name);
 
 function activeSerial(name: string): string | undefined {
-  const certificates = registrySnapshot(ctx.fleet!.server.dataDir).certificates as { serial: string; device_id: string; status: string }[];
+  const certificates = registrySnapshot(ctx.devices!.fleet.server.dataDir).certificates as {
+    serial: string;
+    device_id: string;
+    status: string;
+  }[];
   return certificates.find((c) => c.device_id.startsWith(`${name}-`) && c.status === 'active')?.serial;
 }
 
@@ -105,7 +72,7 @@ it('a candidate that cannot connect: the old certificate stays live and working;
   const service = startAgent(['run', ...agentArgs('unproven')]);
   try {
     assert.is((await service.waitForEvent('mqtt_connected')).serial, old);
-    await ctx.fleet!.broker.stop();
+    await ctx.devices!.fleet.broker.stop();
 
     const res = await fleetcertAgent(['renew', '--force', '--json', ...agentArgs('unproven')]);
     assert.is(res.code, 5, `exit 5 (not ready): ${res.stderr}`);
@@ -126,7 +93,7 @@ it('a candidate that cannot connect: the old certificate stays live and working;
     );
 
     // The broker comes back: the running service reconnects with the old certificate, which still works.
-    ctx.broker = await startMosquitto(ctx.dir!, ctx.fleet!.outDir, join(ctx.dir!, 'run', 'mosquitto.pid'));
+    ctx.broker = await startMosquitto(ctx.devices!.dir, ctx.devices!.fleet.outDir, join(ctx.devices!.dir, 'run', 'mosquitto.pid'));
     assert.is((await service.waitForEvent('mqtt_connected', 30_000, { count: 2 })).serial, old);
   } finally {
     assert.is(await service.stop(), 0);

@@ -6,66 +6,34 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHolder, thisProcess } from '../../agent/renewal/lock-holder.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
-import { boardRoot } from '../helpers/boards.js';
-import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
-import { bootCard } from '../helpers/boot-card.js';
+import { fleetcertAgent } from '../helpers/cli.js';
+import { startDeviceFleet, type DeviceFleet } from '../helpers/device-fleet.js';
 
-const ctx: { dir?: string; fleet?: FleetWithBroker; boot?: string } = {};
+const ctx: { devices?: DeviceFleet } = {};
 const it = suite('renewal-lock', ctx);
 
 it.before(async () => {
-  ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-lock-'));
   // 12-second certificates: the service's renewal is due 6 s after each install.
-  ctx.fleet = await startFleetWithBroker(ctx.dir, ['--device-lifetime', '12s', '--backdate', '1s']);
-  ctx.boot = join(ctx.dir, 'fleetcert.json');
-  const res = await fleetcert([
-    'token',
-    'create',
-    '--data-dir',
-    ctx.fleet.server.dataDir,
-    '--name',
-    'lock',
-    '--uses',
-    '10',
-    '--out',
-    ctx.boot,
-    '--enroll-url',
-    `https://localhost:${ctx.fleet.server.port}`,
-  ]);
-  assert.is(res.code, 0, res.stderr);
+  ctx.devices = await startDeviceFleet({
+    prefix: 'fleetcert-lock-',
+    token: { name: 'lock', uses: 10 },
+    serverArgs: ['--device-lifetime', '12s', '--backdate', '1s'],
+  });
 });
 it.after(async () => {
-  await ctx.fleet?.stop();
-  await rm(ctx.dir!, { recursive: true, force: true });
+  await ctx.devices?.stop();
 });
 
-function agentArgs(name: string): string[] {
-  return [
-    '--state-dir',
-    join(ctx.dir!, `state-${name}`),
-    '--bootstrap',
-    bootCard(ctx.dir!, name, ctx.boot!),
-    '--broker',
-    `127.0.0.1:${ctx.fleet!.brokerPort}`,
-    '--broker-servername',
-    'localhost',
-    '--identity-root',
-    boardRoot('rpi4-bookworm-arm64'),
-    '--id-template',
-    `${name}-{serial}`,
-  ];
-}
+const agentArgs = (name: string) => ctx.devices!.agentArgs(name);
 
 async function enrolled(name: string): Promise<string> {
   const res = await fleetcertAgent(['enroll', ...agentArgs(name)]);
   assert.is(res.code, 0, res.stderr);
-  return join(ctx.dir!, `state-${name}`);
+  return ctx.devices!.stateDir(name);
 }
 
 const exists = (path: string) =>
