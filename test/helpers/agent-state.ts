@@ -1,8 +1,8 @@
 /** An agent state directory with one installed generation, made without a server (CLI black-box tests). */
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { stateLayout } from '../../agent/config/state-layout.js';
-import { certificatesToPem, certificateToPem, type Certificate } from '../../shared/pki/certificate.js';
-import { exportPrivateKeyPem, type KeyPair } from '../../shared/pki/key-pair.js';
+import { stateLayout } from '#agent/config/state-layout.js';
+import { certificatesToPem, certificateToPem, type Certificate } from '#shared/pki/certificate.js';
+import { exportPrivateKeyPem, type KeyPair } from '#shared/pki/key-pair.js';
 import type { TestPki } from './test-pki.js';
 
 /** Writes a complete generation 000001 (key 0600, cert, chain, ca) and points `live` at it. */

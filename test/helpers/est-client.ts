@@ -1,10 +1,10 @@
 /** A minimal EST client over node:https for tests: raw status, headers and body. */
 import { request } from 'node:https';
-import { certificatesToPem, describeCertificate } from '../../shared/pki/certificate.js';
-import { buildCsr } from '../../shared/pki/csr.js';
-import { exportPrivateKeyPem, generateKeyPair, type KeyPair } from '../../shared/pki/key-pair.js';
-import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
-import { EST_PATHS } from '../../shared/protocol/est.js';
+import { certificatesToPem, describeCertificate } from '#shared/pki/certificate.js';
+import { buildCsr } from '#shared/pki/csr.js';
+import { exportPrivateKeyPem, generateKeyPair, type KeyPair } from '#shared/pki/key-pair.js';
+import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
 
 export interface EstResponse {
   readonly status: number;

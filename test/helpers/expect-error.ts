@@ -1,5 +1,5 @@
 import * as assert from 'uvu/assert';
-import { FleetcertError, type ErrorCode } from '../../shared/errors.js';
+import { FleetcertError, type ErrorCode } from '#shared/errors.js';
 
 /** Asserts that `fn` rejects (or throws) with a FleetcertError of exactly this code. */
 export async function expectCode(fn: () => unknown, code: ErrorCode): Promise<FleetcertError> {

@@ -4,7 +4,7 @@
  * inside a private network namespace, so no multicast leaves the test.
  */
 import { Bonjour, type Service } from 'bonjour-service';
-import { MDNS_SERVICE_TYPE } from '../../shared/protocol/discovery.js';
+import { MDNS_SERVICE_TYPE } from '#shared/protocol/discovery.js';
 
 const timeoutMs = Number(process.argv[2] ?? '8000');
 const bonjour = new Bonjour();

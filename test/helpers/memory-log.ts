@@ -1,5 +1,5 @@
 /** A real logger whose JSON lines stay in memory, so unit tests can look for an `event`. */
-import { createLogger, type Logger } from '../../shared/log/logger.js';
+import { createLogger, type Logger } from '#shared/log/logger.js';
 
 export interface MemoryLog {
   readonly log: Logger;

@@ -5,11 +5,11 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { FleetcertError } from '../../shared/errors.js';
-import { sha256Hex, toDer } from '../../shared/pki/encoding.js';
-import { checkPublicKey } from '../../shared/pki/key-policy.js';
-import { MAX_CSR_BYTES, type ParsedCsr } from '../../shared/pki/csr.js';
-import { x509 } from '../../shared/pki/x509-provider.js';
+import { FleetcertError } from '#shared/errors.js';
+import { sha256Hex, toDer } from '#shared/pki/encoding.js';
+import { checkPublicKey } from '#shared/pki/key-policy.js';
+import { MAX_CSR_BYTES, type ParsedCsr } from '#shared/pki/csr.js';
+import { x509 } from '#shared/pki/x509-provider.js';
 
 export async function referenceParseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   const der = toDer(input, 'csr_invalid', MAX_CSR_BYTES);

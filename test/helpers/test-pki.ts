@@ -1,8 +1,8 @@
 /** A small PKI made per test run with the server's own issuing code: root -> intermediate -> leaves. */
-import type { CaSigner, IssueRequest } from '../../server/authority/certificate-issuer.js';
-import { issueRootCertificate, PeculiarIssuer } from '../../server/authority/peculiar-issuer.js';
-import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
-import { exportPublicKeySpki, generateKeyPair, type KeyPair, type KeyType } from '../../shared/pki/key-pair.js';
+import type { CaSigner, IssueRequest } from '#server/authority/certificate-issuer.js';
+import { issueRootCertificate, PeculiarIssuer } from '#server/authority/peculiar-issuer.js';
+import { readCertificate, type Certificate } from '#shared/pki/certificate.js';
+import { exportPublicKeySpki, generateKeyPair, type KeyPair, type KeyType } from '#shared/pki/key-pair.js';
 
 export const DAY = 24 * 3600;
 

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeCertificate, readCertificate } from '../../shared/pki/certificate.js';
+import { describeCertificate, readCertificate } from '#shared/pki/certificate.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
 import { fleetcertAgent } from '../helpers/cli.js';
 import { registrySnapshot } from '../helpers/fleet-server.js';

@@ -8,15 +8,15 @@ import type mqtt from 'mqtt';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EST_PATHS } from '../../shared/protocol/est.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/est-client.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { connectDevice, nextMessage } from '../helpers/mqtt-device.js';
 import { openssl, run } from '../helpers/run.js';
 import { issueDevice, makeTestPki } from '../helpers/test-pki.js';
-import { certificatesToPem } from '../../shared/pki/certificate.js';
-import { exportPrivateKeyPem } from '../../shared/pki/key-pair.js';
+import { certificatesToPem } from '#shared/pki/certificate.js';
+import { exportPrivateKeyPem } from '#shared/pki/key-pair.js';
 
 const ctx: { dir?: string; fleet?: FleetWithBroker; clients: mqtt.MqttClient[] } = { clients: [] };
 const it = suite('broker', ctx);

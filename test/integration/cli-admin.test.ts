@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
+import { bootstrapFileSchema } from '#shared/protocol/bootstrap-file.js';
 import { fleetcert } from '../helpers/cli.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { openssl } from '../helpers/run.js';

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeCertificate } from '../../shared/pki/certificate.js';
+import { describeCertificate } from '#shared/pki/certificate.js';
 import { installGeneration } from '../helpers/agent-state.js';
 import { fleetcertAgent } from '../helpers/cli.js';
 import { withTempDir } from '../helpers/temp-dir.js';

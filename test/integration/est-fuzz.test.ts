@@ -8,12 +8,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ERROR_CODES } from '../../shared/errors.js';
-import { encodeMetadataHeader } from '../../shared/protocol/device-metadata.js';
-import { EST_PATHS } from '../../shared/protocol/est.js';
-import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
-import { buildCsr } from '../../shared/pki/csr.js';
-import { generateKeyPair, type KeyType } from '../../shared/pki/key-pair.js';
+import { ERROR_CODES } from '#shared/errors.js';
+import { encodeMetadataHeader } from '#shared/protocol/device-metadata.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
+import { RENEWAL_INFO_PATH } from '#shared/protocol/renewal-info.js';
+import { buildCsr } from '#shared/pki/csr.js';
+import { generateKeyPair, type KeyType } from '#shared/pki/key-pair.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/est-client.js';
 import { createToken, registrySnapshot, startServer, type FleetServer } from '../helpers/fleet-server.js';
 import { rawHttps, type RawReply } from '../helpers/raw-https.js';

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect } from 'node:tls';
-import { EST_PATHS } from '../../shared/protocol/est.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
 import { deviceCsr, est } from '../helpers/est-client.js';
 import { createToken, serverEvents, startServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EST_PATHS } from '../../shared/protocol/est.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
 import { deviceCsr, enrollDevice, est } from '../helpers/est-client.js';
 import { createToken, startServer, type FleetServer } from '../helpers/fleet-server.js';
 import { chunked, head, rawHttps, type RawExchange, type RawReply } from '../helpers/raw-https.js';

@@ -6,11 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { certificatesToPem } from '../../shared/pki/certificate.js';
-import { exportPrivateKeyPem } from '../../shared/pki/key-pair.js';
-import { decodeCertsOnly } from '../../shared/pki/pkcs7.js';
-import { EST_PATHS } from '../../shared/protocol/est.js';
-import { RENEWAL_INFO_PATH } from '../../shared/protocol/renewal-info.js';
+import { certificatesToPem } from '#shared/pki/certificate.js';
+import { exportPrivateKeyPem } from '#shared/pki/key-pair.js';
+import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
+import { RENEWAL_INFO_PATH } from '#shared/protocol/renewal-info.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice, type EstResponse } from '../helpers/est-client.js';
 import { createToken, startServer, type FleetServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';

@@ -13,7 +13,7 @@ import { boardRoot } from '../helpers/boards.js';
 import { initDataDir } from '../helpers/fleet-server.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
-import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_TYPE, MDNS_TXT } from '../../shared/protocol/discovery.js';
+import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_TYPE, MDNS_TXT } from '#shared/protocol/discovery.js';
 import { eventsIn } from '../helpers/agent-process.js';
 
 const BROWSE = fileURLToPath(new URL('../helpers/mdns-browse.js', import.meta.url));

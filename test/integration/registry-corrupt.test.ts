@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EST_PATHS } from '../../shared/protocol/est.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
 import { deviceCsr, est } from '../helpers/est-client.js';
 import { createToken, serverEvents, sqlFixture, startServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatHolder, thisProcess } from '../../agent/renewal/lock-holder.js';
+import { formatHolder, thisProcess } from '#agent/renewal/lock-holder.js';
 import { eventsIn, startAgent } from '../helpers/agent-process.js';
 import { fleetcertAgent } from '../helpers/cli.js';
 import { startDeviceFleet, type DeviceFleet } from '../helpers/device-fleet.js';

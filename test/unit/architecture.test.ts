@@ -123,6 +123,27 @@ test('the repository is self-contained: no file reads or cites anything beside t
   assert.equal(offenders, []);
 });
 
+test('no tracked file holds a private-key block: tests generate their keys per run', async () => {
+  // Assembled, so that this file does not match itself.
+  const block = new RegExp(['-----BEGIN', '[A-Z ]*PRIVATE KEY-----'].join(' ?'));
+  const offenders: string[] = [];
+  for (const file of await trackedTexts()) {
+    if (block.test(await readFile(join(ROOT, file), 'utf8'))) offenders.push(file);
+  }
+  assert.equal(offenders, []);
+});
+
+test('tests reach agent/, server/ and shared/ through #agent, #server and #shared (package.json "imports"), never ../', async () => {
+  const offenders: string[] = [];
+  for (const file of await sources('test')) {
+    if (file === join('test', 'unit', 'architecture.test.ts')) continue; // its self-check quotes ../ imports
+    for (const spec of imports(await readFile(join(ROOT, file), 'utf8'))) {
+      if (/^(\.\.\/)+(agent|server|shared)\//.test(spec)) offenders.push(`${file}: ${spec}`);
+    }
+  }
+  assert.equal(offenders, []);
+});
+
 test('source lines are bounded: at most 160 characters', async () => {
   const long: string[] = [];
   for (const file of (await trackedTexts()).filter((f) => /\.(ts|mjs)$/.test(f))) {

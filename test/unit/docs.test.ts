@@ -3,9 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { EXIT } from '../../shared/cli/exit-codes.js';
-import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_NAME, MDNS_TXT } from '../../shared/protocol/discovery.js';
-import { ERROR_CODES } from '../../shared/errors.js';
+import { EXIT } from '#shared/cli/exit-codes.js';
+import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_NAME, MDNS_TXT } from '#shared/protocol/discovery.js';
+import { ERROR_CODES } from '#shared/errors.js';
 
 const doc = await readFile(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
 

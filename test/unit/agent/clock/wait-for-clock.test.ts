@@ -4,11 +4,11 @@ import * as assert from 'uvu/assert';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILD_TIME } from '../../../../agent/clock/build-time.js';
-import { AGENT_BUILD_TIME, clockFloor, currentClockFloor, readSavedTime, SavedClock } from '../../../../agent/clock/clock-floor.js';
-import { clockSkew } from '../../../../agent/clock/clock-skew.js';
-import { clockIsPlausible, waitForClock } from '../../../../agent/clock/wait-for-clock.js';
-import { silentLogger } from '../../../../shared/log/logger.js';
+import { BUILD_TIME } from '#agent/clock/build-time.js';
+import { AGENT_BUILD_TIME, clockFloor, currentClockFloor, readSavedTime, SavedClock } from '#agent/clock/clock-floor.js';
+import { clockSkew } from '#agent/clock/clock-skew.js';
+import { clockIsPlausible, waitForClock } from '#agent/clock/wait-for-clock.js';
+import { silentLogger } from '#shared/log/logger.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

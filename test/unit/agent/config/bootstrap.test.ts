@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadAgentConfig } from '../../../../agent/config/agent-config.js';
-import { findBootstrap, parseBootstrap } from '../../../../agent/config/bootstrap.js';
+import { loadAgentConfig } from '#agent/config/agent-config.js';
+import { findBootstrap, parseBootstrap } from '#agent/config/bootstrap.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

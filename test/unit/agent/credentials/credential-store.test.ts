@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
-import { stateLayout } from '../../../../agent/config/state-layout.js';
-import { chooseGeneration } from '../../../../agent/credentials/choose-generation.js';
-import { CredentialStore } from '../../../../agent/credentials/credential-store.js';
-import { verifyIssued } from '../../../../agent/credentials/verify-issued.js';
-import { silentLogger } from '../../../../shared/log/logger.js';
-import { exportPublicKeySpki } from '../../../../shared/pki/key-pair.js';
+import { stateLayout } from '#agent/config/state-layout.js';
+import { chooseGeneration } from '#agent/credentials/choose-generation.js';
+import { CredentialStore } from '#agent/credentials/credential-store.js';
+import { verifyIssued } from '#agent/credentials/verify-issued.js';
+import { silentLogger } from '#shared/log/logger.js';
+import { exportPublicKeySpki } from '#shared/pki/key-pair.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseService } from '../../../../agent/discovery/discover-broker.js';
+import { parseService } from '#agent/discovery/discover-broker.js';
 
 const service = (over: Record<string, unknown> = {}) =>
   ({

@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
-import { agentConfigSchema } from '../../../../agent/config/agent-config.js';
-import { BROKER_INFO_VERSION, readBrokerInfo, withExplicitEndpoints, writeBrokerInfo } from '../../../../agent/discovery/endpoints.js';
+import { agentConfigSchema } from '#agent/config/agent-config.js';
+import { BROKER_INFO_VERSION, readBrokerInfo, withExplicitEndpoints, writeBrokerInfo } from '#agent/discovery/endpoints.js';
 
 const saved = {
   enroll: { url: 'https://192.168.1.20:8443', servername: 'pi-gw.local' },

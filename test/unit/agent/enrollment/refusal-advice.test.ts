@@ -1,10 +1,10 @@
 /** The wire error codes: one list, the server's table agrees with it, the agent parses and advises by it. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { refusalAdvice } from '../../../../agent/enrollment/refusal-advice.js';
-import { ERROR_CODES } from '../../../../shared/errors.js';
-import { WIRE_ERROR_CODES } from '../../../../shared/protocol/error-codes.js';
-import { errorBody, errorBodySchema } from '../../../../shared/protocol/est.js';
+import { refusalAdvice } from '#agent/enrollment/refusal-advice.js';
+import { ERROR_CODES } from '#shared/errors.js';
+import { WIRE_ERROR_CODES } from '#shared/protocol/error-codes.js';
+import { errorBody, errorBodySchema } from '#shared/protocol/est.js';
 
 test('the wire codes are exactly the codes that carry an HTTP status', () => {
   const withStatus = Object.entries(ERROR_CODES)

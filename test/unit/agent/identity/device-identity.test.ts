@@ -5,15 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { readBoardFacts } from '../../../../agent/identity/board-facts.js';
-import {
-  deriveIdentity,
-  DEFAULT_ID_TEMPLATE,
-  modelSlug,
-  needsGeneratedId,
-  sanitizeDeviceId,
-} from '../../../../agent/identity/device-identity.js';
-import { deviceIdProblem } from '../../../../shared/protocol/device-id.js';
+import { readBoardFacts } from '#agent/identity/board-facts.js';
+import { deriveIdentity, DEFAULT_ID_TEMPLATE, modelSlug, needsGeneratedId, sanitizeDeviceId } from '#agent/identity/device-identity.js';
+import { deviceIdProblem } from '#shared/protocol/device-id.js';
 import { BOARDS_DIR as BOARDS } from '../../../helpers/boards.js';
 
 const identity = async (board: string, template = DEFAULT_ID_TEMPLATE, generated?: string) =>

@@ -3,8 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enqueueMessage, OutboxPublisher } from '../../../../agent/outbox/outbox.js';
-import { silentLogger } from '../../../../shared/log/logger.js';
+import { enqueueMessage, OutboxPublisher } from '#agent/outbox/outbox.js';
+import { silentLogger } from '#shared/log/logger.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

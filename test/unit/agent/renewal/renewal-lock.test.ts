@@ -3,16 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  currentBootId,
-  formatHolder,
-  parseHolder,
-  processStartTime,
-  staleReason,
-  thisProcess,
-} from '../../../../agent/renewal/lock-holder.js';
-import { RenewalInProgress, withRenewalLock } from '../../../../agent/renewal/renewal-lock.js';
-import { silentLogger } from '../../../../shared/log/logger.js';
+import { currentBootId, formatHolder, parseHolder, processStartTime, staleReason, thisProcess } from '#agent/renewal/lock-holder.js';
+import { RenewalInProgress, withRenewalLock } from '#agent/renewal/renewal-lock.js';
+import { silentLogger } from '#shared/log/logger.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';

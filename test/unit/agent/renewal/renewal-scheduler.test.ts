@@ -1,11 +1,11 @@
 /** The renewal schedule's decisions, driven by check() with a fixed clock: no cron, no sleeps. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FleetcertError } from '../../../../shared/errors.js';
-import { silentLogger, type Logger } from '../../../../shared/log/logger.js';
-import { RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
-import { RenewalInProgress } from '../../../../agent/renewal/renewal-lock.js';
-import { RenewalScheduler, type RenewalHint } from '../../../../agent/renewal/renewal-scheduler.js';
+import { FleetcertError } from '#shared/errors.js';
+import { silentLogger, type Logger } from '#shared/log/logger.js';
+import { RENEWAL_BACKOFF } from '#shared/retry/backoff.js';
+import { RenewalInProgress } from '#agent/renewal/renewal-lock.js';
+import { RenewalScheduler, type RenewalHint } from '#agent/renewal/renewal-scheduler.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 
 const d = (s: string) => new Date(s);

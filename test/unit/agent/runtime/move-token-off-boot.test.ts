@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findToken, locateToken } from '../../../../agent/config/bootstrap-token.js';
-import { findBootstrap, readBootstrapFiles } from '../../../../agent/config/bootstrap.js';
-import { stateLayout } from '../../../../agent/config/state-layout.js';
-import { moveLeftoverToken, moveTokenOffBoot } from '../../../../agent/runtime/move-token-off-boot.js';
+import { findToken, locateToken } from '#agent/config/bootstrap-token.js';
+import { findBootstrap, readBootstrapFiles } from '#agent/config/bootstrap.js';
+import { stateLayout } from '#agent/config/state-layout.js';
+import { moveLeftoverToken, moveTokenOffBoot } from '#agent/runtime/move-token-off-boot.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

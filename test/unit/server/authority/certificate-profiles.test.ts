@@ -1,11 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  certificateValidity,
-  planCertificate,
-  profileExtensions,
-  randomSerial,
-} from '../../../../server/authority/certificate-profiles.js';
+import { certificateValidity, planCertificate, profileExtensions, randomSerial } from '#server/authority/certificate-profiles.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 
 const now = new Date('2026-03-01T12:00:00.999Z');

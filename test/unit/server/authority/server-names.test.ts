@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { defaultServerNames, reservedServerIds } from '../../../../server/authority/server-names.js';
+import { defaultServerNames, reservedServerIds } from '#server/authority/server-names.js';
 
 const iface = (address: string, family: 'IPv4' | 'IPv6'): NetworkInterfaceInfo =>
   ({ address, family, netmask: '', mac: '00:00:00:00:00:00', internal: false, cidr: null }) as NetworkInterfaceInfo;

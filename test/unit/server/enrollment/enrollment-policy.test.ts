@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decideEnrollment, decideReenrollment, type EnrollInput } from '../../../../server/enrollment/enrollment-policy.js';
-import type { CertificateRecord, DeviceRecord, TokenRecord } from '../../../../server/registry/records.js';
+import { decideEnrollment, decideReenrollment, type EnrollInput } from '#server/enrollment/enrollment-policy.js';
+import type { CertificateRecord, DeviceRecord, TokenRecord } from '#server/registry/records.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const token: TokenRecord = {

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tokenFromAuthorization } from '../../../../server/est/basic-auth.js';
-import { FailureLimiter } from '../../../../server/est/failure-limiter.js';
-import { parseListen } from '../../../../server/commands/serve.js';
-import { FleetcertError } from '../../../../shared/errors.js';
+import { tokenFromAuthorization } from '#server/est/basic-auth.js';
+import { FailureLimiter } from '#server/est/failure-limiter.js';
+import { parseListen } from '#server/commands/serve.js';
+import { FleetcertError } from '#shared/errors.js';
 
 const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
 

@@ -6,14 +6,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:https';
-import { DEFAULT_LIMITS, EstServer } from '../../../../server/est/est-server.js';
-import { FailureLimiter } from '../../../../server/est/failure-limiter.js';
-import type { EnrollmentService } from '../../../../server/enrollment/enrollment-service.js';
-import { createLogger, type Logger } from '../../../../shared/log/logger.js';
-import { certificatesToPem, certificateToPem } from '../../../../shared/pki/certificate.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../../../../shared/pki/key-pair.js';
-import { EST_PATHS } from '../../../../shared/protocol/est.js';
-import { RENEWAL_INFO_PATH } from '../../../../shared/protocol/renewal-info.js';
+import { DEFAULT_LIMITS, EstServer } from '#server/est/est-server.js';
+import { FailureLimiter } from '#server/est/failure-limiter.js';
+import type { EnrollmentService } from '#server/enrollment/enrollment-service.js';
+import { createLogger, type Logger } from '#shared/log/logger.js';
+import { certificatesToPem, certificateToPem } from '#shared/pki/certificate.js';
+import { exportPrivateKeyPem, generateKeyPair } from '#shared/pki/key-pair.js';
+import { EST_PATHS } from '#shared/protocol/est.js';
+import { RENEWAL_INFO_PATH } from '#shared/protocol/renewal-info.js';
 import { DAY, issueWith, makeTestPki } from '../../../helpers/test-pki.js';
 
 const pki = await makeTestPki();

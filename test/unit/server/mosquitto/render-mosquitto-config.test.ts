@@ -8,9 +8,9 @@ import * as assert from 'uvu/assert';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brokerFiles } from '../../../../server/mosquitto/broker-files.js';
-import { passwordFileLine } from '../../../../server/mosquitto/password-file.js';
-import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '../../../../server/mosquitto/render-mosquitto-config.js';
+import { brokerFiles } from '#server/mosquitto/broker-files.js';
+import { passwordFileLine } from '#server/mosquitto/password-file.js';
+import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '#server/mosquitto/render-mosquitto-config.js';
 import { run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

@@ -15,7 +15,7 @@ import {
   derSet,
   derTime,
   derTlv,
-} from '../../../../server/pki/der-writer.js';
+} from '#server/pki/der-writer.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { openssl } from '../../../helpers/run.js';
 

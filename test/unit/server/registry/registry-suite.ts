@@ -6,8 +6,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { expectationOf, type DeviceExpectation, type TokenRecord } from '../../../../server/registry/records.js';
-import type { Registry } from '../../../../server/registry/registry.js';
+import { expectationOf, type DeviceExpectation, type TokenRecord } from '#server/registry/records.js';
+import type { Registry } from '#server/registry/registry.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 

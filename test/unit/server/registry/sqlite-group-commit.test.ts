@@ -8,9 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { SqliteGroupCommit } from '../../../../server/registry/sqlite-group-commit.js';
-import { openSqliteRegistry } from '../../../../server/registry/sqlite-registry.js';
-import { FleetcertError } from '../../../../shared/errors.js';
+import { SqliteGroupCommit } from '#server/registry/sqlite-group-commit.js';
+import { openSqliteRegistry } from '#server/registry/sqlite-registry.js';
+import { FleetcertError } from '#shared/errors.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 import { issue, token } from './registry-suite.js';
 

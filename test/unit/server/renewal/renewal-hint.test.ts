@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renewalHint } from '../../../../server/renewal/renewal-hint.js';
-import { renewalInfoSchema } from '../../../../shared/protocol/renewal-info.js';
-import { defaultRenewalWindow } from '../../../../shared/renewal/renewal-window.js';
+import { renewalHint } from '#server/renewal/renewal-hint.js';
+import { renewalInfoSchema } from '#shared/protocol/renewal-info.js';
+import { defaultRenewalWindow } from '#shared/renewal/renewal-window.js';
 
 const cert = { serial: '0a1b', notBefore: new Date('2026-06-01T00:00:00Z'), notAfter: new Date('2026-07-01T00:00:00Z'), renewFrom: null };
 

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generateFleetToken, hashSecret, parseFleetToken, secretMatches } from '../../../../server/tokens/fleet-token.js';
-import { idMatchesPattern } from '../../../../server/tokens/token-scope.js';
-import { redact } from '../../../../shared/log/redact.js';
+import { generateFleetToken, hashSecret, parseFleetToken, secretMatches } from '#server/tokens/fleet-token.js';
+import { idMatchesPattern } from '#server/tokens/token-scope.js';
+import { redact } from '#shared/log/redact.js';
 
 test('tokens: fct_<10 chars>_<43 chars>, distinct, parse back, the log redactor knows them', () => {
   const seen = new Set<string>();

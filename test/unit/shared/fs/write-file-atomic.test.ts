@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../../../shared/fs/write-file-atomic.js';
+import { writeFileAtomic } from '#shared/fs/write-file-atomic.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
 test('writes with the given mode, whatever the umask, and leaves no temp file', async () => {

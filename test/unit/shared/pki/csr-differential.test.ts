@@ -10,9 +10,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { FleetcertError } from '../../../../shared/errors.js';
-import { buildCsr, parseCsr } from '../../../../shared/pki/csr.js';
-import { generateKeyPair, KEY_TYPES } from '../../../../shared/pki/key-pair.js';
+import { FleetcertError } from '#shared/errors.js';
+import { buildCsr, parseCsr } from '#shared/pki/csr.js';
+import { generateKeyPair, KEY_TYPES } from '#shared/pki/key-pair.js';
 import { integer, oid, OIDS, rawEcCsr, sequence, tlv } from '../../../helpers/raw-csr.js';
 import { referenceParseCsr } from '../../../helpers/reference-csr-parser.js';
 import { openssl, run } from '../../../helpers/run.js';

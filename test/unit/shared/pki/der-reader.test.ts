@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DerReader } from '../../../../shared/pki/der-reader.js';
+import { DerReader } from '#shared/pki/der-reader.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 
 const reader = (hex: string) => new DerReader(Buffer.from(hex, 'hex'), 'csr_invalid');

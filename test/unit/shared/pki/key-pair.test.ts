@@ -2,13 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  exportPrivateKeyPem,
-  exportPublicKeySpki,
-  generateKeyPair,
-  importPrivateKeyPem,
-  KEY_TYPES,
-} from '../../../../shared/pki/key-pair.js';
+import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair, importPrivateKeyPem, KEY_TYPES } from '#shared/pki/key-pair.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { openssl, run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';

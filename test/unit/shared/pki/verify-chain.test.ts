@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeCertificate } from '../../../../shared/pki/certificate.js';
-import { generateKeyPair } from '../../../../shared/pki/key-pair.js';
-import { verifyChain } from '../../../../shared/pki/verify-chain.js';
+import { describeCertificate } from '#shared/pki/certificate.js';
+import { generateKeyPair } from '#shared/pki/key-pair.js';
+import { verifyChain } from '#shared/pki/verify-chain.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 import { DAY, issueDevice, issueWith, makeTestPki } from '../../../helpers/test-pki.js';
 

@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatDuration, parseDuration } from '../../../../shared/duration.js';
-import { deviceIdProblem } from '../../../../shared/protocol/device-id.js';
-import { encodeMetadataHeader, parseMetadataHeader } from '../../../../shared/protocol/device-metadata.js';
-import { decodeBase64Body, decodeCsrBody, encodeBase64Body } from '../../../../shared/protocol/est.js';
-import { WIRE_ERROR_CODES } from '../../../../shared/protocol/error-codes.js';
-import { ERROR_CODES } from '../../../../shared/errors.js';
+import { formatDuration, parseDuration } from '#shared/duration.js';
+import { deviceIdProblem } from '#shared/protocol/device-id.js';
+import { encodeMetadataHeader, parseMetadataHeader } from '#shared/protocol/device-metadata.js';
+import { decodeBase64Body, decodeCsrBody, encodeBase64Body } from '#shared/protocol/est.js';
+import { WIRE_ERROR_CODES } from '#shared/protocol/error-codes.js';
+import { ERROR_CODES } from '#shared/errors.js';
 
 test('durations: strict units, combinations, round trip', () => {
   assert.is(parseDuration('90s'), 90);

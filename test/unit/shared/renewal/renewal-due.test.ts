@@ -1,7 +1,7 @@
 /** The one rule for "renewal is due", with fixed dates. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renewalDue, serialJitter } from '../../../../shared/renewal/renewal-due.js';
+import { renewalDue, serialJitter } from '#shared/renewal/renewal-due.js';
 
 const d = (s: string) => new Date(s);
 // 30 days: the default window is [2026-06-19T12:00, 2026-06-21T00:00].

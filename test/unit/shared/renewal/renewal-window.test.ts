@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultRenewalWindow, isDue, renewalTime } from '../../../../shared/renewal/renewal-window.js';
+import { defaultRenewalWindow, isDue, renewalTime } from '#shared/renewal/renewal-window.js';
 
 const d = (s: string) => new Date(s);
 const thirtyDays = { notBefore: d('2026-06-01T00:00:00Z'), notAfter: d('2026-07-01T00:00:00Z') };

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { abortableSleep } from '../../../../shared/retry/abortable-sleep.js';
-import { backoffSeconds, RENEWAL_BACKOFF } from '../../../../shared/retry/backoff.js';
+import { abortableSleep } from '#shared/retry/abortable-sleep.js';
+import { backoffSeconds, RENEWAL_BACKOFF } from '#shared/retry/backoff.js';
 
 test('1 min -> 10 min -> 100 min -> 6 h cap; jitter only shortens, by at most 20%', () => {
   const none = () => 0;
