@@ -29,21 +29,17 @@ export function renewCommand(io: CliIo): Command {
     const { config, layout, log } = await agentContext(options);
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
-    const live = await store.live();
-    if (!live)
-      throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
-        hint: 'run "fleetcert-agent enroll" first',
-      });
+    const live = await store.requireLive();
     if (!info)
       throw new FleetcertError('config_invalid', `${layout.brokerInfo} is missing: the enrollment endpoint is unknown`, {
         hint: 'run "fleetcert-agent enroll" once',
       });
-    const endpoint = endpointsFromInfo(info).enroll;
+    const endpoints = endpointsFromInfo(info);
     // A renewal left unfinished (a candidate not yet proven, a key still pending) is finished whether due or not.
     const unfinished = live.candidate !== undefined || (await store.hasPendingKey());
     if (!options.force && !unfinished) {
       // The same rule as the service's schedule and needs-renewal; the server's window wins.
-      const { due, dueFrom } = await checkRenewalDue(store, endpoint, log, new Date());
+      const { due, dueFrom } = await checkRenewalDue(store, endpoints.enroll, log, new Date());
       if (!due) {
         io.stdout(
           options.json
@@ -53,7 +49,7 @@ export function renewCommand(io: CliIo): Command {
         return;
       }
     }
-    const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpointsFromInfo(info), log));
+    const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpoints, log));
     const next = describeCertificate(renewed.certificate);
     io.stdout(
       options.json

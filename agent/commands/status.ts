@@ -1,7 +1,6 @@
 /** `fleetcert-agent status`: is this device enrolled, with which certificate, until when. */
 import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
-import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { locateToken } from '../config/bootstrap-token.js';
 import { CredentialStore } from '../credentials/credential-store.js';
@@ -17,12 +16,7 @@ export function statusCommand(io: CliIo): Command {
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
-    const live = await new CredentialStore(layout, log).live();
-    if (!live) {
-      throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${layout.live.cert}`, {
-        hint: 'the agent enrolls on its own once it has a bootstrap file; see docs/ARCHITECTURE.md',
-      });
-    }
+    const live = await new CredentialStore(layout, log).requireLive();
     const info = describeCertificate(live.certificate);
     const token = await locateToken(layout, config.bootstrapFiles);
     const now = new Date();

@@ -164,6 +164,15 @@ export class CredentialStore {
     }
   }
 
+  /** The live generation, or `not_enrolled` for the commands that need one. */
+  async requireLive(): Promise<LiveCredentials> {
+    const live = await this.live();
+    if (live) return live;
+    throw new FleetcertError('not_enrolled', `not enrolled: no certificate at ${this.layout.live.cert}`, {
+      hint: 'the agent enrolls by itself once a bootstrap file is on the boot partition, or run "fleetcert-agent enroll"',
+    });
+  }
+
   /** Swaps the `live` pointer: a new symlink renamed over the old one is atomic. */
   private async pointLiveAt(name: string): Promise<void> {
     const tmp = `${this.layout.live.dir}.${process.pid}.tmp`;

@@ -4,7 +4,6 @@
  * enrollment endpoint is known; without it (or when the server cannot be reached) the default
  * window applies. The jitter comes from the serial, so the answer matches the service's plan.
  */
-import { FleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { renewalDue, serialJitter, type RenewalDue } from '../../shared/renewal/renewal-due.js';
@@ -23,8 +22,7 @@ export async function checkRenewalDue(
   log: Logger,
   now: Date,
 ): Promise<RenewalCheck> {
-  const live = await store.live();
-  if (!live) throw new FleetcertError('not_enrolled', 'not enrolled: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
+  const live = await store.requireLive();
   const serial = describeCertificate(live.certificate).serialNumber;
   const hint = endpoint ? await fetchRenewalHint(store, endpoint, log) : undefined;
   const serverWindow = hint?.serial === serial ? hint.window : undefined;

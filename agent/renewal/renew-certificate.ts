@@ -64,9 +64,7 @@ export interface Renewed {
 
 export async function renewCertificate(p: RenewParams): Promise<Renewed> {
   return withRenewalLock(p.layout.renewLock, p.log, async () => {
-    const live = await p.store.live();
-    if (!live)
-      throw new FleetcertError('not_enrolled', 'nothing to renew: no live certificate', { hint: 'run "fleetcert-agent enroll" first' });
+    const live = await p.store.requireLive();
     const deviceId = describeCertificate(live.certificate).subjectCommonName ?? '';
     let candidate = live.candidate;
     if (candidate) {
