@@ -28,6 +28,7 @@ const SEED = arg('--seed', 1);
 const dist = (...p) => join(ROOT, 'dist', ...p);
 const { renewalTime } = await import(dist('shared', 'renewal', 'renewal-window.js'));
 const { PeculiarCrlSigner } = await import(dist('server', 'authority', 'peculiar-crl-signer.js'));
+const { randomSerial } = await import(dist('server', 'authority', 'certificate-profiles.js'));
 const { parseCrl } = await import(dist('shared', 'pki', 'crl.js'));
 const { toPem } = await import(dist('shared', 'pki', 'encoding.js'));
 const { certificateToPem } = await import(dist('shared', 'pki', 'certificate.js'));
@@ -43,12 +44,8 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-/** 16 random bytes, positive, as the issuer makes them. */
-const serial = () =>
-  randomBytes(16)
-    .toString('hex')
-    .replace(/^0+/, '')
-    .replace(/^([89a-f])/, '0$1');
+/** Serials as the issuer makes them. */
+const serial = () => randomSerial(randomBytes);
 
 const DAY_MS = 86_400_000;
 const lifetimeMs = LIFETIME_DAYS * DAY_MS;

@@ -149,10 +149,6 @@ export class FleetcertError extends Error {
   get publicMessage(): string {
     return ERROR_CODES[this.code].publicMessage;
   }
-
-  get exitClass(): ExitClass {
-    return ERROR_CODES[this.code].exit;
-  }
 }
 
 export function isFleetcertError(err: unknown, code?: ErrorCode): err is FleetcertError {

@@ -15,11 +15,11 @@
 import { isIP } from 'node:net';
 import { FleetcertError } from '../../shared/errors.js';
 
-export const CERTIFICATE_PROFILES = ['root-ca', 'intermediate-ca', 'tls-server', 'device-client'] as const;
+const CERTIFICATE_PROFILES = ['root-ca', 'intermediate-ca', 'tls-server', 'device-client'] as const;
 export type CertificateProfile = (typeof CERTIFICATE_PROFILES)[number];
 
-export const DEFAULT_BACKDATE_SECONDS = 5 * 60;
-export const SERIAL_BYTES = 16;
+const DEFAULT_BACKDATE_SECONDS = 5 * 60;
+const SERIAL_BYTES = 16;
 
 export type KeyUsage = 'digitalSignature' | 'keyEncipherment' | 'keyCertSign' | 'cRLSign';
 export type ExtendedKeyUsage = 'serverAuth' | 'clientAuth';

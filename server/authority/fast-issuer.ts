@@ -31,6 +31,7 @@ import {
   derTime,
 } from '../pki/der-writer.js';
 import type { CaSigner, CertificateIssuer, IssuedCertificate, IssueRequest } from './certificate-issuer.js';
+import { subjectKeyId as caKeyId } from './peculiar-issuer.js';
 import {
   planCertificate,
   type CertificatePlan,
@@ -93,17 +94,8 @@ export class FastIssuer implements CertificateIssuer {
     ({ hash: this.hash, algorithm: this.signatureAlgorithm } = SIGNATURE[ca.keys.type]);
     this.issuerName = subjectNameBytes(new Uint8Array(ca.certificate.rawData));
     this.issuerNotAfter = ca.certificate.notAfter;
-    const ski = ca.certificate.extensions.find((e) => e.type === '2.5.29.14');
-    if (!ski) throw new FleetcertError('internal', `CA ${ca.certificate.subject} has no subject key identifier`);
-    const keyId = new DerReader(new Uint8Array(ski.value), 'internal');
-    const keyIdOctets = keyId.root();
-    if (keyIdOctets.tag !== 0x04)
-      throw new FleetcertError('internal', `CA ${ca.certificate.subject} has a malformed subject key identifier`);
-    this.authorityKeyIdentifier = extension(
-      OID.authorityKeyIdentifier,
-      false,
-      derSequence([derContextPrimitive(0, keyId.contents(keyIdOctets))]),
-    );
+    const keyId = Buffer.from(caKeyId(ca.certificate), 'hex');
+    this.authorityKeyIdentifier = extension(OID.authorityKeyIdentifier, false, derSequence([derContextPrimitive(0, keyId)]));
   }
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {

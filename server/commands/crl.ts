@@ -5,8 +5,7 @@ import { FleetcertError } from '../../shared/errors.js';
 import { loadAuthority } from '../authority/authority.js';
 import { loadBrokerLink } from '../config/broker-settings.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
-import { reloadBroker } from '../mosquitto/reload-broker.js';
-import { publishBrokerCrl } from '../revocation/publish-crl.js';
+import { publishAndReload } from '../revocation/publish-crl.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { dataDirOption, jsonOption } from './options.js';
 
@@ -28,8 +27,8 @@ export function crlCommand(io: CliIo): Command {
         layout,
         (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value,
       );
-      const published = await withRegistry(layout, (registry) => publishBrokerCrl(registry, authority, broker, new Date()));
-      const reload = await reloadBroker(broker.settings.reload);
+      const published = await withRegistry(layout, (registry) => publishAndReload(registry, authority, broker, new Date()));
+      const { reload } = published;
       io.stdout(
         options.json
           ? JSON.stringify({

@@ -2,7 +2,14 @@
 import { Command, Option } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
-import type { AuditEntry, CertificateRecord, ContestedAttempt, DeviceRecord, DeviceStatus } from '../registry/records.js';
+import {
+  DEVICE_STATUSES,
+  type AuditEntry,
+  type CertificateRecord,
+  type ContestedAttempt,
+  type DeviceRecord,
+  type DeviceStatus,
+} from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../../shared/pki/crl.js';
@@ -14,7 +21,6 @@ import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { day, minute, row, table } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
 
-const STATUSES: DeviceStatus[] = ['pending', 'approved', 'active', 'revoked', 'reset'];
 /** Waiting: for the operator's approval, or for the approved key to collect its certificate. */
 const WAITING: readonly DeviceStatus[] = ['pending', 'approved'];
 
@@ -25,7 +31,7 @@ export function deviceCommand(io: CliIo): Command {
     .command('list')
     .summary('list devices with their current certificate')
     .addOption(dataDirOption())
-    .addOption(new Option('--status <status>', 'only devices in this state').choices(STATUSES).conflicts('pending'))
+    .addOption(new Option('--status <status>', 'only devices in this state').choices(DEVICE_STATUSES).conflicts('pending'))
     .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
     .addOption(jsonOption())
     .action(async (options: { dataDir: string; status?: DeviceStatus; pending?: boolean; json?: boolean }) => {

@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstSer
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
 import { initialisedLayout, openRegistry } from './data-dir.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
 
 interface ServeOptions {
   dataDir: string;
@@ -112,13 +112,8 @@ Examples:
         pendingRetryAfterSeconds: durationOption('--pending-retry', options.pendingRetry),
         renewalGraceSeconds: durationOption('--renewal-grace', options.renewalGrace, { allowZero: true }),
       };
-      const maxFailures = Number(options.maxAuthFailures);
-      if (!Number.isSafeInteger(maxFailures) || maxFailures < 1)
-        throw new FleetcertError('usage', '--max-auth-failures must be a whole number of 1 or more');
-      const maxPendingEnrollments = Number(options.maxPendingEnrollments);
-      if (!Number.isSafeInteger(maxPendingEnrollments) || maxPendingEnrollments < 1) {
-        throw new FleetcertError('usage', '--max-pending-enrollments must be a whole number of 1 or more');
-      }
+      const maxFailures = positiveIntegerOption('--max-auth-failures', options.maxAuthFailures);
+      const maxPendingEnrollments = positiveIntegerOption('--max-pending-enrollments', options.maxPendingEnrollments);
       const limiter = new FailureLimiter({ maxFailures, windowSeconds: durationOption('--failure-window', options.failureWindow) });
 
       // Last line of defence: a promise nobody awaited must not end the server for every device.

@@ -12,7 +12,7 @@ import { generateFleetToken } from '../tokens/fleet-token.js';
 import { tokenState } from '../tokens/token-scope.js';
 import { initialisedLayout, operatorSource, readRootCertificate, withRegistry } from './data-dir.js';
 import { collect, day, row, table } from './format.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
 
 interface CreateOptions {
   dataDir: string;
@@ -71,10 +71,7 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
       if (options.expires !== 'never' && expiresSeconds === undefined) {
         throw new FleetcertError('usage', `--expires "${options.expires}" is not a duration (e.g. 90m, 12h, 14d, 2w, or never)`);
       }
-      const maxUses = options.uses === undefined ? null : Number(options.uses);
-      if (maxUses !== null && (!Number.isSafeInteger(maxUses) || maxUses < 1)) {
-        throw new FleetcertError('usage', `--uses "${options.uses}" must be a whole number of 1 or more`);
-      }
+      const maxUses = options.uses === undefined ? null : positiveIntegerOption('--uses', options.uses);
       if (options.idPattern !== undefined && !/^[A-Za-z0-9._*?-]{1,64}$/.test(options.idPattern)) {
         throw new FleetcertError('usage', `--id-pattern "${options.idPattern}" may hold only A-Z a-z 0-9 . _ - and the wildcards * ?`);
       }

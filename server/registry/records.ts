@@ -2,8 +2,10 @@
  * What the registry stores, as plain records: the vocabulary shared by the registry interface,
  * its backends, the policy and the commands. No storage concerns here.
  */
-export type ApprovalMode = 'auto' | 'manual';
-export type ReenrollMode = 'deny' | 'allow';
+export const APPROVAL_MODES = ['auto', 'manual'] as const;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+export const REENROLL_MODES = ['deny', 'allow'] as const;
+export type ReenrollMode = (typeof REENROLL_MODES)[number];
 export type Labels = Record<string, string>;
 
 export interface TokenRecord {
@@ -21,7 +23,8 @@ export interface TokenRecord {
   readonly revokedAt: Date | null;
 }
 
-export type DeviceStatus = 'pending' | 'approved' | 'active' | 'revoked' | 'reset';
+export const DEVICE_STATUSES = ['pending', 'approved', 'active', 'revoked', 'reset'] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 
 export interface DeviceRecord {
   readonly id: string;
@@ -46,7 +49,8 @@ export interface RevokedEntry {
   readonly reason: string | null;
 }
 
-export type CertificateStatus = 'active' | 'superseded' | 'revoked';
+export const CERTIFICATE_STATUSES = ['active', 'superseded', 'revoked'] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
 
 export interface CertificateRecord {
   readonly serial: string;

@@ -49,6 +49,9 @@ export interface Registry {
    * superseded, the token use is counted (token_exhausted/_revoked/_expired: nothing written),
    * the decision is audited. registry_conflict when `record.expected` no longer holds.
    * A predecessor marked key-compromised is revoked (keyCompromise) in the same operation.
+   * A pending or approved id is bound to its waiting key here too, not only in the policy
+   * (`id_pending` for any other key): a deliberate second line, so that no policy mistake can
+   * hand an approved id's certificate to another key.
    */
   recordIssued(record: IssueRecord): Promise<IssueOutcome>;
   /** Records a device waiting for approval of this key; registry_conflict as above. */

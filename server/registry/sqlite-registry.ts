@@ -30,6 +30,7 @@ import type {
   RevokedEntry,
   TokenRecord,
 } from './records.js';
+import { APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
 import type { Registry, RenewalOptions } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
@@ -386,13 +387,17 @@ class SqliteStore {
    * while `provenSerial` is still the device's active certificate (compare-and-swap, in the
    * statement itself). Returns the serials revoked now ([] when there were none).
    */
+  /** Whether the device has a superseded certificate that has not expired: what revokeSuperseded would revoke. */
+  hasUnexpiredSuperseded(deviceId: string, now: Date): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM certificates WHERE device_id = ? AND status = 'superseded' AND not_after > ? LIMIT 1")
+        .get(deviceId, now.getTime()) !== undefined
+    );
+  }
+
   revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): string[] {
     const t = now.getTime();
-    // Cheap read first: nearly every status message finds nothing to do and needs no write lock.
-    const waiting = this.db
-      .prepare("SELECT 1 FROM certificates WHERE device_id = ? AND status = 'superseded' AND not_after > ? LIMIT 1")
-      .get(deviceId, t);
-    if (!waiting) return [];
     return this.write(() => {
       const serials = (
         this.db
@@ -677,7 +682,9 @@ class SqliteRegistry implements Registry {
   requestRenewal(target: readonly string[] | 'all', reason: string, now: Date, source: string | null, options?: RenewalOptions) {
     return this.write(() => this.store.requestRenewal(target, reason, now, source, options));
   }
-  revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null) {
+  async revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null) {
+    // A read first, outside any write: nearly every status message and proof finds nothing to do.
+    if (!(await this.gate(() => this.store.hasUnexpiredSuperseded(deviceId, now)))) return [];
     return this.write(() => this.store.revokeSuperseded(deviceId, provenSerial, now, source));
   }
   revokedCertificates(now: Date) {
@@ -746,11 +753,6 @@ function migrate(db: Database.Database): void {
 // ---- rows to records: what a corrupt row becomes ----
 // A row that breaks the schema's promises (bad JSON, an unknown status) is the registry's
 // fault, never the client's: registry_corrupt (500), naming the table, row and column.
-
-const DEVICE_STATUSES = ['pending', 'approved', 'active', 'revoked', 'reset'] as const satisfies readonly DeviceStatus[];
-const CERTIFICATE_STATUSES = ['active', 'superseded', 'revoked'] as const satisfies readonly CertificateStatus[];
-const APPROVAL_MODES = ['auto', 'manual'] as const satisfies readonly ApprovalMode[];
-const REENROLL_MODES = ['deny', 'allow'] as const satisfies readonly ReenrollMode[];
 
 function corrupt(table: string, id: string, column: string, problem: string): FleetcertError {
   return new FleetcertError('registry_corrupt', `registry row ${table}/${id}: ${column} ${problem}`, {

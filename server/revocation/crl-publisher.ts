@@ -13,9 +13,8 @@
 import type { Logger } from '../../shared/log/logger.js';
 import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
-import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
 import type { Registry } from '../registry/registry.js';
-import { publishBrokerCrl, type CrlPublication } from './publish-crl.js';
+import { publishAndReload, type CrlPublished } from './publish-crl.js';
 
 /** Default spacing of batched publications (serve --crl-batch). */
 export const DEFAULT_CRL_BATCH_SECONDS = 3;
@@ -27,10 +26,6 @@ export interface CrlPublisherOptions {
   readonly log: Logger;
   readonly batchMs: number;
   readonly now?: () => Date;
-}
-
-export interface CrlPublished extends CrlPublication {
-  readonly reload: ReloadResult;
 }
 
 export class CrlPublisher {
@@ -71,10 +66,9 @@ export class CrlPublisher {
   private async publish(why: string): Promise<CrlPublished> {
     const { registry, authority, broker, log } = this.options;
     const now = this.options.now?.() ?? new Date();
-    const crl = await publishBrokerCrl(registry, authority, broker, now);
-    const reload = await reloadBroker(broker.settings.reload);
-    const { crlNumber, entries, nextUpdate } = crl;
+    const crl = await publishAndReload(registry, authority, broker, now);
+    const { crlNumber, entries, nextUpdate, reload } = crl;
     log.info('CRL published', { event: 'crl_published', why, crlNumber, entries, nextUpdate, reload });
-    return { ...crl, reload };
+    return crl;
   }
 }

@@ -13,6 +13,7 @@ import type { Authority } from '../authority/authority.js';
 import type { CrlSigner } from '../authority/crl-signer.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import { brokerFiles, brokerOwnership, writeBrokerFile, type Ownership } from '../mosquitto/broker-files.js';
+import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
 import type { RevokedEntry } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -110,6 +111,16 @@ export async function publishBrokerCrl(registry: Registry, authority: Authority,
     now,
     validitySeconds: settings.crlValiditySeconds,
   });
+}
+
+export interface CrlPublished extends CrlPublication {
+  readonly reload: ReloadResult;
+}
+
+/** The broker's CRL published, then the broker told to load it: from here on new connections meet it. */
+export async function publishAndReload(registry: Registry, authority: Authority, broker: BrokerLink, now: Date): Promise<CrlPublished> {
+  const crl = await publishBrokerCrl(registry, authority, broker, now);
+  return { ...crl, reload: await reloadBroker(broker.settings.reload) };
 }
 
 /** True when the CRL on disk is missing, unreadable, or past half its validity. */

@@ -14,9 +14,9 @@ import type { RevocationReason } from '../../shared/pki/crl.js';
 import type { Authority } from '../authority/authority.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import { endSession } from '../mosquitto/admin-listener.js';
-import { reloadBroker, type ReloadResult } from '../mosquitto/reload-broker.js';
+import type { ReloadResult } from '../mosquitto/reload-broker.js';
 import type { Registry } from '../registry/registry.js';
-import { publishBrokerCrl, type CrlPublication } from './publish-crl.js';
+import { publishAndReload, type CrlPublication } from './publish-crl.js';
 
 /** Time Mosquitto needs to act on SIGHUP before the session is ended (it reloads in its loop). */
 export const RELOAD_SETTLE_MS = 300;
@@ -48,12 +48,18 @@ export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
   if (!p.broker) return { serials, crl: undefined, reload: undefined, sessionEnded: false };
   if (!p.authority) throw new FleetcertError('internal', 'a configured broker needs the CA to sign its CRL');
 
-  const { settings } = p.broker;
-  const crl = await publishBrokerCrl(p.registry, p.authority, p.broker, p.now);
+  const { reload, ...crl } = await publishAndReload(p.registry, p.authority, p.broker, p.now);
   p.log.info('CRL published', { event: 'crl_published', crlNumber: crl.crlNumber, entries: crl.entries });
-  const reload = await reloadBroker(settings.reload);
-  if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
-  await endSession({ port: settings.adminPort, password: p.broker.adminPassword }, p.deviceId);
+  await endLiveSession(p.broker, reload, p.deviceId);
   p.log.info('live session ended', { event: 'session_ended', deviceId: p.deviceId });
   return { serials, crl, reload, sessionEnded: true };
+}
+
+/**
+ * Ends a device's live session once the broker has reloaded (Mosquitto acts on SIGHUP in its own
+ * loop), so that its reconnect meets the new CRL: connected clients are not dropped by a reload.
+ */
+export async function endLiveSession(broker: BrokerLink, reload: ReloadResult, deviceId: string): Promise<void> {
+  if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
+  await endSession({ port: broker.settings.adminPort, password: broker.adminPassword }, deviceId);
 }

@@ -13,10 +13,9 @@
  */
 import type { Logger } from '../../shared/log/logger.js';
 import type { BrokerLink } from '../config/broker-settings.js';
-import { endSession } from '../mosquitto/admin-listener.js';
 import type { Registry } from '../registry/registry.js';
 import type { CrlPublisher } from './crl-publisher.js';
-import { RELOAD_SETTLE_MS } from './revoke-device.js';
+import { endLiveSession } from './revoke-device.js';
 
 export interface SupersedeOptions {
   readonly registry: Registry;
@@ -56,8 +55,7 @@ export class Supersede {
     if (!broker) return;
     try {
       const crl = await broker.publisher.publishNow('keyCompromise');
-      if (crl.reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
-      await endSession({ port: broker.link.settings.adminPort, password: broker.link.adminPassword }, deviceId);
+      await endLiveSession(broker.link, crl.reload, deviceId);
       log.info('live session ended', { event: 'session_ended', deviceId, serial });
     } catch (err) {
       log.error('could not cut the compromised key off at the broker', { event: 'compromise_cutoff_failed', err, deviceId, serial });

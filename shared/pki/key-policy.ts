@@ -16,12 +16,7 @@ export interface PublicKeyDescription {
   readonly size: string;
 }
 
-/** Parses a DER SubjectPublicKeyInfo and applies the policy. */
-export function checkPublicKey(spki: Uint8Array): PublicKeyDescription {
-  return readAcceptablePublicKey(spki).description;
-}
-
-/** The policy check that also hands back the imported key, so a caller that verifies with it imports it once. */
+/** A public key from the network checked against the policy, returned imported: a caller that verifies with it imports it once. */
 export function readAcceptablePublicKey(spki: Uint8Array): { readonly object: KeyObject; readonly description: PublicKeyDescription } {
   let object: KeyObject;
   try {

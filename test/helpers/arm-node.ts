@@ -4,7 +4,7 @@
  * missing qemu or an unreachable mirror is a test failure, never a skip.
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { repoPath } from './repo.js';
 
 export type ArmArch = 'arm64' | 'armhf';
 
@@ -16,7 +16,7 @@ export interface ArmNode {
   readonly program: readonly string[];
 }
 
-const SCRIPT = fileURLToPath(new URL('../../../scripts/arm-sysroot.mjs', import.meta.url));
+const SCRIPT = repoPath('scripts', 'arm-sysroot.mjs');
 
 export function armNode(arch: ArmArch): Promise<ArmNode> {
   return new Promise((resolve, reject) => {

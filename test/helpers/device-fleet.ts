@@ -27,7 +27,7 @@ export interface DeviceFleet {
 export interface DeviceFleetOptions {
   /** Temp dir prefix. */
   readonly prefix: string;
-  readonly token: { readonly name: string; readonly uses: number; readonly options?: readonly string[] };
+  readonly token: TokenSpec;
   readonly board?: BoardName;
   /** Extra `fleetcert serve` options (short lifetimes...). */
   readonly serverArgs?: readonly string[];
@@ -35,47 +35,74 @@ export interface DeviceFleetOptions {
   readonly stateDir?: (dir: string, name: string) => string;
 }
 
-export async function startDeviceFleet(options: DeviceFleetOptions): Promise<DeviceFleet> {
-  const dir = await mkdtemp(join(tmpdir(), options.prefix));
-  const fleet = await startFleetWithBroker(dir, options.serverArgs);
-  const boot = join(dir, 'fleetcert.json');
-  const { name, uses } = options.token;
+export interface TokenSpec {
+  readonly name: string;
+  readonly uses?: number;
+  /** Further `token create` options (`--reenroll allow`, `--approval manual`...). */
+  readonly options?: readonly string[];
+}
+
+/** `fleetcert token create` for this fleet, its bootstrap file written to `out`. */
+export async function createBootstrapToken(fleet: FleetWithBroker, out: string, token: TokenSpec): Promise<void> {
   const res = await fleetcert([
     'token',
     'create',
     '--data-dir',
     fleet.server.dataDir,
     '--name',
-    name,
-    '--uses',
-    String(uses),
-    ...(options.token.options ?? []),
+    token.name,
+    ...(token.uses === undefined ? [] : ['--uses', String(token.uses)]),
+    ...(token.options ?? []),
     '--out',
-    boot,
+    out,
     '--enroll-url',
     `https://localhost:${fleet.server.port}`,
   ]);
   assert.is(res.code, 0, res.stderr);
+}
+
+/** A board's `fleetcert-agent` options: its state, its bootstrap file, the broker on loopback, its identity files. */
+export function boardArgs(p: {
+  stateDir: string;
+  bootstrap: string;
+  brokerPort: number;
+  identityRoot: string;
+  idTemplate?: string;
+}): string[] {
+  return [
+    '--state-dir',
+    p.stateDir,
+    '--bootstrap',
+    p.bootstrap,
+    '--broker',
+    `127.0.0.1:${p.brokerPort}`,
+    '--broker-servername',
+    'localhost',
+    '--identity-root',
+    p.identityRoot,
+    ...(p.idTemplate === undefined ? [] : ['--id-template', p.idTemplate]),
+  ];
+}
+
+export async function startDeviceFleet(options: DeviceFleetOptions): Promise<DeviceFleet> {
+  const dir = await mkdtemp(join(tmpdir(), options.prefix));
+  const fleet = await startFleetWithBroker(dir, options.serverArgs);
+  const boot = join(dir, 'fleetcert.json');
+  await createBootstrapToken(fleet, boot, options.token);
   const stateDir = (device: string) => options.stateDir?.(dir, device) ?? join(dir, `state-${device}`);
   return {
     dir,
     fleet,
     boot,
     stateDir,
-    agentArgs: (device) => [
-      '--state-dir',
-      stateDir(device),
-      '--bootstrap',
-      bootCard(dir, device, boot),
-      '--broker',
-      `127.0.0.1:${fleet.brokerPort}`,
-      '--broker-servername',
-      'localhost',
-      '--identity-root',
-      boardRoot(options.board ?? 'rpi4-bookworm-arm64'),
-      '--id-template',
-      `${device}-{serial}`,
-    ],
+    agentArgs: (device) =>
+      boardArgs({
+        stateDir: stateDir(device),
+        bootstrap: bootCard(dir, device, boot),
+        brokerPort: fleet.brokerPort,
+        identityRoot: boardRoot(options.board ?? 'rpi4-bookworm-arm64'),
+        idTemplate: `${device}-{serial}`,
+      }),
     stop: async () => {
       await fleet.stop();
       await rm(dir, { recursive: true, force: true });

@@ -4,12 +4,12 @@
  * process on entry to step N). Built once per run with gcc; nothing in the agent knows of it.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { run } from './run.js';
+import { repoPath } from './repo.js';
 
 // Compiled helpers live in dist/test/helpers; the C source stays in test/fixtures.
-const SOURCE = fileURLToPath(new URL('../../../test/fixtures/kill-at-step/kill-at-step.c', import.meta.url));
+const SOURCE = repoPath('test', 'fixtures', 'kill-at-step', 'kill-at-step.c');
 
 /** Compiles the library into `dir`; fails with gcc's words (CI installs gcc for this). */
 export async function buildKillAtStep(dir: string): Promise<string> {

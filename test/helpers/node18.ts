@@ -6,10 +6,10 @@
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './repo.js';
 
 const VERSION = '18.20.8';
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = REPO_ROOT;
 const CACHE = join(ROOT, 'node_modules', '.cache', 'fleetcert-node18');
 
 export async function node18(): Promise<string> {

@@ -7,7 +7,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { FleetcertError } from '#shared/errors.js';
 import { sha256Hex, toDer } from '#shared/pki/encoding.js';
-import { checkPublicKey } from '#shared/pki/key-policy.js';
+import { readAcceptablePublicKey } from '#shared/pki/key-policy.js';
 import { MAX_CSR_BYTES, type ParsedCsr } from '#shared/pki/csr.js';
 import { x509 } from '#shared/pki/x509-provider.js';
 
@@ -29,7 +29,7 @@ export async function referenceParseCsr(input: string | Uint8Array): Promise<Par
   }
   const { publicKeySpki, cns } = fields;
   requireNamedCurve(publicKeySpki);
-  const key = checkPublicKey(publicKeySpki);
+  const key = readAcceptablePublicKey(publicKeySpki).description;
   if (fields.hash === undefined || !SIGNATURE_HASHES.has(fields.hash)) {
     throw new FleetcertError(
       'csr_invalid',

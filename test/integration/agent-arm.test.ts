@@ -19,6 +19,7 @@ import { bootCard } from '../helpers/boot-card.js';
 import { AGENT_MAIN, fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { run } from '../helpers/run.js';
+import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 
 // The single-file bundle is what a board installs; until `npm run build` makes it, the compiled
 // entry point with the repository's node_modules (pure JS for the agent) stands in.
@@ -36,21 +37,7 @@ it.before(async () => {
   ctx.dir = await mkdtemp(join(tmpdir(), 'fleetcert-arm-'));
   ctx.fleet = await startFleetWithBroker(ctx.dir);
   ctx.boot = join(ctx.dir, 'fleetcert.json');
-  const res = await fleetcert([
-    'token',
-    'create',
-    '--data-dir',
-    ctx.fleet.server.dataDir,
-    '--name',
-    'arm',
-    '--uses',
-    '4',
-    '--out',
-    ctx.boot,
-    '--enroll-url',
-    `https://localhost:${ctx.fleet.server.port}`,
-  ]);
-  assert.is(res.code, 0, res.stderr);
+  await createBootstrapToken(ctx.fleet, ctx.boot, { name: 'arm', uses: 4 });
 });
 it.after(async () => {
   await ctx.fleet?.stop();
@@ -66,18 +53,13 @@ for (const arch of ['arm64', 'armhf'] as const) {
     const state = join(ctx.dir!, `state-${arch}`);
     const boot = bootCard(ctx.dir!, arch, ctx.boot!);
     const args = [
-      '--state-dir',
-      state,
-      '--bootstrap',
-      boot,
-      '--broker',
-      `127.0.0.1:${ctx.fleet!.brokerPort}`,
-      '--broker-servername',
-      'localhost',
-      '--identity-root',
-      boardRoot(BOARDS[arch]),
-      '--id-template',
-      `${arch}-{serial}`,
+      ...boardArgs({
+        stateDir: state,
+        bootstrap: boot,
+        brokerPort: ctx.fleet!.brokerPort,
+        identityRoot: boardRoot(BOARDS[arch]),
+        idTemplate: `${arch}-{serial}`,
+      }),
     ];
     const timings: Record<string, number> = { sysrootMs: Date.now() - started };
 

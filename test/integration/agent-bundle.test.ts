@@ -18,6 +18,7 @@ import { node18 } from '../helpers/node18.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 import { eventsIn } from '../helpers/agent-process.js';
+import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const BUNDLE = join(DIST, 'bundle', 'fleetcert-agent.mjs');
@@ -76,31 +77,8 @@ for (const runtime of ['node18', 'host'] as const) {
       const fleet = await startFleetWithBroker(dir);
       try {
         const boot = join(dir, 'fleetcert.json');
-        const made = await fleetcert([
-          'token',
-          'create',
-          '--data-dir',
-          fleet.server.dataDir,
-          '--name',
-          'bundle',
-          '--out',
-          boot,
-          '--enroll-url',
-          `https://localhost:${fleet.server.port}`,
-        ]);
-        assert.is(made.code, 0, made.stderr);
-        const args = [
-          '--state-dir',
-          state,
-          '--bootstrap',
-          boot,
-          '--broker',
-          `127.0.0.1:${fleet.brokerPort}`,
-          '--broker-servername',
-          'localhost',
-          '--identity-root',
-          BOARD,
-        ];
+        await createBootstrapToken(fleet, boot, { name: 'bundle' });
+        const args = boardArgs({ stateDir: state, bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: BOARD });
         const notified = join(dir, 'notified');
         const fakeBin = await fakeSystemdNotify(dir, notified);
         const env = { ...withoutFleetcertEnv(), PATH: `${fakeBin}:${process.env.PATH}`, NOTIFY_SOCKET: join(dir, 'notify.sock') };

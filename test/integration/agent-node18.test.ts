@@ -6,13 +6,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
+import { AGENT_MAIN } from '../helpers/cli.js';
 import { boardRoot } from '../helpers/boards.js';
 import { startFleetWithBroker } from '../helpers/fleet-broker.js';
 import { node18 } from '../helpers/node18.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 import { eventsIn } from '../helpers/agent-process.js';
+import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 
 const BOARD = boardRoot('rpi3-bookworm-armhf');
 
@@ -23,35 +24,8 @@ test('Node 18.20.8: the agent enrolls, installs and connects over mutual TLS', a
     const fleet = await startFleetWithBroker(dir);
     try {
       const boot = join(dir, 'fleetcert.json');
-      assert.is(
-        (
-          await fleetcert([
-            'token',
-            'create',
-            '--data-dir',
-            fleet.server.dataDir,
-            '--name',
-            'n18',
-            '--out',
-            boot,
-            '--enroll-url',
-            `https://localhost:${fleet.server.port}`,
-          ])
-        ).code,
-        0,
-      );
-      const args = [
-        '--state-dir',
-        join(dir, 'state'),
-        '--bootstrap',
-        boot,
-        '--broker',
-        `127.0.0.1:${fleet.brokerPort}`,
-        '--broker-servername',
-        'localhost',
-        '--identity-root',
-        BOARD,
-      ];
+      await createBootstrapToken(fleet, boot, { name: 'n18' });
+      const args = boardArgs({ stateDir: join(dir, 'state'), bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: BOARD });
       const agent = spawn(node, [AGENT_MAIN, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       let logs = '';
       agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));

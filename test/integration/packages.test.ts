@@ -12,15 +12,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { boardRoot } from '../helpers/boards.js';
 import { eventsIn } from '../helpers/agent-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { run } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = REPO_ROOT;
 const UNITS = '/usr/lib/systemd/system';
 const AGENT_STATE = '/var/lib/fleetcert-agent';
 const SERVER_DATA = '/var/lib/fleetcert';

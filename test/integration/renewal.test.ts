@@ -17,6 +17,7 @@ import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetOptions, type FleetWithBroker } from '../helpers/fleet-broker.js';
 import { auditRows, registrySnapshot, startServer } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';
+import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 
 const BOARD = boardRoot('rpi4-bookworm-arm64');
 const DEVICE = 'rpi4-100000002a5c3b71';
@@ -28,36 +29,11 @@ async function fleetAndAgent(
 ): Promise<{ fleet: FleetWithBroker; agent: AgentProcess; state: string }> {
   const fleet = await startFleetWithBroker(dir, ['--device-lifetime', lifetime, '--backdate', '1s'], options);
   const boot = join(dir, 'fleetcert.json');
-  assert.is(
-    (
-      await fleetcert([
-        'token',
-        'create',
-        '--data-dir',
-        fleet.server.dataDir,
-        '--name',
-        'renewal',
-        '--out',
-        boot,
-        '--enroll-url',
-        `https://localhost:${fleet.server.port}`,
-      ])
-    ).code,
-    0,
-  );
+  await createBootstrapToken(fleet, boot, { name: 'renewal' });
   const state = join(dir, 'state');
   const agent = startAgent([
     'run',
-    '--state-dir',
-    state,
-    '--bootstrap',
-    boot,
-    '--broker',
-    `127.0.0.1:${fleet.brokerPort}`,
-    '--broker-servername',
-    'localhost',
-    '--identity-root',
-    BOARD,
+    ...boardArgs({ stateDir: state, bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: BOARD }),
     '--renew-check',
     '* * * * * *',
     '--renew-retry-seconds',
@@ -288,34 +264,9 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
   await withTempDir(async (dir) => {
     const fleet = await startFleetWithBroker(dir, ['--device-lifetime', '3s', '--backdate', '1s', '--renewal-grace', '5s']);
     const boot = join(dir, 'fleetcert.json');
-    const mint = await fleetcert([
-      'token',
-      'create',
-      '--data-dir',
-      fleet.server.dataDir,
-      '--name',
-      'expiry',
-      '--reenroll',
-      'allow',
-      '--out',
-      boot,
-      '--enroll-url',
-      `https://localhost:${fleet.server.port}`,
-    ]);
-    assert.is(mint.code, 0, mint.stderr);
+    await createBootstrapToken(fleet, boot, { name: 'expiry', options: ['--reenroll', 'allow'] });
     const state = join(dir, 'state');
-    const common = [
-      '--state-dir',
-      state,
-      '--bootstrap',
-      boot,
-      '--broker',
-      `127.0.0.1:${fleet.brokerPort}`,
-      '--broker-servername',
-      'localhost',
-      '--identity-root',
-      BOARD,
-    ];
+    const common = boardArgs({ stateDir: state, bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: BOARD });
     const tokenUses = () =>
       (registrySnapshot(fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === 'expiry')!.uses;
     /** Waits until the live certificate is `graceMs` past its expiry (plus a margin). */

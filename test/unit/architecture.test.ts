@@ -9,9 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../helpers/repo.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url))); // dist/test/unit -> repo
+const ROOT = REPO_ROOT;
 
 async function sources(dir: string): Promise<string[]> {
   const out: string[] = [];

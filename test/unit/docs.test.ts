@@ -2,12 +2,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { EXIT } from '#shared/cli/exit-codes.js';
 import { MDNS_CONTRACT_VERSION, MDNS_SERVICE_NAME, MDNS_TXT } from '#shared/protocol/discovery.js';
 import { ERROR_CODES } from '#shared/errors.js';
+import { repoPath } from '../helpers/repo.js';
 
-const doc = await readFile(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
+const doc = await readFile(repoPath('docs', 'PROTOCOL.md'), 'utf8');
 
 test('docs/PROTOCOL.md lists every code the server sends, with the status it sends', () => {
   for (const [code, info] of Object.entries(ERROR_CODES)) {
@@ -18,7 +18,7 @@ test('docs/PROTOCOL.md lists every code the server sends, with the status it sen
 });
 
 test('docs/CLI.md lists every error code with the exit code it ends a command with', async () => {
-  const cli = await readFile(fileURLToPath(new URL('../../../docs/CLI.md', import.meta.url)), 'utf8');
+  const cli = await readFile(repoPath('docs', 'CLI.md'), 'utf8');
   for (const [code, info] of Object.entries(ERROR_CODES)) {
     const exit = EXIT[info.exit];
     assert.match(cli, new RegExp(`\\| \`${code}\` \\| ${exit} \\|`), `${code} (exit ${exit}) missing from docs/CLI.md`);
@@ -26,7 +26,7 @@ test('docs/CLI.md lists every error code with the exit code it ends a command wi
 });
 
 test('deploy/avahi/fleetcert.service announces what serve --mdns announces', async () => {
-  const xml = await readFile(fileURLToPath(new URL('../../../deploy/avahi/fleetcert.service', import.meta.url)), 'utf8');
+  const xml = await readFile(repoPath('deploy', 'avahi', 'fleetcert.service'), 'utf8');
   assert.match(xml, `<type>${MDNS_SERVICE_NAME}</type>`);
   assert.match(xml, '<port>8883</port>');
   assert.match(xml, `<txt-record>${MDNS_TXT.enrollPort}=8443</txt-record>`);

@@ -3,7 +3,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BUILD_TIME } from '#agent/clock/build-time.js';
 import { AGENT_BUILD_TIME, clockFloor, currentClockFloor, readSavedTime, SavedClock } from '#agent/clock/clock-floor.js';
 import { clockSkew } from '#agent/clock/clock-skew.js';
@@ -11,6 +10,7 @@ import { clockIsPlausible, waitForClock } from '#agent/clock/wait-for-clock.js';
 import { silentLogger } from '#shared/log/logger.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
+import { repoPath } from '../../../helpers/repo.js';
 
 const build = new Date('2026-11-01T00:00:00Z');
 const floor = { floor: build, source: 'build' as const };
@@ -100,7 +100,7 @@ test('the build stamp: scripts/stamp-build.mjs rewrites only the compiled consta
   assert.equal(AGENT_BUILD_TIME, new Date(BUILD_TIME));
   assert.ok(AGENT_BUILD_TIME.getTime() >= Date.parse('2026-11-29T00:00:00Z'), 'not before the committed release date');
   assert.ok(AGENT_BUILD_TIME.getTime() <= Date.now(), 'not in the future');
-  const script = fileURLToPath(new URL('../../../../../scripts/stamp-build.mjs', import.meta.url));
+  const script = repoPath('scripts', 'stamp-build.mjs');
   const { stampBuildTime } = (await import(script)) as { stampBuildTime: (file: string, now: Date) => Date };
   await withTempDir(async (dir) => {
     const file = join(dir, 'build-time.js');

@@ -7,14 +7,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { brokerFiles } from '#server/mosquitto/broker-files.js';
 import { passwordFileLine } from '#server/mosquitto/password-file.js';
 import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '#server/mosquitto/render-mosquitto-config.js';
 import { run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
+import { repoPath } from '../../../helpers/repo.js';
 
-const GOLDEN = fileURLToPath(new URL('../../../../../test/golden/mosquitto/', import.meta.url));
+const GOLDEN = repoPath('test', 'golden', 'mosquitto');
 
 async function golden(name: string, actual: string): Promise<void> {
   const path = join(GOLDEN, name);
