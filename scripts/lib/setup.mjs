@@ -29,6 +29,17 @@ const DEBIAN_PACKAGES = {
   lintian: 'lintian',
   'systemd-analyze': 'systemd',
   adduser: 'adduser',
+  // Image baking (issue 13): partition tables, FAT and ext4 edited in userspace, no loop devices.
+  sfdisk: 'fdisk',
+  mcopy: 'mtools',
+  'mkfs.vfat': 'dosfstools',
+  debugfs: 'e2fsprogs',
+  // Scale-out (issue 16): a throwaway PostgreSQL cluster and haproxy in front of several servers.
+  pg_ctlcluster: 'postgresql',
+  haproxy: 'haproxy',
+  // The console's browser test (issue 17) and the alert rules check.
+  chromium: 'chromium',
+  promtool: 'prometheus',
 };
 
 function say(message) {
