@@ -1,4 +1,4 @@
-/** The console's one stylesheet, served from the console itself (no third-party request). Readable from 360 px up. */
+/** The console's one stylesheet and its icon, served from the console itself (no third-party request). Readable from 360 px up. */
 export const CONSOLE_CSS = `
 :root { --fg: #1d2329; --muted: #5b6670; --line: #d9dee3; --bg: #f6f7f9; --accent: #0b63b6; --bad: #b3261e; --ok: #1e7d32; --warn: #a15c00; }
 * { box-sizing: border-box; }
@@ -44,3 +44,7 @@ svg.plot { width: 100%; height: auto; max-height: 16rem; background: #fff; borde
 svg.plot rect { fill: var(--accent); } svg.plot .axis { stroke: var(--muted); } svg.plot .label { font-size: 10px; fill: var(--muted); }
 @media (max-width: 40rem) { header .who { margin-left: 0; } main { padding: .6rem; } th, td { padding: .35rem .4rem; } }
 `;
+
+/** A small icon, so browsers asking for one get it from here (not a 404, not a data: URL the CSP would block). */
+export const CONSOLE_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b63b6"/>` +
+  `<path d="M4 4h8v2H6v2h5v2H6v2H4z" fill="#fff"/></svg>`;

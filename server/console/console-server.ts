@@ -19,7 +19,7 @@ import { FailureLimiter } from '../est/failure-limiter.js';
 import type { AdminRecord } from '../registry/records.js';
 import { ADMIN_CN_PREFIX, ADMIN_ORGANIZATION } from '../admins/admin-identity.js';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../admins/password-hash.js';
-import { CONSOLE_CSS } from './console-css.js';
+import { CONSOLE_CSS, CONSOLE_ICON } from './console-css.js';
 import { renderPage, redirect, type ConsoleDeps, type ConsoleReply, type PageRequest } from './console-context.js';
 import { FormRejected, readForm } from './form-body.js';
 import { auditPage } from './pages/audit-page.js';
@@ -150,6 +150,9 @@ export class ConsoleServer {
     const path = url.pathname;
     if (req.method === 'GET' && path === '/static/console.css') {
       return { status: 200, headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }, body: CONSOLE_CSS };
+    }
+    if (req.method === 'GET' && (path === '/static/icon.svg' || path === '/favicon.ico')) {
+      return { status: 200, headers: { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=3600' }, body: CONSOLE_ICON };
     }
     const who = await this.identify(req, now);
     const setCookie: Record<string, string> = who.newSession ? { 'set-cookie': sessionCookie(who.session) } : {};
