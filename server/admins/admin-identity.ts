@@ -16,7 +16,10 @@ const ADMIN_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
 
 export function parseAdminName(name: string): string {
   if (!ADMIN_NAME.test(name)) {
-    throw new FleetcertError('usage', `admin name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`);
+    throw new FleetcertError(
+      'usage',
+      `admin name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
+    );
   }
   return name;
 }

@@ -34,7 +34,11 @@ export async function issueAdminCertificate(p: {
     lifetimeSeconds: p.lifetimeSeconds,
   });
   const chain: Certificate[] = [readCertificate(issued.der), p.authority.issuer.certificate];
-  const p12 = await openSslPkcs12((await exportPrivateKeyPem(keys)) + certificatesToPem(chain), `fleetcert admin ${p.name}`, p.p12Passphrase);
+  const p12 = await openSslPkcs12(
+    (await exportPrivateKeyPem(keys)) + certificatesToPem(chain),
+    `fleetcert admin ${p.name}`,
+    p.p12Passphrase,
+  );
   return { serial: issued.serial, notAfter: issued.notAfter, p12 };
 }
 

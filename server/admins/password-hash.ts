@@ -22,7 +22,8 @@ function derive(password: string, salt: Buffer, params: { N: number; r: number; 
 
 /** A well-formed hash no password matches in practice: verified when an admin has none, so that path costs one scrypt too. */
 export const DUMMY_PASSWORD_HASH =
-  `scrypt$N=${SCRYPT_PARAMS.N},r=${SCRYPT_PARAMS.r},p=${SCRYPT_PARAMS.p}$` + `${randomBytes(SALT_BYTES).toString('base64')}$${randomBytes(KEY_BYTES).toString('base64')}`;
+  `scrypt$N=${SCRYPT_PARAMS.N},r=${SCRYPT_PARAMS.r},p=${SCRYPT_PARAMS.p}$` +
+  `${randomBytes(SALT_BYTES).toString('base64')}$${randomBytes(KEY_BYTES).toString('base64')}`;
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);

@@ -54,7 +54,9 @@ export function adminCommand(io: CliIo): Command {
     .option('--p12-passphrase-file <file>', 'passphrase of the PKCS#12 (default: a random one, written to <p12-out>.passphrase, 0600)')
     .option('--lifetime <duration>', 'how long the certificate is valid', '365d')
     .addOption(
-      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the certificate)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
+      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the certificate)').env(
+        'FLEETCERT_CA_PASSPHRASE_FILE',
+      ),
     )
     .addOption(dataDirOption())
     .addOption(jsonOption())
@@ -72,19 +74,38 @@ Examples:
       const out = resolve(options.p12Out);
       const passphraseFile = options.p12PassphraseFile === undefined ? `${out}.passphrase` : resolve(options.p12PassphraseFile);
       const p12Passphrase =
-        options.p12PassphraseFile === undefined ? randomBytes(18).toString('base64url') : await readSecretFile(passphraseFile, '--p12-passphrase-file');
+        options.p12PassphraseFile === undefined
+          ? randomBytes(18).toString('base64url')
+          : await readSecretFile(passphraseFile, '--p12-passphrase-file');
       const layout = await initialisedLayout(options.dataDir);
-      const authority = await loadAuthority(layout, (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value);
+      const authority = await loadAuthority(
+        layout,
+        (await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] })).value,
+      );
       const now = new Date();
       const issued = await issueAdminCertificate({ authority, name, lifetimeSeconds, now, p12Passphrase });
       // Files first, registry last: a failure leaves no recorded certificate whose key nobody holds.
       await writeExclusive(out, issued.p12);
       if (options.p12PassphraseFile === undefined) await writeExclusive(passphraseFile, p12Passphrase + '\n');
       const saved = await withRegistry(layout, (registry) =>
-        registry.saveAdmin({ name, role: options.role, certificate: { serial: issued.serial, notAfter: issued.notAfter }, now, source: operatorSource() }),
+        registry.saveAdmin({
+          name,
+          role: options.role,
+          certificate: { serial: issued.serial, notAfter: issued.notAfter },
+          now,
+          source: operatorSource(),
+        }),
       );
       if (options.json) {
-        const result = { ok: true, name, role: saved.role, serial: issued.serial, notAfter: issued.notAfter.toISOString(), p12: out, passphraseFile };
+        const result = {
+          ok: true,
+          name,
+          role: saved.role,
+          serial: issued.serial,
+          notAfter: issued.notAfter.toISOString(),
+          p12: out,
+          passphraseFile,
+        };
         io.stdout(JSON.stringify(result) + '\n');
         return;
       }
@@ -124,7 +145,9 @@ Examples:
     .action(async (rawName: string, options: PasswdOptions) => {
       const name = parseAdminName(rawName);
       const password =
-        options.passwordFile === undefined ? firstLine(await readStdin()) : await readSecretFile(resolve(options.passwordFile), '--password-file');
+        options.passwordFile === undefined
+          ? firstLine(await readStdin())
+          : await readSecretFile(resolve(options.passwordFile), '--password-file');
       if (password.length < MIN_PASSWORD_CHARS || password.length > MAX_PASSWORD_CHARS) {
         throw new FleetcertError('usage', `the password must have ${MIN_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS} characters`);
       }

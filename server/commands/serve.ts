@@ -210,7 +210,11 @@ Examples:
       if (options.consoleListen !== undefined) {
         const consoleListen = parseListen(options.consoleListen === true ? DEFAULT_CONSOLE_LISTEN : options.consoleListen);
         const consoleServer = new ConsoleServer({
-          tls: { certPem: await readFile(layout.enrollTls.cert, 'utf8'), keyPem: await readFile(layout.enrollTls.key, 'utf8'), caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)] },
+          tls: {
+            certPem: await readFile(layout.enrollTls.cert, 'utf8'),
+            keyPem: await readFile(layout.enrollTls.key, 'utf8'),
+            caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)],
+          },
           deps: {
             registry,
             authority,
@@ -227,9 +231,13 @@ Examples:
           for (const stop of background.reverse()) await stop();
           await server.stop();
           await registry.close();
-          throw new FleetcertError('config_invalid', `cannot listen on --console-listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-            cause: err,
-          });
+          throw new FleetcertError(
+            'config_invalid',
+            `cannot listen on --console-listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
         }
         background.push(() => consoleServer.stop());
         log.info('console listening', { event: 'console_listening', url: consoleUrl });

@@ -79,7 +79,10 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
       const layout = await initialisedLayout(options.dataDir);
       const root = await readRootCertificate(layout);
       const { approval, reenroll } = options;
-      const fresh = newToken({ name: options.name, expiresSeconds, maxUses, idPattern: options.idPattern ?? null, labels, approval, reenroll }, now);
+      const fresh = newToken(
+        { name: options.name, expiresSeconds, maxUses, idPattern: options.idPattern ?? null, labels, approval, reenroll },
+        now,
+      );
       const record = fresh.record;
       let bootstrap;
       try {

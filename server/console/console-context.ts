@@ -56,10 +56,10 @@ export function renderPage(
   templates: Eta,
   template: TemplateName,
   data: Record<string, unknown>,
-  page: PageOptions & { admin: AdminRecord | undefined; csrf: string },
+  frame: PageOptions & { admin: AdminRecord | undefined; csrf: string },
 ): ConsoleReply {
-  const body = templates.render(`@${template}`, { ...data, ...page });
-  return { status: page.status ?? 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body };
+  const body = templates.render(`@${template}`, { ...data, ...frame });
+  return { status: frame.status ?? 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body };
 }
 
 export function page(req: PageRequest, template: TemplateName, data: Record<string, unknown>, options: PageOptions): ConsoleReply {

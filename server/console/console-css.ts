@@ -46,5 +46,6 @@ svg.plot rect { fill: var(--accent); } svg.plot .axis { stroke: var(--muted); } 
 `;
 
 /** A small icon, so browsers asking for one get it from here (not a 404, not a data: URL the CSP would block). */
-export const CONSOLE_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b63b6"/>` +
+export const CONSOLE_ICON =
+  `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b63b6"/>` +
   `<path d="M4 4h8v2H6v2h5v2H6v2H4z" fill="#fff"/></svg>`;

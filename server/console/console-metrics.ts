@@ -51,7 +51,11 @@ export class ConsoleMetrics {
     'Active device certificates expiring within the window (1d, 7d, 30d)',
     ['within'],
   );
-  private readonly expired = gauge(this.prometheus, 'fleetcert_certificates_expired_active', 'Active device certificates past notAfter (not renewed)');
+  private readonly expired = gauge(
+    this.prometheus,
+    'fleetcert_certificates_expired_active',
+    'Active device certificates past notAfter (not renewed)',
+  );
   private readonly crlThisUpdate = gauge(this.prometheus, 'fleetcert_crl_this_update_timestamp_seconds', 'thisUpdate of the published CRL');
   private readonly crlNextUpdate = gauge(this.prometheus, 'fleetcert_crl_next_update_timestamp_seconds', 'nextUpdate of the published CRL');
   private readonly tokenUsesLeft = gauge(
@@ -97,10 +101,16 @@ export class ConsoleMetrics {
     for (const status of DEVICE_STATUSES) this.devices.set({ status }, summary.byStatus[status]);
     this.online.set(summary.online);
     for (const days of EXPIRY_WINDOWS_DAYS) {
-      this.expiring.set({ within: `${days}d` }, summary.expiringPerDay.slice(0, days).reduce((a, b) => a + b, 0));
+      this.expiring.set(
+        { within: `${days}d` },
+        summary.expiringPerDay.slice(0, days).reduce((a, b) => a + b, 0),
+      );
     }
     this.expired.set(summary.expired);
-    this.rows.set({ table: 'devices' }, Object.values(summary.byStatus).reduce((a, b) => a + b, 0));
+    this.rows.set(
+      { table: 'devices' },
+      Object.values(summary.byStatus).reduce((a, b) => a + b, 0),
+    );
     this.rows.set({ table: 'certificates' }, summary.certificates);
     this.rows.set({ table: 'audit' }, summary.auditEntries);
 

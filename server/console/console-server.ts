@@ -55,7 +55,10 @@ interface Route {
   readonly acts?: boolean;
 }
 
-const action = (a: DeviceAction): Handler => (req) => deviceAction(req, a);
+const action =
+  (a: DeviceAction): Handler =>
+  (req) =>
+    deviceAction(req, a);
 const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/$/, handler: devicesPage },
   { method: 'GET', pattern: /^\/devices\/([^/]{1,200})$/, handler: (req) => devicePage(req) },
@@ -161,12 +164,17 @@ export class ConsoleServer {
 
     if (path === '/login') return withCookie(await this.login(req, who, now, source));
     if (!who.admin) {
-      if (req.method === 'GET' && path === '/metrics') return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'authentication required\n' };
+      if (req.method === 'GET' && path === '/metrics')
+        return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'authentication required\n' };
       return withCookie(redirect('/login'));
     }
     const admin = who.admin;
     if (req.method === 'GET' && path === '/metrics') {
-      return { status: 200, headers: { 'content-type': this.options.deps.metrics.contentType }, body: await this.options.deps.metrics.render(now) };
+      return {
+        status: 200,
+        headers: { 'content-type': this.options.deps.metrics.contentType },
+        body: await this.options.deps.metrics.render(now),
+      };
     }
 
     let form = new URLSearchParams();
@@ -180,7 +188,13 @@ export class ConsoleServer {
       // The synchronizer token, before anything else: a forged cross-site form stops here.
       if (!csrfTokenMatches(who.session, form.get('csrf'))) {
         await this.refuse(admin, 'csrf_invalid', path, source, now);
-        return this.message(admin, who.session, 403, 'Form refused', 'This form has no valid token for your session (it is old, or it was not sent from this console). Reload the page and try again.');
+        return this.message(
+          admin,
+          who.session,
+          403,
+          'Form refused',
+          'This form has no valid token for your session (it is old, or it was not sent from this console). Reload the page and try again.',
+        );
       }
       if (path === '/logout') {
         this.sessions.close(who.session.id);
@@ -198,7 +212,10 @@ export class ConsoleServer {
     }
     let params: string[];
     try {
-      params = route.pattern.exec(path)!.slice(1).map((p) => decodeURIComponent(p));
+      params = route.pattern
+        .exec(path)!
+        .slice(1)
+        .map((p) => decodeURIComponent(p));
     } catch {
       return withCookie(this.message(admin, who.session, 400, 'Bad request', 'The address is not well formed.'));
     }
@@ -238,7 +255,12 @@ export class ConsoleServer {
       }
       if (existing) this.sessions.close(existing.id);
       const session = this.sessions.open(certificate.admin.name, certificate.serial, now.getTime());
-      await registry.audit({ at: now, action: 'console_login', source: `console:${certificate.admin.name}`, detail: { method: 'certificate', serial: certificate.serial } });
+      await registry.audit({
+        at: now,
+        action: 'console_login',
+        source: `console:${certificate.admin.name}`,
+        detail: { method: 'certificate', serial: certificate.serial },
+      });
       return { admin: certificate.admin, session, newSession: true };
     }
     if (existing && existing.admin !== undefined && existing.certificateSerial === undefined) {
@@ -263,10 +285,20 @@ export class ConsoleServer {
     return { admin, serial };
   }
 
-  private async login(req: IncomingMessage, who: { admin?: AdminRecord; session: Session }, now: Date, source: string): Promise<ConsoleReply> {
+  private async login(
+    req: IncomingMessage,
+    who: { admin?: AdminRecord; session: Session },
+    now: Date,
+    source: string,
+  ): Promise<ConsoleReply> {
     if (who.admin) return redirect('/');
     const form = (status: number, error?: string): ConsoleReply =>
-      renderPage(this.templates, 'login', {}, { title: 'Log in', admin: undefined, csrf: who.session.csrfToken, status, ...(error ? { error } : {}) });
+      renderPage(
+        this.templates,
+        'login',
+        {},
+        { title: 'Log in', admin: undefined, csrf: who.session.csrfToken, status, ...(error ? { error } : {}) },
+      );
     if (req.method === 'GET') return form(200);
     if (req.method !== 'POST') return form(405);
     let body: URLSearchParams;
@@ -279,7 +311,10 @@ export class ConsoleServer {
     if (!csrfTokenMatches(who.session, body.get('csrf'))) return form(403, 'The form expired; try again.');
     const retryAfter = this.loginLimiter.retryAfter(source, now);
     if (retryAfter !== undefined) {
-      return { ...form(429, `Too many failed logins from your address; try again in ${retryAfter} s.`), headers: { 'retry-after': String(retryAfter), 'content-type': 'text/html; charset=utf-8' } };
+      return {
+        ...form(429, `Too many failed logins from your address; try again in ${retryAfter} s.`),
+        headers: { 'retry-after': String(retryAfter), 'content-type': 'text/html; charset=utf-8' },
+      };
     }
     const name = (body.get('name') ?? '').slice(0, 32);
     const password = body.get('password') ?? '';
@@ -288,24 +323,52 @@ export class ConsoleServer {
     const ok = await verifyPassword(password, admin?.passwordHash ?? DUMMY_PASSWORD_HASH);
     if (!admin || !admin.passwordHash || !ok) {
       this.loginLimiter.recordFailure(source, now);
-      await this.options.deps.registry.audit({ at: now, action: 'console_refused', code: 'login_failed', source: `console:${source}`, detail: { name } });
+      await this.options.deps.registry.audit({
+        at: now,
+        action: 'console_refused',
+        code: 'login_failed',
+        source: `console:${source}`,
+        detail: { name },
+      });
       this.options.deps.log.warn('console login failed', { event: 'console_login_failed', source });
       return form(401, 'Wrong name or password.');
     }
     // A new session id at login: a session id known before it (fixation) is worth nothing after.
     this.sessions.close(who.session.id);
     const session = this.sessions.open(admin.name, undefined, now.getTime());
-    await this.options.deps.registry.audit({ at: now, action: 'console_login', source: `console:${admin.name}`, detail: { method: 'password', from: source } });
+    await this.options.deps.registry.audit({
+      at: now,
+      action: 'console_login',
+      source: `console:${admin.name}`,
+      detail: { method: 'password', from: source },
+    });
     this.options.deps.log.info('console login', { event: 'console_login', admin: admin.name, method: 'password' });
     return { status: 303, headers: { location: '/', 'set-cookie': sessionCookie(session) }, body: '' };
   }
 
   private async refuse(admin: AdminRecord, code: string, path: string, source: string, now: Date): Promise<void> {
-    await this.options.deps.registry.audit({ at: now, action: 'console_refused', code, source: `console:${admin.name}`, detail: { path: path.slice(0, 200), from: source } });
+    await this.options.deps.registry.audit({
+      at: now,
+      action: 'console_refused',
+      code,
+      source: `console:${admin.name}`,
+      detail: { path: path.slice(0, 200), from: source },
+    });
     this.options.deps.log.warn('console request refused', { event: 'console_refused', code, admin: admin.name, path: path.slice(0, 200) });
   }
 
-  private message(admin: AdminRecord | undefined, session: Session | undefined, status: number, heading: string, text: string): ConsoleReply {
-    return renderPage(this.templates, 'message', { heading, text, back: '/' }, { title: heading, admin, csrf: session?.csrfToken ?? '', status });
+  private message(
+    admin: AdminRecord | undefined,
+    session: Session | undefined,
+    status: number,
+    heading: string,
+    text: string,
+  ): ConsoleReply {
+    return renderPage(
+      this.templates,
+      'message',
+      { heading, text, back: '/' },
+      { title: heading, admin, csrf: session?.csrfToken ?? '', status },
+    );
   }
 }

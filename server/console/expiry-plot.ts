@@ -25,7 +25,7 @@ export function expiryPlot(perDay: readonly number[], now: Date): ExpiryPlot {
   const x = (i: number) => Math.round((LEFT + i * slot) * 10) / 10;
   const dayLabel = (i: number) => new Date(now.getTime() + i * 86_400_000).toISOString().slice(5, 10);
   const bars = perDay.map((n, i) => {
-    const h = Math.round(((baseline - 8) * n) / max * 10) / 10;
+    const h = Math.round((((baseline - 8) * n) / max) * 10) / 10;
     return { x: x(i), y: Math.round((baseline - h) * 10) / 10, width: barWidth, height: h, title: `${dayLabel(i)}: ${n} expiring` };
   });
   const every = Math.max(1, Math.ceil(days / 8));

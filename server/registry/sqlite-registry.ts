@@ -483,7 +483,12 @@ class SqliteStore {
          WHERE at >= @since AND action IN (SELECT value FROM json_each(@actions))
          GROUP BY hour, action, code ORDER BY hour, action, code`,
       )
-      .all({ since: since.getTime(), actions: JSON.stringify(actions) }) as { hour: number; action: AuditAction; code: string | null; count: number }[];
+      .all({ since: since.getTime(), actions: JSON.stringify(actions) }) as {
+      hour: number;
+      action: AuditAction;
+      code: string | null;
+      count: number;
+    }[];
     return rows.map((r) => ({ hour: date(r.hour), action: r.action, code: r.code, count: r.count }));
   }
 
@@ -512,7 +517,10 @@ class SqliteStore {
     const rows = this.db
       .prepare(`SELECT d.*, ${columns} ${from} ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
       .all({ ...params, limit: query.limit ?? -1, offset: query.offset ?? 0 }) as DeviceSummaryRow[];
-    return { total, devices: rows.map((r) => ({ device: deviceFromRow(r), current: r.c_serial === null ? undefined : certificateFromRow(unprefix(r)) })) };
+    return {
+      total,
+      devices: rows.map((r) => ({ device: deviceFromRow(r), current: r.c_serial === null ? undefined : certificateFromRow(unprefix(r)) })),
+    };
   }
 
   fleetSummary(now: Date, horizonDays: number): FleetSummary {
@@ -520,7 +528,9 @@ class SqliteStore {
     for (const r of this.db.prepare('SELECT status, count(*) AS n FROM devices GROUP BY status').all() as { status: string; n: number }[]) {
       byStatus[oneOf('devices', '*', 'status', r.status, DEVICE_STATUSES)] = r.n;
     }
-    const online = (this.db.prepare("SELECT count(*) AS n FROM devices WHERE reported_state IN ('online', 'renewing')").get() as { n: number }).n;
+    const online = (
+      this.db.prepare("SELECT count(*) AS n FROM devices WHERE reported_state IN ('online', 'renewing')").get() as { n: number }
+    ).n;
     const t = now.getTime();
     const expiringPerDay: number[] = Array.from({ length: horizonDays }, () => 0);
     const perDay = this.db
@@ -558,7 +568,13 @@ class SqliteStore {
           .run(change.certificate.serial, change.name, change.certificate.notAfter.getTime(), now);
       }
       const detail = { admin: change.name, role: change.role, password: change.passwordHash !== undefined };
-      this.insertAudit({ at: change.now, action: 'admin_saved', serial: change.certificate?.serial ?? null, source: change.source, detail });
+      this.insertAudit({
+        at: change.now,
+        action: 'admin_saved',
+        serial: change.certificate?.serial ?? null,
+        source: change.source,
+        detail,
+      });
       return this.getAdmin(change.name)!;
     });
   }

@@ -52,7 +52,10 @@ test('who gets in: an admin certificate does; a device certificate never does; n
     const metrics = await alice.get('/metrics');
     assert.is(metrics.status, 200);
     assert.match(metrics.body, /^fleetcert_devices\{status="active"\} 1$/m);
-    assert.ok(auditRows(server.dataDir).some((a) => a.action === 'console_login'), 'the login is audited');
+    assert.ok(
+      auditRows(server.dataDir).some((a) => a.action === 'console_login'),
+      'the login is audited',
+    );
   });
 });
 
@@ -73,7 +76,7 @@ test('a viewer sees but cannot act: 403, audited, nothing changed', async () => 
   });
 });
 
-test('CSRF: a form without the token, or with another session\'s, is refused and changes nothing; with it the action runs', async () => {
+test("CSRF: a form without the token, or with another session's, is refused and changes nothing; with it the action runs", async () => {
   await withConsole(async (server, dir) => {
     const { token } = await createToken(server.dataDir);
     await enrollDevice(server, token, 'rpi-1');
@@ -130,7 +133,17 @@ test('password login: wrong password 401 and audited; the right one opens a new 
   await withConsole(async (server, dir) => {
     const passwordFile = join(dir, 'pw');
     await writeFile(passwordFile, 'correct horse battery staple\n');
-    const set = await fleetcert(['admin', 'passwd', 'bob', '--role', 'operator', '--password-file', passwordFile, '--data-dir', server.dataDir]);
+    const set = await fleetcert([
+      'admin',
+      'passwd',
+      'bob',
+      '--role',
+      'operator',
+      '--password-file',
+      passwordFile,
+      '--data-dir',
+      server.dataDir,
+    ]);
     assert.is(set.code, 0, set.stderr);
     const bob = client(server);
     const form = await bob.get('/login');
@@ -139,7 +152,11 @@ test('password login: wrong password 401 and audited; the right one opens a new 
     const csrf = ConsoleClient.csrf(form);
     assert.is((await bob.post('/login', { csrf, name: 'bob', password: 'wrong password here' })).status, 401);
     assert.is((await bob.post('/login', { csrf, name: 'nobody', password: 'correct horse battery staple' })).status, 401);
-    assert.is((await bob.post('/login', { name: 'bob', password: 'correct horse battery staple' })).status, 403, 'login form needs its token');
+    assert.is(
+      (await bob.post('/login', { name: 'bob', password: 'correct horse battery staple' })).status,
+      403,
+      'login form needs its token',
+    );
     assert.is(auditRows(server.dataDir).filter((a) => a.action === 'console_refused' && a.code === 'login_failed').length, 2);
     const ok = await bob.post('/login', { csrf, name: 'bob', password: 'correct horse battery staple' });
     assert.is(ok.status, 303);

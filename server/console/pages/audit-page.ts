@@ -41,5 +41,10 @@ export async function auditPage(req: PageRequest): Promise<ConsoleReply> {
     entries.length === AUDIT_PAGE && oldest
       ? `/audit?${new URLSearchParams({ ...(action ? { action } : {}), ...(device ? { device } : {}), before: String(oldest.seq) }).toString()}`
       : undefined;
-  return page(req, 'audit', { entries, actions: ACTIONS, filter: { action: action ?? '', device }, older, fmt: minute }, { title: 'Audit', nav: 'audit' });
+  return page(
+    req,
+    'audit',
+    { entries, actions: ACTIONS, filter: { action: action ?? '', device }, older, fmt: minute },
+    { title: 'Audit', nav: 'audit' },
+  );
 }

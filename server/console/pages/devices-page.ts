@@ -25,7 +25,12 @@ export async function devicesPage(req: PageRequest): Promise<ConsoleReply> {
   });
   const pages = Math.max(1, Math.ceil(result.total / PAGE_SIZE));
   const link = (n: number) => {
-    const params = new URLSearchParams({ ...(search ? { q: search } : {}), ...(status ? { status } : {}), sort, ...(desc ? { desc: '1' } : {}) });
+    const params = new URLSearchParams({
+      ...(search ? { q: search } : {}),
+      ...(status ? { status } : {}),
+      sort,
+      ...(desc ? { desc: '1' } : {}),
+    });
     params.set('page', String(n));
     return `/?${params.toString()}`;
   };
@@ -62,4 +67,3 @@ export async function devicesPage(req: PageRequest): Promise<ConsoleReply> {
 export function oneOf<T extends string>(value: string | null, allowed: readonly T[]): T | undefined {
   return value !== null && (allowed as readonly string[]).includes(value) ? (value as T) : undefined;
 }
-

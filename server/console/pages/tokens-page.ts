@@ -54,7 +54,8 @@ export async function createToken(req: PageRequest): Promise<ConsoleReply> {
   try {
     fresh = newToken({ name, expiresSeconds, maxUses, idPattern, labels: {}, approval: approval!, reenroll: reenroll! }, req.now);
   } catch (err) {
-    if (err instanceof FleetcertError && err.code === 'usage') return tokensPage(req, { status: 400, error: `Not created: ${err.message}.` });
+    if (err instanceof FleetcertError && err.code === 'usage')
+      return tokensPage(req, { status: 400, error: `Not created: ${err.message}.` });
     throw err;
   }
   const bootstrap = bootstrapFileSchema.parse(buildBootstrapFile(fresh.token, req.deps.root, undefined));
@@ -72,6 +73,7 @@ export async function createToken(req: PageRequest): Promise<ConsoleReply> {
 
 export async function revokeToken(req: PageRequest): Promise<ConsoleReply> {
   const id = req.params[0]!;
-  if (!(await req.deps.registry.revokeToken(id, req.now, req.source))) throw new FleetcertError('token_not_found', `no token "${id.slice(0, 64)}"`);
+  if (!(await req.deps.registry.revokeToken(id, req.now, req.source)))
+    throw new FleetcertError('token_not_found', `no token "${id.slice(0, 64)}"`);
   return redirect('/tokens?done=token_revoked');
 }
