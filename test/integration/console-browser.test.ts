@@ -109,6 +109,12 @@ test('operator in chromium: live enrollment, approve, revoke cut off at Mosquitt
     await beta.waitForEvent('mqtt_connected', 30_000);
     await reloadUntil(page, `${origin}/devices/${betaId}`, /badge active/);
 
+    // Renew now: recorded, and pushed over MQTT to the running agent, which renews within seconds.
+    await page.locator(`form[action="/devices/${betaId}/renew"] input[name=reason]`).fill('console test');
+    await page.click(`button:text("Renew ${betaId} now")`);
+    assert.match(await page.locator('.notice').innerText(), /Renewal requested/);
+    await beta.waitForEvent('certificate_renewed', 30_000);
+
     // Revoke alpha from its page: the confirmation names the device; the broker cuts it off.
     const alphaId = `alpha-${SERIAL}`;
     await page.goto(`${origin}/devices/${alphaId}`);
@@ -118,6 +124,12 @@ test('operator in chromium: live enrollment, approve, revoke cut off at Mosquitt
     await revokeForm.locator('button').click();
     assert.match(await page.locator('.notice').innerText(), /Revoked: the CRL is published/);
     await alpha.waitForEvent('mqtt_refused', 15_000, { match: { code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' } });
+
+    // /metrics for Prometheus, here with a broker: the CRL's dates and the outcomes so far.
+    const metrics = await (await operator.request.get(`${origin}/metrics`)).text();
+    assert.match(metrics, /^fleetcert_crl_next_update_timestamp_seconds \d+/m);
+    assert.match(metrics, /^fleetcert_enrollment_outcomes_total\{action="renewed",code=""\} 1$/m);
+    assert.match(metrics, /^fleetcert_devices\{status="revoked"\} 1$/m);
 
     // A form posted without the session's token (what a forged cross-site form sends) is refused.
     const forged = await operator.request.post(`${origin}/devices/${betaId}/reset`, { form: { confirm: betaId }, maxRedirects: 0 });

@@ -169,6 +169,64 @@ test('password login: wrong password 401 and audited; the right one opens a new 
   });
 });
 
+test('operator actions: a token created downloads its bootstrap file once; revoke, renew now and reset, each audited as console:<admin>', async () => {
+  await withConsole(async (server, dir) => {
+    const { token } = await createToken(server.dataDir);
+    await enrollDevice(server, token, 'rpi-1');
+    const admin = await issueAdmin(server.dataDir, server.passphraseFile, dir, 'alice', 'operator');
+    const alice = client(server, { pfx: admin.pfx, passphrase: admin.passphrase });
+    const csrf = ConsoleClient.csrf(await alice.get('/tokens'));
+    const created = await alice.post('/tokens', {
+      csrf,
+      name: 'line-2',
+      uses: '5',
+      expires: '7d',
+      approval: 'auto',
+      reenroll: 'deny',
+      idPattern: 'rpi-*',
+    });
+    assert.is(created.status, 200);
+    assert.match(String(created.headers['content-disposition']), /^attachment; filename="fleetcert.json"$/);
+    const bootstrap = JSON.parse(created.body) as { token: string; caFingerprint: string };
+    assert.match(bootstrap.token, /^fct_/);
+    const tokens = await alice.get('/tokens');
+    assert.match(tokens.body, /line-2/);
+    assert.not.ok(tokens.body.includes(bootstrap.token.split('_')[2]!), 'the secret is never shown again');
+    const tokenId = bootstrap.token.split('_')[1]!;
+    // The new token enrolls a device (it is a real token), then is revoked from the console.
+    await enrollDevice(server, bootstrap.token, 'rpi-2');
+    assert.is((await alice.post(`/tokens/${tokenId}/revoke`, { csrf })).status, 303);
+    const refused = await enrollDevice(server, bootstrap.token, 'rpi-3').then(
+      () => 'enrolled',
+      (e: Error) => e.message,
+    );
+    assert.match(refused, /token_revoked/);
+    assert.is((await alice.post('/devices/rpi-1/renew', { csrf, reason: 'rotation' })).status, 303);
+    assert.is((await alice.post('/devices/rpi-1/reset', { csrf, confirm: 'rpi-1' })).status, 303);
+    const db = new Database(join(server.dataDir, 'registry.sqlite3'), { readonly: true });
+    const rows = db.prepare("SELECT action, source FROM audit WHERE source LIKE 'console:%' ORDER BY seq").all() as {
+      action: string;
+      source: string;
+    }[];
+    db.close();
+    assert.equal(
+      rows.filter((r) => r.action !== 'console_login').map((r) => `${r.action} ${r.source}`),
+      ['token_created console:alice', 'token_revoked console:alice', 'renew_requested console:alice', 'reset console:alice'],
+    );
+  });
+});
+
+test('no device can obtain an admin subject: a CSR for CN admin:<name> is refused', async () => {
+  await withConsole(async (server) => {
+    const { token } = await createToken(server.dataDir);
+    const refused = await enrollDevice(server, token, 'admin:alice').then(
+      () => 'enrolled',
+      (e: Error) => e.message,
+    );
+    assert.match(refused, /400 .*id_invalid/);
+  });
+});
+
 test('10,000 devices: the first page answers in < 200 ms (fresh TLS connection each time)', async () => {
   await withConsole(async (server, dir) => {
     seedDevices(server.dataDir, 10_000);
