@@ -65,14 +65,24 @@ const devices = `<% layout('@layout') %>
 <% for (const s of it.statuses) { %>    <option<% if (s === it.query.status) { %> selected<% } %>><%= s %></option>
 <% } %>  </select></label>
   <label>Sort <select name="sort">
-<% for (const s of it.sorts) { %>    <option value="<%= s %>"<% if (s === it.query.sort) { %> selected<% } %>><%= s.replace('_', ' ') %></option>
+<% for (const s of it.sorts) { %>
+    <option value="<%= s %>"<% if (s === it.query.sort) { %> selected<% } %>><%= s.replace('_', ' ') %></option>
 <% } %>  </select></label>
   <label><input type="checkbox" name="desc" value="1"<% if (it.query.desc) { %> checked<% } %>> descending</label>
   <button type="submit">Show</button>
 </form>
 <div class="scroll">
 <table>
-<thead><tr><th>Device</th><th>Status</th><th>Online</th><th>Model</th><th>Labels</th><th>Token</th><th>First seen</th><th>Last seen</th><th>Serial</th><th>Expires in</th></tr></thead>
+<thead><tr><th>Device</th>
+  <th>Status</th>
+  <th>Online</th>
+  <th>Model</th>
+  <th>Labels</th>
+  <th>Token</th>
+  <th>First seen</th>
+  <th>Last seen</th>
+  <th>Serial</th>
+  <th>Expires in</th></tr></thead>
 <tbody>
 <% for (const d of it.rows) { %><tr>
   <td><a href="/devices/<%= encodeURIComponent(d.id) %>"><%= d.id %></a></td>
@@ -100,7 +110,9 @@ const devices = `<% layout('@layout') %>
 const device = `<% layout('@layout') %>
 <h1><%= it.d.id %> <span class="badge <%= it.d.status %>"><%= it.d.status %></span></h1>
 <dl class="facts">
-  <dt>Online</dt><dd><span class="dot <%= it.presence %>"></span><%= it.presence %><% if (it.d.reportedAt) { %> (reported <%= it.fmt(it.d.reportedAt) %>)<% } %></dd>
+  <dt>Online</dt>
+  <dd><span class="dot <%= it.presence %>"></span><%= it.presence %>
+    <% if (it.d.reportedAt) { %> (reported <%= it.fmt(it.d.reportedAt) %>)<% } %></dd>
   <dt>Token</dt><dd><%= it.d.tokenId || '-' %></dd>
   <dt>Labels</dt><dd><%= it.labels %></dd>
   <dt>Metadata</dt><dd><%= it.metadata %></dd>
@@ -134,14 +146,16 @@ const device = `<% layout('@layout') %>
     <label>Reason <select name="reason">
 <% for (const r of it.reasons) { %>      <option><%= r %></option>
 <% } %>    </select></label>
-    <label>Type the device id <strong><%= it.d.id %></strong> to confirm <input name="confirm" required maxlength="64" autocomplete="off"></label>
+    <label>Type the device id <strong><%= it.d.id %></strong> to confirm
+      <input name="confirm" required maxlength="64" autocomplete="off"></label>
     <button type="submit">Revoke <%= it.d.id %></button>
   </form>
 <% } %>
   <form method="post" action="/devices/<%= encodeURIComponent(it.d.id) %>/reset" class="stack danger">
     <input type="hidden" name="csrf" value="<%= it.csrf %>">
     <p>Reset frees the id: the next enrollment binds it to whatever key it presents (a re-flashed board).</p>
-    <label>Type the device id <strong><%= it.d.id %></strong> to confirm <input name="confirm" required maxlength="64" autocomplete="off"></label>
+    <label>Type the device id <strong><%= it.d.id %></strong> to confirm
+      <input name="confirm" required maxlength="64" autocomplete="off"></label>
     <button type="submit">Reset <%= it.d.id %></button>
   </form>
 </section>
@@ -151,21 +165,33 @@ const device = `<% layout('@layout') %>
 <div class="scroll"><table>
 <thead><tr><th>Serial</th><th>Status</th><th>Issued</th><th>Expires</th><th>Revoked</th><th>Key SHA-256</th></tr></thead>
 <tbody>
-<% for (const c of it.certificates) { %><tr><td class="mono"><%= c.serial %></td><td><%= c.status %></td><td><%= it.fmt(c.issuedAt) %></td><td><%= it.fmt(c.notAfter) %></td><td><%= c.revokedAt ? it.fmt(c.revokedAt) + ' (' + (c.revocationReason || '-') + ')' : '-' %></td><td class="mono"><%= c.keySha256.slice(0, 16) %></td></tr>
+<% for (const c of it.certificates) { %><tr>
+  <td class="mono"><%= c.serial %></td>
+  <td><%= c.status %></td>
+  <td><%= it.fmt(c.issuedAt) %></td>
+  <td><%= it.fmt(c.notAfter) %></td>
+  <td><%= c.revokedAt ? it.fmt(c.revokedAt) + ' (' + (c.revocationReason || '-') + ')' : '-' %></td>
+  <td class="mono"><%= c.keySha256.slice(0, 16) %></td></tr>
 <% } %></tbody></table></div>
 
 <h2>Audit trail</h2>
 <div class="scroll"><table>
 <thead><tr><th>When</th><th>Action</th><th>Code</th><th>Serial</th><th>Who / from</th></tr></thead>
 <tbody>
-<% for (const a of it.audit) { %><tr><td><%= it.fmt(a.at) %></td><td><%= a.action %></td><td><%= a.code || '' %></td><td class="mono"><%= (a.serial || '').slice(0, 16) %></td><td><%= a.source || '' %></td></tr>
+<% for (const a of it.audit) { %><tr>
+  <td><%= it.fmt(a.at) %></td>
+  <td><%= a.action %></td>
+  <td><%= a.code || '' %></td>
+  <td class="mono"><%= (a.serial || '').slice(0, 16) %></td>
+  <td><%= a.source || '' %></td></tr>
 <% } %></tbody></table></div>
 `;
 
 const health = `<% layout('@layout') %>
 <h1>Expiry and health</h1>
 <section class="cards">
-<% for (const s of it.states) { %>  <a class="card" href="/?status=<%= s.status %>"><span class="n"><%= s.count %></span> <%= s.status %></a>
+<% for (const s of it.states) { %>
+  <a class="card" href="/?status=<%= s.status %>"><span class="n"><%= s.count %></span> <%= s.status %></a>
 <% } %>  <div class="card"><span class="n"><%= it.online %></span> online</div>
   <div class="card<% if (it.expired > 0) { %> warn<% } %>"><span class="n"><%= it.expired %></span> active but expired</div>
 </section>
@@ -175,7 +201,9 @@ const health = `<% layout('@layout') %>
   <line x1="30" y1="<%= it.plot.baseline %>" x2="<%= it.plot.width %>" y2="<%= it.plot.baseline %>" class="axis"></line>
   <text x="0" y="12" class="label"><%= it.plot.max %></text>
   <text x="0" y="<%= it.plot.baseline %>" class="label">0</text>
-<% for (const b of it.plot.bars) { %>  <rect x="<%= b.x %>" y="<%= b.y %>" width="<%= b.width %>" height="<%= b.height %>"><title><%= b.title %></title></rect>
+<% for (const b of it.plot.bars) { %>
+  <rect x="<%= b.x %>" y="<%= b.y %>" width="<%= b.width %>" height="<%= b.height %>">
+    <title><%= b.title %></title></rect>
 <% } %><% for (const t of it.plot.ticks) { %>  <text x="<%= t.x %>" y="<%= it.plot.height - 2 %>" class="label"><%= t.label %></text>
 <% } %></svg>
 
@@ -183,12 +211,20 @@ const health = `<% layout('@layout') %>
 <div class="scroll"><table>
 <thead><tr><th>Hour (UTC)</th><th>Issued</th><th>Renewed</th><th>Pending</th><th>Refused</th><th>Refusal codes</th></tr></thead>
 <tbody>
-<% for (const h of it.hours) { %><tr><td><%= h.hour %></td><td><%= h.issued %></td><td><%= h.renewed %></td><td><%= h.pending %></td><td><%= h.refused %></td><td><%= h.codes %></td></tr>
+<% for (const h of it.hours) { %><tr>
+  <td><%= h.hour %></td>
+  <td><%= h.issued %></td>
+  <td><%= h.renewed %></td>
+  <td><%= h.pending %></td>
+  <td><%= h.refused %></td>
+  <td><%= h.codes %></td></tr>
 <% } %></tbody></table></div>
 <% if (it.hours.length === 0) { %><p>No enrollments in the last 24 hours.</p><% } %>
 
 <h2>Silent for more than <%= it.silentFor %></h2>
-<form method="get" action="/health" class="filters"><label>Silent for <input name="silent" value="<%= it.silentFor %>" maxlength="12"></label><button type="submit">Show</button></form>
+<form method="get" action="/health" class="filters">
+  <label>Silent for <input name="silent" value="<%= it.silentFor %>" maxlength="12"></label>
+  <button type="submit">Show</button></form>
 <ul>
 <% for (const s of it.silent) { %>  <li><a href="/devices/<%= encodeURIComponent(s.id) %>"><%= s.id %></a>, last seen <%= s.lastSeen %></li>
 <% } %></ul>
@@ -201,7 +237,12 @@ const tokens = `<% layout('@layout') %>
 <thead><tr><th>Id</th><th>Name</th><th>State</th><th>Uses left</th><th>Expires</th><th>Scope</th><th></th></tr></thead>
 <tbody>
 <% for (const t of it.tokens) { %><tr>
-  <td class="mono"><%= t.id %></td><td><%= t.name %></td><td><%= t.state %></td><td><%= t.usesLeft %></td><td><%= t.expires %></td><td><%= t.scope %></td>
+  <td class="mono"><%= t.id %></td>
+  <td><%= t.name %></td>
+  <td><%= t.state %></td>
+  <td><%= t.usesLeft %></td>
+  <td><%= t.expires %></td>
+  <td><%= t.scope %></td>
   <td><% if (it.canAct && t.state !== 'revoked') { %><form method="post" action="/tokens/<%= encodeURIComponent(t.id) %>/revoke">
     <input type="hidden" name="csrf" value="<%= it.csrf %>"><button type="submit">Revoke <%= t.name %></button></form><% } %></td>
 </tr>
@@ -232,11 +273,23 @@ const audit = `<% layout('@layout') %>
   <button type="submit">Show</button>
 </form>
 <div class="scroll"><table>
-<thead><tr><th>#</th><th>When</th><th>Action</th><th>Device</th><th>Token</th><th>Code</th><th>Serial</th><th>Who / from</th><th>Detail</th></tr></thead>
+<thead><tr><th>#</th>
+  <th>When</th>
+  <th>Action</th>
+  <th>Device</th>
+  <th>Token</th>
+  <th>Code</th>
+  <th>Serial</th>
+  <th>Who / from</th>
+  <th>Detail</th></tr></thead>
 <tbody>
 <% for (const a of it.entries) { %><tr><td><%= a.seq %></td><td><%= it.fmt(a.at) %></td><td><%= a.action %></td>
   <td><% if (a.deviceId) { %><a href="/devices/<%= encodeURIComponent(a.deviceId) %>"><%= a.deviceId %></a><% } %></td>
-  <td class="mono"><%= a.tokenId || '' %></td><td><%= a.code || '' %></td><td class="mono"><%= (a.serial || '').slice(0, 16) %></td><td><%= a.source || '' %></td><td class="mono"><%= a.detail ? JSON.stringify(a.detail).slice(0, 120) : '' %></td></tr>
+  <td class="mono"><%= a.tokenId || '' %></td>
+  <td><%= a.code || '' %></td>
+  <td class="mono"><%= (a.serial || '').slice(0, 16) %></td>
+  <td><%= a.source || '' %></td>
+  <td class="mono"><%= a.detail ? JSON.stringify(a.detail).slice(0, 120) : '' %></td></tr>
 <% } %></tbody></table></div>
 <% if (it.older) { %><nav class="pages"><a rel="next" href="<%= it.older %>">Older</a></nav><% } %>
 `;

@@ -512,7 +512,8 @@ class SqliteStore {
     const total = (this.db.prepare(`SELECT count(*) AS n ${from} ${where}`).get(params) as { n: number }).n;
     const direction = query.descending ? 'DESC' : 'ASC';
     // Devices without a certificate sort after those with one, whichever the direction.
-    const order = `${query.sort === 'expires' ? 'c.not_after IS NULL, ' : ''}${DEVICE_ORDER[query.sort ?? 'id']} ${direction}, d.id ${direction}`;
+    const nullsLast = query.sort === 'expires' ? 'c.not_after IS NULL, ' : '';
+    const order = `${nullsLast}${DEVICE_ORDER[query.sort ?? 'id']} ${direction}, d.id ${direction}`;
     const columns = CERTIFICATE_COLUMNS.map((c) => `c.${c} AS c_${c}`).join(', ');
     const rows = this.db
       .prepare(`SELECT d.*, ${columns} ${from} ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`)

@@ -55,7 +55,7 @@ async function reloadUntil(page: Page, url: string, text: RegExp, timeoutMs = 20
   }
 }
 
-test('operator in chromium: live enrollment, approve, revoke cut off at Mosquitto; viewer and CSRF refused; no error, no foreign request', async () => {
+test('chromium: live enrollment, approve, renew, revoke cut off at Mosquitto; viewer and CSRF refused; no stray request', async () => {
   const fleet = await startDeviceFleet({
     prefix: 'fleetcert-console-',
     token: { name: 'plant3', options: ['--label', 'site=plant3'] },

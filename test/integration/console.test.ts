@@ -169,7 +169,7 @@ test('password login: wrong password 401 and audited; the right one opens a new 
   });
 });
 
-test('operator actions: a token created downloads its bootstrap file once; revoke, renew now and reset, each audited as console:<admin>', async () => {
+test('operator actions: a created token is downloaded once; token revoke, renew now, reset audited as console:<admin>', async () => {
   await withConsole(async (server, dir) => {
     const { token } = await createToken(server.dataDir);
     await enrollDevice(server, token, 'rpi-1');

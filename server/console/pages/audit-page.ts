@@ -39,7 +39,7 @@ export async function auditPage(req: PageRequest): Promise<ConsoleReply> {
   const oldest = entries.at(-1);
   const older =
     entries.length === AUDIT_PAGE && oldest
-      ? `/audit?${new URLSearchParams({ ...(action ? { action } : {}), ...(device ? { device } : {}), before: String(oldest.seq) }).toString()}`
+      ? `/audit?${new URLSearchParams({ ...(action ? { action } : {}), ...(device ? { device } : {}), before: String(oldest.seq) })}`
       : undefined;
   return page(
     req,
