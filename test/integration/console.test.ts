@@ -227,6 +227,21 @@ test('no device can obtain an admin subject: a CSR for CN admin:<name> is refuse
   });
 });
 
+test('password guessing: after 10 failures from one address, 429 with Retry-After, even for the right password', async () => {
+  await withConsole(async (server, dir) => {
+    const passwordFile = join(dir, 'pw');
+    await writeFile(passwordFile, 'correct horse battery staple\n');
+    assert.is((await fleetcert(['admin', 'passwd', 'bob', '--password-file', passwordFile, '--data-dir', server.dataDir])).code, 0);
+    const guesser = client(server);
+    const csrf = ConsoleClient.csrf(await guesser.get('/login'));
+    for (let i = 0; i < 10; i += 1)
+      assert.is((await guesser.post('/login', { csrf, name: 'bob', password: `guess number ${i}` })).status, 401);
+    const limited = await guesser.post('/login', { csrf, name: 'bob', password: 'correct horse battery staple' });
+    assert.is(limited.status, 429);
+    assert.match(String(limited.headers['retry-after']), /^\d+$/);
+  });
+});
+
 test('10,000 devices: the first page answers in < 200 ms (fresh TLS connection each time)', async () => {
   await withConsole(async (server, dir) => {
     seedDevices(server.dataDir, 10_000);
