@@ -157,58 +157,55 @@ export class ConsoleServer {
     if (req.method === 'GET' && (path === '/static/icon.svg' || path === '/favicon.ico')) {
       return { status: 200, headers: { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=3600' }, body: CONSOLE_ICON };
     }
-    const who = await this.identify(req, now);
-    const setCookie: Record<string, string> = who.newSession ? { 'set-cookie': sessionCookie(who.session) } : {};
-    const withCookie = (reply: ConsoleReply): ConsoleReply => ({ ...reply, headers: { ...reply.headers, ...setCookie } });
     const source = req.socket.remoteAddress ?? 'unknown';
-
-    if (path === '/login') return withCookie(await this.login(req, who, now, source));
-    if (!who.admin) {
-      if (req.method === 'GET' && path === '/metrics')
-        return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'authentication required\n' };
-      return withCookie(redirect('/login'));
+    if (path === '/metrics') {
+      const { admin } = await this.identify(req, now, 'nothing');
+      if (!admin) return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'authentication required\n' };
+      if (req.method !== 'GET') return { status: 405, headers: { 'content-type': 'text/plain', allow: 'GET' }, body: 'GET only\n' };
+      const { metrics } = this.options.deps;
+      return { status: 200, headers: { 'content-type': metrics.contentType }, body: await metrics.render(now) };
     }
+    const who = await this.identify(req, now, path === '/login' ? 'visitor' : 'session');
+    const setCookie: Record<string, string> = who.newSession && who.session ? { 'set-cookie': sessionCookie(who.session) } : {};
+    const withCookie = (reply: ConsoleReply): ConsoleReply => ({ ...reply, headers: { ...reply.headers, ...setCookie } });
+    if (who.admin && who.session && path === '/login') return withCookie(redirect('/'));
+    if (path === '/login' && who.session) return withCookie(await this.login(req, who.session, now, source));
+    if (!who.admin || !who.session) return redirect('/login');
     const admin = who.admin;
-    if (req.method === 'GET' && path === '/metrics') {
-      return {
-        status: 200,
-        headers: { 'content-type': this.options.deps.metrics.contentType },
-        body: await this.options.deps.metrics.render(now),
-      };
-    }
+    const session = who.session;
 
     let form = new URLSearchParams();
     if (req.method === 'POST') {
       try {
         form = await readForm(req);
       } catch (err) {
-        if (err instanceof FormRejected) return this.message(admin, who.session, err.status, 'Bad request', err.message);
+        if (err instanceof FormRejected) return this.message(admin, session, err.status, 'Bad request', err.message);
         throw err;
       }
       // The synchronizer token, before anything else: a forged cross-site form stops here.
-      if (!csrfTokenMatches(who.session, form.get('csrf'))) {
+      if (!csrfTokenMatches(session, form.get('csrf'))) {
         await this.refuse(admin, 'csrf_invalid', path, source, now);
         return this.message(
           admin,
-          who.session,
+          session,
           403,
           'Form refused',
           'This form has no valid token for your session (it is old, or it was not sent from this console). Reload the page and try again.',
         );
       }
       if (path === '/logout') {
-        this.sessions.close(who.session.id);
+        this.sessions.close(session.id);
         return { status: 303, headers: { location: '/login', 'set-cookie': clearedSessionCookie() }, body: '' };
       }
     }
     const route = ROUTES.find((r) => r.method === req.method && r.pattern.test(path));
     if (!route) {
       const known = ROUTES.some((r) => r.pattern.test(path));
-      return withCookie(this.message(admin, who.session, known ? 405 : 404, known ? 'Method not allowed' : 'Not found', 'No such page.'));
+      return withCookie(this.message(admin, session, known ? 405 : 404, known ? 'Method not allowed' : 'Not found', 'No such page.'));
     }
     if (route.acts && admin.role !== 'operator') {
       await this.refuse(admin, 'forbidden', path, source, now);
-      return withCookie(this.message(admin, who.session, 403, 'Not allowed', `${admin.name} is a viewer: viewers see, operators act.`));
+      return withCookie(this.message(admin, session, 403, 'Not allowed', `${admin.name} is a viewer: viewers see, operators act.`));
     }
     let params: string[];
     try {
@@ -217,13 +214,13 @@ export class ConsoleServer {
         .slice(1)
         .map((p) => decodeURIComponent(p));
     } catch {
-      return withCookie(this.message(admin, who.session, 400, 'Bad request', 'The address is not well formed.'));
+      return withCookie(this.message(admin, session, 400, 'Bad request', 'The address is not well formed.'));
     }
     const pageRequest: PageRequest = {
       deps: this.options.deps,
       templates: this.templates,
       admin,
-      session: who.session,
+      session: session,
       url,
       form,
       params,
@@ -234,7 +231,7 @@ export class ConsoleServer {
       return withCookie(await route.handler(pageRequest));
     } catch (err) {
       if (isFleetcertError(err) && err.code in STATUS_OF) {
-        return withCookie(this.message(admin, who.session, STATUS_OF[err.code]!, 'Not found', err.message));
+        return withCookie(this.message(admin, session, STATUS_OF[err.code]!, 'Not found', err.message));
       }
       throw err;
     }
@@ -243,9 +240,15 @@ export class ConsoleServer {
   /**
    * The admin behind this request: an admin certificate the registry knows (it opens or keeps a
    * session bound to it), else a password session. A session opened by a certificate ends when
-   * that certificate is no longer presented. Every visitor has a session, for the login form's token.
+   * that certificate is no longer presented. `opens` says what this request may create: a session
+   * (pages), a visitor session too (the login form needs its token), or nothing (/metrics: a
+   * scraper keeps no cookie, and must not leave a session and a login row every 15 seconds).
    */
-  private async identify(req: IncomingMessage, now: Date): Promise<{ admin?: AdminRecord; session: Session; newSession: boolean }> {
+  private async identify(
+    req: IncomingMessage,
+    now: Date,
+    opens: 'session' | 'visitor' | 'nothing',
+  ): Promise<{ admin?: AdminRecord; session?: Session; newSession: boolean }> {
     const { registry } = this.options.deps;
     const existing = this.sessions.get(sessionIdFromCookies(req.headers.cookie), now.getTime());
     const certificate = await this.certificateAdmin(req, now);
@@ -253,6 +256,7 @@ export class ConsoleServer {
       if (existing?.admin === certificate.admin.name && existing.certificateSerial === certificate.serial) {
         return { admin: certificate.admin, session: existing, newSession: false };
       }
+      if (opens === 'nothing') return { admin: certificate.admin, newSession: false };
       if (existing) this.sessions.close(existing.id);
       const session = this.sessions.open(certificate.admin.name, certificate.serial, now.getTime());
       await registry.audit({
@@ -269,6 +273,7 @@ export class ConsoleServer {
     }
     if (existing && existing.admin === undefined) return { session: existing, newSession: false };
     if (existing) this.sessions.close(existing.id);
+    if (opens !== 'visitor') return { newSession: false };
     return { session: this.sessions.open(undefined, undefined, now.getTime()), newSession: true };
   }
 
@@ -285,19 +290,13 @@ export class ConsoleServer {
     return { admin, serial };
   }
 
-  private async login(
-    req: IncomingMessage,
-    who: { admin?: AdminRecord; session: Session },
-    now: Date,
-    source: string,
-  ): Promise<ConsoleReply> {
-    if (who.admin) return redirect('/');
+  private async login(req: IncomingMessage, visitor: Session, now: Date, source: string): Promise<ConsoleReply> {
     const form = (status: number, error?: string): ConsoleReply =>
       renderPage(
         this.templates,
         'login',
         {},
-        { title: 'Log in', admin: undefined, csrf: who.session.csrfToken, status, ...(error ? { error } : {}) },
+        { title: 'Log in', admin: undefined, csrf: visitor.csrfToken, status, ...(error ? { error } : {}) },
       );
     if (req.method === 'GET') return form(200);
     if (req.method !== 'POST') return form(405);
@@ -308,7 +307,7 @@ export class ConsoleServer {
       if (err instanceof FormRejected) return form(err.status, 'The form could not be read.');
       throw err;
     }
-    if (!csrfTokenMatches(who.session, body.get('csrf'))) return form(403, 'The form expired; try again.');
+    if (!csrfTokenMatches(visitor, body.get('csrf'))) return form(403, 'The form expired; try again.');
     const retryAfter = this.loginLimiter.retryAfter(source, now);
     if (retryAfter !== undefined) {
       return {
@@ -334,7 +333,7 @@ export class ConsoleServer {
       return form(401, 'Wrong name or password.');
     }
     // A new session id at login: a session id known before it (fixation) is worth nothing after.
-    this.sessions.close(who.session.id);
+    this.sessions.close(visitor.id);
     const session = this.sessions.open(admin.name, undefined, now.getTime());
     await this.options.deps.registry.audit({
       at: now,

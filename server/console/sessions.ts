@@ -23,15 +23,21 @@ export interface Session {
 export interface SessionLimits {
   readonly idleMs: number;
   readonly absoluteMs: number;
-  /** Sessions kept at most; the least recently used go first (a flood of login-page visits cannot grow memory). */
+  /** Logged-in sessions kept at most; the least recently used go first. */
   readonly max: number;
+  /**
+   * Visitor sessions (the login form's) kept at most, apart from the logged-in ones: a flood of
+   * login-page visits evicts only other visitors, never an admin's session.
+   */
+  readonly maxVisitors: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 12 * 3600_000, max: 10_000 };
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 12 * 3600_000, max: 1_000, maxVisitors: 1_000 };
 
 export class SessionStore {
-  // A Map keeps insertion order: re-inserting on use makes the first entry the least recently used.
-  private readonly sessions = new Map<string, Session>();
+  // Maps keep insertion order: re-inserting on use makes the first entry the least recently used.
+  private readonly admins = new Map<string, Session>();
+  private readonly visitors = new Map<string, Session>();
 
   constructor(private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS) {}
 
@@ -44,28 +50,28 @@ export class SessionStore {
       createdAt: now,
       lastUsedAt: now,
     };
-    this.sessions.set(session.id, session);
-    while (this.sessions.size > this.limits.max) this.sessions.delete(this.sessions.keys().next().value!);
+    const [map, max] = admin === undefined ? [this.visitors, this.limits.maxVisitors] : [this.admins, this.limits.max];
+    map.set(session.id, session);
+    while (map.size > max) map.delete(map.keys().next().value!);
     return session;
   }
 
   /** The live session with this id (touched), or undefined. */
   get(id: string | undefined, now: number): Session | undefined {
     if (id === undefined || id.length !== 43) return undefined;
-    const session = this.sessions.get(id);
+    const map = this.admins.has(id) ? this.admins : this.visitors;
+    const session = map.get(id);
     if (!session) return undefined;
-    if (now - session.lastUsedAt > this.limits.idleMs || now - session.createdAt > this.limits.absoluteMs) {
-      this.sessions.delete(id);
-      return undefined;
-    }
+    map.delete(id);
+    if (now - session.lastUsedAt > this.limits.idleMs || now - session.createdAt > this.limits.absoluteMs) return undefined;
     session.lastUsedAt = now;
-    this.sessions.delete(id);
-    this.sessions.set(id, session);
+    map.set(id, session);
     return session;
   }
 
   close(id: string): void {
-    this.sessions.delete(id);
+    this.admins.delete(id);
+    this.visitors.delete(id);
   }
 }
 

@@ -49,13 +49,19 @@ test('who gets in: an admin certificate does; a device certificate never does; n
     assert.is(list.status, 200);
     assert.match(list.body, /alice \(operator\)/);
     assert.match(list.body, />rpi-1</);
-    const metrics = await alice.get('/metrics');
-    assert.is(metrics.status, 200);
-    assert.match(metrics.body, /^fleetcert_devices\{status="active"\} 1$/m);
     assert.ok(
       auditRows(server.dataDir).some((a) => a.action === 'console_login'),
       'the login is audited',
     );
+    // A scraper presents its certificate and keeps no cookie: no session, no login row per scrape.
+    const rows = auditRows(server.dataDir).length;
+    for (let i = 0; i < 3; i += 1) {
+      const metrics = await client(server, { pfx: admin.pfx, passphrase: admin.passphrase }).get('/metrics');
+      assert.is(metrics.status, 200);
+      assert.match(metrics.body, /^fleetcert_devices\{status="active"\} 1$/m);
+      assert.is(metrics.headers['set-cookie'], undefined);
+    }
+    assert.is(auditRows(server.dataDir).length, rows);
   });
 });
 

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { csrfTokenMatches, sessionCookie, sessionIdFromCookies, SessionStore } from '#server/console/sessions.js';
 
-const limits = { idleMs: 1_000, absoluteMs: 5_000, max: 3 };
+const limits = { idleMs: 1_000, absoluteMs: 5_000, max: 3, maxVisitors: 2 };
 
 test('a session ends after its idle time, and after its absolute time however busy', () => {
   const store = new SessionStore(limits);
@@ -25,11 +25,20 @@ test('at most `max` sessions: the least recently used go first', () => {
   assert.ok(store.get(c.id, 3));
 });
 
+test('a flood of visitors (login page) evicts only visitors, never a logged-in session', () => {
+  const store = new SessionStore(limits);
+  const admin = store.open('alice', undefined, 0);
+  const first = store.open(undefined, undefined, 0);
+  for (let i = 0; i < 100; i += 1) store.open(undefined, undefined, 1);
+  assert.ok(store.get(admin.id, 2));
+  assert.is(store.get(first.id, 2), undefined);
+});
+
 test("the CSRF token must be the session's, whole; cookies are read strictly", () => {
   const store = new SessionStore(limits);
   const s = store.open(undefined, undefined, 0);
   assert.ok(csrfTokenMatches(s, s.csrfToken));
-  for (const sent of [null, '', s.csrfToken.slice(1), `${s.csrfToken}x`, store.open(undefined, undefined, 0).csrfToken]) {
+  for (const sent of [null, '', s.csrfToken.slice(1), `${s.csrfToken}x`, store.open('bob', undefined, 0).csrfToken]) {
     assert.not.ok(csrfTokenMatches(s, sent), String(sent));
   }
   const cookie = sessionCookie(s).split(';')[0]!;
