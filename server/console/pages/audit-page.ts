@@ -37,10 +37,9 @@ export async function auditPage(req: PageRequest): Promise<ConsoleReply> {
     })
   ).reverse();
   const oldest = entries.at(-1);
-  const older =
-    entries.length === AUDIT_PAGE && oldest
-      ? `/audit?${new URLSearchParams({ ...(action ? { action } : {}), ...(device ? { device } : {}), before: String(oldest.seq) })}`
-      : undefined;
+  const olderQuery =
+    oldest && new URLSearchParams({ ...(action ? { action } : {}), ...(device ? { device } : {}), before: String(oldest.seq) });
+  const older = entries.length === AUDIT_PAGE && olderQuery ? `/audit?${olderQuery.toString()}` : undefined;
   return page(
     req,
     'audit',
