@@ -220,7 +220,7 @@ export class ConsoleServer {
       deps: this.options.deps,
       templates: this.templates,
       admin,
-      session: session,
+      session,
       url,
       form,
       params,
@@ -231,7 +231,8 @@ export class ConsoleServer {
       return withCookie(await route.handler(pageRequest));
     } catch (err) {
       if (isFleetcertError(err) && err.code in STATUS_OF) {
-        return withCookie(this.message(admin, session, STATUS_OF[err.code]!, 'Not found', err.message));
+        const status = STATUS_OF[err.code]!;
+        return withCookie(this.message(admin, session, status, status === 404 ? 'Not found' : 'Not done', err.message));
       }
       throw err;
     }
