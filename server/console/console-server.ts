@@ -176,6 +176,12 @@ export class ConsoleServer {
 
     let form = new URLSearchParams();
     if (req.method === 'POST') {
+      // Fetch Metadata, defence in depth before the token (OWASP): a browser says when a form came from another site.
+      const site = req.headers['sec-fetch-site'];
+      if (site === 'cross-site' || site === 'same-site') {
+        await this.refuse(admin, 'cross_site', path, source, now);
+        return this.message(admin, session, 403, 'Form refused', 'This form was sent from another site.');
+      }
       try {
         form = await readForm(req);
       } catch (err) {

@@ -34,8 +34,8 @@ export class ConsoleClient {
     return this.send('GET', path);
   }
 
-  post(path: string, form: Record<string, string>): Promise<ConsoleResponse> {
-    return this.send('POST', path, new URLSearchParams(form).toString());
+  post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<ConsoleResponse> {
+    return this.send('POST', path, new URLSearchParams(form).toString(), headers);
   }
 
   /** The CSRF token in the page's forms. */
@@ -45,10 +45,10 @@ export class ConsoleClient {
     return match[1]!;
   }
 
-  private send(method: 'GET' | 'POST', path: string, body?: string): Promise<ConsoleResponse> {
+  private send(method: 'GET' | 'POST', path: string, body?: string, extra: Record<string, string> = {}): Promise<ConsoleResponse> {
     const url = new URL(path, this.consoleUrl);
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...extra };
       if (this.cookie) headers.cookie = this.cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
       const req = request(

@@ -97,6 +97,15 @@ test("CSRF: a form without the token, or with another session's, is refused and 
       const form: Record<string, string> = { confirm: 'rpi-1', reason: 'keyCompromise', ...(csrf === undefined ? {} : { csrf }) };
       assert.is((await alice.post('/devices/rpi-1/revoke', form)).status, 403, `csrf ${JSON.stringify(csrf)}`);
     }
+    // With the right token, a browser that says the form came from another site is refused too (Fetch Metadata).
+    const crossSite = await alice.post(
+      '/devices/rpi-1/revoke',
+      { csrf: mine, confirm: 'rpi-1', reason: 'keyCompromise' },
+      {
+        'sec-fetch-site': 'cross-site',
+      },
+    );
+    assert.is(crossSite.status, 403);
     assert.equal(registrySnapshot(server.dataDir), before);
     // A confirmation that does not name the device is refused too.
     assert.is((await alice.post('/devices/rpi-1/revoke', { csrf: mine, confirm: 'rpi-2', reason: 'keyCompromise' })).status, 400);
