@@ -6,9 +6,9 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
-import type { ApprovalMode, Labels, ReenrollMode, TokenRecord } from '../registry/records.js';
+import type { ApprovalMode, ReenrollMode, TokenRecord } from '../registry/records.js';
 import { buildBootstrapFile } from '../tokens/bootstrap-file.js';
-import { ID_PATTERN_RULE, newToken } from '../tokens/new-token.js';
+import { ID_PATTERN_RULE, newToken, parseLabels } from '../tokens/new-token.js';
 import { tokenState } from '../tokens/token-scope.js';
 import { initialisedLayout, operatorSource, readRootCertificate, withRegistry } from './data-dir.js';
 import { collect, day, row, table } from './format.js';
@@ -208,18 +208,4 @@ function tokenJson(t: TokenRecord, now: Date) {
     reenroll: t.reenroll,
     revokedAt: t.revokedAt?.toISOString() ?? null,
   };
-}
-
-function parseLabels(values: readonly string[]): Labels {
-  const labels: Labels = {};
-  for (const value of values) {
-    const match = /^([A-Za-z0-9_.-]{1,32})=([\x20-\x7e]{0,64})$/.exec(value);
-    if (!match)
-      throw new FleetcertError(
-        'usage',
-        `--label "${value}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`,
-      );
-    labels[match[1]!] = match[2]!;
-  }
-  return labels;
 }

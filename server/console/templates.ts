@@ -256,6 +256,7 @@ const tokens = `<% layout('@layout') %>
   <label>Uses (empty: unlimited) <input name="uses" inputmode="numeric" maxlength="9"></label>
   <label>Expires in <input name="expires" value="14d" maxlength="12"></label>
   <label>Device id pattern <input name="idPattern" maxlength="64" placeholder="rpi-*"></label>
+  <label>Labels for its devices <input name="labels" maxlength="400" placeholder="site=plant3, line=2"></label>
   <label>Approval <select name="approval"><option>auto</option><option>manual</option></select></label>
   <label>Re-enrollment <select name="reenroll"><option>deny</option><option>allow</option></select></label>
   <button type="submit">Create and download fleetcert.json</button>

@@ -38,3 +38,19 @@ export function newToken(spec: TokenSpec, now: Date): { readonly token: string; 
   };
   return { token: fresh.token, record };
 }
+
+/** `key=value` labels given to every device a token enrolls (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters). */
+export function parseLabels(values: readonly string[]): Labels {
+  const labels: Labels = {};
+  for (const value of values) {
+    const match = /^([A-Za-z0-9_.-]{1,32})=([\x20-\x7e]{0,64})$/.exec(value);
+    if (!match) {
+      throw new FleetcertError(
+        'usage',
+        `label "${value.slice(0, 100)}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`,
+      );
+    }
+    labels[match[1]!] = match[2]!;
+  }
+  return labels;
+}

@@ -199,6 +199,7 @@ test('operator actions: a created token is downloaded once; token revoke, renew 
       approval: 'auto',
       reenroll: 'deny',
       idPattern: 'rpi-*',
+      labels: 'site=plant3, line=2',
     });
     assert.is(created.status, 200);
     assert.match(String(created.headers['content-disposition']), /^attachment; filename="fleetcert.json"$/);
@@ -210,6 +211,7 @@ test('operator actions: a created token is downloaded once; token revoke, renew 
     const tokenId = bootstrap.token.split('_')[1]!;
     // The new token enrolls a device (it is a real token), then is revoked from the console.
     await enrollDevice(server, bootstrap.token, 'rpi-2');
+    assert.match((await alice.get('/devices/rpi-2')).body, /site=plant3, line=2/, 'the token gives its labels');
     assert.is((await alice.post(`/tokens/${tokenId}/revoke`, { csrf })).status, 303);
     const refused = await enrollDevice(server, bootstrap.token, 'rpi-3').then(
       () => 'enrolled',

@@ -4,7 +4,7 @@ import { FleetcertError } from '../../../shared/errors.js';
 import { bootstrapFileSchema } from '../../../shared/protocol/bootstrap-file.js';
 import { APPROVAL_MODES, REENROLL_MODES } from '../../registry/records.js';
 import { buildBootstrapFile } from '../../tokens/bootstrap-file.js';
-import { newToken } from '../../tokens/new-token.js';
+import { newToken, parseLabels } from '../../tokens/new-token.js';
 import { tokenState } from '../../tokens/token-scope.js';
 import { minute } from '../../commands/format.js';
 import { mapText, page, redirect, type ConsoleReply, type PageRequest } from '../console-context.js';
@@ -50,9 +50,11 @@ export async function createToken(req: PageRequest): Promise<ConsoleReply> {
             : undefined;
   if (problem) return tokensPage(req, { status: 400, error: `Not created: give ${problem}.` });
   const idPattern = (f.get('idPattern') ?? '').trim() || null;
+  const labelText = (f.get('labels') ?? '').trim();
   let fresh;
   try {
-    fresh = newToken({ name, expiresSeconds, maxUses, idPattern, labels: {}, approval: approval!, reenroll: reenroll! }, req.now);
+    const labels = parseLabels(labelText === '' ? [] : labelText.split(',').map((l) => l.trim()));
+    fresh = newToken({ name, expiresSeconds, maxUses, idPattern, labels, approval: approval!, reenroll: reenroll! }, req.now);
   } catch (err) {
     if (err instanceof FleetcertError && err.code === 'usage')
       return tokensPage(req, { status: 400, error: `Not created: ${err.message}.` });
