@@ -17,9 +17,9 @@ import { withTempDir } from '../helpers/temp-dir.js';
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
 
-async function withConsole(work: (server: FleetServer, dir: string) => Promise<void>): Promise<void> {
+async function withConsole(work: (server: FleetServer, dir: string) => Promise<void>, serveArgs: readonly string[] = []): Promise<void> {
   await withTempDir(async (dir) => {
-    const server = await startServer(dir, ['--console-listen', '127.0.0.1:0', '--log-level', 'warn']);
+    const server = await startServer(dir, ['--console-listen', '127.0.0.1:0', '--log-level', 'warn', ...serveArgs]);
     try {
       await work(server, dir);
     } finally {
@@ -257,6 +257,30 @@ test('password guessing: after 10 failures from one address, 429 with Retry-Afte
     assert.is(limited.status, 429);
     assert.match(String(limited.headers['retry-after']), /^\d+$/);
   });
+});
+
+test('/metrics counts what the EST endpoint refused for load, and the refusals the audit log holds', async () => {
+  await withConsole(
+    async (server, dir) => {
+      const { token } = await createToken(server.dataDir);
+      const wrong = `${token.slice(0, -4)}AAAA`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        statuses.push(
+          await enrollDevice(server, wrong, `guess-${i}`).then(
+            () => 200,
+            (e: Error) => Number(/failed: (\d+)/.exec(e.message)?.[1]),
+          ),
+        );
+      }
+      assert.equal(statuses, [401, 429, 429]);
+      const admin = await issueAdmin(server.dataDir, server.passphraseFile, dir, 'noc', 'viewer');
+      const metrics = (await client(server, { pfx: admin.pfx, passphrase: admin.passphrase }).get('/metrics')).body;
+      assert.match(metrics, /^fleetcert_load_refused_requests_total\{code="rate_limited"\} 2$/m);
+      assert.match(metrics, /^fleetcert_enrollment_outcomes_total\{action="refused",code="token_invalid"\} 1$/m);
+    },
+    ['--max-auth-failures', '1'],
+  );
 });
 
 test('10,000 devices: the first page answers in < 200 ms (fresh TLS connection each time)', async () => {
