@@ -243,7 +243,8 @@ const tokens = `<% layout('@layout') %>
   <td><%= t.usesLeft %></td>
   <td><%= t.expires %></td>
   <td><%= t.scope %></td>
-  <td><% if (it.canAct && t.state !== 'revoked') { %><form method="post" action="/tokens/<%= encodeURIComponent(t.id) %>/revoke" class="danger">
+  <td><% if (it.canAct && t.state !== 'revoked') { %>
+    <form method="post" action="/tokens/<%= encodeURIComponent(t.id) %>/revoke" class="danger">
     <input type="hidden" name="csrf" value="<%= it.csrf %>"><button type="submit">Revoke <%= t.name %></button></form><% } %></td>
 </tr>
 <% } %></tbody></table></div>
