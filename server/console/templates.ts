@@ -73,28 +73,31 @@ const devices = `<% layout('@layout') %>
 </form>
 <div class="scroll">
 <table>
+<% /* What is scanned first comes first: a phone shows these without scrolling. */ %>
 <thead><tr><th>Device</th>
   <th>Status</th>
   <th>Online</th>
+  <th>Expires in</th>
+  <th>Last seen</th>
   <th>Model</th>
+  <th>Agent</th>
   <th>Labels</th>
   <th>Token</th>
-  <th>First seen</th>
-  <th>Last seen</th>
   <th>Serial</th>
-  <th>Expires in</th></tr></thead>
+  <th>First seen</th></tr></thead>
 <tbody>
 <% for (const d of it.rows) { %><tr>
   <td><a href="/devices/<%= encodeURIComponent(d.id) %>"><%= d.id %></a></td>
   <td><span class="badge <%= d.status %>"><%= d.status %></span></td>
   <td><span class="dot <%= d.presence %>"></span><%= d.presence %></td>
+  <td><%= d.expiresIn %></td>
+  <td><%= d.lastSeen %></td>
   <td><%= d.model %></td>
+  <td><%= d.agent %></td>
   <td><%= d.labels %></td>
   <td><%= d.token %></td>
-  <td><%= d.firstSeen %></td>
-  <td><%= d.lastSeen %></td>
   <td class="mono"><%= d.serial %></td>
-  <td><%= d.expiresIn %></td>
+  <td><%= d.firstSeen %></td>
 </tr>
 <% } %></tbody>
 </table>

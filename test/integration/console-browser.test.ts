@@ -69,7 +69,7 @@ test('chromium: live enrollment, approve, renew, revoke cut off at Mosquitto; vi
     const origin = `https://localhost:${new URL(server.consoleUrl!).port}`;
     const operatorP12 = await issueAdmin(server.dataDir, server.passphraseFile, fleet.dir, 'alice', 'operator');
     const viewerP12 = await issueAdmin(server.dataDir, server.passphraseFile, fleet.dir, 'val', 'viewer');
-    const contextFor = (p12: { p12Path: string; passphrase: string }, viewport = { width: 1180, height: 760 }) =>
+    const contextFor = (p12: { p12Path: string; passphrase: string }, viewport = { width: 1480, height: 760 }) =>
       browser.newContext({
         clientCertificates: [{ origin, pfxPath: p12.p12Path, passphrase: p12.passphrase }],
         ignoreHTTPSErrors: true, // the test CA is not in chromium's store; the client certificate is what is tested

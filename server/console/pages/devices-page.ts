@@ -39,6 +39,8 @@ export async function devicesPage(req: PageRequest): Promise<ConsoleReply> {
     status: d.status,
     presence: presenceOf(d),
     model: typeof d.metadata.model === 'string' ? d.metadata.model : '-',
+    // The agent version: what a fleet-wide upgrade is watched by.
+    agent: typeof d.metadata.agentVersion === 'string' ? d.metadata.agentVersion : '-',
     labels: mapText(d.labels),
     token: d.tokenId ?? '-',
     firstSeen: minute(d.firstSeen),
