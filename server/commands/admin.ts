@@ -37,7 +37,7 @@ interface PasswdOptions {
 }
 
 export function adminCommand(io: CliIo): Command {
-  const admin = new Command('admin').summary('console administrators: client certificates and passwords');
+  const admin = new Command('admin').summary('console administrators: client certificates, passwords, removal');
 
   admin
     .command('issue')
@@ -158,6 +158,34 @@ Examples:
         return registry.saveAdmin({ name, role, passwordHash, now: new Date(), source: operatorSource() });
       });
       io.stdout(options.json ? JSON.stringify({ ok: true, name, role: saved.role }) + '\n' : `Password set for ${name} (${saved.role}).\n`);
+    });
+
+  admin
+    .command('remove')
+    .summary('remove an admin: password and certificates stop working at once')
+    .description(
+      'Remove an admin, their password and the record of every certificate issued to them: a running console ' +
+        'refuses them from their next request (certificates are checked against the registry on every request).',
+    )
+    .argument('<name>', 'admin name')
+    .addOption(dataDirOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert admin remove alice`,
+    )
+    .action(async (rawName: string, options: { dataDir: string; json?: boolean }) => {
+      const name = parseAdminName(rawName);
+      const layout = await initialisedLayout(options.dataDir);
+      const removed = await withRegistry(layout, (registry) => registry.removeAdmin(name, new Date(), operatorSource()));
+      if (!removed) throw new FleetcertError('usage', `no admin "${name}"`);
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, name, removed: true }) + '\n'
+          : `Removed ${name}: their password and certificates no longer open the console.\n`,
+      );
     });
 
   return admin;

@@ -83,6 +83,7 @@ export type AuditAction =
   | 'predecessors_revoked'
   | 'renew_requested'
   | 'admin_saved'
+  | 'admin_removed'
   | 'console_login'
   | 'console_refused';
 

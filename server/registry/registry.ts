@@ -112,6 +112,8 @@ export interface Registry {
   /** Creates or updates an admin (role; password and a new certificate when given), audited, in one operation. */
   saveAdmin(change: AdminChange): Promise<AdminRecord>;
   getAdmin(name: string): Promise<AdminRecord | undefined>;
+  /** Removes an admin, their password and every certificate issued to them (which then opens nothing), audited. False if unknown. */
+  removeAdmin(name: string, now: Date, source: string | null): Promise<boolean>;
   /** The admin a client certificate was issued to, while it is unexpired; undefined for any other serial (every device's). */
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
 

@@ -585,6 +585,15 @@ class SqliteStore {
     return row && adminFromRow(row);
   }
 
+  removeAdmin(name: string, now: Date, source: string | null): boolean {
+    return this.write(() => {
+      const certificates = this.db.prepare('DELETE FROM admin_certificates WHERE admin_name = ?').run(name).changes;
+      if (this.db.prepare('DELETE FROM admins WHERE name = ?').run(name).changes === 0) return false;
+      this.insertAudit({ at: now, action: 'admin_removed', source, detail: { admin: name, certificates } });
+      return true;
+    });
+  }
+
   adminByCertificate(serial: string, now: Date): AdminRecord | undefined {
     const row = this.db
       .prepare('SELECT a.* FROM admin_certificates c JOIN admins a ON a.name = c.admin_name WHERE c.serial = ? AND c.not_after > ?')
@@ -868,6 +877,9 @@ class SqliteRegistry implements Registry {
   }
   adminByCertificate(serial: string, now: Date) {
     return this.gate(() => this.store.adminByCertificate(serial, now));
+  }
+  removeAdmin(name: string, now: Date, source: string | null) {
+    return this.write(() => this.store.removeAdmin(name, now, source));
   }
   contestedAttempts(deviceId: string) {
     return this.gate(() => this.store.contestedAttempts(deviceId));

@@ -18,6 +18,7 @@ const ACTIONS: readonly AuditAction[] = [
   'token_created',
   'token_revoked',
   'admin_saved',
+  'admin_removed',
   'console_login',
   'console_refused',
 ];

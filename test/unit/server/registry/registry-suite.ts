@@ -454,6 +454,11 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
         (await registry.listAudit({ action: 'admin_saved' })).map((a) => a.source),
         ['cli:root', 'cli:root'],
       );
+      assert.ok(await registry.removeAdmin('alice', now, 'cli:root'));
+      assert.is(await registry.getAdmin('alice'), undefined);
+      assert.is(await registry.adminByCertificate('ad01', now), undefined, "a removed admin's certificate opens nothing");
+      assert.not.ok(await registry.removeAdmin('alice', now, 'cli:root'));
+      assert.is((await registry.listAudit({ action: 'admin_removed' })).length, 1);
     }));
 
   it.run();
