@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
+import { adminCommand } from './commands/admin.js';
 import { brokerConfigCommand } from './commands/broker-config.js';
 import { crlCommand } from './commands/crl.js';
 import { deviceCommand } from './commands/device.js';
@@ -26,6 +27,7 @@ const program = new Command('fleetcert')
   .addCommand(brokerConfigCommand(processIo))
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
+  .addCommand(adminCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -19,7 +19,18 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { revokeDevice } from '../revocation/revoke-device.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { day, minute, row, table } from './format.js';
+import { expiresInSeconds, formatExpiresIn, presenceOf } from '../fleet/at-a-glance.js';
+import { parseDuration } from '../../shared/duration.js';
 import { dataDirOption, jsonOption } from './options.js';
+
+interface ListOptions {
+  dataDir: string;
+  status?: DeviceStatus;
+  pending?: boolean;
+  expiringWithin?: string;
+  silentFor?: string;
+  json?: boolean;
+}
 
 /** Waiting: for the operator's approval, or for the approved key to collect its certificate. */
 const WAITING: readonly DeviceStatus[] = ['pending', 'approved'];
@@ -29,38 +40,61 @@ export function deviceCommand(io: CliIo): Command {
 
   device
     .command('list')
-    .summary('list devices with their current certificate')
+    .summary('list devices with their current certificate, online state and time to expiry')
     .addOption(dataDirOption())
     .addOption(new Option('--status <status>', 'only devices in this state').choices(DEVICE_STATUSES).conflicts('pending'))
     .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
+    .option('--expiring-within <duration>', 'only devices whose active certificate expires within this (e.g. 7d)')
+    .option('--silent-for <duration>', 'only devices not seen for at least this long (e.g. 6h)')
     .addOption(jsonOption())
-    .action(async (options: { dataDir: string; status?: DeviceStatus; pending?: boolean; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device list --expiring-within 7d      # renewal is not happening for these
+  fleetcert device list --silent-for 1d --json    # boards that went quiet`,
+    )
+    .action(async (options: ListOptions) => {
+      const now = new Date();
+      const query = {
+        ...(options.status === undefined ? {} : { status: options.status }),
+        ...(options.expiringWithin === undefined
+          ? {}
+          : { expiringBefore: new Date(now.getTime() + 1000 * durationArgument('--expiring-within', options.expiringWithin)) }),
+        ...(options.silentFor === undefined
+          ? {}
+          : { silentSince: new Date(now.getTime() - 1000 * durationArgument('--silent-for', options.silentFor)) }),
+      };
       const layout = await initialisedLayout(options.dataDir);
       const rows = await withRegistry(layout, async (registry) => {
-        const devices = options.pending
-          ? (await registry.listDevices()).filter((d) => WAITING.includes(d.status))
-          : await registry.listDevices(options.status);
+        const { devices } = await registry.queryDevices(query);
+        const listed = options.pending ? devices.filter((d) => WAITING.includes(d.device.status)) : devices;
         return Promise.all(
-          devices.map(async (d) => ({
-            device: d,
-            current: await registry.currentCertificate(d.id),
+          listed.map(async (d) => ({
+            ...d,
             // Only a waiting id can be contested: once issued, another key is id_taken.
-            contested: WAITING.includes(d.status) ? (await registry.contestedAttempts(d.id)).length : 0,
+            contested: WAITING.includes(d.device.status) ? (await registry.contestedAttempts(d.device.id)).length : 0,
           })),
         );
       });
       if (options.json) {
+        // The fields of earlier versions stay as they were; online and expiresInSeconds are added.
         const devices = rows.map((r) => ({
           ...deviceJson(r.device),
           contested: r.contested,
           certificate: r.current ? certificateJson(r.current) : null,
+          online: presenceOf(r.device) === 'never' ? null : presenceOf(r.device) === 'online',
+          expiresInSeconds: expiresInSeconds(r.current, now),
         }));
         io.stdout(JSON.stringify({ ok: true, devices }) + '\n');
         return;
       }
       if (rows.length === 0) {
         const what = options.pending ? 'waiting' : options.status;
-        io.stdout(what ? `No ${what} devices.\n` : 'No devices yet: they appear here when they enroll.\n');
+        const filtered = options.expiringWithin !== undefined || options.silentFor !== undefined;
+        io.stdout(
+          filtered ? 'No devices match.\n' : what ? `No ${what} devices.\n` : 'No devices yet: they appear here when they enroll.\n',
+        );
         return;
       }
       if (options.pending || (options.status !== undefined && WAITING.includes(options.status))) {
@@ -85,12 +119,14 @@ export function deviceCommand(io: CliIo): Command {
       }
       io.stdout(
         table(
-          ['DEVICE', 'STATUS', 'SERIAL', 'EXPIRES', 'LAST SEEN', 'TOKEN'],
+          ['DEVICE', 'STATUS', 'ONLINE', 'SERIAL', 'EXPIRES', 'IN', 'LAST SEEN', 'TOKEN'],
           rows.map(({ device: d, current: c }) => [
             d.id,
             d.status,
+            presenceOf(d) === 'never' ? '-' : presenceOf(d),
             c ? c.serial.slice(0, 16) : '-',
             day(c?.notAfter),
+            formatExpiresIn(expiresInSeconds(c, now)),
             minute(d.lastSeen),
             d.tokenId ?? '-',
           ]),
@@ -293,6 +329,12 @@ async function lookup(registry: Registry, id: string): Promise<DeviceDetails> {
     certificates: await registry.listCertificates(id),
     audit: await registry.listAudit({ deviceId: id, limit: 50 }),
   };
+}
+
+function durationArgument(name: string, value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined) throw new FleetcertError('usage', `${name} "${value}" is not a duration (e.g. 90s, 30m, 12h, 7d)`);
+  return seconds;
 }
 
 /** A SHA-256 fingerprint as operators copy it: hex in any case, with or without colons. */

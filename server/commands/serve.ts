@@ -1,5 +1,6 @@
 /** `fleetcert serve`: the EST enrollment endpoint, until SIGTERM/SIGINT. */
 import { Command, Option } from 'commander';
+import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { CliIo } from '../../shared/cli/run-cli.js';
@@ -13,6 +14,9 @@ import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
+import { ConsoleMetrics } from '../console/console-metrics.js';
+import { ConsoleServer } from '../console/console-server.js';
+import { brokerFiles } from '../mosquitto/broker-files.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
@@ -45,7 +49,11 @@ interface ServeOptions {
   logLevel: string;
   json?: boolean;
   issuer: IssuerKind;
+  consoleListen?: string | true;
 }
+
+/** Where `--console-listen` with no address puts the console: loopback only. */
+export const DEFAULT_CONSOLE_LISTEN = '127.0.0.1:8444';
 
 export function serveCommand(io: CliIo): Command {
   return new Command('serve')
@@ -89,6 +97,12 @@ export function serveCommand(io: CliIo): Command {
         .choices(ISSUER_KINDS)
         .default('fast'),
     )
+    .addOption(
+      new Option(
+        '--console-listen [host:port]',
+        `serve the web console and /metrics (HTTPS) here; without an address ${DEFAULT_CONSOLE_LISTEN} (loopback only)`,
+      ).env('FLEETCERT_CONSOLE_LISTEN'),
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
@@ -101,7 +115,8 @@ republishes the CRL within --crl-batch.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
-  fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port`,
+  fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port
+  fleetcert serve --console-listen        # console on https://127.0.0.1:8444 (fleetcert admin issue)`,
     )
     .action(async (options: ServeOptions) => {
       const log = createLogger({ namespace: 'fleetcert', level: parseLogLevel(options.logLevel) });
@@ -136,7 +151,12 @@ Examples:
         log: log.child('supersede'),
         ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
       });
-      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'), supersede);
+      const metrics = new ConsoleMetrics({
+        registry,
+        ...(broker ? { crl: { file: brokerFiles(broker.settings.outDir).crlfile, issuer: authority.issuer.certificate } } : {}),
+      });
+      const timedAuthority = { ...authority, issuer: metrics.timedIssuer(authority.issuer) };
+      const service = new EnrollmentService(registry, timedAuthority, { ...settings, serverNames }, log.child('enroll'), supersede);
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -150,6 +170,7 @@ Examples:
         log: log.child('est'),
         renewalInfoRetrySeconds: durationOption('--renewal-info-retry', options.renewalInfoRetry),
         maxPendingEnrollments,
+        onRefusedForLoad: (code) => metrics.refusedForLoad(code),
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
       });
       let address;
@@ -185,12 +206,48 @@ Examples:
         advertisement.start();
         background.push(() => advertisement.stop());
       }
-      const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      let consoleUrl: string | undefined;
+      if (options.consoleListen !== undefined) {
+        const consoleListen = parseListen(options.consoleListen === true ? DEFAULT_CONSOLE_LISTEN : options.consoleListen);
+        const consoleServer = new ConsoleServer({
+          tls: {
+            certPem: await readFile(layout.enrollTls.cert, 'utf8'),
+            keyPem: await readFile(layout.enrollTls.key, 'utf8'),
+            caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)],
+          },
+          deps: {
+            registry,
+            authority,
+            broker,
+            root: authority.root,
+            metrics,
+            log: log.child('console'),
+            lifetimeDays: Math.min(366, Math.max(1, Math.ceil(settings.deviceLifetimeSeconds / 86_400))),
+          },
+        });
+        try {
+          consoleUrl = urlOf(await consoleServer.start(consoleListen.host, consoleListen.port));
+        } catch (err) {
+          for (const stop of background.reverse()) await stop();
+          await server.stop();
+          await registry.close();
+          throw new FleetcertError(
+            'config_invalid',
+            `cannot listen on --console-listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+        background.push(() => consoleServer.stop());
+        log.info('console listening', { event: 'console_listening', url: consoleUrl });
+      }
+      const url = urlOf(address);
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(
         options.json
-          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n'
-          : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`,
+          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port, ...(consoleUrl ? { consoleUrl } : {}) }) + '\n'
+          : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/${consoleUrl ? `, console on ${consoleUrl}/` : ''}\n`,
       );
 
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -235,6 +292,10 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
   });
   client.start();
   return [() => refresher.stop(), () => client.stop(), () => p.publisher.stop()];
+}
+
+function urlOf(address: AddressInfo): string {
+  return `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 /** This host's names and those in its TLS certificates (CN, DNS and IP SANs): ids no device may take. */

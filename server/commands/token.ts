@@ -6,9 +6,9 @@ import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
-import type { ApprovalMode, Labels, ReenrollMode, TokenRecord } from '../registry/records.js';
+import type { ApprovalMode, ReenrollMode, TokenRecord } from '../registry/records.js';
 import { buildBootstrapFile } from '../tokens/bootstrap-file.js';
-import { generateFleetToken } from '../tokens/fleet-token.js';
+import { ID_PATTERN_RULE, newToken, parseLabels } from '../tokens/new-token.js';
 import { tokenState } from '../tokens/token-scope.js';
 import { initialisedLayout, operatorSource, readRootCertificate, withRegistry } from './data-dir.js';
 import { collect, day, row, table } from './format.js';
@@ -72,33 +72,24 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
         throw new FleetcertError('usage', `--expires "${options.expires}" is not a duration (e.g. 90m, 12h, 14d, 2w, or never)`);
       }
       const maxUses = options.uses === undefined ? null : positiveIntegerOption('--uses', options.uses);
-      if (options.idPattern !== undefined && !/^[A-Za-z0-9._*?-]{1,64}$/.test(options.idPattern)) {
+      if (options.idPattern !== undefined && !ID_PATTERN_RULE.test(options.idPattern)) {
         throw new FleetcertError('usage', `--id-pattern "${options.idPattern}" may hold only A-Z a-z 0-9 . _ - and the wildcards * ?`);
       }
       const labels = parseLabels(options.label);
       const layout = await initialisedLayout(options.dataDir);
       const root = await readRootCertificate(layout);
-      const fresh = generateFleetToken();
+      const { approval, reenroll } = options;
+      const fresh = newToken(
+        { name: options.name, expiresSeconds, maxUses, idPattern: options.idPattern ?? null, labels, approval, reenroll },
+        now,
+      );
+      const record = fresh.record;
       let bootstrap;
       try {
         bootstrap = buildBootstrapFile(fresh.token, root, options.enrollUrl);
       } catch {
         throw new FleetcertError('usage', `--enroll-url "${options.enrollUrl}" must be an https:// URL`);
       }
-      const record: TokenRecord = {
-        id: fresh.id,
-        name: options.name,
-        secretHash: fresh.secretHash,
-        createdAt: now,
-        expiresAt: expiresSeconds === undefined ? null : new Date(now.getTime() + expiresSeconds * 1000),
-        maxUses,
-        uses: 0,
-        idPattern: options.idPattern ?? null,
-        labels,
-        approval: options.approval,
-        reenroll: options.reenroll,
-        revokedAt: null,
-      };
       const out = options.out === undefined ? undefined : resolve(options.out);
       if (out !== undefined) {
         // Written before the token exists in the registry: a failure here leaves no orphan token.
@@ -217,18 +208,4 @@ function tokenJson(t: TokenRecord, now: Date) {
     reenroll: t.reenroll,
     revokedAt: t.revokedAt?.toISOString() ?? null,
   };
-}
-
-function parseLabels(values: readonly string[]): Labels {
-  const labels: Labels = {};
-  for (const value of values) {
-    const match = /^([A-Za-z0-9_.-]{1,32})=([\x20-\x7e]{0,64})$/.exec(value);
-    if (!match)
-      throw new FleetcertError(
-        'usage',
-        `--label "${value}" must be key=value (key: A-Z a-z 0-9 _ . -, up to 32; value up to 64 printable characters)`,
-      );
-    labels[match[1]!] = match[2]!;
-  }
-  return labels;
 }

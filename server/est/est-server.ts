@@ -63,6 +63,8 @@ export interface EstServerOptions {
   readonly renewalInfoRetrySeconds?: number;
   /** Load shaping: enrollments (simpleenroll, simplereenroll) in progress at once; more are answered 503 server_busy. */
   readonly maxPendingEnrollments?: number;
+  /** Told of each request refused for load (rate_limited, server_busy): the console's metrics count them. */
+  readonly onRefusedForLoad?: (code: 'rate_limited' | 'server_busy') => void;
   /** Retry-After of a server_busy answer (default 2 s; the agent adds jitter). */
   readonly busyRetryAfterSeconds?: number;
   readonly now?: () => Date;
@@ -239,6 +241,7 @@ export class EstServer {
     const max = this.options.maxPendingEnrollments ?? DEFAULT_MAX_PENDING_ENROLLMENTS;
     if (this.pendingEnrollments >= max) {
       this.options.log.debug(() => `busy: ${this.pendingEnrollments} enrollments in progress`, { event: 'enrollment_busy', source });
+      this.options.onRefusedForLoad?.('server_busy');
       return errorReply('server_busy', this.options.busyRetryAfterSeconds ?? DEFAULT_BUSY_RETRY_AFTER_SECONDS);
     }
     this.pendingEnrollments += 1;
@@ -253,7 +256,10 @@ export class EstServer {
     const bucket = route.authentication === 'token' ? await this.tokenBucket(source, req.headers.authorization) : undefined;
     if (bucket !== undefined) {
       const retryAfter = this.options.limiter.retryAfter(bucket, now);
-      if (retryAfter !== undefined) return errorReply('rate_limited', retryAfter);
+      if (retryAfter !== undefined) {
+        this.options.onRefusedForLoad?.('rate_limited');
+        return errorReply('rate_limited', retryAfter);
+      }
     }
     const ctx: HandlerContext = {
       service: this.options.service,

@@ -81,7 +81,11 @@ export type AuditAction =
   | 'reset'
   | 'revoked'
   | 'predecessors_revoked'
-  | 'renew_requested';
+  | 'renew_requested'
+  | 'admin_saved'
+  | 'admin_removed'
+  | 'console_login'
+  | 'console_refused';
 
 export interface AuditEntry {
   readonly seq: number;
@@ -168,4 +172,91 @@ export interface PendingRecord {
   readonly countTokenUse: boolean;
   readonly source: string | null;
   readonly now: Date;
+}
+
+// ---- console administrators ----
+
+/** viewer: sees everything; operator: also approves, resets, revokes, renews and manages tokens. */
+export const ADMIN_ROLES = ['viewer', 'operator'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+export interface AdminRecord {
+  readonly name: string;
+  readonly role: AdminRole;
+  /** The stored password hash (`scrypt$...`), or null when this admin logs in with a certificate only. */
+  readonly passwordHash: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** What `saveAdmin` changes: the role always; the password and a new client certificate when given. */
+export interface AdminChange {
+  readonly name: string;
+  readonly role: AdminRole;
+  readonly passwordHash?: string;
+  readonly certificate?: { readonly serial: string; readonly notAfter: Date };
+  readonly now: Date;
+  readonly source: string | null;
+}
+
+// ---- fleet views (the console's device list, `device list` filters, metrics) ----
+
+export const DEVICE_SORTS = ['id', 'status', 'last_seen', 'expires'] as const;
+export type DeviceSort = (typeof DEVICE_SORTS)[number];
+
+/** A page of the device list, filtered and sorted by the registry (10,000 devices never cross the seam to be sorted). */
+export interface DeviceQuery {
+  readonly status?: DeviceStatus;
+  /** Substring of the id or of a label value (case-insensitive). */
+  readonly search?: string;
+  /** Only devices whose active certificate expires before this moment. */
+  readonly expiringBefore?: Date;
+  /** Only devices not seen since this moment. */
+  readonly silentSince?: Date;
+  readonly sort?: DeviceSort;
+  readonly descending?: boolean;
+  readonly offset?: number;
+  /** Default: all. */
+  readonly limit?: number;
+}
+
+export interface DeviceSummary {
+  readonly device: DeviceRecord;
+  /** The device's newest certificate that is not superseded (as `currentCertificate`). */
+  readonly current: CertificateRecord | undefined;
+}
+
+export interface DevicePage {
+  readonly devices: DeviceSummary[];
+  /** How many devices match the filters, across all pages. */
+  readonly total: number;
+}
+
+/** The fleet at a glance, counted by the registry. */
+export interface FleetSummary {
+  readonly byStatus: Readonly<Record<DeviceStatus, number>>;
+  /** Devices whose last status says online (or renewing). */
+  readonly online: number;
+  /** Active certificates expiring on each day from `now` (index 0: the next 24 hours), over `days` days. */
+  readonly expiringPerDay: readonly number[];
+  /** Active certificates already past notAfter. */
+  readonly expired: number;
+  readonly certificates: number;
+  readonly auditEntries: number;
+}
+
+/** Audit rows of a given kind, counted per hour and code: enrollments and refusals at a glance. */
+export interface AuditCount {
+  readonly hour: Date;
+  readonly action: AuditAction;
+  readonly code: string | null;
+  readonly count: number;
+}
+
+export interface AuditFilter {
+  readonly deviceId?: string;
+  readonly action?: AuditAction;
+  /** Only rows with seq below this (the next page of a newest-first listing). */
+  readonly beforeSeq?: number;
+  readonly limit?: number;
 }

@@ -14,11 +14,18 @@
  * - a corrupt row is reported as `registry_corrupt` (a server fault), never as the client's.
  */
 import type {
+  AdminChange,
+  AdminRecord,
+  AuditCount,
   AuditEntry,
+  AuditFilter,
   CertificateRecord,
   ContestedAttempt,
   DeviceRecord,
+  DevicePage,
+  DeviceQuery,
   DeviceStatus,
+  FleetSummary,
   IssueOutcome,
   IssueRecord,
   NewAuditEntry,
@@ -88,9 +95,27 @@ export interface Registry {
 
   // ---- audit ----
   audit(entry: NewAuditEntry): Promise<void>;
-  listAudit(filter?: { deviceId?: string; limit?: number }): Promise<AuditEntry[]>;
+  /** Oldest first, the newest `limit` (100) rows that match. */
+  listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
   /** Competing keys refused (`id_pending`) since the device's id was last bound (its latest pending or reset row). */
   contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
+
+  // ---- fleet views (console, `device list`, metrics) ----
+  /** One page of devices with their current certificate, filtered and sorted in the database. */
+  queryDevices(query: DeviceQuery): Promise<DevicePage>;
+  /** Counts by status, online, and active certificates expiring per day over `horizonDays`. */
+  fleetSummary(now: Date, horizonDays: number): Promise<FleetSummary>;
+  /** Audit rows with these actions since `since`, counted per hour and code. */
+  countAudit(actions: readonly string[], since: Date): Promise<AuditCount[]>;
+
+  // ---- console administrators ----
+  /** Creates or updates an admin (role; password and a new certificate when given), audited, in one operation. */
+  saveAdmin(change: AdminChange): Promise<AdminRecord>;
+  getAdmin(name: string): Promise<AdminRecord | undefined>;
+  /** Removes an admin, their password and every certificate issued to them (which then opens nothing), audited. False if unknown. */
+  removeAdmin(name: string, now: Date, source: string | null): Promise<boolean>;
+  /** The admin a client certificate was issued to, while it is unexpired; undefined for any other serial (every device's). */
+  adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
 
   /**
    * Runs `work` as one transaction: its reads see one state and its writes commit together or

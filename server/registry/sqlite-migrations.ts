@@ -88,4 +88,26 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN key_compromised INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
+  `
+  -- Console administrators (fleetcert admin issue|passwd): a role, an optional password hash
+  -- (scrypt, its parameters stored with it), and the client certificates issued to them. A
+  -- certificate logs in only if its serial is here: a device certificate never is.
+  CREATE TABLE admins (
+    name           TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('viewer', 'operator')),
+    password_hash  TEXT,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE admin_certificates (
+    serial      TEXT PRIMARY KEY,
+    admin_name  TEXT NOT NULL REFERENCES admins(name),
+    not_after   INTEGER NOT NULL,
+    issued_at   INTEGER NOT NULL
+  ) STRICT;
+  -- The console's device list sorts and filters 10,000 rows server-side.
+  CREATE INDEX devices_by_last_seen ON devices (last_seen);
+  CREATE INDEX certificates_active_expiry ON certificates (not_after) WHERE status = 'active';
+  CREATE INDEX audit_by_action ON audit (action, at);
+  `,
 ];

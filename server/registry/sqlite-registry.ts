@@ -12,15 +12,24 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
 import { FleetcertError } from '../../shared/errors.js';
 import type {
+  AdminChange,
+  AdminRecord,
+  AdminRole,
   ApprovalMode,
   AuditAction,
+  AuditCount,
   AuditEntry,
+  AuditFilter,
   CertificateRecord,
   CertificateStatus,
   ContestedAttempt,
   DeviceExpectation,
+  DevicePage,
+  DeviceQuery,
   DeviceRecord,
+  DeviceSort,
   DeviceStatus,
+  FleetSummary,
   IssueOutcome,
   IssueRecord,
   Labels,
@@ -30,7 +39,7 @@ import type {
   RevokedEntry,
   TokenRecord,
 } from './records.js';
-import { APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
+import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
 import type { Registry, RenewalOptions } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
@@ -88,6 +97,25 @@ interface AuditRow {
   source: string | null;
   detail: string | null;
 }
+
+interface AdminRow {
+  name: string;
+  role: AdminRole;
+  password_hash: string | null;
+  created_at: number;
+  updated_at: number;
+}
+/** A device row joined with its current certificate's columns, prefixed `c_`. */
+type DeviceSummaryRow = DeviceRow & { [K in keyof CertificateRow as `c_${K}`]: CertificateRow[K] | null };
+
+/** The sort keys of the device list and the columns they order by (ties broken by id). */
+const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
+  id: 'd.id',
+  status: 'd.status',
+  last_seen: 'd.last_seen',
+  expires: 'c.not_after',
+};
+const DAY_MS = 86_400_000;
 
 const date = (ms: number) => new Date(ms);
 const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms));
@@ -432,12 +460,145 @@ class SqliteStore {
     this.insertAudit(entry);
   }
 
-  listAudit(filter: { deviceId?: string; limit?: number } = {}): AuditEntry[] {
-    const limit = filter.limit ?? 100;
-    const rows = filter.deviceId
-      ? (this.db.prepare('SELECT * FROM audit WHERE device_id = ? ORDER BY seq DESC LIMIT ?').all(filter.deviceId, limit) as AuditRow[])
-      : (this.db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT ?').all(limit) as AuditRow[]);
+  listAudit(filter: AuditFilter = {}): AuditEntry[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM audit
+         WHERE (@device IS NULL OR device_id = @device) AND (@action IS NULL OR action = @action) AND (@before IS NULL OR seq < @before)
+         ORDER BY seq DESC LIMIT @limit`,
+      )
+      .all({
+        device: filter.deviceId ?? null,
+        action: filter.action ?? null,
+        before: filter.beforeSeq ?? null,
+        limit: filter.limit ?? 100,
+      }) as AuditRow[];
     return rows.reverse().map(auditFromRow);
+  }
+
+  countAudit(actions: readonly string[], since: Date): AuditCount[] {
+    const rows = this.db
+      .prepare(
+        `SELECT (at / 3600000) * 3600000 AS hour, action, code, count(*) AS count FROM audit
+         WHERE at >= @since AND action IN (SELECT value FROM json_each(@actions))
+         GROUP BY hour, action, code ORDER BY hour, action, code`,
+      )
+      .all({ since: since.getTime(), actions: JSON.stringify(actions) }) as {
+      hour: number;
+      action: AuditAction;
+      code: string | null;
+      count: number;
+    }[];
+    return rows.map((r) => ({ hour: date(r.hour), action: r.action, code: r.code, count: r.count }));
+  }
+
+  // ---- fleet views ----
+
+  queryDevices(query: DeviceQuery): DevicePage {
+    const where = `
+      WHERE (@status IS NULL OR d.status = @status)
+        AND (@search IS NULL OR d.id LIKE @search ESCAPE '\\' OR d.labels LIKE @search ESCAPE '\\')
+        AND (@expiring IS NULL OR (c.status = 'active' AND c.not_after < @expiring))
+        AND (@silent IS NULL OR d.last_seen < @silent)`;
+    // The current certificate: the newest one that is not superseded (as currentCertificate).
+    const from = `FROM devices d LEFT JOIN certificates c ON c.serial = (
+        SELECT serial FROM certificates WHERE device_id = d.id AND status != 'superseded' ORDER BY issued_at DESC, rowid DESC LIMIT 1)`;
+    const params = {
+      status: query.status ?? null,
+      search: query.search ? `%${query.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null,
+      expiring: query.expiringBefore?.getTime() ?? null,
+      silent: query.silentSince?.getTime() ?? null,
+    };
+    const total = (this.db.prepare(`SELECT count(*) AS n ${from} ${where}`).get(params) as { n: number }).n;
+    const direction = query.descending ? 'DESC' : 'ASC';
+    // Devices without a certificate sort after those with one, whichever the direction.
+    const nullsLast = query.sort === 'expires' ? 'c.not_after IS NULL, ' : '';
+    const order = `${nullsLast}${DEVICE_ORDER[query.sort ?? 'id']} ${direction}, d.id ${direction}`;
+    const columns = CERTIFICATE_COLUMNS.map((c) => `c.${c} AS c_${c}`).join(', ');
+    const rows = this.db
+      .prepare(`SELECT d.*, ${columns} ${from} ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+      .all({ ...params, limit: query.limit ?? -1, offset: query.offset ?? 0 }) as DeviceSummaryRow[];
+    return {
+      total,
+      devices: rows.map((r) => ({ device: deviceFromRow(r), current: r.c_serial === null ? undefined : certificateFromRow(unprefix(r)) })),
+    };
+  }
+
+  fleetSummary(now: Date, horizonDays: number): FleetSummary {
+    const byStatus = Object.fromEntries(DEVICE_STATUSES.map((s) => [s, 0])) as Record<DeviceStatus, number>;
+    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM devices GROUP BY status').all() as { status: string; n: number }[]) {
+      byStatus[oneOf('devices', '*', 'status', r.status, DEVICE_STATUSES)] = r.n;
+    }
+    const online = (
+      this.db.prepare("SELECT count(*) AS n FROM devices WHERE reported_state IN ('online', 'renewing')").get() as { n: number }
+    ).n;
+    const t = now.getTime();
+    const expiringPerDay: number[] = Array.from({ length: horizonDays }, () => 0);
+    const perDay = this.db
+      .prepare(
+        `SELECT CAST((not_after - @now) / ${DAY_MS} AS INTEGER) AS day, count(*) AS n FROM certificates
+         WHERE status = 'active' AND not_after >= @now AND not_after < @end GROUP BY day`,
+      )
+      .all({ now: t, end: t + horizonDays * DAY_MS }) as { day: number; n: number }[];
+    for (const r of perDay) expiringPerDay[r.day] = r.n;
+    const count = (sql: string, ...args: unknown[]) => (this.db.prepare(sql).get(...args) as { n: number }).n;
+    return {
+      byStatus,
+      online,
+      expiringPerDay,
+      expired: count("SELECT count(*) AS n FROM certificates WHERE status = 'active' AND not_after < ?", t),
+      certificates: count('SELECT count(*) AS n FROM certificates'),
+      auditEntries: count('SELECT count(*) AS n FROM audit'),
+    };
+  }
+
+  // ---- console administrators ----
+
+  saveAdmin(change: AdminChange): AdminRecord {
+    return this.write(() => {
+      const now = change.now.getTime();
+      this.db
+        .prepare(
+          `INSERT INTO admins (name, role, password_hash, created_at, updated_at) VALUES (@name, @role, @hash, @now, @now)
+           ON CONFLICT (name) DO UPDATE SET role = @role, password_hash = COALESCE(@hash, password_hash), updated_at = @now`,
+        )
+        .run({ name: change.name, role: change.role, hash: change.passwordHash ?? null, now });
+      if (change.certificate) {
+        this.db
+          .prepare('INSERT INTO admin_certificates (serial, admin_name, not_after, issued_at) VALUES (?, ?, ?, ?)')
+          .run(change.certificate.serial, change.name, change.certificate.notAfter.getTime(), now);
+      }
+      const detail = { admin: change.name, role: change.role, password: change.passwordHash !== undefined };
+      this.insertAudit({
+        at: change.now,
+        action: 'admin_saved',
+        serial: change.certificate?.serial ?? null,
+        source: change.source,
+        detail,
+      });
+      return this.getAdmin(change.name)!;
+    });
+  }
+
+  getAdmin(name: string): AdminRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM admins WHERE name = ?').get(name) as AdminRow | undefined;
+    return row && adminFromRow(row);
+  }
+
+  removeAdmin(name: string, now: Date, source: string | null): boolean {
+    return this.write(() => {
+      const certificates = this.db.prepare('DELETE FROM admin_certificates WHERE admin_name = ?').run(name).changes;
+      if (this.db.prepare('DELETE FROM admins WHERE name = ?').run(name).changes === 0) return false;
+      this.insertAudit({ at: now, action: 'admin_removed', source, detail: { admin: name, certificates } });
+      return true;
+    });
+  }
+
+  adminByCertificate(serial: string, now: Date): AdminRecord | undefined {
+    const row = this.db
+      .prepare('SELECT a.* FROM admin_certificates c JOIN admins a ON a.name = c.admin_name WHERE c.serial = ? AND c.not_after > ?')
+      .get(serial, now.getTime()) as AdminRow | undefined;
+    return row && adminFromRow(row);
   }
 
   contestedAttempts(deviceId: string): ContestedAttempt[] {
@@ -696,8 +857,29 @@ class SqliteRegistry implements Registry {
   audit(entry: NewAuditEntry) {
     return this.write(() => this.store.audit(entry));
   }
-  listAudit(filter?: { deviceId?: string; limit?: number }) {
+  listAudit(filter?: AuditFilter) {
     return this.gate(() => this.store.listAudit(filter));
+  }
+  countAudit(actions: readonly string[], since: Date) {
+    return this.gate(() => this.store.countAudit(actions, since));
+  }
+  queryDevices(query: DeviceQuery) {
+    return this.gate(() => this.store.queryDevices(query));
+  }
+  fleetSummary(now: Date, horizonDays: number) {
+    return this.gate(() => this.store.fleetSummary(now, horizonDays));
+  }
+  saveAdmin(change: AdminChange) {
+    return this.write(() => this.store.saveAdmin(change));
+  }
+  getAdmin(name: string) {
+    return this.gate(() => this.store.getAdmin(name));
+  }
+  adminByCertificate(serial: string, now: Date) {
+    return this.gate(() => this.store.adminByCertificate(serial, now));
+  }
+  removeAdmin(name: string, now: Date, source: string | null) {
+    return this.write(() => this.store.removeAdmin(name, now, source));
   }
   contestedAttempts(deviceId: string) {
     return this.gate(() => this.store.contestedAttempts(deviceId));
@@ -829,6 +1011,35 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
     pem: row.pem,
     renewFrom: maybeDate(row.renew_from),
     keyCompromised: row.key_compromised !== 0,
+  };
+}
+
+const CERTIFICATE_COLUMNS = [
+  'serial',
+  'device_id',
+  'key_sha256',
+  'not_before',
+  'not_after',
+  'status',
+  'issued_at',
+  'revoked_at',
+  'revocation_reason',
+  'pem',
+  'renew_from',
+  'key_compromised',
+] as const satisfies readonly (keyof CertificateRow)[];
+
+function unprefix(row: DeviceSummaryRow): CertificateRow {
+  return Object.fromEntries(CERTIFICATE_COLUMNS.map((c) => [c, row[`c_${c}`]])) as unknown as CertificateRow;
+}
+
+function adminFromRow(row: AdminRow): AdminRecord {
+  return {
+    name: row.name,
+    role: oneOf('admins', row.name, 'role', row.role, ADMIN_ROLES),
+    passwordHash: row.password_hash,
+    createdAt: date(row.created_at),
+    updatedAt: date(row.updated_at),
   };
 }
 

@@ -18,6 +18,8 @@ export interface FleetServer {
   readonly rootPem: string;
   readonly url: string;
   readonly port: number;
+  /** The web console, when serve was started with --console-listen. */
+  readonly consoleUrl: string | undefined;
   /** The serve process, for tests that kill it (-9) the way a power cut would. */
   readonly pid: number;
   /** Everything the server wrote to stderr so far (JSON log lines). */
@@ -47,7 +49,7 @@ export async function startServer(
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; port: number; consoleUrl?: string }>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`fleetcert serve did not start:\n${stderr}`)), 15_000);
     child.stdout!.on('data', (c: Buffer) => {
@@ -55,7 +57,7 @@ export async function startServer(
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (line) {
         clearTimeout(timer);
-        resolve(JSON.parse(line) as { url: string; port: number });
+        resolve(JSON.parse(line) as { url: string; port: number; consoleUrl?: string });
       }
     });
     exited
@@ -72,6 +74,7 @@ export async function startServer(
     rootPem: await readFile(join(dataDir, 'ca', 'root.pem'), 'utf8'),
     url: ready.url,
     port: ready.port,
+    consoleUrl: ready.consoleUrl,
     pid: child.pid!,
     logs: () => stderr,
     stop: () => stopProcess(child, exited, 'fleetcert serve'),

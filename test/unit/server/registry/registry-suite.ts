@@ -343,5 +343,123 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.equal(seen, ['commit', 'outside saw active']);
     }));
 
+  it('queryDevices: filters, searches (LIKE wildcards are literal), sorts and pages in the registry, with the current certificate', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      for (const [id, serial] of [
+        ['dev-a', '0a'],
+        ['dev-b', '0b'],
+        ['dev_c', '0c'],
+        ['other', '0d'],
+      ] as const) {
+        await issue(registry, id, serial, 't1');
+      }
+      await registry.revokeDevice('dev-b', 'unspecified', now, 'op');
+      const all = await registry.queryDevices({ sort: 'id' });
+      assert.is(all.total, 4);
+      assert.equal(
+        all.devices.map((d) => [d.device.id, d.current?.serial]),
+        [
+          ['dev-a', '0a'],
+          ['dev-b', '0b'],
+          ['dev_c', '0c'],
+          ['other', '0d'],
+        ],
+      );
+      assert.equal(
+        (await registry.queryDevices({ search: 'dev_' })).devices.map((d) => d.device.id),
+        ['dev_c'],
+        '_ is not a wildcard',
+      );
+      assert.equal((await registry.queryDevices({ search: '%' })).total, 0, '% is not a wildcard');
+      const page = await registry.queryDevices({ search: 'dev', sort: 'id', descending: true, offset: 1, limit: 1 });
+      assert.equal([page.total, page.devices.map((d) => d.device.id)], [3, ['dev-b']]);
+      assert.equal(
+        (await registry.queryDevices({ status: 'revoked' })).devices.map((d) => d.device.id),
+        ['dev-b'],
+      );
+      const soon = new Date(now.getTime() + 2000);
+      assert.equal(
+        (await registry.queryDevices({ expiringBefore: soon })).devices.map((d) => d.device.id),
+        ['dev-a', 'dev_c', 'other'],
+        'only active certificates expire',
+      );
+      assert.is((await registry.queryDevices({ expiringBefore: now })).total, 0);
+      assert.is((await registry.queryDevices({ silentSince: now })).total, 0);
+      assert.is((await registry.queryDevices({ silentSince: soon })).total, 4);
+    }));
+
+  it('fleetSummary and countAudit: devices by status, expiry per day, enrollments per hour', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-a', '0a', 't1');
+      await issue(registry, 'dev-b', '0b', 't1');
+      await registry.revokeDevice('dev-b', 'unspecified', now, 'op');
+      await registry.recordReportedStatus('dev-a', 'online', '0a', now);
+      const summary = await registry.fleetSummary(now, 3);
+      assert.is(summary.byStatus.active, 1);
+      assert.is(summary.byStatus.revoked, 1);
+      assert.is(summary.byStatus.pending, 0);
+      assert.is(summary.online, 1);
+      assert.equal(summary.expiringPerDay, [1, 0, 0]);
+      assert.is((await registry.fleetSummary(new Date(now.getTime() + 5000), 3)).expired, 1);
+      const counts = await registry.countAudit(['issued', 'revoked'], new Date(now.getTime() - 1));
+      assert.equal(
+        counts.map((c) => [c.hour.toISOString(), c.action, c.count]),
+        [
+          [now.toISOString(), 'issued', 2],
+          [now.toISOString(), 'revoked', 1],
+        ],
+      );
+      const revokes = await registry.listAudit({ action: 'revoked' });
+      assert.equal(
+        revokes.map((a) => a.deviceId),
+        ['dev-b'],
+      );
+      const newest = (await registry.listAudit({ limit: 1 }))[0]!;
+      assert.ok((await registry.listAudit({ beforeSeq: newest.seq })).every((a) => a.seq < newest.seq));
+    }));
+
+  it('admins: a certificate logs in only while unexpired and only as the admin it was issued to; a device serial never does', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-a', '0a', 't1');
+      const later = new Date(now.getTime() + 60_000);
+      const saved = await registry.saveAdmin({ name: 'alice', role: 'viewer', passwordHash: 'scrypt$x', now, source: 'cli:root' });
+      assert.equal([saved.role, saved.passwordHash], ['viewer', 'scrypt$x']);
+      await registry.saveAdmin({
+        name: 'alice',
+        role: 'operator',
+        certificate: { serial: 'ad01', notAfter: later },
+        now,
+        source: 'cli:root',
+      });
+      assert.equal(await registry.getAdmin('alice'), { ...saved, role: 'operator' }, 'the password is kept when none is given');
+      assert.is((await registry.adminByCertificate('ad01', now))?.name, 'alice');
+      assert.is(await registry.adminByCertificate('ad01', later), undefined, 'expired');
+      assert.is(await registry.adminByCertificate('0a', now), undefined, 'a device certificate is no admin');
+      const reused = registry.saveAdmin({
+        name: 'bob',
+        role: 'viewer',
+        certificate: { serial: 'ad01', notAfter: later },
+        now,
+        source: null,
+      });
+      await reused.then(
+        () => assert.unreachable('a serial is unique'),
+        () => undefined,
+      );
+      assert.is(await registry.getAdmin('bob'), undefined, 'a reused serial writes nothing');
+      assert.equal(
+        (await registry.listAudit({ action: 'admin_saved' })).map((a) => a.source),
+        ['cli:root', 'cli:root'],
+      );
+      assert.ok(await registry.removeAdmin('alice', now, 'cli:root'));
+      assert.is(await registry.getAdmin('alice'), undefined);
+      assert.is(await registry.adminByCertificate('ad01', now), undefined, "a removed admin's certificate opens nothing");
+      assert.not.ok(await registry.removeAdmin('alice', now, 'cli:root'));
+      assert.is((await registry.listAudit({ action: 'admin_removed' })).length, 1);
+    }));
+
   it.run();
 }

@@ -1,0 +1,29 @@
+/**
+ * Who may use the console, and how their certificate is told apart from a device's. An admin's
+ * certificate is issued by the same issuing CA (so browsers and the console's TLS listener chain
+ * it like any client certificate), but:
+ * - its CN is `admin:<name>`: the colon is outside the device-id alphabet, so no device id,
+ *   and so no device certificate (CN = device id), can ever carry it; at Mosquitto it maps to an
+ *   ACL subtree no device uses;
+ * - its subject also carries O = ADMIN_ORGANIZATION, which the device profile never writes;
+ * - the console trusts it only if its serial is recorded for that admin in the registry.
+ */
+import { FleetcertError } from '../../shared/errors.js';
+
+export const ADMIN_ORGANIZATION = 'fleetcert administrators';
+export const ADMIN_CN_PREFIX = 'admin:';
+const ADMIN_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
+
+export function parseAdminName(name: string): string {
+  if (!ADMIN_NAME.test(name)) {
+    throw new FleetcertError(
+      'usage',
+      `admin name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
+    );
+  }
+  return name;
+}
+
+export function adminCommonName(name: string): string {
+  return `${ADMIN_CN_PREFIX}${parseAdminName(name)}`;
+}
