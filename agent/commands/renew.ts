@@ -24,7 +24,14 @@ export function renewCommand(io: CliIo): Command {
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
         'agent moves its connection to the new certificate by itself.',
     )
-    .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
+    .addOption(new Option('--force', 'renew even if the certificate is not due yet'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert-agent renew            # only if due
+  fleetcert-agent renew --force --json`,
+    );
   return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
     const { config, layout, log } = await agentContext(options);
     const store = new CredentialStore(layout, log);

@@ -33,6 +33,14 @@ export function runCommand(_io: CliIo): Command {
         'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a ' +
         'bootstrap file is still there. Publishes what local programs put in its outbox ' +
         '("fleetcert-agent publish"). Logs JSON lines to stderr.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  systemctl start fleetcert-agent   # the unit runs: fleetcert-agent run
+  fleetcert-agent run --enroll-url https://broker.local:8443 --broker broker.local:8883   # no mDNS on this network
+  fleetcert-agent run --log-level debug`,
     );
   return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);

@@ -13,6 +13,13 @@ export function statusCommand(io: CliIo): Command {
       'Show whether this device is enrolled, what its live certificate says, a renewed certificate waiting to be proven ' +
         'at the broker (two-phase renewal), if any, and where the bootstrap token lives.\n' +
         'Exit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert-agent status
+  fleetcert-agent status --json | jq -r .notAfter`,
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);

@@ -30,6 +30,14 @@ export function deviceCommand(io: CliIo): Command {
   device
     .command('list')
     .summary('list devices with their current certificate')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device list
+  fleetcert device list --pending        # waiting for "device approve", with their key fingerprints
+  fleetcert device list --status revoked --json`,
+    )
     .addOption(dataDirOption())
     .addOption(new Option('--status <status>', 'only devices in this state').choices(DEVICE_STATUSES).conflicts('pending'))
     .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
@@ -101,6 +109,13 @@ export function deviceCommand(io: CliIo): Command {
   device
     .command('show')
     .summary('one device: record, certificates, audit trail')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device show rpi4-100000002a5c3b71
+  fleetcert device show rpi4-100000002a5c3b71 --json | jq .certificates`,
+    )
     .argument('<id>', 'device id')
     .addOption(dataDirOption())
     .addOption(jsonOption())
@@ -173,6 +188,13 @@ export function deviceCommand(io: CliIo): Command {
         'pass it as --key-sha256; without it, the key listed now is approved, unless another key contested the id.',
     )
     .argument('<id>', 'device id')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device list --pending
+  fleetcert device approve rpi4-100000002a5c3b71 --key-sha256 <the keySha256 the device logged>`,
+    )
     .addOption(new Option('--key-sha256 <hex>', 'approve only if the waiting key has this SHA-256 fingerprint (hex, colons allowed)'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
@@ -193,6 +215,12 @@ export function deviceCommand(io: CliIo): Command {
     .description(
       'Reset a device: the next enrollment with a valid token binds the id to whatever key it presents ' +
         '(e.g. a re-flashed board). Certificates already issued stay valid until they expire or are revoked.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device reset rpi3-c3f1e2d4   # a re-flashed board enrolls again with its new key`,
     )
     .argument('<id>', 'device id')
     .addOption(dataDirOption())
@@ -215,6 +243,13 @@ export function deviceCommand(io: CliIo): Command {
       'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config), ' +
         "also publish a new CRL, reload Mosquitto and end the device's live MQTT session, so it is cut off at " +
         'once. Safe to run again: a second run republishes and ends any session that came back.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device revoke rpi4-100000002a5c3b71 --passphrase-file /etc/fleetcert/ca-passphrase
+  fleetcert device revoke opi-pc-2c00081a1b2c3d4 --reason keyCompromise --json`,
     )
     .argument('<id>', 'device id')
     .addOption(
@@ -314,7 +349,9 @@ async function approveWaitingKey(registry: Registry, id: string, given: string |
   const device = await registry.getDevice(id);
   if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list --pending"' });
   if (device.status !== 'pending' || device.pendingKeySha256 === null) {
-    throw new FleetcertError('usage', `device "${id}" is ${device.status}, not pending`);
+    throw new FleetcertError('device_not_pending', `device "${id}" is ${device.status}, not pending`, {
+      hint: 'see "fleetcert device list --pending"',
+    });
   }
   const hint =
     `compare "fleetcert device show ${id}" with the key fingerprint (keySha256) in the device's log; ` +
