@@ -59,7 +59,7 @@ export function tokenCommand(io: CliIo): Command {
       'after',
       `
 Examples:
-  fleetcert token create --name plant3 --uses 200 --expires 14d --id-pattern 'rpi-*' \\
+  fleetcert token create --name plant3 --uses 200 --expires 14d --id-pattern 'rpi*' \\
       --label site=plant3 --out fleetcert.json
   fleetcert token create --name lab --approval manual --out /media/boot/fleetcert.json
 
