@@ -9,6 +9,7 @@ import {
   type ContestedAttempt,
   type DeviceRecord,
   type DeviceStatus,
+  type RefusalGroup,
 } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
@@ -18,6 +19,7 @@ import { loadBrokerLink } from '../config/broker-settings.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { revokeDevice } from '../revocation/revoke-device.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
+import { refusalJson, refusalsSince, refusalsTable, REFUSALS_WINDOW_DAYS } from './device-refusals.js';
 import { day, minute, row, table } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
 
@@ -36,14 +38,27 @@ export function deviceCommand(io: CliIo): Command {
 Examples:
   fleetcert device list
   fleetcert device list --pending        # waiting for "device approve", with their key fingerprints
-  fleetcert device list --status revoked --json`,
+  fleetcert device list --status revoked --json
+  fleetcert device list --refused        # boards refused on first contact (id_not_allowed, token_expired, ...)`,
     )
     .addOption(dataDirOption())
     .addOption(new Option('--status <status>', 'only devices in this state').choices(DEVICE_STATUSES).conflicts('pending'))
     .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
+    .addOption(
+      new Option(
+        '--refused',
+        `refused enrollment attempts of the last ${REFUSALS_WINDOW_DAYS} days (id, source, code, count), not devices`,
+      ).conflicts(['status', 'pending']),
+    )
     .addOption(jsonOption())
-    .action(async (options: { dataDir: string; status?: DeviceStatus; pending?: boolean; json?: boolean }) => {
+    .action(async (options: { dataDir: string; status?: DeviceStatus; pending?: boolean; refused?: boolean; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
+      if (options.refused) {
+        const groups = await withRegistry(layout, (registry) => registry.listRefusals({ since: refusalsSince(new Date()) }));
+        if (options.json) io.stdout(JSON.stringify({ ok: true, refusals: groups.map(refusalJson) }) + '\n');
+        else io.stdout(groups.length === 0 ? `No refused attempts in the last ${REFUSALS_WINDOW_DAYS} days.\n` : refusalsTable(groups));
+        return;
+      }
       const rows = await withRegistry(layout, async (registry) => {
         const devices = options.pending
           ? (await registry.listDevices()).filter((d) => WAITING.includes(d.status))
@@ -122,11 +137,21 @@ Examples:
     .action(async (id: string, options: { dataDir: string; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
       const found = await withRegistry(layout, (registry) => lookup(registry, id));
+      if (found.device === undefined) {
+        // Never enrolled, but refused: what the operator looking for this board needs to see.
+        io.stdout(
+          options.json
+            ? JSON.stringify({ ok: true, device: null, refusals: found.refusals.map(refusalJson) }) + '\n'
+            : `No device ${id} in the registry: it never enrolled. Its refused attempts:\n` + refusalsTable(found.refusals),
+        );
+        return;
+      }
       if (options.json) {
         io.stdout(
           JSON.stringify({
             ok: true,
             device: deviceJson(found.device),
+            refusals: found.refusals.map(refusalJson),
             contested: found.contested.map(contestedJson),
             certificates: found.certificates.map(certificateJson),
             audit: found.audit.map(auditJson),
@@ -312,18 +337,33 @@ Examples:
   return device;
 }
 
-interface DeviceDetails {
-  device: DeviceRecord;
-  contested: ContestedAttempt[];
-  certificates: CertificateRecord[];
-  audit: AuditEntry[];
-}
+type DeviceDetails =
+  | { device: undefined; refusals: RefusalGroup[] }
+  | {
+      device: DeviceRecord;
+      refusals: RefusalGroup[];
+      contested: ContestedAttempt[];
+      certificates: CertificateRecord[];
+      audit: AuditEntry[];
+    };
 
+/** The device, or, for an id that never enrolled, its refusals; device_not_found only when there are none either. */
 async function lookup(registry: Registry, id: string): Promise<DeviceDetails> {
   const device = await registry.getDevice(id);
-  if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list"' });
+  const refusals = await registry.listRefusals({ since: refusalsSince(new Date()), deviceId: id });
+  if (!device) {
+    if (refusals.length > 0) return { device, refusals };
+    throw new FleetcertError(
+      'device_not_found',
+      `no device "${id}", and no refused attempt for it in the last ${REFUSALS_WINDOW_DAYS} days`,
+      {
+        hint: 'see "fleetcert device list" and "fleetcert device list --refused"',
+      },
+    );
+  }
   return {
     device,
+    refusals,
     contested: await registry.contestedAttempts(id),
     certificates: await registry.listCertificates(id),
     audit: await registry.listAudit({ deviceId: id, limit: 50 }),

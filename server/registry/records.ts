@@ -106,6 +106,20 @@ export interface ContestedAttempt {
   readonly tokenId: string | null;
 }
 
+/**
+ * Refused enrollment attempts (audit rows `refused`), grouped by device id, source and code: what
+ * `fleetcert device list --refused` shows, so a board refused on first contact is visible.
+ */
+export interface RefusalGroup {
+  /** The id the request asked for; null when it was refused before its CSR was read (a bad token). */
+  readonly deviceId: string | null;
+  readonly source: string | null;
+  readonly code: string | null;
+  readonly count: number;
+  readonly firstAt: Date;
+  readonly lastAt: Date;
+}
+
 export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'> &
   Partial<Pick<AuditEntry, 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'>>;
 

@@ -23,6 +23,7 @@ import type {
   IssueRecord,
   NewAuditEntry,
   PendingRecord,
+  RefusalGroup,
   RevokedEntry,
   TokenRecord,
 } from './records.js';
@@ -91,6 +92,8 @@ export interface Registry {
   listAudit(filter?: { deviceId?: string; limit?: number }): Promise<AuditEntry[]>;
   /** Competing keys refused (`id_pending`) since the device's id was last bound (its latest pending or reset row). */
   contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
+  /** Refused attempts at or after `since` (of one device id, if given), grouped; the most recent group first. */
+  listRefusals(filter: { since: Date; deviceId?: string; limit?: number }): Promise<RefusalGroup[]>;
 
   /**
    * Runs `work` as one transaction: its reads see one state and its writes commit together or

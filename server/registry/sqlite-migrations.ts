@@ -88,4 +88,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN key_compromised INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
+  `
+  -- fleetcert device list --refused: recent refusals without a scan of the whole audit log.
+  CREATE INDEX audit_refused ON audit (at) WHERE action = 'refused';
+  `,
 ];
