@@ -4,6 +4,8 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { CredentialStore } from '../credentials/credential-store.js';
+import { keepCredentialsToThisBoard } from '../credentials/hardware-binding.js';
+import { resolveIdentity } from '../identity/resolve-identity.js';
 import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
 import { checkRenewalDue } from '../renewal/check-renewal-due.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
@@ -34,6 +36,8 @@ Examples:
     );
   return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
     const { config, layout, log } = await agentContext(options);
+    // Never renew another board's certificate (a cloned card): set aside, it leaves this board not enrolled.
+    await keepCredentialsToThisBoard(layout, await resolveIdentity(config.identityRoot, config.idTemplate, layout), log, new Date());
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
     const live = await store.requireLive();

@@ -1,0 +1,87 @@
+/**
+ * A configured SD card cloned onto a second board of the same model (issue 14 item 2): the
+ * clone never uses the first board's credentials. It sets them aside (kept), says so once, and
+ * enrolls as itself with the fleet token the clone carried in its state directory.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeCertificate, readCertificates } from '#shared/pki/certificate.js';
+import { boardRoot } from '../helpers/boards.js';
+import { bootCard } from '../helpers/boot-card.js';
+import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
+import { boardArgs } from '../helpers/device-fleet.js';
+import { startServer } from '../helpers/fleet-server.js';
+import { withTempDir } from '../helpers/temp-dir.js';
+
+const FIRST = 'rpi4-100000002a5c3b71';
+const SECOND = 'rpi4-10000000deadbeef';
+
+const events = (stderr: string, event: string) =>
+  stderr.split('\n').filter((line) => line.startsWith('{') && (JSON.parse(line) as { event?: string }).event === event);
+const liveCn = async (state: string) =>
+  describeCertificate(readCertificates(await readFile(join(state, 'live', 'cert.pem'), 'utf8'))[0]!).subjectCommonName;
+
+test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept; it enrolls as itself with the carried token', async () => {
+  await withTempDir(async (dir) => {
+    const server = await startServer(dir);
+    try {
+      const boot = join(dir, 'fleetcert.json');
+      const token = await fleetcert([
+        ...['token', 'create', '--data-dir', server.dataDir, '--name', 'plant', '--uses', '5', '--id-pattern', 'rpi*'],
+        ...['--enroll-url', `https://localhost:${server.port}`, '--out', boot],
+      ]);
+      assert.is(token.code, 0, token.stderr);
+      // The second board: the same model, its own serial.
+      const otherPi4 = join(dir, 'board-b');
+      await cp(boardRoot('rpi4-bookworm-arm64'), otherPi4, { recursive: true });
+      const cpuinfo = join(otherPi4, 'proc', 'cpuinfo');
+      await writeFile(cpuinfo, (await readFile(cpuinfo, 'utf8')).replace('100000002a5c3b71', '10000000deadbeef'));
+      await writeFile(join(otherPi4, 'sys', 'class', 'net', 'eth0', 'address'), 'dc:a6:32:0a:ff:ee\n');
+
+      const stateA = join(dir, 'state-a');
+      const cardA = bootCard(dir, 'a', boot);
+      const boardA = boardArgs({ stateDir: stateA, bootstrap: cardA, brokerPort: 1, identityRoot: boardRoot('rpi4-bookworm-arm64') });
+      const first = await fleetcertAgent(['enroll', ...boardA, '--timeout', '20', '--json']);
+      assert.is(first.code, 0, first.stderr);
+      assert.is(JSON.parse(first.stdout).deviceId, FIRST);
+      assert.not.match(await readFile(cardA, 'utf8'), /fct_/, 'the token left the boot partition for the state directory');
+
+      // The operator clones the configured card: boot partition and state directory.
+      const stateB = join(dir, 'state-b');
+      await cp(stateA, stateB, { recursive: true, verbatimSymlinks: true });
+      const cardB = join(dir, 'card-b', 'fleetcert.json');
+      await cp(cardA, cardB);
+      const boardB = boardArgs({ stateDir: stateB, bootstrap: cardB, brokerPort: 1, identityRoot: otherPi4 });
+
+      const clone = await fleetcertAgent(['enroll', ...boardB, '--timeout', '20', '--json']);
+      assert.is(clone.code, 0, clone.stderr);
+      // Today's main answered "already enrolled" as the first board, and the two took each other's session.
+      const enrolled = JSON.parse(clone.stdout) as { deviceId: string; enrolledNow: boolean };
+      assert.equal([enrolled.deviceId, enrolled.enrolledNow], [SECOND, true]);
+      assert.is(await liveCn(stateB), SECOND);
+      const setAside = events(clone.stderr, 'foreign_credentials_set_aside');
+      assert.is(setAside.length, 1, clone.stderr);
+      const foreign = (await readdir(stateB)).filter((name) => name.startsWith('foreign-'));
+      assert.is(foreign.length, 1);
+      assert.match(setAside[0]!, foreign[0]!);
+      assert.is(await liveCn(join(stateB, foreign[0]!)), FIRST, "the first board's credentials are kept, not deleted");
+      assert.ok((await readdir(join(stateB, foreign[0]!))).includes('bootstrap.json'));
+
+      // Once set aside, never again; the first board is still itself.
+      const again = await fleetcertAgent(['enroll', ...boardB, '--json']);
+      assert.is(JSON.parse(again.stdout).enrolledNow, false, again.stderr);
+      assert.is(events(again.stderr, 'foreign_credentials_set_aside').length, 0);
+      const original = await fleetcertAgent(['enroll', ...boardA, '--json']);
+      assert.equal([JSON.parse(original.stdout).deviceId, JSON.parse(original.stdout).enrolledNow], [FIRST, false]);
+
+      const listed = await fleetcert(['device', 'list', '--data-dir', server.dataDir, '--json']);
+      assert.equal((JSON.parse(listed.stdout).devices as { id: string }[]).map((d) => d.id).sort(), [FIRST, SECOND].sort());
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test.run();
