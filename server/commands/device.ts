@@ -10,6 +10,7 @@ import {
   type DeviceRecord,
   type DeviceStatus,
   type RefusalGroup,
+  type TakeoverFlag,
 } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
@@ -72,11 +73,14 @@ Examples:
           })),
         );
       });
+      const takeovers = await withRegistry(layout, (registry) => registry.listTakeoverFlags({ since: takeoverSince(new Date()) }));
+      const takenOver = new Map(takeovers.map((t) => [t.deviceId, t]));
       if (options.json) {
         const devices = rows.map((r) => ({
           ...deviceJson(r.device),
           contested: r.contested,
           certificate: r.current ? certificateJson(r.current) : null,
+          sessionTakeover: takeoverJson(takenOver.get(r.device.id)),
         }));
         io.stdout(JSON.stringify({ ok: true, devices }) + '\n');
         return;
@@ -119,6 +123,8 @@ Examples:
           ]),
         ),
       );
+      const flagged = rows.filter((r) => takenOver.has(r.device.id)).map((r) => r.device.id);
+      if (flagged.length > 0) io.stdout(`${TAKEOVER_NOTE}: ${flagged.join(', ')} (see "fleetcert device show <id>").\n`);
     });
 
   device
@@ -151,6 +157,7 @@ Examples:
           JSON.stringify({
             ok: true,
             device: deviceJson(found.device),
+            sessionTakeover: takeoverJson(found.takeover),
             refusals: found.refusals.map(refusalJson),
             contested: found.contested.map(contestedJson),
             certificates: found.certificates.map(certificateJson),
@@ -180,6 +187,8 @@ Examples:
         row('last seen', minute(d.lastSeen)),
         row('reports', d.reportedAt ? `${d.reportedState} with serial ${d.reportedSerial ?? '-'} at ${minute(d.reportedAt)}` : '-'),
       ];
+      const t = found.takeover;
+      if (t) lines.push(row('sessions', `${TAKEOVER_NOTE}: flagged ${t.flags} time(s), last at ${minute(t.lastAt)}`));
       if (d.pendingKeySha256) lines.push(row(d.status === 'approved' ? 'approved key' : 'waiting key', `sha256 ${d.pendingKeySha256}`));
       if (found.contested.length > 0) {
         lines.push(row('contested', `${found.contested.length} other key(s) refused since the id was bound:`));
@@ -342,6 +351,7 @@ type DeviceDetails =
   | {
       device: DeviceRecord;
       refusals: RefusalGroup[];
+      takeover: TakeoverFlag | undefined;
       contested: ContestedAttempt[];
       certificates: CertificateRecord[];
       audit: AuditEntry[];
@@ -364,6 +374,7 @@ async function lookup(registry: Registry, id: string): Promise<DeviceDetails> {
   return {
     device,
     refusals,
+    takeover: (await registry.listTakeoverFlags({ since: takeoverSince(new Date()), deviceId: id }))[0],
     contested: await registry.contestedAttempts(id),
     certificates: await registry.listCertificates(id),
     audit: await registry.listAudit({ deviceId: id, limit: 50 }),
@@ -418,6 +429,18 @@ function auditLine(a: AuditEntry): string {
   const key = typeof a.detail?.keySha256 === 'string' ? ` key ${a.detail.keySha256.slice(0, 16)}` : '';
   const serial = a.serial ? ` serial ${a.serial.slice(0, 16)}` : '';
   return `${a.action}${a.code ? ` (${a.code})` : ''}${serial}${key}${a.source ? ` from ${a.source}` : ''}`;
+}
+
+/** How far back a session-takeover flag still shows (server/sessions/session-churn.ts raises it). */
+const TAKEOVER_WINDOW_DAYS = 7;
+const TAKEOVER_NOTE = 'sessions taken over repeatedly (two boards with one identity, e.g. a cloned card?)';
+
+function takeoverSince(now: Date): Date {
+  return new Date(now.getTime() - TAKEOVER_WINDOW_DAYS * 86_400_000);
+}
+
+function takeoverJson(t: TakeoverFlag | undefined) {
+  return t ? { flags: t.flags, firstAt: t.firstAt.toISOString(), lastAt: t.lastAt.toISOString() } : null;
 }
 
 function contestedJson(c: ContestedAttempt) {

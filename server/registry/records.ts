@@ -81,7 +81,8 @@ export type AuditAction =
   | 'reset'
   | 'revoked'
   | 'predecessors_revoked'
-  | 'renew_requested';
+  | 'renew_requested'
+  | 'session_takeover';
 
 export interface AuditEntry {
   readonly seq: number;
@@ -116,6 +117,15 @@ export interface RefusalGroup {
   readonly source: string | null;
   readonly code: string | null;
   readonly count: number;
+  readonly firstAt: Date;
+  readonly lastAt: Date;
+}
+
+/** A device flagged for sessions taken over repeatedly (audit rows `session_takeover`, server/sessions/session-churn.ts). */
+export interface TakeoverFlag {
+  readonly deviceId: string;
+  /** How many times it was flagged (at most once per detection window). */
+  readonly flags: number;
   readonly firstAt: Date;
   readonly lastAt: Date;
 }

@@ -25,6 +25,7 @@ import type {
   PendingRecord,
   RefusalGroup,
   RevokedEntry,
+  TakeoverFlag,
   TokenRecord,
 } from './records.js';
 
@@ -94,6 +95,8 @@ export interface Registry {
   contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
   /** Refused attempts at or after `since` (of one device id, if given), grouped; the most recent group first. */
   listRefusals(filter: { since: Date; deviceId?: string; limit?: number }): Promise<RefusalGroup[]>;
+  /** Devices flagged `session_takeover` at or after `since` (one device, if given), the most recent first. */
+  listTakeoverFlags(filter: { since: Date; deviceId?: string }): Promise<TakeoverFlag[]>;
 
   /**
    * Runs `work` as one transaction: its reads see one state and its writes commit together or

@@ -89,7 +89,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
   `
-  -- fleetcert device list --refused: recent refusals without a scan of the whole audit log.
-  CREATE INDEX audit_refused ON audit (at) WHERE action = 'refused';
+  -- device list --refused and the session-takeover flag: recent rows of one action without a
+  -- scan of the whole audit log.
+  CREATE INDEX audit_by_action ON audit (action, at);
   `,
 ];

@@ -11,8 +11,9 @@ import { describeCertificate, readCertificates } from '#shared/pki/certificate.j
 import { boardRoot } from '../helpers/boards.js';
 import { bootCard } from '../helpers/boot-card.js';
 import { fleetcert, fleetcertAgent } from '../helpers/cli.js';
-import { boardArgs } from '../helpers/device-fleet.js';
-import { startServer } from '../helpers/fleet-server.js';
+import { startAgent } from '../helpers/agent-process.js';
+import { boardArgs, startDeviceFleet } from '../helpers/device-fleet.js';
+import { startServer, waitForEvent } from '../helpers/fleet-server.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
 const FIRST = 'rpi4-100000002a5c3b71';
@@ -82,6 +83,38 @@ test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept
       await server.stop();
     }
   });
+});
+
+test('two boards the agent cannot tell apart share one identity: the server flags the device in device show and list', async () => {
+  // The same board files for both (a board without serial or MAC, or an older agent): only the server can notice.
+  const devices = await startDeviceFleet({ prefix: 'fleetcert-takeover-', token: { name: 'plant', uses: 5 } });
+  const agents: ReturnType<typeof startAgent>[] = [];
+  try {
+    const { fleet } = devices;
+    const first = await fleetcertAgent(['enroll', ...devices.agentArgs('pi'), '--json']);
+    assert.is(first.code, 0, first.stderr);
+    const deviceId = JSON.parse(first.stdout).deviceId as string;
+    const clonedState = join(devices.dir, 'state-clone');
+    await cp(devices.stateDir('pi'), clonedState, { recursive: true, verbatimSymlinks: true });
+    const cloneArgs = devices.agentArgs('pi').map((arg) => (arg === devices.stateDir('pi') ? clonedState : arg));
+    agents.push(startAgent(['run', ...devices.agentArgs('pi')]), startAgent(['run', ...cloneArgs]));
+
+    // Each takes the session from the other as it reconnects (every 5 s): 5 connections within a minute.
+    const flagged = await waitForEvent(fleet.server, 'session_takeover_suspected', { timeoutMs: 60_000 });
+    assert.is(flagged.deviceId, deviceId);
+    const shown = await fleetcert(['device', 'show', deviceId, '--data-dir', fleet.server.dataDir, '--json']);
+    const takeover = JSON.parse(shown.stdout).sessionTakeover as { flags: number } | null;
+    assert.ok(takeover && takeover.flags >= 1, shown.stdout);
+    const text = await fleetcert(['device', 'show', deviceId, '--data-dir', fleet.server.dataDir]);
+    assert.match(text.stdout, /sessions\s+sessions taken over repeatedly/);
+    const listed = await fleetcert(['device', 'list', '--data-dir', fleet.server.dataDir]);
+    assert.match(listed.stdout, new RegExp(`taken over repeatedly.*: ${deviceId}`));
+    const json = await fleetcert(['device', 'list', '--data-dir', fleet.server.dataDir, '--json']);
+    assert.ok(JSON.parse(json.stdout).devices[0].sessionTakeover);
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+    await devices.stop();
+  }
 });
 
 test.run();

@@ -248,6 +248,26 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.is((await registry.listRefusals({ since: now, limit: 1 })).length, 1);
     }));
 
+  it('takeover flags: per device, counted, newest first, only since the given time', () =>
+    withRegistry(async (registry) => {
+      const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+      const flag = (minutes: number, deviceId: string) =>
+        registry.audit({ at: at(minutes), action: 'session_takeover', deviceId, source: 'mqtt-status', detail: { connects: 5 } });
+      await flag(-30, 'a');
+      await flag(1, 'a');
+      await flag(3, 'a');
+      await flag(2, 'b');
+      assert.equal(await registry.listTakeoverFlags({ since: now }), [
+        { deviceId: 'a', flags: 2, firstAt: at(1), lastAt: at(3) },
+        { deviceId: 'b', flags: 1, firstAt: at(2), lastAt: at(2) },
+      ]);
+      assert.equal(
+        (await registry.listTakeoverFlags({ since: at(-60), deviceId: 'a' })).map((f) => f.flags),
+        [3],
+      );
+      assert.equal(await registry.listTakeoverFlags({ since: now, deviceId: 'c' }), []);
+    }));
+
   it('revoke: the device and every unexpired certificate; a second revoke changes nothing', () =>
     withRegistry(async (registry) => {
       await registry.createToken(token('t1', null), null);
