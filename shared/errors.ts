@@ -98,6 +98,7 @@ export const ERROR_CODES = {
   token_not_found: { publicMessage: 'no such token', exit: 'notReady' },
   config_invalid: { publicMessage: 'invalid configuration', exit: 'invalidInput' },
   not_enrolled: { publicMessage: 'this device is not enrolled', exit: 'notReady' },
+  credentials_foreign: { publicMessage: 'the credentials belong to another board (a cloned card)', exit: 'invalidInput' },
   credentials_corrupt: { publicMessage: "the device's key or certificate files are corrupt", exit: 'invalidInput' },
   broker_reload_failed: { publicMessage: 'the broker could not be reloaded', exit: 'failure' },
   broker_admin_failed: { publicMessage: "the broker's admin listener could not be reached", exit: 'failure' },

@@ -16,6 +16,7 @@
 import { copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { FleetcertError } from '../../shared/errors.js';
 import { pathExists } from '../../shared/fs/path-exists.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import type { Logger } from '../../shared/log/logger.js';
@@ -70,6 +71,21 @@ export async function recordBinding(layout: StateLayout, facts: HardwareFacts): 
 }
 
 export type BindingOutcome = 'own' | 'recorded' | 'unbound' | 'set_aside';
+
+/**
+ * For commands other than the service (`renew`): refuses another board's credentials without
+ * touching anything (a wrong --identity-root must not move a good state), leaving the move to
+ * `run`/`enroll`. A state with no record passes: the service records it.
+ */
+export async function refuseForeignCredentials(layout: StateLayout, identity: DeviceIdentity): Promise<void> {
+  const recorded = await readBinding(layout.hardwareBinding);
+  const mismatch = recorded && bindingMismatch(recorded, hardwareFacts(identity));
+  if (mismatch) {
+    throw new FleetcertError('credentials_foreign', `the credentials in ${layout.root} belong to another board (${mismatch})`, {
+      hint: 'a cloned card: restart the service (systemctl restart fleetcert-agent); it sets them aside and enrolls this board',
+    });
+  }
+}
 
 /**
  * At start, before any credential is read: finishes setting aside a foreign state interrupted by

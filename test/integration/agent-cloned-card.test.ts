@@ -56,6 +56,11 @@ test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept
       await cp(cardA, cardB);
       const boardB = boardArgs({ stateDir: stateB, bootstrap: cardB, brokerPort: 1, identityRoot: otherPi4 });
 
+      // A renewal on the clone (its timer) refuses the other board's certificate and moves nothing.
+      const renew = await fleetcertAgent(['renew', '--force', ...boardB, '--json']);
+      assert.equal([renew.code, JSON.parse(renew.stdout).code], [3, 'credentials_foreign'], renew.stderr);
+      assert.not.ok((await readdir(stateB)).some((name) => name.startsWith('foreign-')));
+
       const clone = await fleetcertAgent(['enroll', ...boardB, '--timeout', '20', '--json']);
       assert.is(clone.code, 0, clone.stderr);
       // Today's main answered "already enrolled" as the first board, and the two took each other's session.
