@@ -1,6 +1,7 @@
 /**
- * The device ids the docs promise are the ones real boards yield: computed from the board
- * fixtures, never typed by hand; and the README's token example admits the Raspberry Pis.
+ * Examples in the docs that a new user copies: the device ids they promise are the ones real
+ * boards yield (computed from the board fixtures, never typed by hand), the README's token
+ * example admits the Raspberry Pis, and its `init` commands are alternatives, not a sequence.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -35,6 +36,14 @@ test("the README's token example admits the Raspberry Pis the README talks about
   for (const id of readme.matchAll(/fleetcert (?:device \w+|renew-now) (rpi[\w-]+)/g)) {
     assert.is(id[1], (await idOf('rpi4-bookworm-arm64')).deviceId, 'README examples use an id a real Pi 4 yields');
   }
+});
+
+test("the README's init commands are alternatives: init runs once per data directory (a second run is ca_exists)", async () => {
+  const readme = await readFile(repoPath('README.md'), 'utf8');
+  const lines = readme.split('\n');
+  const inits = lines.flatMap((line, i) => (line.startsWith('fleetcert init') ? [i] : []));
+  assert.ok(inits.length >= 2);
+  for (const i of inits.slice(1)) assert.match(lines[i - 1]!, /^# OR\b/, `README line ${i + 1} follows another init without "# OR"`);
 });
 
 test.run();
