@@ -24,7 +24,7 @@ const events = (stderr: string, event: string) =>
 const liveCn = async (state: string) =>
   describeCertificate(readCertificates(await readFile(join(state, 'live', 'cert.pem'), 'utf8'))[0]!).subjectCommonName;
 
-test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept; it enrolls as itself with the carried token', async () => {
+test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept; enrolls as itself with the carried token', async () => {
   await withTempDir(async (dir) => {
     const server = await startServer(dir);
     try {
