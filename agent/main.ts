@@ -3,7 +3,7 @@
  * `fleetcert-agent`: runs on each device. The only place that sets the process exit code.
  */
 import { Command } from 'commander';
-import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
+import { exitCodesHelp } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { discoverCommand } from './commands/discover.js';
@@ -27,6 +27,6 @@ const program = new Command('fleetcert-agent')
   .addCommand(publishCommand(processIo))
   .addCommand(discoverCommand(processIo))
   .addCommand(moveTokenCommand(processIo))
-  .addHelpText('after', EXIT_CODES_HELP);
+  .addHelpText('after', exitCodesHelp('fleetcert-agent'));
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -199,6 +199,8 @@ function docs(stage, name, thirdParty, where, extra = {}) {
   gzipMax(join(stage, doc, 'changelog.Debian'));
   // Not INSTALL.md: Debian reserves that name for building from source (lintian).
   put(stage, `${doc}/installing.md`, readFileSync(join(ROOT, 'docs', 'INSTALL.md')));
+  // Named by every --help ("Docs:"): the reference must be on the machine where the program runs.
+  put(stage, `${doc}/cli.md`, readFileSync(join(ROOT, 'docs', 'CLI.md')));
   for (const [file, content] of Object.entries(extra)) put(stage, `${doc}/${file}`, content);
 }
 

@@ -4,7 +4,7 @@
  * process exit code.
  */
 import { Command } from 'commander';
-import { EXIT_CODES_HELP } from '../shared/cli/exit-codes.js';
+import { exitCodesHelp } from '../shared/cli/exit-codes.js';
 import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { adminCommand } from './commands/admin.js';
@@ -28,6 +28,6 @@ const program = new Command('fleetcert')
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
   .addCommand(adminCommand(processIo))
-  .addHelpText('after', EXIT_CODES_HELP);
+  .addHelpText('after', exitCodesHelp('fleetcert'));
 
 process.exitCode = await runCli(program, process.argv.slice(2));

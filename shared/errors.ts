@@ -91,12 +91,14 @@ export const ERROR_CODES = {
   key_decrypt_failed: { publicMessage: 'the private key could not be decrypted', exit: 'invalidInput' },
   passphrase_missing: { publicMessage: 'no CA passphrase was given', exit: 'invalidInput' },
   pending_key_mismatch: { publicMessage: 'the key waiting for approval is not the one given', exit: 'conflict' },
+  device_not_pending: { publicMessage: 'the device is not waiting for approval', exit: 'conflict' },
   ca_exists: { publicMessage: 'a CA already exists', exit: 'conflict' },
   file_exists: { publicMessage: 'the file already exists', exit: 'conflict' },
   ca_missing: { publicMessage: 'no CA has been initialised', exit: 'notReady' },
   token_not_found: { publicMessage: 'no such token', exit: 'notReady' },
   config_invalid: { publicMessage: 'invalid configuration', exit: 'invalidInput' },
   not_enrolled: { publicMessage: 'this device is not enrolled', exit: 'notReady' },
+  credentials_foreign: { publicMessage: 'the credentials belong to another board (a cloned card)', exit: 'invalidInput' },
   credentials_corrupt: { publicMessage: "the device's key or certificate files are corrupt", exit: 'invalidInput' },
   broker_reload_failed: { publicMessage: 'the broker could not be reloaded', exit: 'failure' },
   broker_admin_failed: { publicMessage: "the broker's admin listener could not be reached", exit: 'failure' },
@@ -148,6 +150,14 @@ export class FleetcertError extends Error {
 
   get publicMessage(): string {
     return ERROR_CODES[this.code].publicMessage;
+  }
+
+  /**
+   * The code scripts see in a command's `--json` error: this error's own, unless a subclass knows a
+   * more precise one (a refusal's wire code, e.g. `id_taken`, while the exit class stays `refused`).
+   */
+  get reportedCode(): string {
+    return this.code;
   }
 }
 

@@ -4,7 +4,7 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
-import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+import { addCommonOptions, agentContext, secondsOption, type CommonOptions } from './options.js';
 import { renewalParams } from './renewal-params.js';
 
 export function enrollCommand(io: CliIo): Command {
@@ -16,10 +16,19 @@ export function enrollCommand(io: CliIo): Command {
         '--timeout; a refusal only an operator can fix ends it at once (exit 6). Already enrolled: exit 0. ' +
         'Enrolled but expired: renews (grace window) or enrolls again with the bootstrap token.',
     )
-    .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 5)').default('600'));
+    .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 5)').default('600'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert-agent enroll                      # bootstrap file on the boot partition, server found over mDNS
+  fleetcert-agent enroll --bootstrap ./fleetcert.json --enroll-url https://broker.local:8443 --timeout 60
+  fleetcert-agent enroll --timeout 60 --json | jq -r '.code // "enrolled"'   # id_taken, token_expired, ... on refusal`,
+    );
   return addCommonOptions(command).action(async (options: CommonOptions & { timeout: string }) => {
+    const deadlineSeconds = secondsOption('--timeout', options.timeout);
     const { config, layout, log } = await agentContext(options);
-    const result = await ensureEnrolled(config, layout, log, { giveUpOnOperator: true, deadlineSeconds: Number(options.timeout) });
+    const result = await ensureEnrolled(config, layout, log, { giveUpOnOperator: true, deadlineSeconds });
     let live = result.live;
     let how = result.enrolledNow ? 'Enrolled' : 'Already enrolled';
     if (live.certificate.notAfter <= new Date()) {

@@ -4,6 +4,7 @@
  * flag or variable says otherwise.
  */
 import { Command, Option } from 'commander';
+import { FleetcertError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log/logger.js';
 import { loadAgentConfig, type AgentConfig, type AgentConfigInput } from '../config/agent-config.js';
 import { stateLayout, type StateLayout } from '../config/state-layout.js';
@@ -71,4 +72,12 @@ export async function agentContext(options: CommonOptions): Promise<AgentContext
   };
   const config = await loadAgentConfig(options.config, overrides);
   return { config, layout: stateLayout(config.stateDir), log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }) };
+}
+
+/** A number of seconds given on the command line (`--timeout 30`): 0 or more, else a usage error, never NaN downstream. */
+export function secondsOption(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new FleetcertError('usage', `${name} "${value}" must be a number of seconds`);
+  return n;
 }

@@ -4,7 +4,7 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { pathExists } from '../../shared/fs/path-exists.js';
 import { enqueueMessage, MAX_MESSAGE_FILE_BYTES } from '../outbox/outbox.js';
-import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
+import { addCommonOptions, agentContext, secondsOption, type CommonOptions } from './options.js';
 
 interface PublishOptions extends CommonOptions {
   wait?: string;
@@ -31,9 +31,7 @@ Examples:
   vcgencmd measure_temp | fleetcert-agent publish telemetry/soc - --wait 10`,
     );
   return addCommonOptions(command).action(async (topic: string, payload: string | undefined, options: PublishOptions) => {
-    const wait = options.wait === undefined ? undefined : Number(options.wait);
-    if (wait !== undefined && !(Number.isFinite(wait) && wait >= 0))
-      throw new FleetcertError('usage', '--wait must be a number of seconds');
+    const wait = options.wait === undefined ? undefined : secondsOption('--wait', options.wait);
     const { layout } = await agentContext(options);
     const body = payload === undefined || payload === '-' ? await readStdin() : Buffer.from(payload, 'utf8');
     const text = body.toString('utf8');

@@ -4,6 +4,9 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { CredentialStore } from '../credentials/credential-store.js';
+import { refuseForeignCredentials } from '../credentials/hardware-binding.js';
+import { resolveIdentity } from '../identity/resolve-identity.js';
+import { notifyRunningAgent } from '../runtime/agent-status.js';
 import { endpointsFromInfo, readBrokerInfo } from '../discovery/endpoints.js';
 import { checkRenewalDue } from '../renewal/check-renewal-due.js';
 import { renewCertificate } from '../renewal/renew-certificate.js';
@@ -22,11 +25,20 @@ export function renewCommand(io: CliIo): Command {
         'A certificate the server will not renew (expired past the grace window, revoked) falls back to the bootstrap token ' +
         'if a bootstrap file is there. Never runs ' +
         'at the same time as the renewal of a running agent (exit 4 while one is in progress); the running ' +
-        'agent moves its connection to the new certificate by itself.',
+        'agent is told at once (SIGHUP, to the pid in its status file) and connects with the new certificate.',
     )
-    .addOption(new Option('--force', 'renew even if the certificate is not due yet'));
+    .addOption(new Option('--force', 'renew even if the certificate is not due yet'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert-agent renew            # only if due
+  fleetcert-agent renew --force --json`,
+    );
   return addCommonOptions(command).action(async (options: CommonOptions & { force?: boolean }) => {
     const { config, layout, log } = await agentContext(options);
+    // Never renew another board's certificate (a cloned card); the service sets it aside.
+    await refuseForeignCredentials(layout, await resolveIdentity(config.identityRoot, config.idTemplate, layout));
     const store = new CredentialStore(layout, log);
     const info = await readBrokerInfo(layout.brokerInfo);
     const live = await store.requireLive();
@@ -51,6 +63,7 @@ export function renewCommand(io: CliIo): Command {
     }
     const { live: renewed, via } = await renewCertificate(await renewalParams(config, layout, endpoints, log));
     const next = describeCertificate(renewed.certificate);
+    const signalled = await notifyRunningAgent(layout.statusFile, log);
     io.stdout(
       options.json
         ? JSON.stringify({
@@ -60,9 +73,11 @@ export function renewCommand(io: CliIo): Command {
             serialNumber: next.serialNumber,
             notAfter: next.notAfter.toISOString(),
             generation: renewed.generation,
+            agentSignalled: signalled ?? null,
           }) + '\n'
         : `${via === 'renewed' ? 'Renewed' : 'Enrolled again with the bootstrap token'}: serial ${next.serialNumber}, ` +
-            `valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n`,
+            `valid until ${next.notAfter.toISOString()} (generation ${renewed.generation}).\n` +
+            (signalled ? `The running agent (pid ${signalled}) connects with it now.\n` : ''),
     );
   });
 }

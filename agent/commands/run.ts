@@ -21,6 +21,18 @@ import { addCommonOptions, addRenewalOptions, agentContext, type CommonOptions }
 import { PROOF_TIMEOUT_MS, renewalParams } from './renewal-params.js';
 import { proveCertificate } from '../mqtt/prove-certificate.js';
 import type { RenewParams } from '../renewal/renew-certificate.js';
+import { locateToken } from '../config/bootstrap-token.js';
+import type { ErrorCode } from '../../shared/errors.js';
+import type { ConnectionState } from '../mqtt/device-connection.js';
+import { StatusFile } from '../runtime/agent-status.js';
+
+/** The error code a status file records for a connection the broker will not take. */
+const CONNECTION_FAILURES: Partial<Record<ConnectionState, ErrorCode>> = {
+  revoked: 'device_revoked',
+  expired: 'cert_expired',
+  untrusted: 'chain_invalid',
+  clock: 'cert_not_yet_valid',
+};
 
 export function runCommand(_io: CliIo): Command {
   const command = new Command('run')
@@ -33,6 +45,14 @@ export function runCommand(_io: CliIo): Command {
         'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a ' +
         'bootstrap file is still there. Publishes what local programs put in its outbox ' +
         '("fleetcert-agent publish"). Logs JSON lines to stderr.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  systemctl start fleetcert-agent   # the unit runs: fleetcert-agent run
+  fleetcert-agent run --enroll-url https://broker.local:8443 --broker broker.local:8883   # no mDNS on this network
+  fleetcert-agent run --log-level debug`,
     );
   return addRenewalOptions(addCommonOptions(command)).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
@@ -47,6 +67,10 @@ export function runCommand(_io: CliIo): Command {
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     });
+    // SIGHUP (the unit's ExecReload, "fleetcert-agent renew"): the live certificate changed, connect with it now.
+    // Handled from the first moment too: Node's default would end the service.
+    let onReload = (): void => log.info('reload requested during start-up: nothing to reload yet', { event: 'reload_requested' });
+    process.on('SIGHUP', () => onReload());
     let enrolled;
     try {
       enrolled = await ensureEnrolled(config, layout, log, { giveUpOnOperator: false, sleep: abortableSleep(stop.signal) });
@@ -58,6 +82,19 @@ export function runCommand(_io: CliIo): Command {
       throw err;
     }
     const clock = new SavedClock(layout.clockFile, log);
+    const status = new StatusFile(
+      layout.statusFile,
+      {
+        agentVersion: VERSION,
+        deviceId: enrolled.deviceId,
+        connection: { state: 'connecting', since: new Date().toISOString() },
+        lastError: null,
+        nextRenewalCheck: null,
+        token: await locateToken(layout, config.bootstrapFiles),
+      },
+      log,
+    );
+    status.update({});
     const systemd = new SystemdNotifier({ socket: process.env.NOTIFY_SOCKET, log: log.child('systemd') });
     const connection = new DeviceConnection({
       broker: enrolled.endpoints.broker,
@@ -65,7 +102,10 @@ export function runCommand(_io: CliIo): Command {
       files: layout.live,
       agentVersion: VERSION,
       log: log.child('mqtt'),
-      onState: (state) => {
+      onState: (state, detail) => {
+        status.connection(state, detail);
+        const failure = CONNECTION_FAILURES[state];
+        if (failure) status.error(failure, detail);
         if (state !== 'online') return;
         systemd.ready(`connected as ${enrolled.deviceId}`);
         outbox.kick();
@@ -120,7 +160,15 @@ export function runCommand(_io: CliIo): Command {
       onNewCertificate: () => connection.follow(),
       backoff: { ...RENEWAL_BACKOFF, firstSeconds: config.renewRetrySeconds },
       log: log.child('renew'),
+      onChecked: ({ at, error }) => {
+        status.nextRenewalCheck(at);
+        if (error) status.error(error.code, error.message);
+      },
     });
+    onReload = () => {
+      log.info('reload requested: connecting with the live certificate', { event: 'reload_requested' });
+      connection.follow().catch((err: unknown) => log.error('could not follow the live certificate', { err }));
+    };
     connection.onCommand = (order) => scheduler.requestNow(order.reason ?? 'operator request');
     // Finish an interrupted renewal now, not when the old certificate is next due: the server may
     // already have superseded it with the candidate, or with a certificate for the pending key
@@ -137,6 +185,8 @@ export function runCommand(_io: CliIo): Command {
     scheduler.stop();
     await outbox.stop();
     await connection.stop();
+    status.connection('stopped', `stopped by ${signal}`);
+    await status.settled();
     log.info('stopped', { event: 'stopped' });
   });
 }

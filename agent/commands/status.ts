@@ -1,9 +1,11 @@
-/** `fleetcert-agent status`: is this device enrolled, with which certificate, until when. */
+/** `fleetcert-agent status`: is this device enrolled, with which certificate, until when, and how the running agent is doing. */
 import { Command } from 'commander';
-import type { CliIo } from '../../shared/cli/run-cli.js';
+import { EXIT } from '../../shared/cli/exit-codes.js';
+import { CommandExit, type CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { locateToken } from '../config/bootstrap-token.js';
 import { CredentialStore } from '../credentials/credential-store.js';
+import { agentHealth, CONNECT_GRACE_SECONDS, readAgentStatus, type ReadStatus } from '../runtime/agent-status.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
 export function statusCommand(io: CliIo): Command {
@@ -11,8 +13,23 @@ export function statusCommand(io: CliIo): Command {
     .summary("show this device's enrollment and certificate")
     .description(
       'Show whether this device is enrolled, what its live certificate says, a renewed certificate waiting to be proven ' +
-        'at the broker (two-phase renewal), if any, and where the bootstrap token lives.\n' +
-        'Exit code 0 when enrolled, 5 when not, 3 when the credential files are corrupt.',
+        'at the broker (two-phase renewal), if any, where the bootstrap token lives, and what the running agent ' +
+        'reports (its status file: connection state, last error, next renewal check).',
+    )
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  enrolled, and the running agent is connected (or no agent is running)
+  3  the credential files are corrupt
+  5  not enrolled, or the running agent has not connected for ${CONNECT_GRACE_SECONDS} s or more, or the broker refuses
+     its certificate (expired, untrusted, clock)
+  6  the broker refuses the certificate as revoked
+
+Examples:
+  fleetcert-agent status
+  fleetcert-agent status --json | jq -r .agent.connection.state   # online, connecting, revoked, ...
+  fleetcert-agent status --json | jq -r .notAfter`,
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
@@ -20,6 +37,13 @@ export function statusCommand(io: CliIo): Command {
     const info = describeCertificate(live.certificate);
     const token = await locateToken(layout, config.bootstrapFiles);
     const now = new Date();
+    const agent = await readAgentStatus(layout.statusFile);
+    const health = agentHealth(agent, now);
+    // Printed as usual, then ended with the code that says whether the service works.
+    const done = () => {
+      if (health === 'revoked') throw new CommandExit(EXIT.refused);
+      if (health === 'unable_to_connect') throw new CommandExit(EXIT.notReady);
+    };
     const secondsLeft = Math.round((info.notAfter.getTime() - now.getTime()) / 1000);
     // A renewed certificate not yet proven at the broker (renewal_unproven): the next attempt proves it.
     const candidate = live.candidate && {
@@ -40,9 +64,11 @@ export function statusCommand(io: CliIo): Command {
           files: layout.live,
           token,
           candidate: candidate ?? null,
+          health,
+          agent: agent ? { running: agent.running, ...agent.status } : null,
         }) + '\n',
       );
-      return;
+      return done();
     }
     io.stdout(
       [
@@ -55,10 +81,25 @@ export function statusCommand(io: CliIo): Command {
         ...(candidate
           ? [`  renewed     serial ${candidate.serialNumber} (generation ${candidate.generation}), not yet proven at the broker`]
           : []),
+        ...agentLines(agent, health),
         '',
       ].join('\n'),
     );
+    done();
   });
+}
+
+function agentLines(agent: ReadStatus | undefined, health: ReturnType<typeof agentHealth>): string[] {
+  if (!agent) return ['  agent       no status file: the service has not run since this version was installed'];
+  const s = agent.status;
+  if (!agent.running) return [`  agent       not running (last status ${s.updatedAt}: ${s.connection.state})`];
+  const verdict = { ok: '', revoked: ': REVOKED, the broker refuses this certificate', unable_to_connect: ': UNABLE TO CONNECT' }[health];
+  return [
+    `  agent       running (pid ${s.pid}, since ${s.startedAt})`,
+    `  connection  ${s.connection.state} since ${s.connection.since}${s.connection.detail ? ` (${s.connection.detail})` : ''}${verdict}`,
+    `  last error  ${s.lastError ? `${s.lastError.code} at ${s.lastError.at}: ${s.lastError.message}` : '-'}`,
+    `  next check  ${s.nextRenewalCheck ?? '-'}`,
+  ];
 }
 
 const TOKEN_PLACES = {

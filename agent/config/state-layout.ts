@@ -13,6 +13,9 @@
  *     bootstrap.json     0600   the bootstrap file, token included, moved off the boot partition (bootstrap-token.ts)
  *     clock                      the last time known to be right (after TLS worked): raises the clock floor
  *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
+ *     hardware.json              the board the credentials belong to (hardware-binding.ts)
+ *     status.json        0644    what the running agent is doing (agent-status.ts); no secret in it
+ *     foreign-<time>/            another board's state found on this card, set aside (hardware-binding.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
  *       chain.pem                certificate + issuing CA (what a TLS client presents)
@@ -21,6 +24,8 @@
 import { join } from 'node:path';
 
 export const DEFAULT_STATE_DIR = '/var/lib/fleetcert-agent';
+export const FOREIGN_PREFIX = 'foreign-';
+export const PARTIAL_SUFFIX = '.partial';
 
 export interface CredentialFiles {
   readonly dir: string;
@@ -42,7 +47,13 @@ export interface StateLayout {
   readonly clockFile: string;
   readonly bootstrapCopy: string;
   readonly outbox: string;
+  readonly hardwareBinding: string;
+  readonly statusFile: string;
+  /** Files that belong to the fleet, not to one board: a cloned card's are this board's too. */
+  readonly fleetWide: readonly string[];
   generation(name: string): CredentialFiles;
+  /** Where another board's state goes, named by the time it was found (`partial` while it is being moved). */
+  foreignDir(stamp: string, partial: boolean): string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -66,6 +77,11 @@ export function stateLayout(root: string): StateLayout {
     clockFile: join(root, 'clock'),
     bootstrapCopy: join(root, 'bootstrap.json'),
     outbox: join(root, 'outbox'),
+    hardwareBinding: join(root, 'hardware.json'),
+    statusFile: join(root, 'status.json'),
+    // The token (valid for every board of the fleet), the pinned root and the last good time.
+    fleetWide: ['bootstrap.json', 'ca.pem', 'clock'],
     generation: (name) => files(join(generationsDir, name)),
+    foreignDir: (stamp, partial) => join(root, `${FOREIGN_PREFIX}${stamp}${partial ? PARTIAL_SUFFIX : ''}`),
   };
 }

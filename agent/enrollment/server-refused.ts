@@ -10,4 +10,9 @@ export class ServerRefused extends FleetcertError {
   ) {
     super('enrollment_refused', message);
   }
+
+  /** Scripts see the server's code (`id_taken`, `token_expired`…); the exit code stays "refused" (6). */
+  override get reportedCode(): string {
+    return this.refusal;
+  }
 }

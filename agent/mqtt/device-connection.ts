@@ -97,6 +97,8 @@ export class DeviceConnection {
   /** The serial of the certificate the connection presents (logged with `mqtt_connected`). */
   private serial: string | undefined;
   private suspended = false;
+  /** Set when an established connection is lost: the retries are quiet, the reconnect says it was one. */
+  private outage: { since: number; attempts: number } | undefined;
   /** Rejections of publishOwn calls waiting for a PUBACK: a client that is ended never sends one. */
   private readonly inFlight = new Set<(err: Error) => void>();
   /** Called with each valid command on this device's command topic (e.g. renew now). */
@@ -136,10 +138,21 @@ export class DeviceConnection {
       else options.log.warn('ignored a malformed command', { topic });
     });
     client.on('error', (err) => this.onError(client, err));
+    client.on('reconnect', () => {
+      if (this.outage) this.outage.attempts += 1;
+    });
     client.on('offline', () => {
-      options.log.debug('broker connection lost; reconnecting');
+      if (this.client !== client) return;
+      if (this.current === 'online') {
+        // One line for the outage, whatever it lasts; the attempts meanwhile are debug lines.
+        this.outage = { since: Date.now(), attempts: 0 };
+        options.log.warn('lost the connection to the broker; reconnecting', {
+          event: 'mqtt_connection_lost',
+          broker: brokerUrl(options.broker),
+        });
+      }
       // Not online any more: the next connect is a state change again, logged (`mqtt_connected`) and followed (outbox, clock).
-      if (this.client === client) this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
+      this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
     });
     this.client = client;
   }
@@ -231,7 +244,8 @@ export class DeviceConnection {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const fatal = FATAL[code];
     if (!fatal) {
-      this.options.log.warn('broker connection problem', { code, message: err.message });
+      if (this.outage) this.options.log.debug(() => `still no broker (${code || err.message}); retrying`);
+      else this.options.log.warn('broker connection problem', { code, message: err.message });
       return;
     }
     // No hot loop: stop reconnecting, say why, try again much later.
@@ -251,13 +265,17 @@ export class DeviceConnection {
   private setState(state: ConnectionState, detail: string): void {
     if (state === this.current) return;
     this.current = state;
-    if (state === 'online')
-      this.options.log.info('connected to the broker over mutual TLS', {
+    if (state === 'online') {
+      const outage = this.outage;
+      this.outage = undefined;
+      this.options.log.info(outage ? 'reconnected to the broker after an outage' : 'connected to the broker over mutual TLS', {
         event: 'mqtt_connected',
         broker: detail,
         clientId: this.options.deviceId,
         serial: this.serial,
+        ...(outage ? { reconnect: true, outageSeconds: Math.round((Date.now() - outage.since) / 1000), attempts: outage.attempts } : {}),
       });
+    }
     this.options.onState?.(state, detail);
   }
 }

@@ -42,6 +42,8 @@ export interface RenewalSchedulerOptions {
   /** Jitter of the renewal moment and of the backoff; by default the moment's comes from the serial. */
   readonly random?: () => number;
   readonly now?: () => Date;
+  /** After each check: when the next renewal attempt is due, and why the last one failed (the agent's status file). */
+  readonly onChecked?: (next: { at: Date | undefined; error: { code: string; message: string } | undefined }) => void;
 }
 
 /** How long a renewal info stays fresh when the server names no Retry-After. */
@@ -123,13 +125,17 @@ export class RenewalScheduler {
       });
     }
     const forced = this.forced;
-    if (!forced && !isDue(now, this.planned.at)) return;
-    if (!forced && this.nextAttemptAt && now < this.nextAttemptAt) return;
+    const planned = this.planned.at;
+    const report = (error?: { code: string; message: string }) =>
+      this.options.onChecked?.({ at: this.nextAttemptAt && this.nextAttemptAt > planned ? this.nextAttemptAt : planned, error });
+    if (!forced && (!isDue(now, planned) || (this.nextAttemptAt && now < this.nextAttemptAt))) return report();
     this.forced = false;
     try {
       await this.options.renew();
       this.failures = 0;
       this.nextAttemptAt = undefined;
+      // Renewed: the new certificate's moment is planned at the next check.
+      this.options.onChecked?.({ at: undefined, error: undefined });
     } catch (err) {
       if (isFleetcertError(err, 'renewal_in_progress')) {
         // Never silent: a lock that blocked every check until expiry went unnoticed once (issue 10).
@@ -160,6 +166,8 @@ export class RenewalScheduler {
         attempt: this.failures,
         nextAttemptAt: this.nextAttemptAt,
       });
+      const code = err instanceof ServerRefused ? err.reportedCode : isFleetcertError(err) ? err.code : 'internal';
+      report({ code, message: err instanceof Error ? err.message : String(err) });
     }
     await this.followLiveCertificate();
   }

@@ -13,6 +13,7 @@ import type { StateLayout } from '../config/state-layout.js';
 import { currentClockFloor, SavedClock } from '../clock/clock-floor.js';
 import { waitForClock } from '../clock/wait-for-clock.js';
 import { CredentialStore, type LiveCredentials } from '../credentials/credential-store.js';
+import { hardwareFacts, keepCredentialsToThisBoard, recordBinding } from '../credentials/hardware-binding.js';
 import {
   endpointsFromInfo,
   readBrokerInfo,
@@ -53,6 +54,9 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
   ) {
     log.warn('the clock still looks wrong; going on, but TLS may fail with "not yet valid"', { event: 'clock_still_wrong' });
   }
+  // Another board's credentials (a cloned card) are set aside before anything reads them.
+  const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+  const binding = await keepCredentialsToThisBoard(layout, identity, log, new Date());
   const store = new CredentialStore(layout, log);
   const live = await store.live();
   const known = await readBrokerInfo(layout.brokerInfo);
@@ -87,8 +91,9 @@ export async function ensureEnrolled(config: AgentConfig, layout: StateLayout, l
     });
   }
   log.info('bootstrap file found', { path: found.path, location: found.location, caFingerprint: found.bootstrap.caFingerprint });
-  const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
   log.info('device identity', { deviceId: identity.deviceId, model: identity.model, serialSource: identity.serialSource });
+  // Recorded before the first request: a key or certificate on disk always names its board.
+  if (binding !== 'own') await recordBinding(layout, hardwareFacts(identity));
   const endpoints = await resolveEndpoints(config, found.bootstrap.enrollUrl, log);
   const enrolled = await enrollDevice({
     bootstrap: found.bootstrap,

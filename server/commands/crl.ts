@@ -15,6 +15,14 @@ export function crlCommand(io: CliIo): Command {
     .command('publish')
     .summary('write a fresh CRL and reload the broker')
     .description('serve does this by itself at half the CRL lifetime; run this when serve is not running (cron).')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert crl publish --passphrase-file /etc/fleetcert/ca-passphrase
+  # cron, when "fleetcert serve" does not run on the broker host:
+  0 */6 * * * fleetcert crl publish --passphrase-file /etc/fleetcert/ca-passphrase --json`,
+    )
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
     .addOption(dataDirOption())
     .addOption(jsonOption())

@@ -9,6 +9,8 @@ import {
   type ContestedAttempt,
   type DeviceRecord,
   type DeviceStatus,
+  type RefusalGroup,
+  type TakeoverFlag,
 } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { createLogger } from '../../shared/log/logger.js';
@@ -18,6 +20,7 @@ import { loadBrokerLink } from '../config/broker-settings.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { revokeDevice } from '../revocation/revoke-device.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
+import { refusalJson, refusalsSince, refusalsTable, REFUSALS_WINDOW_DAYS } from './device-refusals.js';
 import { day, minute, row, table } from './format.js';
 import { expiresInSeconds, formatExpiresIn, presenceOf } from '../fleet/at-a-glance.js';
 import { parseDuration } from '../../shared/duration.js';
@@ -29,6 +32,7 @@ interface ListOptions {
   pending?: boolean;
   expiringWithin?: string;
   silentFor?: string;
+  refused?: boolean;
   json?: boolean;
 }
 
@@ -41,19 +45,29 @@ export function deviceCommand(io: CliIo): Command {
   device
     .command('list')
     .summary('list devices with their current certificate, online state and time to expiry')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device list
+  fleetcert device list --pending                 # waiting for "device approve", with their key fingerprints
+  fleetcert device list --status revoked --json
+  fleetcert device list --expiring-within 7d      # renewal is not happening for these
+  fleetcert device list --silent-for 1d --json    # boards that went quiet
+  fleetcert device list --refused                 # boards refused on first contact (id_not_allowed, token_expired, ...)`,
+    )
     .addOption(dataDirOption())
     .addOption(new Option('--status <status>', 'only devices in this state').choices(DEVICE_STATUSES).conflicts('pending'))
     .addOption(new Option('--pending', 'only devices waiting (pending, or approved and not collected), with the key each waits with'))
     .option('--expiring-within <duration>', 'only devices whose active certificate expires within this (e.g. 7d)')
     .option('--silent-for <duration>', 'only devices not seen for at least this long (e.g. 6h)')
-    .addOption(jsonOption())
-    .addHelpText(
-      'after',
-      `
-Examples:
-  fleetcert device list --expiring-within 7d      # renewal is not happening for these
-  fleetcert device list --silent-for 1d --json    # boards that went quiet`,
+    .addOption(
+      new Option(
+        '--refused',
+        `refused enrollment attempts of the last ${REFUSALS_WINDOW_DAYS} days (id, source, code, count), not devices`,
+      ).conflicts(['status', 'pending', 'expiringWithin', 'silentFor']),
     )
+    .addOption(jsonOption())
     .action(async (options: ListOptions) => {
       const now = new Date();
       const query = {
@@ -66,6 +80,12 @@ Examples:
           : { silentSince: new Date(now.getTime() - 1000 * durationArgument('--silent-for', options.silentFor)) }),
       };
       const layout = await initialisedLayout(options.dataDir);
+      if (options.refused) {
+        const groups = await withRegistry(layout, (registry) => registry.listRefusals({ since: refusalsSince(new Date()) }));
+        if (options.json) io.stdout(JSON.stringify({ ok: true, refusals: groups.map(refusalJson) }) + '\n');
+        else io.stdout(groups.length === 0 ? `No refused attempts in the last ${REFUSALS_WINDOW_DAYS} days.\n` : refusalsTable(groups));
+        return;
+      }
       const rows = await withRegistry(layout, async (registry) => {
         const { devices } = await registry.queryDevices(query);
         const listed = options.pending ? devices.filter((d) => WAITING.includes(d.device.status)) : devices;
@@ -77,6 +97,8 @@ Examples:
           })),
         );
       });
+      const takeovers = await withRegistry(layout, (registry) => registry.listTakeoverFlags({ since: takeoverSince(new Date()) }));
+      const takenOver = new Map(takeovers.map((t) => [t.deviceId, t]));
       if (options.json) {
         // The fields of earlier versions stay as they were; online and expiresInSeconds are added.
         const devices = rows.map((r) => ({
@@ -85,6 +107,7 @@ Examples:
           certificate: r.current ? certificateJson(r.current) : null,
           online: presenceOf(r.device) === 'never' ? null : presenceOf(r.device) === 'online',
           expiresInSeconds: expiresInSeconds(r.current, now),
+          sessionTakeover: takeoverJson(takenOver.get(r.device.id)),
         }));
         io.stdout(JSON.stringify({ ok: true, devices }) + '\n');
         return;
@@ -132,22 +155,42 @@ Examples:
           ]),
         ),
       );
+      const flagged = rows.filter((r) => takenOver.has(r.device.id)).map((r) => r.device.id);
+      if (flagged.length > 0) io.stdout(`${TAKEOVER_NOTE}: ${flagged.join(', ')} (see "fleetcert device show <id>").\n`);
     });
 
   device
     .command('show')
     .summary('one device: record, certificates, audit trail')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device show rpi4-100000002a5c3b71
+  fleetcert device show rpi4-100000002a5c3b71 --json | jq .certificates`,
+    )
     .argument('<id>', 'device id')
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (id: string, options: { dataDir: string; json?: boolean }) => {
       const layout = await initialisedLayout(options.dataDir);
       const found = await withRegistry(layout, (registry) => lookup(registry, id));
+      if (found.device === undefined) {
+        // Never enrolled, but refused: what the operator looking for this board needs to see.
+        io.stdout(
+          options.json
+            ? JSON.stringify({ ok: true, device: null, refusals: found.refusals.map(refusalJson) }) + '\n'
+            : `No device ${id} in the registry: it never enrolled. Its refused attempts:\n` + refusalsTable(found.refusals),
+        );
+        return;
+      }
       if (options.json) {
         io.stdout(
           JSON.stringify({
             ok: true,
             device: deviceJson(found.device),
+            sessionTakeover: takeoverJson(found.takeover),
+            refusals: found.refusals.map(refusalJson),
             contested: found.contested.map(contestedJson),
             certificates: found.certificates.map(certificateJson),
             audit: found.audit.map(auditJson),
@@ -176,6 +219,8 @@ Examples:
         row('last seen', minute(d.lastSeen)),
         row('reports', d.reportedAt ? `${d.reportedState} with serial ${d.reportedSerial ?? '-'} at ${minute(d.reportedAt)}` : '-'),
       ];
+      const t = found.takeover;
+      if (t) lines.push(row('sessions', `${TAKEOVER_NOTE}: flagged ${t.flags} time(s), last at ${minute(t.lastAt)}`));
       if (d.pendingKeySha256) lines.push(row(d.status === 'approved' ? 'approved key' : 'waiting key', `sha256 ${d.pendingKeySha256}`));
       if (found.contested.length > 0) {
         lines.push(row('contested', `${found.contested.length} other key(s) refused since the id was bound:`));
@@ -209,6 +254,13 @@ Examples:
         'pass it as --key-sha256; without it, the key listed now is approved, unless another key contested the id.',
     )
     .argument('<id>', 'device id')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device list --pending
+  fleetcert device approve rpi4-100000002a5c3b71 --key-sha256 <the keySha256 the device logged>`,
+    )
     .addOption(new Option('--key-sha256 <hex>', 'approve only if the waiting key has this SHA-256 fingerprint (hex, colons allowed)'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
@@ -229,6 +281,12 @@ Examples:
     .description(
       'Reset a device: the next enrollment with a valid token binds the id to whatever key it presents ' +
         '(e.g. a re-flashed board). Certificates already issued stay valid until they expire or are revoked.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device reset rpi3-c3f1e2d4   # a re-flashed board enrolls again with its new key`,
     )
     .argument('<id>', 'device id')
     .addOption(dataDirOption())
@@ -251,6 +309,13 @@ Examples:
       'Revoke a device and every unexpired certificate it holds. With a broker configured (broker-config), ' +
         "also publish a new CRL, reload Mosquitto and end the device's live MQTT session, so it is cut off at " +
         'once. Safe to run again: a second run republishes and ends any session that came back.',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert device revoke rpi4-100000002a5c3b71 --passphrase-file /etc/fleetcert/ca-passphrase
+  fleetcert device revoke opi-pc-2c00081a1b2c3d4 --reason keyCompromise --json`,
     )
     .argument('<id>', 'device id')
     .addOption(
@@ -313,18 +378,35 @@ Examples:
   return device;
 }
 
-interface DeviceDetails {
-  device: DeviceRecord;
-  contested: ContestedAttempt[];
-  certificates: CertificateRecord[];
-  audit: AuditEntry[];
-}
+type DeviceDetails =
+  | { device: undefined; refusals: RefusalGroup[] }
+  | {
+      device: DeviceRecord;
+      refusals: RefusalGroup[];
+      takeover: TakeoverFlag | undefined;
+      contested: ContestedAttempt[];
+      certificates: CertificateRecord[];
+      audit: AuditEntry[];
+    };
 
+/** The device, or, for an id that never enrolled, its refusals; device_not_found only when there are none either. */
 async function lookup(registry: Registry, id: string): Promise<DeviceDetails> {
   const device = await registry.getDevice(id);
-  if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list"' });
+  const refusals = await registry.listRefusals({ since: refusalsSince(new Date()), deviceId: id });
+  if (!device) {
+    if (refusals.length > 0) return { device, refusals };
+    throw new FleetcertError(
+      'device_not_found',
+      `no device "${id}", and no refused attempt for it in the last ${REFUSALS_WINDOW_DAYS} days`,
+      {
+        hint: 'see "fleetcert device list" and "fleetcert device list --refused"',
+      },
+    );
+  }
   return {
     device,
+    refusals,
+    takeover: (await registry.listTakeoverFlags({ since: takeoverSince(new Date()), deviceId: id }))[0],
     contested: await registry.contestedAttempts(id),
     certificates: await registry.listCertificates(id),
     audit: await registry.listAudit({ deviceId: id, limit: 50 }),
@@ -356,7 +438,9 @@ async function approveWaitingKey(registry: Registry, id: string, given: string |
   const device = await registry.getDevice(id);
   if (!device) throw new FleetcertError('device_not_found', `no device "${id}"`, { hint: 'see "fleetcert device list --pending"' });
   if (device.status !== 'pending' || device.pendingKeySha256 === null) {
-    throw new FleetcertError('usage', `device "${id}" is ${device.status}, not pending`);
+    throw new FleetcertError('device_not_pending', `device "${id}" is ${device.status}, not pending`, {
+      hint: 'see "fleetcert device list --pending"',
+    });
   }
   const hint =
     `compare "fleetcert device show ${id}" with the key fingerprint (keySha256) in the device's log; ` +
@@ -383,6 +467,18 @@ function auditLine(a: AuditEntry): string {
   const key = typeof a.detail?.keySha256 === 'string' ? ` key ${a.detail.keySha256.slice(0, 16)}` : '';
   const serial = a.serial ? ` serial ${a.serial.slice(0, 16)}` : '';
   return `${a.action}${a.code ? ` (${a.code})` : ''}${serial}${key}${a.source ? ` from ${a.source}` : ''}`;
+}
+
+/** How far back a session-takeover flag still shows (server/sessions/session-churn.ts raises it). */
+const TAKEOVER_WINDOW_DAYS = 7;
+const TAKEOVER_NOTE = 'sessions taken over repeatedly (two boards with one identity, e.g. a cloned card?)';
+
+function takeoverSince(now: Date): Date {
+  return new Date(now.getTime() - TAKEOVER_WINDOW_DAYS * 86_400_000);
+}
+
+function takeoverJson(t: TakeoverFlag | undefined) {
+  return t ? { flags: t.flags, firstAt: t.firstAt.toISOString(), lastAt: t.lastAt.toISOString() } : null;
 }
 
 function contestedJson(c: ContestedAttempt) {

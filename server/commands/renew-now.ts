@@ -44,7 +44,7 @@ Examples:
   fleetcert renew-now --all --reason "intermediate CA rotation"`,
     )
     .action(async (ids: string[], options: RenewNowOptions) => {
-      if (options.all === ids.length > 0) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
+      if ((options.all === true) === ids.length > 0) throw new FleetcertError('usage', 'name device ids or give --all (not both)');
       const reason = options.reason.slice(0, 128);
       const layout = await initialisedLayout(options.dataDir);
       const targets = await withRegistry(layout, async (registry) => {

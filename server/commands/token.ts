@@ -59,7 +59,7 @@ export function tokenCommand(io: CliIo): Command {
       'after',
       `
 Examples:
-  fleetcert token create --name plant3 --uses 200 --expires 14d --id-pattern 'rpi-*' \\
+  fleetcert token create --name plant3 --uses 200 --expires 14d --id-pattern 'rpi*' \\
       --label site=plant3 --out fleetcert.json
   fleetcert token create --name lab --approval manual --out /media/boot/fleetcert.json
 
@@ -141,6 +141,13 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
   token
     .command('list')
     .summary('list tokens (never their secrets)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert token list
+  fleetcert token list --json | jq -r '.tokens[] | select(.state == "active") | .id'`,
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (options: { dataDir: string; json?: boolean }) => {
@@ -176,6 +183,12 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
     .command('revoke')
     .summary('revoke a token (devices already enrolled keep working)')
     .argument('<id>', 'token id (the part after fct_, as in "token list")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fleetcert token revoke 3f9a1c2b   # the ID column of "fleetcert token list"`,
+    )
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (id: string, options: { dataDir: string; json?: boolean }) => {

@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import { deviceStatusSchema, parsePayload } from '../../shared/protocol/device-status.js';
 import { ALL_STATUS_TOPICS, deviceIdFromTopic } from '../../shared/protocol/topics.js';
 import type { Registry } from '../registry/registry.js';
+import { DEFAULT_CHURN_POLICY, SessionChurn, type ChurnPolicy } from '../sessions/session-churn.js';
 
 export interface ServerClientOptions {
   readonly url: string;
@@ -27,12 +28,17 @@ export interface ServerClientOptions {
    * new certificate is the proof that retires the old one (server/revocation/supersede.ts).
    */
   readonly onSerialReported?: (deviceId: string, serial: string) => Promise<void>;
+  /** When a device counts as taken over repeatedly (default: 5 connections within a minute). */
+  readonly churn?: ChurnPolicy;
 }
 
 export class ServerMqttClient {
   private client: mqtt.MqttClient | undefined;
+  private readonly churn: SessionChurn;
 
-  constructor(private readonly options: ServerClientOptions) {}
+  constructor(private readonly options: ServerClientOptions) {
+    this.churn = new SessionChurn(options.churn);
+  }
 
   start(): void {
     const { options } = this;
@@ -66,6 +72,24 @@ export class ServerMqttClient {
     if (client) await client.endAsync(true).catch(() => undefined);
   }
 
+  /** Audited, so `device show`/`list` show it from any process; a warning for whoever reads serve's log. */
+  private async flagTakeover(deviceId: string, connects: number, now: Date): Promise<void> {
+    const windowSeconds = (this.options.churn?.windowMs ?? DEFAULT_CHURN_POLICY.windowMs) / 1000;
+    this.options.log.warn(`${deviceId} connected ${connects} times within ${windowSeconds} s: two boards with one identity?`, {
+      event: 'session_takeover_suspected',
+      deviceId,
+      connects,
+      windowSeconds,
+    });
+    await this.options.registry.audit({
+      at: now,
+      action: 'session_takeover',
+      deviceId,
+      source: 'mqtt-status',
+      detail: { connects, windowSeconds },
+    });
+  }
+
   private onStatus(topic: string, payload: Buffer): void {
     const deviceId = deviceIdFromTopic(topic);
     const status = parsePayload(deviceStatusSchema, payload);
@@ -78,7 +102,10 @@ export class ServerMqttClient {
     this.options.registry.recordReportedStatus(deviceId, status.state, serial ?? null, now).then(
       async (known) => {
         this.options.log.debug(() => `status of ${deviceId}: ${status.state}${known ? '' : ' (unknown device, ignored)'}`);
-        if (known && serial !== undefined && status.state === 'online') await this.options.onSerialReported?.(deviceId, serial);
+        if (!known || status.state !== 'online') return;
+        const connects = this.churn.online(deviceId, now);
+        if (connects !== undefined) await this.flagTakeover(deviceId, connects, now);
+        if (serial !== undefined) await this.options.onSerialReported?.(deviceId, serial);
       },
       (err: unknown) => this.options.log.error('could not record a device status', { event: 'status_not_recorded', err, deviceId }),
     );

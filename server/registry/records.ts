@@ -85,7 +85,8 @@ export type AuditAction =
   | 'admin_saved'
   | 'admin_removed'
   | 'console_login'
-  | 'console_refused';
+  | 'console_refused'
+  | 'session_takeover';
 
 export interface AuditEntry {
   readonly seq: number;
@@ -108,6 +109,29 @@ export interface ContestedAttempt {
   readonly keySha256: string | null;
   readonly source: string | null;
   readonly tokenId: string | null;
+}
+
+/**
+ * Refused enrollment attempts (audit rows `refused`), grouped by device id, source and code: what
+ * `fleetcert device list --refused` shows, so a board refused on first contact is visible.
+ */
+export interface RefusalGroup {
+  /** The id the request asked for; null when it was refused before its CSR was read (a bad token). */
+  readonly deviceId: string | null;
+  readonly source: string | null;
+  readonly code: string | null;
+  readonly count: number;
+  readonly firstAt: Date;
+  readonly lastAt: Date;
+}
+
+/** A device flagged for sessions taken over repeatedly (audit rows `session_takeover`, server/sessions/session-churn.ts). */
+export interface TakeoverFlag {
+  readonly deviceId: string;
+  /** How many times it was flagged (at most once per detection window). */
+  readonly flags: number;
+  readonly firstAt: Date;
+  readonly lastAt: Date;
 }
 
 export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'deviceId' | 'tokenId' | 'serial' | 'code' | 'source' | 'detail'> &

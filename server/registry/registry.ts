@@ -30,7 +30,9 @@ import type {
   IssueRecord,
   NewAuditEntry,
   PendingRecord,
+  RefusalGroup,
   RevokedEntry,
+  TakeoverFlag,
   TokenRecord,
 } from './records.js';
 
@@ -99,6 +101,10 @@ export interface Registry {
   listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
   /** Competing keys refused (`id_pending`) since the device's id was last bound (its latest pending or reset row). */
   contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
+  /** Refused attempts at or after `since` (of one device id, if given), grouped; the most recent group first. */
+  listRefusals(filter: { since: Date; deviceId?: string; limit?: number }): Promise<RefusalGroup[]>;
+  /** Devices flagged `session_takeover` at or after `since` (one device, if given), the most recent first. */
+  listTakeoverFlags(filter: { since: Date; deviceId?: string }): Promise<TakeoverFlag[]>;
 
   // ---- fleet views (console, `device list`, metrics) ----
   /** One page of devices with their current certificate, filtered and sorted in the database. */

@@ -89,6 +89,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
   `
+  -- device list --refused and the session-takeover flag: recent rows of one action without a
+  -- scan of the whole audit log.
+  CREATE INDEX audit_by_action ON audit (action, at);
+  `,
+  `
   -- Console administrators (fleetcert admin issue|passwd): a role, an optional password hash
   -- (scrypt, its parameters stored with it), and the client certificates issued to them. A
   -- certificate logs in only if its serial is here: a device certificate never is.
@@ -108,6 +113,5 @@ export const MIGRATIONS: readonly string[] = [
   -- The console's device list sorts and filters 10,000 rows server-side.
   CREATE INDEX devices_by_last_seen ON devices (last_seen);
   CREATE INDEX certificates_active_expiry ON certificates (not_after) WHERE status = 'active';
-  CREATE INDEX audit_by_action ON audit (action, at);
   `,
 ];

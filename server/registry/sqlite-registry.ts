@@ -36,7 +36,9 @@ import type {
   NewAuditEntry,
   PendingRecord,
   ReenrollMode,
+  RefusalGroup,
   RevokedEntry,
+  TakeoverFlag,
   TokenRecord,
 } from './records.js';
 import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
@@ -618,6 +620,47 @@ class SqliteStore {
     }));
   }
 
+  listRefusals(filter: { since: Date; deviceId?: string; limit?: number }): RefusalGroup[] {
+    const rows = this.db
+      .prepare(
+        `SELECT device_id, source, code, count(*) AS count, min(at) AS first_at, max(at) AS last_at FROM audit
+         WHERE action = 'refused' AND at >= @since AND (@deviceId IS NULL OR device_id = @deviceId)
+         GROUP BY device_id, source, code ORDER BY last_at DESC, device_id LIMIT @limit`,
+      )
+      .all({ since: filter.since.getTime(), deviceId: filter.deviceId ?? null, limit: filter.limit ?? 1000 }) as {
+      device_id: string | null;
+      source: string | null;
+      code: string | null;
+      count: number;
+      first_at: number;
+      last_at: number;
+    }[];
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      source: r.source,
+      code: r.code,
+      count: r.count,
+      firstAt: date(r.first_at),
+      lastAt: date(r.last_at),
+    }));
+  }
+
+  listTakeoverFlags(filter: { since: Date; deviceId?: string }): TakeoverFlag[] {
+    const rows = this.db
+      .prepare(
+        `SELECT device_id, count(*) AS flags, min(at) AS first_at, max(at) AS last_at FROM audit
+         WHERE action = 'session_takeover' AND at >= @since AND device_id IS NOT NULL AND (@deviceId IS NULL OR device_id = @deviceId)
+         GROUP BY device_id ORDER BY last_at DESC, device_id`,
+      )
+      .all({ since: filter.since.getTime(), deviceId: filter.deviceId ?? null }) as {
+      device_id: string;
+      flags: number;
+      first_at: number;
+      last_at: number;
+    }[];
+    return rows.map((r) => ({ deviceId: r.device_id, flags: r.flags, firstAt: date(r.first_at), lastAt: date(r.last_at) }));
+  }
+
   // ---- internals ----
 
   /** Counts one use, conditional on the token still being usable now (it may have been revoked since it was read). */
@@ -883,6 +926,12 @@ class SqliteRegistry implements Registry {
   }
   contestedAttempts(deviceId: string) {
     return this.gate(() => this.store.contestedAttempts(deviceId));
+  }
+  listRefusals(filter: { since: Date; deviceId?: string; limit?: number }) {
+    return this.gate(() => this.store.listRefusals(filter));
+  }
+  listTakeoverFlags(filter: { since: Date; deviceId?: string }) {
+    return this.gate(() => this.store.listTakeoverFlags(filter));
   }
   async close(): Promise<void> {
     if (this.inside) throw new FleetcertError('internal', 'close() inside a registry transaction');

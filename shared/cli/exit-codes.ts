@@ -27,6 +27,14 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
   return EXIT[ERROR_CODES[code].exit];
 }
 
-/** The exit-code summary both programs print after --help. */
-export const EXIT_CODES_HELP =
-  '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready or not found, 6 refused.\nDocs: docs/CLI.md';
+/**
+ * The exit-code summary both programs print after --help. It names the reference where the
+ * program runs (the Debian package installs docs/CLI.md there), not a path in a source tree
+ * that a board or a broker host does not have.
+ */
+export function exitCodesHelp(program: 'fleetcert' | 'fleetcert-agent'): string {
+  return (
+    '\nExit codes: 0 ok, 1 unexpected failure, 2 usage, 3 invalid input, 4 already exists, 5 not ready or not found, 6 refused.\n' +
+    `Docs: /usr/share/doc/${program}/cli.md (docs/CLI.md in the source)`
+  );
+}

@@ -44,8 +44,10 @@ export async function runCli(program: Command, argv: readonly string[], io: CliI
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // --help and --version end here too, with exit code 0. Commander has told the person on stderr already.
+      if (err.exitCode === 0) return EXIT.ok;
+      if (json) io.stdout(JSON.stringify({ ok: false, code: 'usage', message: redact(err.message.replace(/^error: /, '')) }) + '\n');
+      return EXIT.usage;
     }
     if (err instanceof CommandExit) {
       if (err.error !== undefined) report(program.name(), err.error, json, io);
@@ -60,7 +62,7 @@ function report(name: string, err: unknown, json: boolean, io: CliIo): ExitCode 
   if (err instanceof FleetcertError) {
     io.stderr(redact(`${name}: ${err.message}\n`));
     if (err.hint) io.stderr(redact(`${name}: hint: ${err.hint}\n`));
-    if (json) io.stdout(JSON.stringify({ ok: false, code: err.code, message: redact(err.message) }) + '\n');
+    if (json) io.stdout(JSON.stringify({ ok: false, code: err.reportedCode, message: redact(err.message) }) + '\n');
     return exitCodeFor(err.code);
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -174,6 +174,9 @@ it('a competing key after approval (even under a token allowing re-enrollment) i
   const attacker = await claimant('plant-9-pi');
   assert.is((await board.enroll(token)).status, 202);
   assert.is((await json('device', 'approve', 'plant-9-pi', '--key-sha256', board.keySha256)).code, 0);
+  const again = await json('device', 'approve', 'plant-9-pi', '--key-sha256', board.keySha256);
+  assert.is(again.code, 4, 'approving an approved device is a conflict (exit 4), not a usage error');
+  assert.is(again.out.code, 'device_not_pending');
 
   assertRefusedAsPending(await attacker.enroll(token), board.keySha256);
   assertRefusedAsPending(await attacker.enroll(open), board.keySha256);

@@ -132,6 +132,10 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     assert.ok(existsSync('/etc/systemd/system/timers.target.wants/fleetcert-crl.timer'), 'CRL timer enabled');
     assert.match(sh('/usr/bin/fleetcert-agent', ['--help']), /needs-renewal/);
     assert.ok(existsSync('/usr/share/man/man1/fleetcert-agent.1.gz') && existsSync('/usr/share/doc/fleetcert-agent/changelog.Debian.gz'));
+    for (const program of ['fleetcert', 'fleetcert-agent']) {
+      const docs = /Docs: (\S+)/.exec(sh(`/usr/bin/${program}`, ['--help']))?.[1];
+      assert.ok(docs !== undefined && existsSync(docs), `${program} --help names ${docs}: it must be installed`);
+    }
 
     const unitFiles = [
       'fleetcert-agent.service',

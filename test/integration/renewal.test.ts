@@ -160,11 +160,11 @@ test('renew command: not due is a no-op; --force renews and the running agent fo
   await withTempDir(async (dir) => {
     const { fleet, agent, state } = await fleetAndAgent(dir, '30d');
     try {
-      const notDue = await fleetcertAgent(['renew', '--json', '--state-dir', state]);
+      const notDue = await fleetcertAgent(['renew', '--json', '--state-dir', state, '--identity-root', BOARD]);
       assert.is(notDue.code, 0, notDue.stderr);
       assert.is(JSON.parse(notDue.stdout).renewed, false);
 
-      const forced = await fleetcertAgent(['renew', '--force', '--json', '--state-dir', state]);
+      const forced = await fleetcertAgent(['renew', '--force', '--json', '--state-dir', state, '--identity-root', BOARD]);
       assert.is(forced.code, 0, forced.stderr);
       const serial = JSON.parse(forced.stdout).serialNumber;
       let reported: string | undefined;
@@ -211,10 +211,10 @@ test("renewal info: an operator's renew-now reaches an agent without MQTT, at st
       assert.is(certificates(fleet.server.dataDir).length, before + 1);
       assert.is(await restarted.stop(), 0);
 
-      const notDue = await fleetcertAgent(['renew', '--json', '--state-dir', state]);
+      const notDue = await fleetcertAgent(['renew', '--json', '--state-dir', state, '--identity-root', BOARD]);
       assert.is(JSON.parse(notDue.stdout).renewed, false, 'the new certificate has the default window again');
       assert.is((await fleetcert(['renew-now', DEVICE, '--no-push', '--data-dir', fleet.server.dataDir])).code, 0);
-      const due = await fleetcertAgent(['renew', '--json', '--state-dir', state]);
+      const due = await fleetcertAgent(['renew', '--json', '--state-dir', state, '--identity-root', BOARD]);
       assert.is(due.code, 0, due.stderr);
       assert.equal([JSON.parse(due.stdout).renewed, JSON.parse(due.stdout).via], [true, 'renewed']);
     } finally {

@@ -224,6 +224,50 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.equal(await registry.contestedAttempts('nope'), []);
     }));
 
+  it('refusals: grouped by id, source and code, counted, newest group first, only since the given time', () =>
+    withRegistry(async (registry) => {
+      const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+      const refuse = (minutes: number, deviceId: string | null, code: string, source: string) =>
+        registry.audit({ at: at(minutes), action: 'refused', code, deviceId, source, detail: { reason: 'r' } });
+      await refuse(-120, 'rpi4-1', 'id_not_allowed', '10.0.0.4');
+      await refuse(1, 'rpi4-1', 'id_not_allowed', '10.0.0.4');
+      await refuse(2, 'rpi4-1', 'id_not_allowed', '10.0.0.4');
+      await refuse(3, null, 'token_invalid', '10.0.0.5');
+      await refuse(4, 'rpi3-2', 'token_expired', '10.0.0.6');
+      await registry.audit({ at: at(5), action: 'issued', deviceId: 'rpi3-2', source: '10.0.0.6' });
+      assert.equal(await registry.listRefusals({ since: now }), [
+        { deviceId: 'rpi3-2', source: '10.0.0.6', code: 'token_expired', count: 1, firstAt: at(4), lastAt: at(4) },
+        { deviceId: null, source: '10.0.0.5', code: 'token_invalid', count: 1, firstAt: at(3), lastAt: at(3) },
+        { deviceId: 'rpi4-1', source: '10.0.0.4', code: 'id_not_allowed', count: 2, firstAt: at(1), lastAt: at(2) },
+      ]);
+      assert.equal(
+        (await registry.listRefusals({ since: at(-180), deviceId: 'rpi4-1' })).map((g) => g.count),
+        [3],
+      );
+      assert.equal(await registry.listRefusals({ since: now, deviceId: 'nope' }), []);
+      assert.is((await registry.listRefusals({ since: now, limit: 1 })).length, 1);
+    }));
+
+  it('takeover flags: per device, counted, newest first, only since the given time', () =>
+    withRegistry(async (registry) => {
+      const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+      const flag = (minutes: number, deviceId: string) =>
+        registry.audit({ at: at(minutes), action: 'session_takeover', deviceId, source: 'mqtt-status', detail: { connects: 5 } });
+      await flag(-30, 'a');
+      await flag(1, 'a');
+      await flag(3, 'a');
+      await flag(2, 'b');
+      assert.equal(await registry.listTakeoverFlags({ since: now }), [
+        { deviceId: 'a', flags: 2, firstAt: at(1), lastAt: at(3) },
+        { deviceId: 'b', flags: 1, firstAt: at(2), lastAt: at(2) },
+      ]);
+      assert.equal(
+        (await registry.listTakeoverFlags({ since: at(-60), deviceId: 'a' })).map((f) => f.flags),
+        [3],
+      );
+      assert.equal(await registry.listTakeoverFlags({ since: now, deviceId: 'c' }), []);
+    }));
+
   it('revoke: the device and every unexpired certificate; a second revoke changes nothing', () =>
     withRegistry(async (registry) => {
       await registry.createToken(token('t1', null), null);
