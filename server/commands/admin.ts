@@ -144,6 +144,8 @@ Examples:
     )
     .action(async (rawName: string, options: PasswdOptions) => {
       const name = parseAdminName(rawName);
+      // Before the password is typed: a wrong data dir should not cost the operator a prompt.
+      const layout = await initialisedLayout(options.dataDir);
       const password =
         options.passwordFile === undefined
           ? firstLine(await readStdin())
@@ -152,7 +154,6 @@ Examples:
         throw new FleetcertError('usage', `the password must have ${MIN_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS} characters`);
       }
       const passwordHash = await hashPassword(password);
-      const layout = await initialisedLayout(options.dataDir);
       const saved = await withRegistry(layout, async (registry) => {
         const role = options.role ?? (await registry.getAdmin(name))?.role ?? 'viewer';
         return registry.saveAdmin({ name, role, passwordHash, now: new Date(), source: operatorSource() });

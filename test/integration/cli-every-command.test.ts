@@ -56,6 +56,9 @@ const BAD_INPUT: Record<string, { args: string[]; code: ErrorCode }> = {
   'fleetcert broker-config': { args: ['--data-dir', '<empty>', '--port', '70000'], code: 'usage' },
   'fleetcert crl publish': { args: ['--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert renew-now': { args: ['--data-dir', '<empty>'], code: 'usage' },
+  'fleetcert admin issue': { args: ['alice', '--p12-out', '<empty>/a.p12', '--data-dir', '<empty>'], code: 'ca_missing' },
+  'fleetcert admin passwd': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
+  'fleetcert admin remove': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert-agent run': { args: ['--state-dir', '<empty>', '--bootstrap', '<file>'], code: 'bootstrap_invalid' },
   'fleetcert-agent enroll': {
     args: ['--state-dir', '<empty>', '--bootstrap', '<empty>/none.json', '--timeout', '1'],
