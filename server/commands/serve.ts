@@ -40,6 +40,7 @@ interface ServeOptions {
   headerTimeout: string;
   bodyTimeout: string;
   mdns?: boolean;
+  mdnsInterface: string[];
   brokerUrl?: string;
   crlBatch: string;
   logLevel: string;
@@ -78,6 +79,12 @@ export function serveCommand(io: CliIo): Command {
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
+    .option(
+      '--mdns-interface <name>',
+      'advertise only on this interface (repeatable; default: every interface that is up, loopback only when named)',
+      (value: string, list: string[]) => [...list, ...value.split(',').filter(Boolean)],
+      [] as string[],
+    )
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .option(
       '--crl-batch <duration>',
@@ -101,6 +108,7 @@ republishes the CRL within --crl-batch.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
+  fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns --mdns-interface eth0 --mdns-interface wlan0
   fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port`,
     )
     .action(async (options: ServeOptions) => {
@@ -180,6 +188,7 @@ Examples:
           host: broker.settings.host,
           brokerPort: broker.settings.port,
           enrollPort: address.port,
+          interfaces: options.mdnsInterface,
           log: log.child('mdns'),
         });
         advertisement.start();

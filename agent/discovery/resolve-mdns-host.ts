@@ -1,0 +1,49 @@
+/**
+ * Resolves a `.local` name over mDNS (RFC 6762), as nss-mdns would: boards often lack it, so
+ * getaddrinfo cannot resolve `.local`. Bounded: asks for A and AAAA, asks again every 1.1 s
+ * (avahi ignores a repeat within one second) and gives up after `timeoutMs`. The first answer
+ * with a usable address wins (usable-addresses.ts); every connection that follows is verified
+ * against the pinned CA, so the answer only says where to go.
+ */
+import { networkInterfaces } from 'node:os';
+import { openMdnsSocket, type MdnsRecord } from '../../shared/mdns/mdns-socket.js';
+import { localNetwork, usableAddresses } from './usable-addresses.js';
+
+export const MDNS_REQUERY_MS = 1_100;
+
+export function isMdnsName(host: string): boolean {
+  return /\.local\.?$/i.test(host);
+}
+
+/** Usable addresses of `host`, best first; empty when nothing answered within `timeoutMs`. */
+export function resolveMdnsHost(host: string, timeoutMs = 3_000): Promise<string[]> {
+  const name = host.replace(/\.$/, '').toLowerCase();
+  return new Promise((resolve) => {
+    let done = false;
+    const socket = openMdnsSocket({ onError: () => undefined });
+    const finish = (addresses: string[]) => {
+      if (done) return;
+      done = true;
+      clearInterval(requery);
+      clearTimeout(timer);
+      void socket.destroy();
+      resolve(addresses);
+    };
+    socket.onResponse((packet, from) => {
+      const records: readonly MdnsRecord[] = [...(packet.answers ?? []), ...(packet.additionals ?? [])];
+      const candidates = records
+        .filter((r) => (r.type === 'A' || r.type === 'AAAA') && r.ttl > 0 && r.name.toLowerCase() === name)
+        .map((r) => String(r.data));
+      const usable = usableAddresses(candidates, from.address, localNetwork(networkInterfaces()));
+      if (usable.length > 0) finish(usable);
+    });
+    const ask = () =>
+      socket.query([
+        { name, type: 'A' },
+        { name, type: 'AAAA' },
+      ]);
+    ask();
+    const requery = setInterval(ask, MDNS_REQUERY_MS);
+    const timer = setTimeout(() => finish([]), timeoutMs);
+  });
+}
