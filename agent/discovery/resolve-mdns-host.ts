@@ -37,13 +37,17 @@ export function resolveMdnsHost(host: string, timeoutMs = 3_000): Promise<string
       const usable = usableAddresses(candidates, from.address, localNetwork(networkInterfaces()));
       if (usable.length > 0) finish(usable);
     });
-    const ask = () =>
-      socket.query([
-        { name, type: 'A' },
-        { name, type: 'AAAA' },
-      ]);
-    ask();
-    const requery = setInterval(ask, MDNS_REQUERY_MS);
+    // One question per packet: avahi answers a packet asking for both with the AAAA record alone.
+    const ask = () => {
+      socket.query([{ name, type: 'A' }]);
+      socket.query([{ name, type: 'AAAA' }]);
+    };
+    let requery: NodeJS.Timeout | undefined;
+    void socket.ready.then(() => {
+      if (done) return;
+      ask();
+      requery = setInterval(ask, MDNS_REQUERY_MS);
+    });
     const timer = setTimeout(() => finish([]), timeoutMs);
   });
 }

@@ -36,6 +36,8 @@ export interface MdnsSender {
 }
 
 export interface MdnsSocket {
+  /** Resolves once the socket is bound and has joined the group: a query sent earlier could miss its own answer. */
+  readonly ready: Promise<void>;
   query(questions: readonly MdnsQuestion[]): void;
   /** Multicast to the group, or unicast to `to` (a legacy query from a port other than 5353). */
   respond(packet: { answers: readonly MdnsRecord[]; additionals?: readonly MdnsRecord[] }, to?: MdnsSender): Promise<void>;
@@ -49,6 +51,7 @@ interface MulticastDns {
   respond(packet: object, rinfo: MdnsSender | undefined, cb: (err: Error | null) => void): void;
   on(event: 'query' | 'response', listener: (packet: MdnsPacket, rinfo: MdnsSender) => void): void;
   on(event: 'error' | 'warning', listener: (err: Error) => void): void;
+  once(event: 'ready', listener: () => void): void;
   destroy(cb: () => void): void;
 }
 
@@ -60,7 +63,9 @@ export function openMdnsSocket(options: { interfaceAddress?: string; onError: (e
   // failed on an interface going away): reported, never thrown.
   mdns.on('warning', options.onError);
   mdns.on('error', options.onError);
+  const ready = new Promise<void>((resolve) => mdns.once('ready', resolve));
   return {
+    ready,
     query: (questions) => mdns.query({ questions }),
     respond: (packet, to) =>
       new Promise<void>((resolve) =>
