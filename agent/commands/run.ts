@@ -83,7 +83,8 @@ export function runCommand(_io: CliIo): Command {
       files: layout.live,
       agentVersion: VERSION,
       log: log.child('mqtt'),
-      onUnreachable: () => void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err })),
+      onUnreachable: () =>
+        void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err })),
       onState: (state) => {
         if (state !== 'online') return;
         systemd.ready(`connected as ${enrolled.deviceId}`);

@@ -18,17 +18,15 @@ export function brokerLookup(hostname: string, options: LookupOptions, callback:
     systemLookup(hostname, options, callback);
     return;
   }
-  void resolveMdnsHost(hostname, MDNS_LOOKUP_TIMEOUT_MS).then((found) => {
-    const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => (isIPv4(a) ? 4 : 6) === options.family) : found;
-    if (wanted.length === 0) {
-      const err: NodeJS.ErrnoException = Object.assign(new Error(`no mDNS answer for ${hostname} within ${MDNS_LOOKUP_TIMEOUT_MS} ms`), {
-        code: 'ENOTFOUND',
-      });
-      callback(err, options.all ? [] : '', 0);
-      return;
-    }
-    const all = wanted.map((address) => ({ address, family: isIPv4(address) ? 4 : 6 }));
-    if (options.all) callback(null, all, 0);
-    else callback(null, all[0]!.address, all[0]!.family);
-  });
+  const fail = (message: string) => callback(Object.assign(new Error(message), { code: 'ENOTFOUND' }), options.all ? [] : '', 0);
+  resolveMdnsHost(hostname, MDNS_LOOKUP_TIMEOUT_MS).then(
+    (found) => {
+      const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => (isIPv4(a) ? 4 : 6) === options.family) : found;
+      if (wanted.length === 0) return fail(`no mDNS answer for ${hostname} within ${MDNS_LOOKUP_TIMEOUT_MS} ms`);
+      const all = wanted.map((address) => ({ address, family: isIPv4(address) ? 4 : 6 }));
+      if (options.all) callback(null, all, 0);
+      else callback(null, all[0]!.address, all[0]!.family);
+    },
+    (err: Error) => fail(`mDNS lookup of ${hostname} failed: ${err.message}`),
+  );
 }

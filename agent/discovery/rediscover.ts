@@ -23,7 +23,8 @@ export async function rediscoverEndpoints(current: Endpoints, timeoutSeconds: nu
     });
     return undefined;
   }
-  const changed = next.broker.host !== current.broker.host || next.broker.port !== current.broker.port || next.enroll.url !== current.enroll.url;
+  const changed =
+    next.broker.host !== current.broker.host || next.broker.port !== current.broker.port || next.enroll.url !== current.enroll.url;
   log.info(changed ? 'the broker answers elsewhere now; following it' : 'the broker still answers under its name', {
     event: 'broker_rediscovered',
     changed,

@@ -26,7 +26,7 @@ export function resolveMdnsHost(host: string, timeoutMs = 3_000): Promise<string
       done = true;
       clearInterval(requery);
       clearTimeout(timer);
-      void socket.destroy();
+      socket.destroy();
       resolve(addresses);
     };
     socket.onResponse((packet, from) => {
@@ -43,11 +43,14 @@ export function resolveMdnsHost(host: string, timeoutMs = 3_000): Promise<string
       socket.query([{ name, type: 'AAAA' }]);
     };
     let requery: NodeJS.Timeout | undefined;
-    void socket.ready.then(() => {
-      if (done) return;
-      ask();
-      requery = setInterval(ask, MDNS_REQUERY_MS);
-    });
+    socket.ready.then(
+      () => {
+        if (done) return;
+        ask();
+        requery = setInterval(ask, MDNS_REQUERY_MS);
+      },
+      () => finish([]),
+    );
     const timer = setTimeout(() => finish([]), timeoutMs);
   });
 }

@@ -13,8 +13,8 @@ import { reservedServerIds } from '../authority/server-names.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
-import { AvahiServiceFile } from '../discovery/avahi-service-file.js';
 import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
@@ -43,7 +43,6 @@ interface ServeOptions {
   bodyTimeout: string;
   mdns?: boolean;
   mdnsInterface: string[];
-  avahiService?: string | true;
   brokerUrl?: string;
   crlBatch: string;
   logLevel: string;
@@ -88,10 +87,6 @@ export function serveCommand(io: CliIo): Command {
       (value: string, list: string[]) => [...list, ...value.split(',').filter(Boolean)],
       [] as string[],
     )
-    .option(
-      '--avahi-service [file]',
-      `on hosts that run avahi-daemon (the production path): write its service file while serving (default ${AVAHI_SERVICE_FILE})`,
-    )
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .option(
       '--crl-batch <duration>',
@@ -116,18 +111,12 @@ republishes the CRL within --crl-batch.
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns --mdns-interface eth0 --mdns-interface wlan0
-  fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --avahi-service   # hosts running avahi-daemon
   fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port`,
     )
     .action(async (options: ServeOptions) => {
       const log = createLogger({ namespace: 'fleetcert', level: parseLogLevel(options.logLevel) });
       const listen = parseListen(options.listen);
-      if (options.mdns && options.avahiService) {
-        // Two responders on one host would answer every query twice, each with its own idea of the addresses.
-        throw new FleetcertError('usage', '--mdns and --avahi-service both announce the broker: choose one', {
-          hint: 'on a host that runs avahi-daemon use --avahi-service; elsewhere --mdns',
-        });
-      }
+
       const settings = {
         deviceLifetimeSeconds: durationOption('--device-lifetime', options.deviceLifetime),
         backdateSeconds: durationOption('--backdate', options.backdate),
@@ -185,7 +174,7 @@ Examples:
           { cause: err },
         );
       }
-      if ((options.mdns || options.avahiService) && !broker) {
+      if (options.mdns && !broker) {
         await server.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
@@ -207,18 +196,13 @@ Examples:
         });
         advertisement.start();
         background.push(() => advertisement.stop());
+        if (await pathExists(AVAHI_SERVICE_FILE))
+          log.warn(`${AVAHI_SERVICE_FILE} exists: avahi announces the broker too, and boards get two answers`, {
+            event: 'mdns_avahi_also_announces',
+            hint: 'on a host running avahi-daemon, drop --mdns (avahi answers on every interface and follows address changes)',
+          });
       }
-      if (options.avahiService && broker) {
-        const avahi = new AvahiServiceFile({
-          path: options.avahiService === true ? AVAHI_SERVICE_FILE : options.avahiService,
-          host: broker.settings.host,
-          brokerPort: broker.settings.port,
-          enrollPort: address.port,
-          log: log.child('avahi'),
-        });
-        await avahi.start();
-        background.push(() => avahi.stop());
-      }
+
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
       io.stdout(

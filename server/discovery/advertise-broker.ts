@@ -15,7 +15,7 @@
  */
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import type { Logger } from '../../shared/log/logger.js';
-import { MDNS_PORT, openMdnsSocket, type MdnsSocket } from '../../shared/mdns/mdns-socket.js';
+import { MDNS_PORT, openMdnsSocket, type MdnsRecord, type MdnsSocket } from '../../shared/mdns/mdns-socket.js';
 import { inIpv4Subnet } from '../../shared/net/ipv4-subnet.js';
 import { MDNS_SERVICE_NAME } from '../../shared/protocol/discovery.js';
 import { advertisedInterfaces, type AdvertisedInterface } from './advertised-interfaces.js';
@@ -69,8 +69,8 @@ export class BrokerAdvertisement {
     for (const timer of this.timers) clearTimeout(timer);
     const goodbyes = [...this.responders.values()].map(async ({ plan, socket }) => {
       // Best effort and bounded: a board's cache forgets the broker now rather than in 75 minutes.
-      await Promise.race([this.send(socket, brokerRecords(this.options, plan.addresses), 0), delay(1_000)]);
-      await socket.destroy();
+      await Promise.race([socket.respondAndWait({ answers: withTtl(brokerRecords(this.options, plan.addresses), 0) }), delay(1_000)]);
+      socket.destroy();
     });
     this.responders.clear();
     await Promise.all(goodbyes);
@@ -91,7 +91,7 @@ export class BrokerAdvertisement {
     for (const [name, responder] of this.responders) {
       if (wanted.has(name)) continue;
       this.responders.delete(name);
-      void responder.socket.destroy();
+      responder.socket.destroy();
       options.log.info('stopped announcing on an interface that went away', { event: 'mdns_interface_down', interface: name });
     }
     for (const plan of plans) {
@@ -101,7 +101,7 @@ export class BrokerAdvertisement {
       let socket = current?.socket;
       if (!socket || current?.plan.socketAddress !== plan.socketAddress) {
         // The socket belongs to the address it sends from: a new one when that address changed.
-        void socket?.destroy();
+        socket?.destroy();
         socket = this.openResponder(plan);
       }
       const responder = { plan, socket };
@@ -112,7 +112,7 @@ export class BrokerAdvertisement {
         addresses: plan.addresses,
         ...(gone.length > 0 ? { withdrawn: gone } : {}),
       });
-      if (gone.length > 0) void this.send(socket, addressRecords(options, gone, 0));
+      if (gone.length > 0) socket.respond({ answers: withTtl(addressRecords(options, gone), 0) });
       this.announce(responder);
     }
   }
@@ -131,7 +131,7 @@ export class BrokerAdvertisement {
       const answer = answerQuery(brokerRecords(options, current.plan.addresses), packet.questions ?? []);
       if (!answer) return;
       // A query from another port than 5353 is a one-shot (legacy) resolver: answered to it alone.
-      void socket.respond(answer, from.port === MDNS_PORT ? undefined : from);
+      socket.respond(answer, from.port === MDNS_PORT ? undefined : from);
     });
     return socket;
   }
@@ -143,19 +143,20 @@ export class BrokerAdvertisement {
   }
 
   private announce(responder: Responder): void {
-    const records = () => brokerRecords(this.options, responder.plan.addresses);
-    void this.send(responder.socket, records());
+    const records = () => ({ answers: brokerRecords(this.options, responder.plan.addresses) });
+    responder.socket.respond(records());
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (!this.stopped && this.responders.get(responder.plan.name) === responder) void this.send(responder.socket, records());
+      if (!this.stopped && this.responders.get(responder.plan.name) === responder) responder.socket.respond(records());
     }, ANNOUNCE_REPEAT_MS);
     timer.unref();
     this.timers.add(timer);
   }
+}
 
-  private send(socket: MdnsSocket, records: ReturnType<typeof brokerRecords>, ttl?: number): Promise<void> {
-    return socket.respond({ answers: ttl === undefined ? records : records.map((r) => ({ ...r, ttl })) });
-  }
+/** TTL 0 is a goodbye (RFC 6762 10.1): receivers drop the records. */
+function withTtl(records: readonly MdnsRecord[], ttl: number): MdnsRecord[] {
+  return records.map((r) => ({ ...r, ttl }));
 }
 
 function same(a: AdvertisedInterface, b: AdvertisedInterface): boolean {

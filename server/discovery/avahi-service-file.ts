@@ -1,49 +1,18 @@
 /**
- * `serve --avahi-service`: the avahi service file written while serve runs and removed when it
- * stops, so avahi-daemon announces the broker exactly as long as its enrollment endpoint is up
- * (avahi watches its services directory and withdraws a removed file's records with goodbyes).
+ * Writes the avahi service file (`broker-config --avahi-service`), as root at set-up like the
+ * broker's other files: the hardened serve unit cannot write /etc/avahi/services, and avahi
+ * watches that directory, so the announcement starts (and follows a rewrite) by itself.
  */
-import { rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import type { Logger } from '../../shared/log/logger.js';
-import { avahiOwnsHost, renderAvahiService } from './avahi-service.js';
+import { avahiOwnsHost, renderAvahiService, type AvahiServiceInput } from './avahi-service.js';
 
-export interface AvahiServiceFileOptions {
+export interface WrittenAvahiService {
   readonly path: string;
-  readonly host: string;
-  readonly brokerPort: number;
-  readonly enrollPort: number;
-  readonly log: Logger;
+  /** False when the broker's name is not avahi's own `<hostname>.local`: avahi then needs it in /etc/avahi/hosts. */
+  readonly hostPublishedByAvahi: boolean;
 }
 
-export class AvahiServiceFile {
-  private written = false;
-
-  constructor(private readonly options: AvahiServiceFileOptions) {}
-
-  async start(): Promise<void> {
-    const { options } = this;
-    const input = { host: options.host, brokerPort: options.brokerPort, enrollPort: options.enrollPort, systemHostname: hostname() };
-    await writeFileAtomic(options.path, renderAvahiService(input), { mode: 0o644 });
-    this.written = true;
-    options.log.info('avahi announces the broker from its service file', {
-      event: 'avahi_service_written',
-      path: options.path,
-      host: options.host,
-      port: options.brokerPort,
-      enrollPort: options.enrollPort,
-    });
-    if (!avahiOwnsHost(input))
-      options.log.warn(`avahi publishes the address of ${hostname().split('.')[0]}.local, not of ${options.host}`, {
-        event: 'avahi_host_not_published',
-        hint: `add "<address> ${options.host}" to /etc/avahi/hosts, or run broker-config with --host ${hostname().split('.')[0]}.local`,
-      });
-  }
-
-  async stop(): Promise<void> {
-    if (!this.written) return;
-    this.written = false;
-    await rm(this.options.path, { force: true });
-  }
+export async function writeAvahiService(path: string, input: AvahiServiceInput): Promise<WrittenAvahiService> {
+  await writeFileAtomic(path, renderAvahiService(input), { mode: 0o644 });
+  return { path, hostPublishedByAvahi: avahiOwnsHost(input) };
 }

@@ -72,7 +72,8 @@ export function answerQuery(
     if (answer.type === 'PTR') related.add(String(answer.data).toLowerCase());
     if (answer.type === 'SRV') related.add((answer.data as { target: string }).target.toLowerCase());
   }
-  for (const r of records) if (r.type === 'SRV' && related.has(r.name.toLowerCase())) related.add((r.data as { target: string }).target.toLowerCase());
+  for (const r of records)
+    if (r.type === 'SRV' && related.has(r.name.toLowerCase())) related.add((r.data as { target: string }).target.toLowerCase());
   const additionals = records.filter((r) => !answers.includes(r) && r.type !== 'PTR' && related.has(r.name.toLowerCase()));
   return { answers, additionals };
 }

@@ -39,11 +39,14 @@ export interface MdnsSocket {
   /** Resolves once the socket is bound and has joined the group: a query sent earlier could miss its own answer. */
   readonly ready: Promise<void>;
   query(questions: readonly MdnsQuestion[]): void;
-  /** Multicast to the group, or unicast to `to` (a legacy query from a port other than 5353). */
-  respond(packet: { answers: readonly MdnsRecord[]; additionals?: readonly MdnsRecord[] }, to?: MdnsSender): Promise<void>;
+  /** Multicast to the group, or unicast to `to` (a legacy query from a port other than 5353). Failures go to onError. */
+  respond(packet: { answers: readonly MdnsRecord[]; additionals?: readonly MdnsRecord[] }, to?: MdnsSender): void;
+  /** respond(), resolved once the packet is out (or failed): before a destroy() that must not drop it. Never rejects. */
+  respondAndWait(packet: { answers: readonly MdnsRecord[] }): Promise<void>;
   onQuery(listener: (packet: MdnsPacket, from: MdnsSender) => void): void;
   onResponse(listener: (packet: MdnsPacket, from: MdnsSender) => void): void;
-  destroy(): Promise<void>;
+  /** Leaves the group and closes the socket; safe to call twice. */
+  destroy(): void;
 }
 
 interface MulticastDns {
@@ -67,15 +70,16 @@ export function openMdnsSocket(options: { interfaceAddress?: string; onError: (e
   return {
     ready,
     query: (questions) => mdns.query({ questions }),
-    respond: (packet, to) =>
+    respond: (packet, to) => mdns.respond(packet, to, (err) => err && options.onError(err)),
+    respondAndWait: (packet) =>
       new Promise<void>((resolve) =>
-        mdns.respond(packet, to, (err) => {
+        mdns.respond(packet, undefined, (err) => {
           if (err) options.onError(err);
           resolve();
         }),
       ),
     onQuery: (listener) => mdns.on('query', listener),
     onResponse: (listener) => mdns.on('response', listener),
-    destroy: () => new Promise<void>((resolve) => mdns.destroy(resolve)),
+    destroy: () => mdns.destroy(() => undefined),
   };
 }

@@ -43,8 +43,20 @@ export async function startServer(
   const { dataDir, passphraseFile } = existing ?? (await initDataDir(dir));
   const [command, ...programArgs] = [...prefix, process.execPath];
   const child: ChildProcess = spawn(
-    command!,
-    [...programArgs, SERVER_MAIN, 'serve', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--listen', '127.0.0.1:0', '--json', ...extraArgs],
+    command,
+    [
+      ...programArgs,
+      SERVER_MAIN,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--passphrase-file',
+      passphraseFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--json',
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -36,7 +36,7 @@ export async function startMosquitto(
     `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n${extraConfig}`,
   );
   const [command, ...args] = [...prefix, 'mosquitto', '-c', conf];
-  const child: ChildProcess = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

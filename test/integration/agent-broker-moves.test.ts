@@ -43,7 +43,7 @@ interface MovingFleet {
   readonly state: string;
   readonly agent: AgentProcess;
   /** broker-config for `host`:`port`, then Mosquitto and serve --mdns with it (the previous ones stopped first). */
-  restartServer(host?: string, port?: number, between?: () => Promise<void>): Promise<void>;
+  readonly restartServer: (host?: string, port?: number, between?: () => Promise<void>) => Promise<void>;
 }
 
 async function withMovingFleet(fn: (fleet: MovingFleet) => Promise<void>): Promise<void> {

@@ -11,7 +11,15 @@ import { repoPath } from '../../../helpers/repo.js';
 const v4 = (address: string, cidr: string, internal = false) =>
   ({ address, cidr, family: 'IPv4', internal, netmask: '', mac: '02:00:00:00:00:01' }) as NetworkInterfaceInfo;
 const v6 = (address: string) =>
-  ({ address, cidr: `${address}/64`, family: 'IPv6', internal: false, netmask: '', mac: '02:00:00:00:00:01', scopeid: 2 }) as NetworkInterfaceInfo;
+  ({
+    address,
+    cidr: `${address}/64`,
+    family: 'IPv6',
+    internal: false,
+    netmask: '',
+    mac: '02:00:00:00:00:01',
+    scopeid: 2,
+  }) as NetworkInterfaceInfo;
 
 const snapshot = {
   lo: [v4('127.0.0.1', '127.0.0.1/8', true)],
@@ -49,7 +57,10 @@ test('a browse (PTR) is answered with the instance, and SRV, TXT and this interf
     ['SRV', 'TXT', 'A'],
   );
   assert.equal(answer.additionals[1]!.data, ['fleetcert=8443', 'v=1']);
-  assert.ok(answer.additionals.every((r) => r.flush), 'unique records flush stale caches');
+  assert.ok(
+    answer.additionals.every((r) => r.flush),
+    'unique records flush stale caches',
+  );
 });
 
 test('a host lookup (A) is answered with the address only; a question for another name is not answered', () => {
