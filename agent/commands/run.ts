@@ -11,7 +11,7 @@ import { DeviceConnection } from '../mqtt/device-connection.js';
 import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { writeBrokerInfo } from '../discovery/endpoints.js';
-import { rediscoverEndpoints } from '../discovery/rediscover.js';
+import { rediscoverEndpoints, rediscoveryDue } from '../discovery/rediscover.js';
 import { SystemdNotifier } from '../runtime/systemd-notify.js';
 import { isFleetcertError } from '../../shared/errors.js';
 import { abortableSleep } from '../../shared/retry/abortable-sleep.js';
@@ -83,8 +83,10 @@ export function runCommand(_io: CliIo): Command {
       files: layout.live,
       agentVersion: VERSION,
       log: log.child('mqtt'),
-      onUnreachable: () =>
-        void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err })),
+      onConnectFailed: (failures) => {
+        if (rediscoveryDue(failures))
+          void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
+      },
       onState: (state) => {
         if (state !== 'online') return;
         systemd.ready(`connected as ${enrolled.deviceId}`);

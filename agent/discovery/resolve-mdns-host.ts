@@ -15,19 +15,24 @@ export function isMdnsName(host: string): boolean {
   return /\.local\.?$/i.test(host);
 }
 
-/** Usable addresses of `host`, best first; empty when nothing answered within `timeoutMs`. */
+/**
+ * Usable addresses of `host`, best first; empty when nothing answered within `timeoutMs`.
+ * Rejects when the socket failed (mDNS port unavailable): that is not "nobody answered".
+ */
 export function resolveMdnsHost(host: string, timeoutMs = 3_000): Promise<string[]> {
   const name = host.replace(/\.$/, '').toLowerCase();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let done = false;
-    const socket = openMdnsSocket({ onError: () => undefined });
+    let failure: Error | undefined;
+    const socket = openMdnsSocket({ onError: (err) => (failure ??= err) });
     const finish = (addresses: string[]) => {
       if (done) return;
       done = true;
       clearInterval(requery);
       clearTimeout(timer);
       socket.destroy();
-      resolve(addresses);
+      if (addresses.length === 0 && failure) reject(failure);
+      else resolve(addresses);
     };
     socket.onResponse((packet, from) => {
       const records: readonly MdnsRecord[] = [...(packet.answers ?? []), ...(packet.additionals ?? [])];

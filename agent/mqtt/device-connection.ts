@@ -33,12 +33,9 @@ export interface DeviceConnectionOptions {
   /** Pause after a fatal TLS failure before trying again (default 10 min). */
   readonly fatalRetryMs?: number;
   readonly onState?: (state: ConnectionState, detail: string) => void;
-  /** Called after every `UNREACHABLE_AFTER` connection attempts in a row that failed (the broker may have moved). */
-  readonly onUnreachable?: (failedAttempts: number) => void;
+  /** Called after each failed connection attempt with the number of failures in a row (the broker may have moved). */
+  readonly onConnectFailed?: (failedAttempts: number) => void;
 }
-
-/** Failed connection attempts in a row (5 s apart) after which onUnreachable is called, and again after as many more. */
-export const UNREACHABLE_AFTER = 3;
 
 /** TLS failures that reconnecting at once cannot fix, and what they mean. */
 const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
@@ -142,7 +139,7 @@ export class DeviceConnection {
     client.on('close', () => {
       if (connected || this.client !== client) return;
       this.failedAttempts += 1;
-      if (this.failedAttempts % UNREACHABLE_AFTER === 0) options.onUnreachable?.(this.failedAttempts);
+      options.onConnectFailed?.(this.failedAttempts);
     });
     client.on('connect', () => {
       connected = true;

@@ -13,7 +13,7 @@
  * address is announced at once, twice (RFC 6762 8.3), a vanished address gets a goodbye (TTL 0).
  * Lifecycle: the constructor assigns, start() announces, stop() is idempotent and bounded.
  */
-import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import type { Logger } from '../../shared/log/logger.js';
 import { MDNS_PORT, openMdnsSocket, type MdnsRecord, type MdnsSocket } from '../../shared/mdns/mdns-socket.js';
 import { inIpv4Subnet } from '../../shared/net/ipv4-subnet.js';
@@ -25,19 +25,21 @@ export interface AdvertiseOptions extends BrokerService {
   /** Announce only on these interfaces (loopback only when named); all up ones when empty. */
   readonly interfaces?: readonly string[];
   readonly log: Logger;
-  /** How often the interfaces are read for changes (default 2 s). */
-  readonly pollMs?: number;
-  /** The interface snapshot; os.networkInterfaces() by default. */
-  readonly readInterfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
 }
 
 interface Responder {
   readonly plan: AdvertisedInterface;
   readonly socket: MdnsSocket;
+  /** When each answer (by the names and types it holds) was last multicast on this interface. */
+  readonly lastAnswered: Map<string, number>;
 }
 
+/** How often the interfaces are read: a change is announced within this. */
+const POLL_MS = 2_000;
 /** RFC 6762 8.3: an announcement is sent at least twice, one second apart. */
 const ANNOUNCE_REPEAT_MS = 1_000;
+/** RFC 6762 6: the same records are multicast on an interface at most once a second, however many ask (a query flood stays a trickle). */
+const MIN_ANSWER_INTERVAL_MS = 1_000;
 
 export class BrokerAdvertisement {
   private readonly responders = new Map<string, Responder>();
@@ -58,7 +60,7 @@ export class BrokerAdvertisement {
       only: options.interfaces?.length ? options.interfaces : 'every interface that is up',
     });
     this.follow();
-    this.poll = setInterval(() => this.follow(), options.pollMs ?? 2_000);
+    this.poll = setInterval(() => this.follow(), POLL_MS);
     this.poll.unref();
   }
 
@@ -82,7 +84,7 @@ export class BrokerAdvertisement {
     const { options } = this;
     let plans: AdvertisedInterface[];
     try {
-      plans = advertisedInterfaces((options.readInterfaces ?? networkInterfaces)(), options.interfaces);
+      plans = advertisedInterfaces(networkInterfaces(), options.interfaces);
     } catch (err) {
       options.log.warn('could not read the network interfaces', { event: 'mdns_interfaces_unreadable', err });
       return;
@@ -104,7 +106,7 @@ export class BrokerAdvertisement {
         socket?.destroy();
         socket = this.openResponder(plan);
       }
-      const responder = { plan, socket };
+      const responder = { plan, socket, lastAnswered: current?.socket === socket ? current.lastAnswered : new Map<string, number>() };
       this.responders.set(plan.name, responder);
       options.log.info(current ? 'announcing the new addresses of an interface' : 'announcing the broker on an interface', {
         event: current ? 'mdns_addresses_changed' : 'mdns_interface_up',
@@ -131,7 +133,12 @@ export class BrokerAdvertisement {
       const answer = answerQuery(brokerRecords(options, current.plan.addresses), packet.questions ?? []);
       if (!answer) return;
       // A query from another port than 5353 is a one-shot (legacy) resolver: answered to it alone.
-      socket.respond(answer, from.port === MDNS_PORT ? undefined : from);
+      if (from.port !== MDNS_PORT) return socket.respond(answer, from);
+      const key = answer.answers.map((r) => `${r.name}/${r.type}`).join(' ');
+      const now = Date.now();
+      if (now - (current.lastAnswered.get(key) ?? 0) < MIN_ANSWER_INTERVAL_MS) return;
+      current.lastAnswered.set(key, now);
+      socket.respond(answer);
     });
     return socket;
   }
