@@ -81,11 +81,11 @@ export function serveCommand(io: CliIo): Command {
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
-    .option(
-      '--mdns-interface <name>',
-      'advertise only on this interface (repeatable; default: every interface that is up, loopback only when named)',
-      (value: string, list: string[]) => [...list, ...value.split(',').filter(Boolean)],
-      [] as string[],
+    .addOption(
+      new Option('--mdns-interface <name>', 'advertise only on this interface (repeatable or comma-separated; loopback only when named)')
+        .argParser((value: string, list: string[]) => [...list, ...value.split(',').filter(Boolean)])
+        .default([] as string[], 'every interface that is up')
+        .implies({ mdns: true }),
     )
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .option(
