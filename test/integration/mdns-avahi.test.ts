@@ -19,7 +19,7 @@ import { withTempDir } from '../helpers/temp-dir.js';
 
 const HOST = 'fleet-gw.local';
 
-test('broker-config --avahi-service: avahi-daemon announces the broker; a board discovers it, resolves it through avahi, enrolls', async () => {
+test('broker-config --avahi-service: avahi-daemon announces the broker; a board finds it, resolves it via avahi, enrolls', async () => {
   await withTempDir(async (dir) => {
     const data = { dataDir: join(dir, 'data'), passphraseFile: join(dir, 'ca-passphrase') };
     const init = await fleetcert(['init', '--data-dir', data.dataDir, '--passphrase-file', data.passphraseFile, '--san', HOST, '--json']);
