@@ -1,8 +1,8 @@
 /**
  * The broker moves; the board follows (issue 14 item 1), in network namespaces: a server
  * (Mosquitto and `fleetcert serve --mdns`) and a board on one segment, the board with nothing but
- * a bootstrap file (no URL, no --broker). Once the board is connected the server changes under
- * it, and the running agent follows without a restart and with nothing deleted:
+ * a bootstrap file (no URL, no --broker), its agent on Node 18. Once the board is connected the
+ * server changes under it, and the running agent follows without a restart, nothing deleted:
  * - a new address (Mosquitto restarted, as after a reboot with a new lease): broker.json keeps
  *   the broker's name and every connection resolves it again over mDNS;
  * - a new name and port (the server replaced): after repeated failed attempts the agent browses
@@ -20,6 +20,7 @@ import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
 import { startServer, type FleetServer } from '../helpers/fleet-server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { withNetLab, type NetLab } from '../helpers/netns.js';
+import { node18 } from '../helpers/node18.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
 const TRIPWIRE = fileURLToPath(new URL('../helpers/sync-child-tripwire.js', import.meta.url));
@@ -86,7 +87,8 @@ async function withMovingFleet(fn: (fleet: MovingFleet) => Promise<void>): Promi
       try {
         await restartServer();
         agent = startAgent(['run', '--state-dir', state, '--bootstrap', boot, '--identity-root', boardRoot('rpi4-bookworm-arm64')], {
-          program: [...lab.prefix(board), process.execPath, '--import', TRIPWIRE, AGENT_MAIN],
+          // The agent on Node 18, the runtime of Raspberry Pi OS (Bookworm): its `lookup` contract differs from Node 20's.
+          program: [...lab.prefix(board), await node18(), '--import', TRIPWIRE, AGENT_MAIN],
         });
         await agent.waitForEvent('mqtt_connected', 60_000);
         await fn({ dir, lab, srv, state, agent, restartServer });
