@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
@@ -45,6 +45,8 @@ interface MovingFleet {
   readonly agent: AgentProcess;
   /** broker-config for `host`:`port`, then Mosquitto and serve --mdns with it (the previous ones stopped first). */
   readonly restartServer: (host?: string, port?: number, between?: () => Promise<void>) => Promise<void>;
+  /** Stops the agent (exit 0), runs `between`, starts a new agent process on the same state. */
+  readonly restartAgent: (between: () => Promise<void>) => Promise<AgentProcess>;
 }
 
 async function withMovingFleet(fn: (fleet: MovingFleet) => Promise<void>): Promise<void> {
@@ -84,14 +86,22 @@ async function withMovingFleet(fn: (fleet: MovingFleet) => Promise<void>): Promi
         broker = await startMosquitto(dir, outDir, pidFile, '', lab.prefix(srv));
         server = await startServer(dir, ['--listen', '0.0.0.0:8443', '--mdns'], data, lab.prefix(srv));
       };
-      try {
-        await restartServer();
-        agent = startAgent(['run', '--state-dir', state, '--bootstrap', boot, '--identity-root', boardRoot('rpi4-bookworm-arm64')], {
+      const runAgent = async () =>
+        startAgent(['run', '--state-dir', state, '--bootstrap', boot, '--identity-root', boardRoot('rpi4-bookworm-arm64')], {
           // The agent on Node 18, the runtime of Raspberry Pi OS (Bookworm): its `lookup` contract differs from Node 20's.
           program: [...lab.prefix(board), await node18(), '--import', TRIPWIRE, AGENT_MAIN],
         });
+      const restartAgent = async (between: () => Promise<void>) => {
+        assert.is(await agent!.stop(), 0);
+        await between();
+        agent = await runAgent();
+        return agent;
+      };
+      try {
+        await restartServer();
+        agent = await runAgent();
         await agent.waitForEvent('mqtt_connected', 60_000);
-        await fn({ dir, lab, srv, state, agent, restartServer });
+        await fn({ dir, lab, srv, state, agent, restartServer, restartAgent });
         assert.is(agent.events('stopped').length, 0, 'the same agent process, never restarted');
         assert.equal(
           agent.events('sync_child_process').map((e) => e.command),
@@ -139,6 +149,33 @@ test('the server is replaced under another name and port: after repeated failure
     assert.equal(info.broker, { host: NEW_HOST, port: NEW_PORT, servername: NEW_HOST });
     assert.is(info.enroll.url, `https://${NEW_HOST}:8443`);
     assert.equal(await listTree(state), files, 'nothing deleted, nothing re-enrolled');
+  });
+});
+
+test('a broker.json from an older agent, which pinned the address: after the server moved, a restarted agent connects by name', async () => {
+  await withMovingFleet(async ({ lab, srv, state, restartServer, restartAgent }) => {
+    const path = join(state, 'broker.json');
+    const current = JSON.parse(await readFile(path, 'utf8'));
+    // What agents wrote before names were kept: the address mDNS returned, no "source".
+    const pinned = {
+      version: 1,
+      deviceId: current.deviceId,
+      broker: { host: '10.77.0.1', port: 8883, servername: HOST },
+      enroll: { url: 'https://10.77.0.1:8443', servername: HOST },
+      files: current.files,
+    };
+    const agent = await restartAgent(async () => {
+      await writeFile(path, JSON.stringify(pinned, null, 2));
+      await restartServer(HOST, 8883, async () => {
+        await lab.ip(srv, ['addr', 'del', '10.77.0.1/24', 'dev', 'eth0']);
+        await lab.ip(srv, ['addr', 'add', '10.77.0.2/24', 'dev', 'eth0']);
+      });
+    });
+    await agent.waitForEvent('mqtt_connected', RECONNECT_BOUND_MS);
+    const migrated = JSON.parse(await readFile(path, 'utf8'));
+    assert.equal(migrated.broker, { host: HOST, port: 8883, servername: HOST }, 'rewritten with the name');
+    assert.is(migrated.enroll.url, `https://${HOST}:8443`);
+    assert.is(migrated.source, 'mdns');
   });
 });
 
