@@ -152,7 +152,7 @@ test('the server is replaced under another name and port: after repeated failure
   });
 });
 
-test('a broker.json from an older agent, which pinned the address: after the server moved, a restarted agent connects by name', async () => {
+test('a broker.json from an older agent, with the address pinned: after the server moved, a restarted agent connects by name', async () => {
   await withMovingFleet(async ({ lab, srv, state, restartServer, restartAgent }) => {
     const path = join(state, 'broker.json');
     const current = JSON.parse(await readFile(path, 'utf8'));
