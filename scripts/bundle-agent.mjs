@@ -4,7 +4,7 @@
 // dist/bundle/fleetcert-agent.mjs. Bundling the compiled output, not the TypeScript, means the
 // bundle is exactly the code the tests ran plus the stamped clock floor.
 // ESM because node-cron and @peculiar/x509 use `import.meta`; the banner gives the CommonJS
-// dependencies (systeminformation, mqtt's stream stack) the `require`, `__filename` and
+// dependencies (mqtt's stream stack, bonjour-service) the `require`, `__filename` and
 // `__dirname` they expect (node-cron 3 computes its daemon's path at load; it forks that daemon
 // only for tasks given as a file path, and the agent schedules a function, in-process).
 // The metafile beside it lists every input, so a test can prove nothing of the server and no

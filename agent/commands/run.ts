@@ -10,6 +10,8 @@ import { SavedClock } from '../clock/clock-floor.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
 import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
+import { writeBrokerInfo } from '../discovery/endpoints.js';
+import { rediscoverEndpoints, rediscoveryDue } from '../discovery/rediscover.js';
 import { SystemdNotifier } from '../runtime/systemd-notify.js';
 import { isFleetcertError } from '../../shared/errors.js';
 import { abortableSleep } from '../../shared/retry/abortable-sleep.js';
@@ -81,6 +83,22 @@ Examples:
       }
       throw err;
     }
+    // The endpoints as they are now: a rediscovery (the broker moved to another name or port) replaces them.
+    let endpoints = enrolled.endpoints;
+    let rediscovering = false;
+    const rediscover = async (): Promise<void> => {
+      if (rediscovering) return;
+      rediscovering = true;
+      try {
+        const next = await rediscoverEndpoints(endpoints, config.discoveryTimeoutSeconds, log.child('discovery'));
+        if (!next) return;
+        endpoints = next;
+        await writeBrokerInfo(layout.brokerInfo, enrolled.deviceId, next, layout.live);
+        await connection.moveTo(next.broker);
+      } finally {
+        rediscovering = false;
+      }
+    };
     const clock = new SavedClock(layout.clockFile, log);
     const status = new StatusFile(
       layout.statusFile,
@@ -102,6 +120,10 @@ Examples:
       files: layout.live,
       agentVersion: VERSION,
       log: log.child('mqtt'),
+      onConnectFailed: (failures) => {
+        if (rediscoveryDue(failures))
+          void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
+      },
       onState: (state, detail) => {
         status.connection(state, detail);
         const failure = CONNECTION_FAILURES[state];
@@ -124,7 +146,7 @@ Examples:
     const proveOnOwnConnection: RenewParams['prove'] = async (candidate, deviceId) => {
       await connection.suspend();
       const proof = await proveCertificate({
-        broker: enrolled.endpoints.broker,
+        broker: endpoints.broker,
         deviceId,
         files: candidate.files,
         agentVersion: VERSION,
@@ -148,10 +170,10 @@ Examples:
           }
         );
       },
-      readHint: () => fetchRenewalHint(store, enrolled.endpoints.enroll, log.child('renew')),
+      readHint: () => fetchRenewalHint(store, endpoints.enroll, log.child('renew')),
       renew: async () => {
         try {
-          await renewCertificate(renewal);
+          await renewCertificate({ ...renewal, endpoint: endpoints.enroll });
         } finally {
           // Proven and committed: connect with the new live files; anything else: never stay suspended.
           await connection.follow();

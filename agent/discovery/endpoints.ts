@@ -2,7 +2,10 @@
  * Where the enrollment endpoint and the broker are: explicit configuration first (the
  * bootstrap file's enrollUrl, --enroll-url, --broker), else mDNS discovery. The result is kept
  * in `<state>/broker.json`, which also tells local programs (Node-RED, scripts) where the
- * broker is and which files to use.
+ * broker is and which files to use. A discovered broker is kept by its name (`pi-gw.local`),
+ * never by the address mDNS gave that day: every connection resolves the name again
+ * (broker-lookup.ts), so a server whose address changed is followed. Files written before
+ * that, with an address, are read as the name they came with.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -12,14 +15,19 @@ import type { AgentConfig } from '../config/agent-config.js';
 import type { CredentialFiles } from '../config/state-layout.js';
 import type { EstEndpoint } from '../enrollment/est-client.js';
 import type { BrokerAddress } from '../mqtt/device-connection.js';
-import { discoverBroker } from './discover-broker.js';
+import { discoverBroker, type DiscoveredBroker } from './discover-broker.js';
 import { FleetcertError } from '../../shared/errors.js';
+import { isIP } from 'node:net';
 
 export const DEFAULT_BROKER_PORT = 8883;
+
+/** Where the endpoints came from: mDNS (found again when the broker cannot be reached) or configuration (kept as given). */
+export type EndpointSource = 'mdns' | 'configured';
 
 export interface Endpoints {
   readonly enroll: EstEndpoint;
   readonly broker: BrokerAddress;
+  readonly source: EndpointSource;
 }
 
 export async function resolveEndpoints(config: AgentConfig, bootstrapEnrollUrl: string | undefined, log: Logger): Promise<Endpoints> {
@@ -28,15 +36,22 @@ export async function resolveEndpoints(config: AgentConfig, bootstrapEnrollUrl: 
   if (enrollUrl) {
     const url = new URL(enrollUrl);
     const broker = explicitBroker ?? { host: url.hostname.replace(/^\[|\]$/g, ''), port: DEFAULT_BROKER_PORT };
-    return { enroll: { url: url.origin }, broker: { ...broker, servername: config.brokerServername } };
+    return { enroll: { url: url.origin }, broker: { ...broker, servername: config.brokerServername }, source: 'configured' };
   }
   const found = await discoverBroker({ timeoutSeconds: config.discoveryTimeoutSeconds, attempts: 5, log });
-  const address = found.address.includes(':') ? `[${found.address}]` : found.address;
+  const discovered = discoveredEndpoints(found);
+  // An explicit broker stays fixed: nothing that was configured is ever replaced by a later discovery.
+  return explicitBroker
+    ? { ...discovered, broker: { ...explicitBroker, servername: config.brokerServername }, source: 'configured' }
+    : discovered;
+}
+
+/** The endpoints a discovery names, by the broker's host name. */
+export function discoveredEndpoints(found: DiscoveredBroker): Endpoints {
   return {
-    enroll: { url: `https://${address}:${found.enrollPort}`, servername: found.host },
-    broker: explicitBroker
-      ? { ...explicitBroker, servername: config.brokerServername }
-      : { host: found.address, port: found.brokerPort, servername: found.host },
+    enroll: { url: `https://${found.host}:${found.enrollPort}`, servername: found.host },
+    broker: { host: found.host, port: found.brokerPort, servername: found.host },
+    source: 'mdns',
   };
 }
 
@@ -54,6 +69,8 @@ export const BROKER_INFO_VERSION = 1;
 const brokerInfoSchema = z.object({
   /** Absent in files written before versions existed: those are version 1. */
   version: z.number().int().positive().optional(),
+  /** Absent in files written before it: inferred (only discovery saved an enrollment servername). */
+  source: z.enum(['mdns', 'configured']).optional(),
   deviceId: z.string(),
   broker: z.object({ host: z.string(), port: z.number().int(), servername: z.string().optional() }),
   enroll: z.object({ url: z.string(), servername: z.string().optional() }),
@@ -64,6 +81,7 @@ export type BrokerInfo = z.infer<typeof brokerInfoSchema>;
 export async function writeBrokerInfo(path: string, deviceId: string, endpoints: Endpoints, files: CredentialFiles): Promise<void> {
   const info: BrokerInfo = {
     version: BROKER_INFO_VERSION,
+    source: endpoints.source,
     deviceId,
     broker: {
       host: endpoints.broker.host,
@@ -93,16 +111,32 @@ export async function readBrokerInfo(path: string): Promise<BrokerInfo | undefin
       },
     );
   }
-  return info;
+  return migrateBrokerInfo(info);
+}
+
+/**
+ * A file from an agent that pinned the address mDNS returned (`"host": "192.168.1.20"`,
+ * `"servername": "pi-gw.local"`) means the name: that address is what went stale when the
+ * server moved. Discovered files are recognised by the enrollment servername only discovery set.
+ */
+export function migrateBrokerInfo(info: BrokerInfo): BrokerInfo {
+  const source = info.source ?? (info.enroll.servername ? 'mdns' : 'configured');
+  if (source !== 'mdns') return { ...info, source };
+  const broker = info.broker.servername && isIP(info.broker.host) !== 0 ? { ...info.broker, host: info.broker.servername } : info.broker;
+  const url = new URL(info.enroll.url);
+  if (info.enroll.servername && isIP(url.hostname.replace(/^\[|\]$/g, '')) !== 0) url.hostname = info.enroll.servername;
+  return { ...info, source, broker, enroll: { ...info.enroll, url: url.origin } };
 }
 
 export function endpointsFromInfo(info: BrokerInfo): Endpoints {
-  return { enroll: info.enroll, broker: info.broker };
+  return { enroll: info.enroll, broker: info.broker, source: info.source ?? 'configured' };
 }
 
 /** What was saved, with anything configured explicitly now (the broker moved, say) taking its place. */
 export function withExplicitEndpoints(saved: Endpoints, config: AgentConfig): Endpoints {
   const enroll = config.enrollUrl ? { url: new URL(config.enrollUrl).origin } : saved.enroll;
   const broker = config.broker ? { ...parseHostPort(config.broker), servername: config.brokerServername } : saved.broker;
-  return { enroll, broker };
+  // Anything configured is kept as given: only wholly discovered endpoints are looked for again.
+  const source = config.enrollUrl || config.broker ? 'configured' : saved.source;
+  return { enroll, broker, source };
 }

@@ -22,6 +22,7 @@ import {
 } from '../../shared/protocol/renewal-info.js';
 import { formatIssues } from '../../shared/format-issues.js';
 import { clockSkew } from '../clock/clock-skew.js';
+import { brokerLookup } from '../discovery/broker-lookup.js';
 
 export interface EstEndpoint {
   /** `https://host:port` (host may be an address). */
@@ -125,6 +126,8 @@ export class EstClient {
           ...(client ? { cert: client.certChainPem, key: client.keyPem } : {}),
           timeout: TIMEOUT_MS,
           agent: false,
+          // A `.local` endpoint is resolved over mDNS on every request: the server may have moved.
+          lookup: brokerLookup,
         },
         (res) => {
           const chunks: Buffer[] = [];

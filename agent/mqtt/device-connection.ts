@@ -13,6 +13,7 @@ import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
 import { describeCertificate, readCertificates, type CertificateInfo } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
 import { readCredentialPems, type CredentialPems } from '../credentials/credential-store.js';
+import { brokerLookup } from '../discovery/broker-lookup.js';
 
 export interface BrokerAddress {
   readonly host: string;
@@ -32,6 +33,8 @@ export interface DeviceConnectionOptions {
   /** Pause after a fatal TLS failure before trying again (default 10 min). */
   readonly fatalRetryMs?: number;
   readonly onState?: (state: ConnectionState, detail: string) => void;
+  /** Called after each failed connection attempt with the number of failures in a row (the broker may have moved). */
+  readonly onConnectFailed?: (failedAttempts: number) => void;
 }
 
 /** TLS failures that reconnecting at once cannot fix, and what they mean. */
@@ -80,6 +83,8 @@ export function deviceClientOptions(o: { broker: BrokerAddress; deviceId: string
     ...(o.broker.servername ? { servername: o.broker.servername } : {}),
     rejectUnauthorized: true,
     noDelay: true,
+    // Every (re)connect resolves the broker's name again (over mDNS for `.local`): it may have moved.
+    lookup: brokerLookup,
     will: { topic: deviceTopics(o.deviceId).status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
   } as mqtt.IClientOptions;
 }
@@ -103,8 +108,13 @@ export class DeviceConnection {
   private readonly inFlight = new Set<(err: Error) => void>();
   /** Called with each valid command on this device's command topic (e.g. renew now). */
   onCommand: ((command: DeviceCommand) => void) | undefined;
+  /** Where the connection goes: the configured broker, until moveTo(). */
+  private broker: BrokerAddress;
+  private failedAttempts = 0;
 
-  constructor(private readonly options: DeviceConnectionOptions) {}
+  constructor(private readonly options: DeviceConnectionOptions) {
+    this.broker = options.broker;
+  }
 
   get state(): ConnectionState {
     return this.current;
@@ -112,7 +122,7 @@ export class DeviceConnection {
 
   async start(): Promise<void> {
     if (this.closed) return;
-    const { options } = this;
+    const { options, broker } = this;
     const pems = await readCredentialPems(options.files);
     const chain = pems.certChainPem;
     const leaf = describeCertificate(readCertificates(chain)[0]!);
@@ -120,14 +130,23 @@ export class DeviceConnection {
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string => statusPayload(state, leaf, options.agentVersion);
     if (this.closed) return; // stopped while the files were being read
-    this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
-    const client = mqtt.connect(brokerUrl(options.broker), {
-      ...deviceClientOptions({ broker: options.broker, deviceId: options.deviceId, pems }),
+    this.setState('connecting', `${broker.host}:${broker.port}`);
+    const client = mqtt.connect(brokerUrl(broker), {
+      ...deviceClientOptions({ broker, deviceId: options.deviceId, pems }),
       reconnectPeriod: 5_000,
       connectTimeout: 15_000,
     });
+    let connected = false;
+    client.on('reconnect', () => (connected = false));
+    client.on('close', () => {
+      if (connected || this.client !== client) return;
+      this.failedAttempts += 1;
+      options.onConnectFailed?.(this.failedAttempts);
+    });
     client.on('connect', () => {
-      this.setState('online', `${options.broker.host}:${options.broker.port}`);
+      connected = true;
+      this.failedAttempts = 0;
+      this.setState('online', `${broker.host}:${broker.port}`);
       client.publish(topics.status, status('online'), { qos: 1, retain: true });
       client.subscribe(topics.command, { qos: 1 });
     });
@@ -152,7 +171,7 @@ export class DeviceConnection {
         });
       }
       // Not online any more: the next connect is a state change again, logged (`mqtt_connected`) and followed (outbox, clock).
-      this.setState('connecting', `${options.broker.host}:${options.broker.port}`);
+      if (this.client === client) this.setState('connecting', `${broker.host}:${broker.port}`);
     });
     this.client = client;
   }
@@ -187,6 +206,13 @@ export class DeviceConnection {
     this.closed = true;
     await this.disconnect(true);
     this.setState('stopped', 'stopped');
+  }
+
+  /** Connects to another broker address from now on (found by a new discovery); a no-op once stopped. */
+  async moveTo(broker: BrokerAddress): Promise<void> {
+    this.broker = broker;
+    this.failedAttempts = 0;
+    await this.restart();
   }
 
   /** Reconnects with whatever files are live now (after a renewal); a no-op once stopped. */

@@ -40,6 +40,8 @@ const DEBIAN_PACKAGES = {
   // The console's browser test (issue 17) and the alert rules check.
   chromium: 'chromium',
   promtool: 'prometheus',
+  // The avahi service file announced by a real avahi-daemon in a network namespace (issue 14).
+  'avahi-daemon': 'avahi-daemon',
 };
 
 function say(message) {

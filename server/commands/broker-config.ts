@@ -21,6 +21,8 @@ import { passwordFileLine } from '../mosquitto/password-file.js';
 import { reloadBroker } from '../mosquitto/reload-broker.js';
 import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
 import { publishCrl } from '../revocation/publish-crl.js';
+import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
+import { writeAvahiService } from '../discovery/avahi-service-file.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { row } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
@@ -37,6 +39,8 @@ interface BrokerConfigOptions {
   group: string;
   crlValidity: string;
   passphraseFile?: string;
+  avahiService?: string | true;
+  enrollPort: string;
   json?: boolean;
 }
 
@@ -65,6 +69,11 @@ export function brokerConfigCommand(io: CliIo): Command {
     .addOption(
       new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
     )
+    .option(
+      '--avahi-service [file]',
+      `on hosts that run avahi-daemon (the production mDNS path): write its service file (default ${AVAHI_SERVICE_FILE})`,
+    )
+    .option('--enroll-port <port>', "the enrollment endpoint's port in the avahi service file (serve --listen)", '8443')
     .addOption(jsonOption())
     .addHelpText(
       'after',
@@ -73,11 +82,13 @@ Examples:
   fleetcert broker-config --out /etc/mosquitto/fleetcert --reload-command "systemctl reload mosquitto" \\
       --passphrase-file /etc/fleetcert/ca-passphrase
   ln -s /etc/mosquitto/fleetcert/fleetcert.conf /etc/mosquitto/conf.d/fleetcert.conf
-  systemctl restart mosquitto`,
+  systemctl restart mosquitto
+  fleetcert broker-config --out /etc/mosquitto/fleetcert --avahi-service   # and announce it with avahi-daemon`,
     )
     .action(async (options: BrokerConfigOptions) => {
       const port = portOption('--port', options.port);
       const adminPort = portOption('--admin-port', options.adminPort);
+      const enrollPort = portOption('--enroll-port', options.enrollPort);
       if (port === adminPort) throw new FleetcertError('usage', '--port and --admin-port must differ');
       const crlValiditySeconds = parseDuration(options.crlValidity);
       if (crlValiditySeconds === undefined || crlValiditySeconds < 3600) {
@@ -121,6 +132,14 @@ Examples:
         group: owner.gid === undefined ? null : options.group,
       };
       await writeBrokerSettings(layout.brokerSettings, settings);
+      const avahi = options.avahiService
+        ? await writeAvahiService(options.avahiService === true ? AVAHI_SERVICE_FILE : resolve(options.avahiService), {
+            host: settings.host,
+            brokerPort: port,
+            enrollPort,
+            systemHostname: hostname(),
+          })
+        : undefined;
 
       // A broker already running with these files picks them up; a stopped one will at start.
       let reloaded = 'not configured';
@@ -141,6 +160,7 @@ Examples:
             crl: { number: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() },
             serverIdentityIssued: issuedIdentity,
             reloaded,
+            ...(avahi ? { avahiService: avahi } : {}),
           }) + '\n',
         );
         return;
@@ -156,6 +176,15 @@ Examples:
           ),
           row('CRL', `${crl.entries} revoked, valid until ${crl.nextUpdate.toISOString()}`),
           row('broker name', `${settings.host}:${port} (what devices verify)`),
+          ...(avahi
+            ? [
+                row(
+                  'avahi',
+                  `${avahi.path}: _secure-mqtt._tcp on ${port}, enrollment port ${enrollPort}` +
+                    (avahi.hostPublishedByAvahi ? '' : `; add "<address> ${settings.host}" to /etc/avahi/hosts`),
+                ),
+              ]
+            : []),
           row(
             'reload',
             settings.reload.kind === 'none'

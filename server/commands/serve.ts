@@ -17,6 +17,8 @@ import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
 import { ConsoleMetrics } from '../console/console-metrics.js';
 import { ConsoleServer } from '../console/console-server.js';
 import { brokerFiles } from '../mosquitto/broker-files.js';
+import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
+import { pathExists } from '../../shared/fs/path-exists.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
@@ -44,6 +46,7 @@ interface ServeOptions {
   headerTimeout: string;
   bodyTimeout: string;
   mdns?: boolean;
+  mdnsInterface: string[];
   brokerUrl?: string;
   crlBatch: string;
   logLevel: string;
@@ -86,6 +89,12 @@ export function serveCommand(io: CliIo): Command {
     .option('--header-timeout <duration>', 'time a client has to send its request headers (slow clients are cut off)', '10s')
     .option('--body-timeout <duration>', 'time a client has to send its whole request body after its headers (then 408)', '10s')
     .option('--mdns', 'advertise the broker and this endpoint over mDNS (_secure-mqtt._tcp) on the local network')
+    .addOption(
+      new Option('--mdns-interface <name>', 'advertise only on this interface (repeatable or comma-separated; loopback only when named)')
+        .argParser((value: string, list: string[]) => [...list, ...value.split(',').filter(Boolean)])
+        .default([] as string[], 'every interface that is up')
+        .implies({ mdns: true }),
+    )
     .option('--broker-url <url>', "where serve's own MQTT client reaches the broker (default mqtts://127.0.0.1:<broker port>)")
     .option(
       '--crl-batch <duration>',
@@ -115,12 +124,14 @@ republishes the CRL within --crl-batch.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
+  fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns --mdns-interface eth0 --mdns-interface wlan0
   fleetcert serve --listen 127.0.0.1:0 --device-lifetime 7d --json   # prints the chosen port
   fleetcert serve --console-listen        # console on https://127.0.0.1:8444 (fleetcert admin issue)`,
     )
     .action(async (options: ServeOptions) => {
       const log = createLogger({ namespace: 'fleetcert', level: parseLogLevel(options.logLevel) });
       const listen = parseListen(options.listen);
+
       const settings = {
         deviceLifetimeSeconds: durationOption('--device-lifetime', options.deviceLifetime),
         backdateSeconds: durationOption('--backdate', options.backdate),
@@ -201,10 +212,16 @@ Examples:
           host: broker.settings.host,
           brokerPort: broker.settings.port,
           enrollPort: address.port,
+          interfaces: options.mdnsInterface,
           log: log.child('mdns'),
         });
         advertisement.start();
         background.push(() => advertisement.stop());
+        if (await pathExists(AVAHI_SERVICE_FILE))
+          log.warn(`${AVAHI_SERVICE_FILE} exists: avahi announces the broker too, and boards get two answers`, {
+            event: 'mdns_avahi_also_announces',
+            hint: 'on a host running avahi-daemon, drop --mdns (avahi answers on every interface and follows address changes)',
+          });
       }
       let consoleUrl: string | undefined;
       if (options.consoleListen !== undefined) {

@@ -39,11 +39,26 @@ export async function startServer(
   dir: string,
   extraArgs: readonly string[] = [],
   existing?: { dataDir: string; passphraseFile: string },
+  /** Runs serve behind this command line, e.g. `ip netns exec <ns>` (test/helpers/netns.ts). */
+  prefix: readonly string[] = [],
 ): Promise<FleetServer> {
   const { dataDir, passphraseFile } = existing ?? (await initDataDir(dir));
+  const [command, ...programArgs] = [...prefix, process.execPath];
   const child: ChildProcess = spawn(
-    process.execPath,
-    [SERVER_MAIN, 'serve', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--listen', '127.0.0.1:0', '--json', ...extraArgs],
+    command,
+    [
+      ...programArgs,
+      SERVER_MAIN,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--passphrase-file',
+      passphraseFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--json',
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

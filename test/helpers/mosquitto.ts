@@ -20,7 +20,14 @@ export interface Broker {
  * `pidFile` must be writable by the user Mosquitto runs as (it writes it after dropping root).
  * `extraConfig` goes after the include, e.g. a test observer's listener.
  */
-export async function startMosquitto(workDir: string, includeDir: string, pidFile: string, extraConfig = ''): Promise<Broker> {
+export async function startMosquitto(
+  workDir: string,
+  includeDir: string,
+  pidFile: string,
+  extraConfig = '',
+  /** Runs mosquitto behind this command line, e.g. `ip netns exec <ns>` (test/helpers/netns.ts). */
+  prefix: readonly string[] = [],
+): Promise<Broker> {
   // mkdtemp makes 0700 directories; the mosquitto user must be able to traverse them.
   if (process.getuid?.() === 0) await chmod(workDir, 0o755);
   const conf = join(workDir, 'mosquitto.conf');
@@ -28,7 +35,8 @@ export async function startMosquitto(workDir: string, includeDir: string, pidFil
     conf,
     `pid_file ${pidFile}\npersistence false\nlog_dest stderr\nlog_type all\nsys_interval 1\ninclude_dir ${includeDir}\n${extraConfig}`,
   );
-  const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...args] = [...prefix, 'mosquitto', '-c', conf];
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

@@ -97,7 +97,7 @@ for (const runtime of ['node18', 'host'] as const) {
           agent.kill('SIGTERM');
           assert.is(await exited, 0, logs);
         }
-        // systeminformation's OS probe ran from inside the bundle: the server recorded its answer.
+        // The OS facts were read from inside the bundle: the server recorded them.
         const shown = await fleetcert(['device', 'show', 'rpi4-100000002a5c3b71', '--json', '--data-dir', fleet.server.dataDir]);
         assert.is(shown.code, 0, shown.stderr);
         assert.match(String(JSON.parse(shown.stdout).device.metadata.os ?? ''), /\S/);
