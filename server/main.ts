@@ -10,6 +10,7 @@ import { VERSION } from '../shared/version.js';
 import { brokerConfigCommand } from './commands/broker-config.js';
 import { crlCommand } from './commands/crl.js';
 import { deviceCommand } from './commands/device.js';
+import { imageCommand } from './commands/image.js';
 import { initCommand } from './commands/init.js';
 import { renewNowCommand } from './commands/renew-now.js';
 import { serveCommand } from './commands/serve.js';
@@ -26,6 +27,7 @@ const program = new Command('fleetcert')
   .addCommand(brokerConfigCommand(processIo))
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
+  .addCommand(imageCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -1,0 +1,109 @@
+/**
+ * Which Node.js the baked agent runs on (`--node`):
+ *   auto     the image's own Node if its package manager has nodejs >= 18.19, else embed
+ *   image    the image's /usr/bin/node (Debian's nodejs package), refused when absent or too old
+ *   embed    the npm registry's node-linux-<cpu> package for the image's architecture (cached, integrity-checked)
+ *   tarball  a nodejs.org `node-vX-linux-<cpu>.tar.xz` (or .tar.gz) the operator passes
+ * An embedded Node goes to /usr/lib/fleetcert-agent/node, beside the agent and apart from the
+ * image's package manager; the agent's wrapper prefers it to /usr/bin/node.
+ */
+import { mkdir, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FleetcertError } from '../../shared/errors.js';
+import { elfArch, ELF_HEADER_BYTES, nodePackageFor, type ImageArch } from './detect-arch.js';
+import type { Ext4Partition } from './ext4-partition.js';
+import { fetchNodePackage } from './npm-node-package.js';
+import { runImageTool } from './run-image-tool.js';
+
+export const NODE_STRATEGIES = ['auto', 'image', 'embed', 'tarball'] as const;
+export type NodeStrategy = (typeof NODE_STRATEGIES)[number];
+
+export interface NodeOptions {
+  readonly strategy: NodeStrategy;
+  /** For `tarball`. */
+  readonly file: string | undefined;
+  /** For `embed`: exact version or major. */
+  readonly version: string | undefined;
+  readonly registry: string;
+  readonly cacheDir: string;
+}
+
+export type NodeRuntime =
+  | { readonly source: 'image'; readonly version: string }
+  | { readonly source: 'embedded'; readonly version: string; readonly from: string; readonly node: string; readonly license: string | undefined };
+
+/** Debian's minimum for the agent (issue 12): Bookworm's nodejs. */
+const MIN_NODE = [18, 19];
+
+export async function chooseNodeRuntime(root: Ext4Partition, arch: ImageArch, options: NodeOptions, workDir: string): Promise<NodeRuntime> {
+  if (options.strategy === 'image' || options.strategy === 'auto') {
+    const found = await imageNode(root);
+    if (found.ok) return { source: 'image', version: found.version };
+    if (options.strategy === 'image') {
+      throw new FleetcertError('node_runtime_invalid', `the image has no usable Node: ${found.why}`, {
+        hint: 'use --node embed (needs the npm registry once) or --node tarball <node-vX-linux-<arch>.tar.xz>',
+      });
+    }
+  }
+  if (options.strategy === 'tarball') {
+    if (!options.file) throw new FleetcertError('usage', '--node tarball needs --node-file <node-vX-linux-<arch>.tar.xz>');
+    return unpackNode(options.file, `${options.file}`, arch, workDir);
+  }
+  const name = nodePackageFor(arch);
+  if (!name) throw new FleetcertError('node_runtime_invalid', `the npm registry has no Node package for ${arch}`);
+  const pkg = await fetchNodePackage({ registry: options.registry, name, version: options.version, cacheDir: options.cacheDir });
+  return unpackNode(pkg.tarball, `${name}@${pkg.version} (${pkg.integrity.slice(0, 20)}..., ${pkg.fromCache ? 'cached' : 'downloaded'})`, arch, workDir);
+}
+
+async function imageNode(root: Ext4Partition): Promise<{ ok: true; version: string } | { ok: false; why: string }> {
+  const node = await root.stat(await root.resolve('/usr/bin/node'));
+  if (node?.type !== 'regular') return { ok: false, why: 'no /usr/bin/node' };
+  const status = (await root.readFile('/var/lib/dpkg/status'))?.toString('utf8') ?? '';
+  const version = debianPackageVersion(status, 'nodejs');
+  if (version === undefined) return { ok: true, version: 'unknown (not from a Debian package)' };
+  const [major, minor] = version.split(/[.+~-]/).map(Number);
+  if (major! < MIN_NODE[0]! || (major === MIN_NODE[0] && minor! < MIN_NODE[1]!))
+    return { ok: false, why: `nodejs ${version} is older than ${MIN_NODE.join('.')}` };
+  return { ok: true, version };
+}
+
+/** The installed version of a package in a dpkg status file (pure). */
+export function debianPackageVersion(status: string, name: string): string | undefined {
+  for (const stanza of status.split(/\n\s*\n/)) {
+    if (!new RegExp(`^Package: ${name}$`, 'm').test(stanza)) continue;
+    if (!/^Status: .* installed$/m.test(stanza)) continue;
+    return /^Version: (?:\d+:)?(\S+)$/m.exec(stanza)?.[1];
+  }
+  return undefined;
+}
+
+async function unpackNode(tarball: string, from: string, arch: ImageArch, workDir: string): Promise<NodeRuntime> {
+  const dir = join(workDir, 'node');
+  await mkdir(dir, { recursive: true });
+  const res = await runImageTool('tar', ['-xf', tarball, '-C', dir, '--wildcards', '*/bin/node', '*/LICENSE'], { allowFailure: true });
+  const top = (await readdir(dir).catch(() => [] as string[]))[0];
+  const node = top === undefined ? undefined : join(dir, top, 'bin', 'node');
+  if (res.code !== 0 || !node) {
+    throw new FleetcertError('node_runtime_invalid', `${tarball}: no */bin/node in it (${res.stderr.trim()})`, {
+      hint: 'pass a Node.js Linux binary tarball, e.g. node-v22.12.0-linux-arm64.tar.xz from nodejs.org',
+    });
+  }
+  const head = Buffer.alloc(ELF_HEADER_BYTES);
+  const handle = await open(node, 'r');
+  try {
+    await handle.read(head, 0, ELF_HEADER_BYTES, 0);
+  } finally {
+    await handle.close();
+  }
+  const nodeArch = elfArch(head);
+  if (nodeArch !== arch) {
+    throw new FleetcertError('node_runtime_invalid', `${from}: its node is ${nodeArch ?? 'not an ELF program'}, the image is ${arch}`);
+  }
+  const version = /node-v?(\d+\.\d+\.\d+)/.exec(top!)?.[1] ?? /@(\d+\.\d+\.\d+)/.exec(from)?.[1] ?? 'unknown';
+  const license = join(dir, top!, 'LICENSE');
+  const hasLicense = await open(license, 'r').then(
+    async (h) => (await h.close(), true),
+    () => false,
+  );
+  return { source: 'embedded', version, from, node, license: hasLicense ? license : undefined };
+}
