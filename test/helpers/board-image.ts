@@ -32,10 +32,13 @@ async function sh(cmd: string, args: readonly string[], input?: string): Promise
   return res.stdout;
 }
 
-/** The cached Debian userland for an architecture (downloaded once: scripts/arm-sysroot.mjs). */
-export function sysrootOf(arch: 'arm64' | 'armhf'): Promise<string> {
+/**
+ * The cached Debian userland for an architecture (downloaded once: scripts/arm-sysroot.mjs):
+ * nodejs and its libraries, or the packages named.
+ */
+export function sysrootOf(arch: 'arm64' | 'armhf', packages: readonly string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [repoPath('scripts', 'arm-sysroot.mjs'), arch], { timeout: 600_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [repoPath('scripts', 'arm-sysroot.mjs'), arch, ...packages], { timeout: 600_000 }, (err, stdout, stderr) =>
       err ? reject(new Error(`no ${arch} sysroot: ${stderr || err.message}`)) : resolve(stdout.trim()),
     );
   });
@@ -56,11 +59,13 @@ const GROUP = ['root:x:0:', 'daemon:x:1:', 'shadow:x:42:', 'messagebus:x:107:', 
  * The root filesystem's tree: the userland (hard links into the cache, pruned of what Node never
  * reads) plus the files a Raspberry Pi OS or Armbian root has.
  */
-export async function stageRoot(dir: string, shape: ImageShape, userland: string | undefined): Promise<string> {
+export async function stageRoot(dir: string, shape: ImageShape, userland: string | undefined, extras: readonly string[] = []): Promise<string> {
   const root = join(dir, `stage-${shape}`);
   await rm(root, { recursive: true, force: true });
   if (userland) {
     await sh('cp', ['-al', userland, root]);
+    // More packages' trees on top (the same libc6 in both: -f replaces the link).
+    for (const extra of extras) await sh('cp', ['-alf', `${extra}/.`, `${root}/`]);
     for (const junk of ['usr/share/doc', 'usr/share/man']) await rm(join(root, junk), { recursive: true, force: true });
     for (const triplet of ['aarch64-linux-gnu', 'arm-linux-gnueabihf']) await rm(join(root, 'usr/lib', triplet, 'gconv'), { recursive: true, force: true });
   }
