@@ -74,7 +74,7 @@ export function ensureSysroot(arch, packages = ['nodejs']) {
   // A mirror mid-sync (or a stale proxy) answers one index with the wrong size: try again, then go
   // on with the indexes that did arrive; the download below fails clearly if nodejs is not in them.
   const haveLists = readdirSync(join(apt, 'state', 'lists')).some((f) => f.endsWith('_Packages'));
-  for (let attempt = 1; attempt <= 2 && !haveLists; attempt += 1) {
+  for (let attempt = haveLists ? 3 : 1; attempt <= 2; attempt += 1) {
     try {
       run('apt-get', ['-qq', 'update'], env);
       break;
@@ -91,7 +91,8 @@ export function ensureSysroot(arch, packages = ['nodejs']) {
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   for (const deb of debs) run('dpkg-deb', ['-x', join(archives, deb), partial]);
-  if (packages.includes('nodejs') && !existsSync(join(partial, 'usr', 'bin', 'node'))) throw new Error(`no usr/bin/node in the ${arch} packages: ${debs.join(' ')}`);
+  if (packages.includes('nodejs') && !existsSync(join(partial, 'usr', 'bin', 'node')))
+    throw new Error(`no usr/bin/node in the ${arch} packages: ${debs.join(' ')}`);
   rmSync(sysroot, { recursive: true, force: true });
   renameSync(partial, sysroot);
   writeFileSync(stamp, debs.sort().join('\n') + '\n');

@@ -43,9 +43,7 @@ export function imageCommand(io: CliIo): Command {
     )
     .option('--node-file <tarball>', 'with --node tarball: a nodejs.org node-vX-linux-<arch>.tar.xz')
     .option('--node-version <version>', 'with --node embed: an exact version or a major (default: newest LTS major)')
-    .addOption(
-      new Option('--registry <url>', 'npm registry for --node embed').env('npm_config_registry').default(DEFAULT_NPM_REGISTRY),
-    )
+    .addOption(new Option('--registry <url>', 'npm registry for --node embed').env('npm_config_registry').default(DEFAULT_NPM_REGISTRY))
     .addOption(jsonOption())
     .addHelpText(
       'after',
@@ -56,7 +54,8 @@ export function imageCommand(io: CliIo): Command {
         '  fleetcert image bake Armbian_25.5_Orangepipc.img --bootstrap fleetcert.json --node tarball --node-file node-v22.12.0-linux-armv7l.tar.xz\n',
     )
     .action(async (path: string, flags: BakeFlags) => {
-      if (flags.inPlace && (flags.out || flags.count > 1)) throw new FleetcertError('usage', '--in-place writes one image: no --out, no --count');
+      if (flags.inPlace && (flags.out || flags.count > 1))
+        throw new FleetcertError('usage', '--in-place writes one image: no --out, no --count');
       const agentPackage = flags.agent ?? (await builtAgentPackage());
       if (!agentPackage) {
         throw new FleetcertError('usage', 'no agent package: pass --agent fleetcert-agent_<version>_all.deb', {
@@ -70,7 +69,13 @@ export function imageCommand(io: CliIo): Command {
         count: flags.count,
         bootstrap: flags.bootstrap,
         agentPackage,
-        node: { strategy: flags.node, file: flags.nodeFile, version: flags.nodeVersion, registry: flags.registry, cacheDir: nodeCacheDir(process.env) },
+        node: {
+          strategy: flags.node,
+          file: flags.nodeFile,
+          version: flags.nodeVersion,
+          registry: flags.registry,
+          cacheDir: nodeCacheDir(process.env),
+        },
         progress: (step) => io.stderr(`[bake] ${step}\n`),
       });
       io.stdout(flags.json ? JSON.stringify({ ok: true, ...report }) + '\n' : describeReport(report));

@@ -109,10 +109,12 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
     if (accountFiles.passwd === undefined || accountFiles.group === undefined)
       throw new FleetcertError('image_layout_unknown', 'the root partition has no /etc/passwd or /etc/group');
     const current = { passwd: accountFiles.passwd, group: accountFiles.group, shadow: accountFiles.shadow, gshadow: accountFiles.gshadow };
-    const edits = planSystemAccount(
-      current,
-      { name: AGENT_USER, gecos: 'fleetcert device agent', home: STATE_DIR, shell: '/usr/sbin/nologin' },
-    );
+    const edits = planSystemAccount(current, {
+      name: AGENT_USER,
+      gecos: 'fleetcert device agent',
+      home: STATE_DIR,
+      shell: '/usr/sbin/nologin',
+    });
     const { account } = edits;
 
     const files = await planRootFiles(work, agent, node, account, current, edits, input);
@@ -120,7 +122,12 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
     const bootstrapLocal = join(work, 'fleetcert.json');
     await writeFile(bootstrapLocal, bootstrapText);
     if (bootOnRoot)
-      files.push({ path: bootstrapPath, local: bootstrapLocal, size: bootstrapText.length, own: { mode: 0o640, uid: 0, gid: account.gid } });
+      files.push({
+        path: bootstrapPath,
+        local: bootstrapLocal,
+        size: bootstrapText.length,
+        own: { mode: 0o640, uid: 0, gid: account.gid },
+      });
     await checkSpace(layout, files, bootOnRoot ? 0 : bootstrapText.length, options.image);
 
     const target = options.inPlace ? options.image : `${options.out}.partial`;
@@ -134,7 +141,13 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
       for (const f of files) {
         say(`writing ${f.path}`);
         await root.writeFile(f.path, f.local, f.own);
-        written.push({ path: f.path, partition: 'root', bytes: f.size, mode: f.own.mode.toString(8).padStart(4, '0'), owner: `${f.own.uid}:${f.own.gid}` });
+        written.push({
+          path: f.path,
+          partition: 'root',
+          bytes: f.size,
+          mode: f.own.mode.toString(8).padStart(4, '0'),
+          owner: `${f.own.uid}:${f.own.gid}`,
+        });
       }
       const stateOwn = { mode: 0o700, uid: account.uid, gid: account.gid };
       await root.mkdirp(STATE_DIR, stateOwn);
@@ -155,7 +168,10 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
         os,
         arch,
         agentVersion: agent.version,
-        node: node.source === 'image' ? { source: 'image', version: node.version } : { source: 'embedded', version: node.version, from: node.from },
+        node:
+          node.source === 'image'
+            ? { source: 'image', version: node.version }
+            : { source: 'embedded', version: node.version, from: node.from },
         account,
         bootstrapPath,
         written,
@@ -196,18 +212,38 @@ async function planRootFiles(
     const path = `/etc/${name}`;
     const info = await input.stat(path);
     const content = appendLines(text, extra);
-    files.push({ path, local: await local(name, content), size: content.length, own: { mode: info?.mode ?? 0o644, uid: info?.uid ?? 0, gid: info?.gid ?? 0 } });
+    files.push({
+      path,
+      local: await local(name, content),
+      size: content.length,
+      own: { mode: info?.mode ?? 0o644, uid: info?.uid ?? 0, gid: info?.gid ?? 0 },
+    });
   }
   const sysusers = `# The fleetcert agent's account, written by "fleetcert image bake" (also in /etc/passwd).\n${sysusersLine(account)}`;
-  files.push({ path: SYSUSERS_FILE, local: await local('sysusers.conf', sysusers), size: sysusers.length, own: { mode: 0o644, uid: 0, gid: 0 } });
+  files.push({
+    path: SYSUSERS_FILE,
+    local: await local('sysusers.conf', sysusers),
+    size: sysusers.length,
+    own: { mode: 0o644, uid: 0, gid: 0 },
+  });
   for (const e of agent.entries) {
     if (e.kind !== 'file') continue;
     files.push({ path: e.path, local: e.local, size: e.size, own: { mode: e.mode, uid: 0, gid: 0 } });
   }
   if (node.source === 'embedded') {
-    files.push({ path: `${EMBEDDED_NODE_DIR}/bin/node`, local: node.node, size: (await stat(node.node)).size, own: { mode: 0o755, uid: 0, gid: 0 } });
+    files.push({
+      path: `${EMBEDDED_NODE_DIR}/bin/node`,
+      local: node.node,
+      size: (await stat(node.node)).size,
+      own: { mode: 0o755, uid: 0, gid: 0 },
+    });
     if (node.license)
-      files.push({ path: `${EMBEDDED_NODE_DIR}/LICENSE`, local: node.license, size: (await stat(node.license)).size, own: { mode: 0o644, uid: 0, gid: 0 } });
+      files.push({
+        path: `${EMBEDDED_NODE_DIR}/LICENSE`,
+        local: node.license,
+        size: (await stat(node.license)).size,
+        own: { mode: 0o644, uid: 0, gid: 0 },
+      });
   }
   return files;
 }
@@ -222,8 +258,13 @@ async function checkInput(image: string): Promise<void> {
   } finally {
     await handle.close();
   }
-  const compressed =
-    head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? 'xz' : head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.subarray(0, 2).toString('latin1') === 'PK' ? 'zip' : undefined;
+  const compressed = head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))
+    ? 'xz'
+    : head[0] === 0x1f && head[1] === 0x8b
+      ? 'gzip'
+      : head.subarray(0, 2).toString('latin1') === 'PK'
+        ? 'zip'
+        : undefined;
   if (compressed) {
     throw new FleetcertError('image_invalid', `${image} is ${compressed}-compressed`, {
       hint: `decompress it first (${compressed === 'xz' ? 'xz -dk' : compressed === 'gzip' ? 'gunzip -k' : 'unzip'} ${image}) and bake the .img`,
@@ -242,7 +283,7 @@ async function detectArch(root: Ext4Partition): Promise<ImageArch> {
     const arch = bytes && elfArch(bytes);
     if (arch) return arch;
   }
-  throw new FleetcertError('image_layout_unknown', 'no ELF program in the root partition\'s /usr/bin: is it a root filesystem?');
+  throw new FleetcertError('image_layout_unknown', "no ELF program in the root partition's /usr/bin: is it a root filesystem?");
 }
 
 /** Where the board mounts the partition that gets the bootstrap file. */
@@ -270,7 +311,9 @@ async function checkSpace(layout: ImageLayout, files: readonly PlannedFile[], bo
     throw new FleetcertError(
       'image_too_full',
       `${image}: the root partition has ${formatSize(root.freeBytes)} and ${root.freeInodes} inodes free; the agent needs ${formatSize(need)} and ${files.length + 16}; the image was not changed`,
-      { hint: 'grow the root partition and its filesystem first (e.g. truncate -s +512M, then growpart/parted and resize2fs), or choose --node image' },
+      {
+        hint: 'grow the root partition and its filesystem first (e.g. truncate -s +512M, then growpart/parted and resize2fs), or choose --node image',
+      },
     );
   }
   if (layout.boot && bootBytes > 0) {

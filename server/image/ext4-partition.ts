@@ -55,7 +55,7 @@ export class Ext4Partition {
   async resolve(path: string): Promise<string> {
     let parts = splitPath(path);
     let done = '/';
-    for (let hops = 0; parts.length > 0; ) {
+    for (let hops = 0; parts.length > 0;) {
       const next = posix.join(done, parts.shift()!);
       const info = await this.stat(next);
       if (info?.type === 'symlink') {

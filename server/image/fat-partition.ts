@@ -34,7 +34,8 @@ export class FatPartition {
   async freeBytes(): Promise<number> {
     const res = await runImageTool('mdir', ['-i', this.#drive, '::/'], { allowFailure: true, env: MTOOLS_ENV });
     const free = /([\d ]+) bytes free/.exec(res.stdout)?.[1];
-    if (free === undefined) throw new FleetcertError('image_tool_failed', `mdir ::/ (exit ${res.code}): ${res.stderr.trim() || res.stdout}`);
+    if (free === undefined)
+      throw new FleetcertError('image_tool_failed', `mdir ::/ (exit ${res.code}): ${res.stderr.trim() || res.stdout}`);
     return Number(free.replace(/ /g, ''));
   }
 }

@@ -30,7 +30,13 @@ export interface NodeOptions {
 
 export type NodeRuntime =
   | { readonly source: 'image'; readonly version: string }
-  | { readonly source: 'embedded'; readonly version: string; readonly from: string; readonly node: string; readonly license: string | undefined };
+  | {
+      readonly source: 'embedded';
+      readonly version: string;
+      readonly from: string;
+      readonly node: string;
+      readonly license: string | undefined;
+    };
 
 /** Debian's minimum for the agent (issue 12): Bookworm's nodejs. */
 const MIN_NODE = [18, 19];
@@ -47,12 +53,17 @@ export async function chooseNodeRuntime(root: Ext4Partition, arch: ImageArch, op
   }
   if (options.strategy === 'tarball') {
     if (!options.file) throw new FleetcertError('usage', '--node tarball needs --node-file <node-vX-linux-<arch>.tar.xz>');
-    return unpackNode(options.file, `${options.file}`, arch, workDir);
+    return unpackNode(options.file, options.file, arch, workDir);
   }
   const name = nodePackageFor(arch);
   if (!name) throw new FleetcertError('node_runtime_invalid', `the npm registry has no Node package for ${arch}`);
   const pkg = await fetchNodePackage({ registry: options.registry, name, version: options.version, cacheDir: options.cacheDir });
-  return unpackNode(pkg.tarball, `${name}@${pkg.version} (${pkg.integrity.slice(0, 20)}..., ${pkg.fromCache ? 'cached' : 'downloaded'})`, arch, workDir);
+  return unpackNode(
+    pkg.tarball,
+    `${name}@${pkg.version} (${pkg.integrity.slice(0, 20)}..., ${pkg.fromCache ? 'cached' : 'downloaded'})`,
+    arch,
+    workDir,
+  );
 }
 
 async function imageNode(root: Ext4Partition): Promise<{ ok: true; version: string } | { ok: false; why: string }> {

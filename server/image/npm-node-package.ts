@@ -65,9 +65,13 @@ export async function fetchNodePackage(request: NodePackageRequest): Promise<Nod
   ) as unknown;
   const release = pickNodeRelease(metadata, request.version);
   if (!release) {
-    throw new FleetcertError('node_runtime_invalid', `${metaUrl} has no release of ${request.name} matching ${request.version ?? 'an LTS major'}`, {
-      hint: 'choose another --node-version, or pass --node tarball <node-vX-linux-<arch>.tar.xz>',
-    });
+    throw new FleetcertError(
+      'node_runtime_invalid',
+      `${metaUrl} has no release of ${request.name} matching ${request.version ?? 'an LTS major'}`,
+      {
+        hint: 'choose another --node-version, or pass --node tarball <node-vX-linux-<arch>.tar.xz>',
+      },
+    );
   }
   await mkdir(request.cacheDir, { recursive: true });
   const cached = join(request.cacheDir, `${request.name}-${release.version}.tgz`);

@@ -31,7 +31,10 @@ export async function runImageTool(
   options: { allowFailure?: boolean; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<ToolResult> {
   const result = await new Promise<ToolResult>((resolve, reject) => {
-    const child = spawn(tool, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const child = spawn(tool, args, {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     child.stdin?.end(options.input);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -46,7 +49,11 @@ export async function runImageTool(
       ),
     );
     child.on('close', (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
     );
   });
   if (result.code !== 0 && !options.allowFailure) {

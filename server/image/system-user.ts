@@ -52,10 +52,7 @@ function hasName(text: string | undefined, name: string): boolean {
   return text !== undefined && text.split('\n').some((line) => line.startsWith(`${name}:`));
 }
 
-export function planSystemAccount(
-  files: AccountFiles,
-  wanted: { name: string; gecos: string; home: string; shell: string },
-): AccountEdits {
+export function planSystemAccount(files: AccountFiles, wanted: { name: string; gecos: string; home: string; shell: string }): AccountEdits {
   const users = entries(files.passwd);
   const groups = entries(files.group);
   const existing = users.find((u) => u.name === wanted.name);

@@ -53,13 +53,27 @@ const PASSWD = [
   'systemd-timesync:x:997:997:systemd Time Synchronization:/:/usr/sbin/nologin',
   'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
 ];
-const GROUP = ['root:x:0:', 'daemon:x:1:', 'shadow:x:42:', 'messagebus:x:107:', 'systemd-journal:x:999:', 'systemd-network:x:998:', 'systemd-timesync:x:997:', 'nogroup:x:65534:'];
+const GROUP = [
+  'root:x:0:',
+  'daemon:x:1:',
+  'shadow:x:42:',
+  'messagebus:x:107:',
+  'systemd-journal:x:999:',
+  'systemd-network:x:998:',
+  'systemd-timesync:x:997:',
+  'nogroup:x:65534:',
+];
 
 /**
  * The root filesystem's tree: the userland (hard links into the cache, pruned of what Node never
  * reads) plus the files a Raspberry Pi OS or Armbian root has.
  */
-export async function stageRoot(dir: string, shape: ImageShape, userland: string | undefined, extras: readonly string[] = []): Promise<string> {
+export async function stageRoot(
+  dir: string,
+  shape: ImageShape,
+  userland: string | undefined,
+  extras: readonly string[] = [],
+): Promise<string> {
   const root = join(dir, `stage-${shape}`);
   await rm(root, { recursive: true, force: true });
   if (userland) {
@@ -67,9 +81,21 @@ export async function stageRoot(dir: string, shape: ImageShape, userland: string
     // More packages' trees on top (the same libc6 in both: -f replaces the link).
     for (const extra of extras) await sh('cp', ['-alf', `${extra}/.`, `${root}/`]);
     for (const junk of ['usr/share/doc', 'usr/share/man']) await rm(join(root, junk), { recursive: true, force: true });
-    for (const triplet of ['aarch64-linux-gnu', 'arm-linux-gnueabihf']) await rm(join(root, 'usr/lib', triplet, 'gconv'), { recursive: true, force: true });
+    for (const triplet of ['aarch64-linux-gnu', 'arm-linux-gnueabihf'])
+      await rm(join(root, 'usr/lib', triplet, 'gconv'), { recursive: true, force: true });
   }
-  for (const d of ['etc/systemd/system/multi-user.target.wants', 'usr/lib/systemd/system', 'var/lib/dpkg', 'boot', 'proc', 'sys', 'dev', 'tmp', 'run', 'usr/bin'])
+  for (const d of [
+    'etc/systemd/system/multi-user.target.wants',
+    'usr/lib/systemd/system',
+    'var/lib/dpkg',
+    'boot',
+    'proc',
+    'sys',
+    'dev',
+    'tmp',
+    'run',
+    'usr/bin',
+  ])
     await mkdir(join(root, d), { recursive: true });
   await chmod(join(root, 'tmp'), 0o1777);
   const pi = shape === 'pi-os';
@@ -115,12 +141,34 @@ export async function buildImage(dir: string, shape: ImageShape, root: string, r
   await sh('sfdisk', ['--quiet', path], table);
   if (pi) {
     // -h: hidden sectors = the partition's start, as on a real card (the boot ROM and fsck read it).
-    await sh('mkfs.vfat', ['-F', '32', '-n', 'bootfs', '-h', String(sectors(START)), '--offset', String(sectors(START)), path, String(FAT_SIZE / 1024)]);
+    await sh('mkfs.vfat', [
+      '-F',
+      '32',
+      '-n',
+      'bootfs',
+      '-h',
+      String(sectors(START)),
+      '--offset',
+      String(sectors(START)),
+      path,
+      String(FAT_SIZE / 1024),
+    ]);
     const config = join(dir, 'config.txt');
     await writeFile(config, '[all]\narm_64bit=1\nenable_uart=1\n');
     await sh('mcopy', ['-i', `${path}@@${START}`, config, '::/config.txt'], undefined);
   }
-  await sh('mkfs.ext4', ['-q', '-F', '-L', pi ? 'rootfs' : 'armbi_root', '-d', root, '-E', `offset=${rootOffset}`, path, `${rootMiB * 1024}k`]);
+  await sh('mkfs.ext4', [
+    '-q',
+    '-F',
+    '-L',
+    pi ? 'rootfs' : 'armbi_root',
+    '-d',
+    root,
+    '-E',
+    `offset=${rootOffset}`,
+    path,
+    `${rootMiB * 1024}k`,
+  ]);
   return { path, rootOffset, bootOffset: pi ? START : undefined };
 }
 

@@ -84,7 +84,13 @@ test('Pi OS-shaped arm64: baked, fsck-clean, files/modes/owners/enable link righ
   const bakeMs = Date.now() - t0;
   assert.is(res.code, 0, res.stderr);
   assert.is(await sha256(image.path), before, 'the input image is untouched');
-  const report = res.json as { layout: string; arch: string; node: { source: string }; account: { uid: number; gid: number }; bootstrapPath: string };
+  const report = res.json as {
+    layout: string;
+    arch: string;
+    node: { source: string };
+    account: { uid: number; gid: number };
+    bootstrapPath: string;
+  };
   assert.is(report.layout, 'raspberry-pi-os');
   assert.is(report.arch, 'arm64');
   assert.is(report.node.source, 'image', "Debian's nodejs in the image is used");
@@ -98,7 +104,9 @@ test('Pi OS-shaped arm64: baked, fsck-clean, files/modes/owners/enable link righ
   const fat = await extractPartition(out, image.bootOffset!, FAT_PARTITION_BYTES, join(ctx.dir, 'fat.part'));
   const fatCheck = await run('fsck.fat', ['-n', fat]);
   assert.is(fatCheck.code, 0, fatCheck.stdout + fatCheck.stderr);
-  const onFat = await run('mtype', ['-i', `${out}@@${image.bootOffset}`, '::/fleetcert.json'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const onFat = await run('mtype', ['-i', `${out}@@${image.bootOffset}`, '::/fleetcert.json'], {
+    env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+  });
   assert.is(onFat.stdout, ctx.bootstrapText, 'the bootstrap file is on the FAT partition, byte for byte');
 
   assert.is(await owner(baked, '/usr/bin/fleetcert-agent'), '0755 0:0');
@@ -168,14 +176,31 @@ test('a root partition too full for the agent is refused before anything is writ
   assert.is(res.code, 3, res.stderr);
   assert.is(res.json.code, 'node_runtime_invalid', 'the image has no Node and --node image was asked for');
   const res2 = await fleetcert(
-    ['image', 'bake', image.path, '--out', out, '--node', 'tarball', '--node-file', await fakeNodeTarball('arm64'), '--bootstrap', ctx.bootstrap, '--agent', ctx.deb],
+    [
+      'image',
+      'bake',
+      image.path,
+      '--out',
+      out,
+      '--node',
+      'tarball',
+      '--node-file',
+      await fakeNodeTarball('arm64'),
+      '--bootstrap',
+      ctx.bootstrap,
+      '--agent',
+      ctx.deb,
+    ],
     SLOW,
   );
   assert.is(res2.code, 3, res2.stderr);
   assert.match(res2.stderr, /image_too_full|too little free space|root partition has/);
   assert.match(res2.stderr, /grow the root partition/, 'the hint says what to do');
   assert.is(await sha256(image.path), before);
-  assert.equal((await readdir(ctx.dir)).filter((f) => f.startsWith('full-baked')), []);
+  assert.equal(
+    (await readdir(ctx.dir)).filter((f) => f.startsWith('full-baked')),
+    [],
+  );
 });
 
 test('an unknown layout is refused naming what was found; a compressed image is refused with the command that decompresses it', async () => {
@@ -244,7 +269,20 @@ test('--node embed: the registry package for the image architecture, integrity-c
   try {
     const registry = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     const env = { ...process.env, FLEETCERT_CACHE_DIR: join(ctx.dir, 'cache') };
-    const args = (out: string) => ['image', 'bake', image.path, '--out', out, '--registry', registry, '--bootstrap', ctx.bootstrap, '--agent', ctx.deb, '--json'];
+    const args = (out: string) => [
+      'image',
+      'bake',
+      image.path,
+      '--out',
+      out,
+      '--registry',
+      registry,
+      '--bootstrap',
+      ctx.bootstrap,
+      '--agent',
+      ctx.deb,
+      '--json',
+    ];
 
     // Wrong integrity first: refused, nothing written, nothing cached.
     served = { integrity: `sha512-${Buffer.alloc(64).toString('base64')}`, downloads: 0 };
@@ -259,7 +297,11 @@ test('--node embed: the registry package for the image architecture, integrity-c
     const ok = await fleetcert(args(out), { ...SLOW, env });
     assert.is(ok.code, 0, ok.stderr);
     const report = JSON.parse(ok.stdout) as { node: { source: string; version: string } };
-    assert.equal([report.node.source, report.node.version], ['embedded', '24.22.3'], 'auto: no Node in the image, the newest LTS major embedded');
+    assert.equal(
+      [report.node.source, report.node.version],
+      ['embedded', '24.22.3'],
+      'auto: no Node in the image, the newest LTS major embedded',
+    );
     const baked: BoardImage = { ...image, path: out };
     assert.is(await owner(baked, '/usr/lib/fleetcert-agent/node/bin/node'), '0755 0:0');
     assert.match(await debugfs(baked, 'cat /usr/bin/fleetcert-agent'), /NODE=\/usr\/lib\/fleetcert-agent\/node\/bin\/node/);

@@ -30,7 +30,7 @@ const BINFMT_AARCH64 =
   ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:' +
   '\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F';
 
-test('a baked Pi OS image, emulated: the unit\'s ExecStart as its user finds the server by mDNS, enrolls, connects over mTLS', async () => {
+test("a baked Pi OS image, emulated: the unit's ExecStart as its user finds the server by mDNS, enrolls, connects over mTLS", async () => {
   assert.is(process.getuid?.(), 0, 'mapping every id into the user namespace needs root (CI runs as root)');
   const dir = await mkdtemp(join(tmpdir(), 'fleetcert-image-boot-'));
   await chmod(dir, 0o755);
@@ -42,9 +42,18 @@ test('a baked Pi OS image, emulated: the unit\'s ExecStart as its user finds the
     await mkdir(runDir);
     await run('chown', ['mosquitto', runDir]);
     const config = await fleetcert(
-      ['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker')].concat(
-        ['--port', '18883', '--bind', '127.0.0.1', '--admin-port', '18884', '--host', 'localhost', '--reload-pid-file', join(runDir, 'mosquitto.pid')],
-      ),
+      ['broker-config', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--out', join(dir, 'broker')].concat([
+        '--port',
+        '18883',
+        '--bind',
+        '127.0.0.1',
+        '--admin-port',
+        '18884',
+        '--host',
+        'localhost',
+        '--reload-pid-file',
+        join(runDir, 'mosquitto.pid'),
+      ]),
     );
     assert.is(config.code, 0, config.stderr);
     await writeFile(
@@ -77,7 +86,9 @@ test('a baked Pi OS image, emulated: the unit\'s ExecStart as its user finds the
       const res = await run('debugfs', ['-R', `rdump /${top} ${root}`, spec], SLOW);
       assert.is(res.stderr.replace(/^debugfs .*\n/, ''), '', res.stderr);
     }
-    const fat = await run('mtype', ['-i', `${out}@@${image.bootOffset}`, '::/fleetcert.json'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    const fat = await run('mtype', ['-i', `${out}@@${image.bootOffset}`, '::/fleetcert.json'], {
+      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+    });
     await mkdir(join(root, 'boot', 'firmware'), { recursive: true });
     await writeFile(join(root, 'boot', 'firmware', 'fleetcert.json'), fat.stdout);
     await cp(join(boardRoot('rpi4-bookworm-arm64'), 'proc'), join(root, 'proc'), { recursive: true });
