@@ -51,7 +51,8 @@ export function imageCommand(io: CliIo): Command {
         '  fleetcert token create --uses 200 --expires 14d --out fleetcert.json\n' +
         '  xz -dk 2025-05-13-raspios-bookworm-arm64-lite.img.xz\n' +
         '  fleetcert image bake 2025-05-13-raspios-bookworm-arm64-lite.img --bootstrap fleetcert.json --out fleet.img\n' +
-        '  fleetcert image bake Armbian_25.5_Orangepipc.img --bootstrap fleetcert.json --node tarball --node-file node-v22.12.0-linux-armv7l.tar.xz\n',
+        '  fleetcert image bake Armbian_25.5_Orangepipc.img --bootstrap fleetcert.json \\\n' +
+        '      --node tarball --node-file node-v22.12.0-linux-armv7l.tar.xz\n',
     )
     .action(async (path: string, flags: BakeFlags) => {
       if (flags.inPlace && (flags.out || flags.count > 1))

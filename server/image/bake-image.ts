@@ -248,6 +248,8 @@ async function planRootFiles(
   return files;
 }
 
+const DECOMPRESS = { xz: 'xz -dk', gzip: 'gunzip -k', zip: 'unzip' } as const;
+
 async function checkInput(image: string): Promise<void> {
   const st = await stat(image).catch(() => undefined);
   if (!st?.isFile()) throw new FleetcertError('image_invalid', `${image}: no such image file`);
@@ -267,7 +269,7 @@ async function checkInput(image: string): Promise<void> {
         : undefined;
   if (compressed) {
     throw new FleetcertError('image_invalid', `${image} is ${compressed}-compressed`, {
-      hint: `decompress it first (${compressed === 'xz' ? 'xz -dk' : compressed === 'gzip' ? 'gunzip -k' : 'unzip'} ${image}) and bake the .img`,
+      hint: `decompress it first (${DECOMPRESS[compressed]} ${image}) and bake the .img`,
     });
   }
 }
@@ -310,9 +312,12 @@ async function checkSpace(layout: ImageLayout, files: readonly PlannedFile[], bo
   if (need > root.freeBytes || files.length + 16 > root.freeInodes) {
     throw new FleetcertError(
       'image_too_full',
-      `${image}: the root partition has ${formatSize(root.freeBytes)} and ${root.freeInodes} inodes free; the agent needs ${formatSize(need)} and ${files.length + 16}; the image was not changed`,
+      `${image}: the root partition has ${formatSize(root.freeBytes)} and ${root.freeInodes} inodes free; ` +
+        `the agent needs ${formatSize(need)} and ${files.length + 16}; the image was not changed`,
       {
-        hint: 'grow the root partition and its filesystem first (e.g. truncate -s +512M, then growpart/parted and resize2fs), or choose --node image',
+        hint:
+          'grow the root partition and its filesystem first (truncate -s +512M, then growpart or parted, then resize2fs), ' +
+          'or choose --node image',
       },
     );
   }

@@ -111,8 +111,10 @@ export async function stageRoot(
   await writeFile(
     join(root, 'etc/fstab'),
     pi
-      ? 'proc /proc proc defaults 0 0\nPARTUUID=5e3da3da-01 /boot/firmware vfat defaults 0 2\nPARTUUID=5e3da3da-02 / ext4 defaults,noatime 0 1\n'
-      : 'UUID=0b5e2a9c-2a1c-4a8e-9f8f-0d1c3b6e7a11 / ext4 defaults,noatime,commit=600,errors=remount-ro 0 1\ntmpfs /tmp tmpfs defaults,nosuid 0 0\n',
+      ? 'proc /proc proc defaults 0 0\nPARTUUID=5e3da3da-01 /boot/firmware vfat defaults 0 2\n' +
+          'PARTUUID=5e3da3da-02 / ext4 defaults,noatime 0 1\n'
+      : 'UUID=0b5e2a9c-2a1c-4a8e-9f8f-0d1c3b6e7a11 / ext4 defaults,noatime,commit=600,errors=remount-ro 0 1\n' +
+          'tmpfs /tmp tmpfs defaults,nosuid 0 0\n',
   );
   await writeFile(join(root, 'etc/passwd'), PASSWD.join('\n') + '\n');
   await writeFile(join(root, 'etc/group'), GROUP.join('\n') + '\n');
@@ -136,7 +138,8 @@ export async function buildImage(dir: string, shape: ImageShape, root: string, r
   await sh('truncate', ['-s', String(rootOffset + rootMiB * MiB), path]);
   const sectors = (bytes: number) => bytes / 512;
   const table = pi
-    ? `label: dos\nlabel-id: 0x5e3da3da\nstart=${sectors(START)}, size=${sectors(FAT_SIZE)}, type=c\nstart=${sectors(rootOffset)}, type=83\n`
+    ? `label: dos\nlabel-id: 0x5e3da3da\nstart=${sectors(START)}, size=${sectors(FAT_SIZE)}, type=c\n` +
+      `start=${sectors(rootOffset)}, type=83\n`
     : `label: dos\nstart=${sectors(START)}, type=83\n`;
   await sh('sfdisk', ['--quiet', path], table);
   if (pi) {

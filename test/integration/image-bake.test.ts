@@ -73,7 +73,7 @@ test.after(async () => {
   await rm(ctx.dir, { recursive: true, force: true });
 });
 
-test('Pi OS-shaped arm64: baked, fsck-clean, files/modes/owners/enable link right, input untouched; a second bake changes nothing', async () => {
+test('Pi OS-shaped arm64: baked, fsck-clean, files, modes, owners, enable link right, input untouched; baked twice, one copy', async () => {
   const started = Date.now();
   const image = await buildImage(ctx.dir, 'pi-os', await stageRoot(ctx.dir, 'pi-os', await sysrootOf('arm64')), 160);
   const built = Date.now() - started;
@@ -140,7 +140,7 @@ test('Pi OS-shaped arm64: baked, fsck-clean, files/modes/owners/enable link righ
   );
 });
 
-test('Armbian-shaped armhf: the bootstrap file in /boot of the one ext4 partition (0640 root:agent); --count 2 stamps two equal images', async () => {
+test('Armbian-shaped armhf: the bootstrap file in /boot of the one ext4 (0640 root:agent); --count 2 stamps two equal images', async () => {
   const image = await buildImage(ctx.dir, 'armbian', await stageRoot(ctx.dir, 'armbian', await sysrootOf('armhf')), 140);
   const res = await bake([image.path, '--out', join(ctx.dir, 'opi.img'), '--count', '2']);
   assert.is(res.code, 0, res.stderr);
@@ -203,7 +203,7 @@ test('a root partition too full for the agent is refused before anything is writ
   );
 });
 
-test('an unknown layout is refused naming what was found; a compressed image is refused with the command that decompresses it', async () => {
+test('an unknown layout is refused naming what was found; a compressed image with the command that decompresses it', async () => {
   const dir = join(ctx.dir, 'odd');
   await mkdir(dir);
   const img = join(dir, 'two-roots.img');

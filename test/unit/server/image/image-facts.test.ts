@@ -41,7 +41,8 @@ test('os-release: quoted and bare values, escapes, PRETTY_NAME first', () => {
 
 test("fstab: the FAT partition's mount point, with octal escapes; none without a vfat line", () => {
   const pi = parseFstab(
-    'proc /proc proc defaults 0 0\nPARTUUID=5e3da3da-01  /boot/firmware  vfat defaults 0 2\n# x\nPARTUUID=5e3da3da-02 / ext4 defaults 0 1\n',
+    'proc /proc proc defaults 0 0\nPARTUUID=5e3da3da-01  /boot/firmware  vfat defaults 0 2\n' +
+      '# x\nPARTUUID=5e3da3da-02 / ext4 defaults 0 1\n',
   );
   assert.is(fatMountPoint(pi), '/boot/firmware');
   assert.is(fatMountPoint(parseFstab('LABEL=b /my\\040boot vfat defaults 0 2')), '/my boot');
@@ -65,7 +66,8 @@ test('debugfs stat output: type, mode, owner, size, a fast symlink target', () =
   );
   assert.equal(file, { type: 'regular', mode: 0o640, uid: 0, gid: 996, size: 166, target: undefined });
   const link = parseStat(
-    'Inode: 30   Type: symlink    Mode:  0777   Flags: 0x0\nUser:     0   Group:     0   Size: 21\nFast link dest: "../usr/lib/os-release"\n',
+    'Inode: 30   Type: symlink    Mode:  0777   Flags: 0x0\nUser:     0   Group:     0   Size: 21\n' +
+      'Fast link dest: "../usr/lib/os-release"\n',
   );
   assert.equal([link?.type, link?.target], ['symlink', '../usr/lib/os-release']);
   assert.is(parseStat('/nope: File not found by ext2_lookup'), undefined);
