@@ -3,7 +3,7 @@
  * that `npm run package` builds (bundle, /usr/bin wrapper, systemd units, conffile, docs), so a
  * baked image holds exactly what `apt install` would have put there. Unpacked with `dpkg-deb`.
  */
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { runImageTool } from './run-image-tool.js';
@@ -22,8 +22,6 @@ export interface AgentPackage {
   readonly name: string;
   readonly version: string;
   readonly entries: readonly PackageEntry[];
-  /** The conffiles (dpkg would keep an operator's edits of these). */
-  readonly conffiles: readonly string[];
 }
 
 export async function unpackAgentPackage(deb: string, workDir: string): Promise<AgentPackage> {
@@ -37,9 +35,6 @@ export async function unpackAgentPackage(deb: string, workDir: string): Promise<
   }
   const root = join(workDir, 'agent');
   await runImageTool('dpkg-deb', ['-x', deb, root]);
-  const control = join(workDir, 'agent-control');
-  await runImageTool('dpkg-deb', ['-e', deb, control]);
-  const conffiles = await readFile(join(control, 'conffiles'), 'utf8').catch(() => '');
   const entries: PackageEntry[] = [];
   for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
     const local = join(e.parentPath, e.name);
@@ -55,5 +50,5 @@ export async function unpackAgentPackage(deb: string, workDir: string): Promise<
     });
   }
   entries.sort((a, b) => a.path.localeCompare(b.path));
-  return { name, version, entries, conffiles: conffiles.split('\n').filter((l) => l.startsWith('/')) };
+  return { name, version, entries };
 }

@@ -6,7 +6,7 @@
  * Every check (layout, architecture, Node, free space) runs on the input, read-only, before
  * anything is written; the writes go to a copy that replaces the output only once complete.
  */
-import { mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
@@ -99,6 +99,8 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
     const node = await chooseNodeRuntime(input, arch, options.node, work);
     say(node.source === 'image' ? `using the image's own Node ${node.version}` : `embedding Node ${node.version} from ${node.from}`);
     const agent = await unpackAgentPackage(options.agentPackage, work);
+    if (!agent.entries.some((e) => e.path === AGENT_UNIT))
+      throw new FleetcertError('image_invalid', `${options.agentPackage} has no ${AGENT_UNIT}`);
 
     const accountFiles = {
       passwd: (await input.readFile('/etc/passwd'))?.toString('utf8'),
@@ -120,7 +122,7 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
     const files = await planRootFiles(work, agent, node, account, current, edits, input);
     const bootOnRoot = layout.boot === undefined;
     const bootstrapLocal = join(work, 'fleetcert.json');
-    await writeFile(bootstrapLocal, bootstrapText);
+    await writeFile(bootstrapLocal, bootstrapText, { mode: 0o600 });
     if (bootOnRoot)
       files.push({
         path: bootstrapPath,
@@ -135,6 +137,8 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
       say(`copying ${options.image} to ${target}`);
       await runImageTool('cp', ['--sparse=always', '--reflink=auto', '--', options.image, target]);
     }
+    // The image now carries the fleet token: readable by its owner only, like the bootstrap file.
+    await chmod(target, 0o600);
     try {
       const root = new Ext4Partition(target, layout.root.offsetBytes);
       const written: WrittenFile[] = [];
@@ -152,8 +156,10 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
       const stateOwn = { mode: 0o700, uid: account.uid, gid: account.gid };
       await root.mkdirp(STATE_DIR, stateOwn);
       written.push({ path: STATE_DIR, partition: 'root', bytes: 0, mode: '0700', owner: `${account.uid}:${account.gid}` });
-      const unit = agent.entries.find((e) => e.path === AGENT_UNIT);
-      if (!unit) throw new FleetcertError('image_invalid', `${options.agentPackage} has no ${AGENT_UNIT}`);
+      for (const link of agent.entries.filter((e) => e.kind === 'symlink')) {
+        await root.symlink(link.path, link.target!);
+        written.push({ path: link.path, partition: 'root', bytes: 0, mode: 'symlink', owner: `-> ${link.target}` });
+      }
       await root.symlink(ENABLE_LINK, AGENT_UNIT);
       written.push({ path: ENABLE_LINK, partition: 'root', bytes: 0, mode: 'symlink', owner: `-> ${AGENT_UNIT}` });
       if (layout.boot) {

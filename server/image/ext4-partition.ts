@@ -140,12 +140,6 @@ export class Ext4Partition {
     await this.#write(`symlink ${quote(full)} ${quote(target)}`);
   }
 
-  /** Copies `path` out of the image, with modes and (as root) owners: `debugfs rdump`. */
-  async extract(path: string, localDir: string): Promise<void> {
-    const { errors } = await this.#debugfs(false, `rdump ${quote(await this.resolve(path))} ${quote(localDir)}`);
-    this.#check(`rdump ${path}`, errors);
-  }
-
   async #remove(full: string): Promise<void> {
     const info = await this.stat(full);
     if (!info) return;

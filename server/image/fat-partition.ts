@@ -15,16 +15,6 @@ export class FatPartition {
     this.#drive = `${image}@@${offsetBytes}`;
   }
 
-  /** The file's bytes, or undefined when absent. */
-  async readFile(name: string): Promise<Buffer | undefined> {
-    const res = await runImageTool('mtype', ['-i', this.#drive, `::/${name}`], { allowFailure: true, env: MTOOLS_ENV });
-    if (res.code !== 0) {
-      if (/not found|No such file/i.test(res.stderr)) return undefined;
-      throw new FleetcertError('image_tool_failed', `mtype ::/${name}: ${res.stderr.trim()}`);
-    }
-    return Buffer.from(res.stdout, 'utf8');
-  }
-
   /** Copies a local file to the partition's root, replacing what is there. */
   async writeFile(name: string, localFile: string): Promise<void> {
     await runImageTool('mcopy', ['-o', '-i', this.#drive, localFile, `::/${name}`], { env: MTOOLS_ENV });

@@ -84,6 +84,7 @@ test('Pi OS-shaped arm64: baked, fsck-clean, files, modes, owners, enable link r
   const bakeMs = Date.now() - t0;
   assert.is(res.code, 0, res.stderr);
   assert.is(await sha256(image.path), before, 'the input image is untouched');
+  assert.is((await stat(out)).mode & 0o777, 0o600, 'the baked image holds the token: its owner only');
   const report = res.json as {
     layout: string;
     arch: string;
