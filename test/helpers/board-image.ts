@@ -144,9 +144,13 @@ export async function buildImage(dir: string, shape: ImageShape, root: string, r
   await sh('sfdisk', ['--quiet', path], table);
   if (pi) {
     // -h: hidden sectors = the partition's start, as on a real card (the boot ROM and fsck read it).
+    // -s 1: mkfs.vfat sizes clusters by the whole file, not the partition, and 64 MiB of 4 KiB clusters
+    // is too few clusters for FAT32 (mtools then reads it as FAT16: "Error reading FAT").
     await sh('mkfs.vfat', [
       '-F',
       '32',
+      '-s',
+      '1',
       '-n',
       'bootfs',
       '-h',
@@ -158,7 +162,7 @@ export async function buildImage(dir: string, shape: ImageShape, root: string, r
     ]);
     const config = join(dir, 'config.txt');
     await writeFile(config, '[all]\narm_64bit=1\nenable_uart=1\n');
-    await sh('mcopy', ['-i', `${path}@@${START}`, config, '::/config.txt'], undefined);
+    await sh('mcopy', ['-i', `${path}@@${START}`, config, '::/config.txt']);
   }
   await sh('mkfs.ext4', [
     '-q',
