@@ -2,14 +2,14 @@
  * Baked images boot into enrolled devices, emulated: the Pi OS-shaped arm64 image and the
  * Armbian-shaped armhf image (Debian's own nodejs, dash, coreutils) are baked with a real fleet's
  * bootstrap file, each root partition is copied out with `debugfs rdump` (the FAT bootstrap file
- * put where the board mounts it), and
- * the baked unit's own ExecStart= line runs in a chroot as the unit's User=, under qemu-user
- * registered with the F flag in a private binfmt_misc (a user namespace's own, kernel >= 6.7),
- * inside a private network namespace with the real server (serve --mdns) and Mosquitto. Nothing
- * is typed on the "board": no --broker, no URL; it finds both by mDNS, enrolls and connects
- * over mutual TLS. The user namespace maps every id (written from outside, as root), so the
- * chroot can switch to the agent's uid. The boards' identities are a real Pi 4's /proc/cpuinfo
- * and a real OrangePi PC's device tree (test/fixtures/boards).
+ * put where the board mounts it), and the baked unit's own ExecStart= line runs in a chroot as
+ * the unit's User=, under qemu-user registered with the F flag in a private binfmt_misc (a user
+ * namespace's own, kernel >= 6.7), inside a private network namespace with the real server
+ * (serve --mdns) and Mosquitto. Nothing is typed on the "board": no --broker, no URL; it finds
+ * both by mDNS, enrolls and connects over mutual TLS; the unit's ExecStartPost= then moves the
+ * token off the boot partition. The user namespace maps every id (written from outside, as
+ * root), so the chroot can switch to the agent's uid. The boards' identities are a real Pi 4's
+ * /proc/cpuinfo and a real OrangePi PC's device tree (test/fixtures/boards).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -136,6 +136,9 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
     const unit = await readFile(join(root, 'usr/lib/systemd/system/fleetcert-agent.service'), 'utf8');
     const execStart = /^ExecStart=(.*)$/m.exec(unit)![1]!;
     const user = /^User=(.*)$/m.exec(unit)![1]!;
+    // Its prefixes ("-+") are systemd's: ignore failure, run privileged.
+    const execStartPost = /^ExecStartPost=[-+!@:]*(.*)$/m.exec(unit)![1]!;
+    assert.match(await readFile(join(root, report.bootstrapPath), 'utf8'), /"token": "fct_/, 'the card starts with the token');
     const passwd = await readFile(join(root, 'etc/passwd'), 'utf8');
     const [uid, gid] = new RegExp(`^${user}:x:(\\d+):(\\d+):`, 'm').exec(passwd)!.slice(1).map(Number);
     assert.equal([uid, gid], [report.account.uid, report.account.gid]);
@@ -153,10 +156,16 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
       "${process.execPath}" "${SERVER_MAIN}" serve --data-dir "${fleet.dataDir}" --passphrase-file "${fleet.passphraseFile}" \\
         --listen 127.0.0.1:0 --json --mdns > "${log('serve.json')}" 2> "${log('serve.log')}" &
       for i in $(seq 100); do [ -s "${log('serve.json')}" ] && break; sleep 0.1; done
-      chroot --userspec=${uid}:${gid} "${root}" ${execStart} > "${log('agent.log')}" 2>&1
+      chroot --userspec=${uid}:${gid} "${root}" ${execStart} > "${log('agent.log')}" 2>&1 &
+      agent=$!
+      # Ready (connected): systemd then runs ExecStartPost=, privileged ("+"): the token leaves the boot partition.
+      for i in $(seq ${EMULATED_MS / 100}); do grep -q '"event":"mqtt_connected"' "${log('agent.log')}" && break; sleep 0.1; done
+      chroot "${root}" ${execStartPost} > "${log('post.log')}" 2>&1
+      echo $? > "${log('post.rc')}"
+      wait $agent
     `;
-    // The agent runs until the board is connected; then the namespace goes (--kill-child: its pid 1
-    // ends, and the kernel ends everything in the pid namespace).
+    // The agent runs until the board is connected and ExecStartPost= has run; then the namespace goes
+    // (--kill-child: its pid 1 ends, and the kernel ends everything in the pid namespace).
     const t0 = Date.now();
     const child = spawn('unshare', ['--user', '--mount', '--pid', '--net', '--fork', '--kill-child', 'bash', '-c', script], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -171,7 +180,7 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
     const deadline = Date.now() + EMULATED_MS;
     while (Date.now() < deadline && child.exitCode === null) {
       agentLog = await readFile(log('agent.log'), 'utf8').catch(() => '');
-      if (eventsIn(agentLog, 'mqtt_connected').length > 0) break;
+      if (existsSync(log('post.rc'))) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const runMs = Date.now() - t0;
@@ -192,7 +201,13 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
     const device = await fleetcert(['device', 'show', deviceId, '--json', '--data-dir', fleet.dataDir]);
     assert.is(device.code, 0, device.stderr);
     assert.is(JSON.parse(device.stdout).certificates.filter((c: { status: string }) => c.status === 'active').length, 1);
-    console.log(`[image-boot] ${shape} ${arch}: image + bake ${bakedMs} ms; emulated start to mTLS connected ${runMs} ms`);
+    assert.is((await readFile(log('post.rc'), 'utf8')).trim(), '0', await readFile(log('post.log'), 'utf8'));
+    const card = await readFile(join(root, report.bootstrapPath), 'utf8');
+    assert.not.match(card, /fct_/, 'no token left on the boot partition after enrollment');
+    assert.match(card, /"tokenMovedTo": "\/var\/lib\/fleetcert-agent\/bootstrap\.json"/);
+    console.log(
+      `[image-boot] ${shape} ${arch}: image + bake ${bakedMs} ms; emulated start to connected and token moved off the card ${runMs} ms`,
+    );
     await rm(dir, { recursive: true, force: true });
   });
 }
