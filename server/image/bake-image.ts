@@ -89,6 +89,15 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
     const probed: ProbedPartition[] = [];
     for (const p of table.partitions) probed.push({ ...p, filesystem: await probePartition(options.image, p.offsetBytes) });
     const layout = detectLayout(table, probed);
+    if (layout.root.filesystem.type === 'ext4' && layout.root.filesystem.needsRecovery) {
+      throw new FleetcertError(
+        'image_invalid',
+        `${options.image}: the root filesystem was not cleanly unmounted (its journal needs recovery)`,
+        {
+          hint: `copied from a running card? replay the journal first: e2fsck -fy "${options.image}?offset=${layout.root.offsetBytes}"`,
+        },
+      );
+    }
     const input = new Ext4Partition(options.image, layout.root.offsetBytes);
     const os = describeOs(parseOsRelease((await input.readFile('/etc/os-release'))?.toString('utf8') ?? ''));
     const arch = await detectArch(input);

@@ -40,6 +40,8 @@ export class Ext4Partition {
   readonly #dirs = new Map<string, string>();
 
   constructor(image: string, offsetBytes: number) {
+    // debugfs reads options after a "?" in the device name.
+    if (image.includes('?')) throw new FleetcertError('image_invalid', `${image}: rename the image file without "?" in its path`);
     this.#spec = `${image}?offset=${offsetBytes}`;
   }
 

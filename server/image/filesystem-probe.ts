@@ -6,7 +6,15 @@
 import { open } from 'node:fs/promises';
 
 export type Filesystem =
-  | { readonly type: 'ext4'; readonly label: string; readonly blockSize: number; readonly freeBytes: number; readonly freeInodes: number }
+  | {
+      readonly type: 'ext4';
+      readonly label: string;
+      readonly blockSize: number;
+      readonly freeBytes: number;
+      readonly freeInodes: number;
+      /** The journal holds writes not yet applied (not cleanly unmounted): debugfs would not see them. */
+      readonly needsRecovery: boolean;
+    }
   | { readonly type: 'vfat'; readonly label: string; readonly fatBits: 12 | 16 | 32 }
   | { readonly type: 'unknown' };
 
@@ -20,7 +28,8 @@ export function probeFilesystem(head: Uint8Array): Filesystem {
     const logBlock = view.readUInt32LE(sb + 24);
     if (logBlock <= 6) {
       const blockSize = 1024 << logBlock;
-      const is64bit = (view.readUInt32LE(sb + 96) & 0x80) !== 0;
+      const incompat = view.readUInt32LE(sb + 96);
+      const is64bit = (incompat & 0x80) !== 0;
       const freeBlocks = view.readUInt32LE(sb + 12) + (is64bit ? view.readUInt32LE(sb + 0x158) * 2 ** 32 : 0);
       return {
         type: 'ext4',
@@ -28,6 +37,7 @@ export function probeFilesystem(head: Uint8Array): Filesystem {
         blockSize,
         freeBytes: freeBlocks * blockSize,
         freeInodes: view.readUInt32LE(sb + 16),
+        needsRecovery: (incompat & 0x4) !== 0,
       };
     }
   }

@@ -204,7 +204,7 @@ test('a root partition too full for the agent is refused before anything is writ
   );
 });
 
-test('an unknown layout is refused naming what was found; a compressed image with the command that decompresses it', async () => {
+test('refused, saying what to do: an unknown layout (naming what was found), a journal to replay, a compressed image', async () => {
   const dir = join(ctx.dir, 'odd');
   await mkdir(dir);
   const img = join(dir, 'two-roots.img');
@@ -218,6 +218,16 @@ test('an unknown layout is refused naming what was found; a compressed image wit
   assert.is(res.code, 3, res.stderr);
   assert.is(res.json.code, 'image_layout_unknown');
   assert.match(String(res.json.message), /2 ext4 partitions.*dos table: p1 ext4 19 MiB, p2 ext4/);
+
+  // A card image taken from a running board: its journal holds writes debugfs would not see.
+  const dirty = await tinyImage('dirty', 24);
+  const flagged = await run('debugfs', ['-w', '-R', 'feature needs_recovery', `${dirty.path}?offset=${dirty.rootOffset}`]);
+  assert.is(flagged.code, 0, flagged.stderr);
+  const before = await sha256(dirty.path);
+  const unclean = await bake([dirty.path]);
+  assert.is(unclean.json.code, 'image_invalid');
+  assert.match(unclean.stderr, /e2fsck -fy/);
+  assert.is(await sha256(dirty.path), before);
 
   const xz = join(dir, 'raspios.img.xz');
   await writeFile(xz, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]));

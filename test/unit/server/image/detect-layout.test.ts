@@ -66,9 +66,13 @@ test('probeFilesystem: ext4 label, block size and free bytes; FAT32 label; anyth
     blockSize: 4096,
     freeBytes: 4096000,
     freeInodes: 5000,
+    needsRecovery: false,
   });
   assert.equal(probeFilesystem(fat32BootSector('bootfs')), { type: 'vfat', label: 'bootfs', fatBits: 32 });
   assert.equal(probeFilesystem(fat32BootSector('NO NAME')), { type: 'vfat', label: '', fatBits: 32 });
+  const dirty = Buffer.from(ext4Superblock('rootfs', 10));
+  dirty.writeUInt32LE(0x4 | 0x2, 1024 + 96);
+  assert.is((probeFilesystem(dirty) as { needsRecovery: boolean }).needsRecovery, true, 'a journal to replay is seen');
   assert.equal(probeFilesystem(Buffer.alloc(2048)), { type: 'unknown' });
   assert.equal(probeFilesystem(Buffer.alloc(100)), { type: 'unknown' }, 'a short read is not a filesystem');
 });
@@ -77,7 +81,14 @@ function probed(table: PartitionTable, ...filesystems: Filesystem[]): ProbedPart
   return table.partitions.map((p, i) => ({ ...p, filesystem: filesystems[i]! }));
 }
 
-const EXT4 = (label: string): Filesystem => ({ type: 'ext4', label, blockSize: 4096, freeBytes: 1 << 30, freeInodes: 1000 });
+const EXT4 = (label: string): Filesystem => ({
+  type: 'ext4',
+  label,
+  blockSize: 4096,
+  freeBytes: 1 << 30,
+  freeInodes: 1000,
+  needsRecovery: false,
+});
 const FAT = (label: string): Filesystem => ({ type: 'vfat', label, fatBits: 32 });
 
 test('detectLayout: Pi OS (bootfs, or boot before Bookworm), Armbian (one ext4, or armbi_boot + ext4)', () => {
