@@ -76,6 +76,7 @@ export function imageCommand(io: CliIo): Command {
           version: flags.nodeVersion,
           registry: flags.registry,
           cacheDir: nodeCacheDir(process.env),
+          now: new Date(),
         },
         progress: (step) => io.stderr(`[bake] ${step}\n`),
       });

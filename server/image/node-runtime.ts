@@ -26,6 +26,8 @@ export interface NodeOptions {
   readonly version: string | undefined;
   readonly registry: string;
   readonly cacheDir: string;
+  /** Which even majors are LTS yet. */
+  readonly now: Date;
 }
 
 export type NodeRuntime =
@@ -57,7 +59,13 @@ export async function chooseNodeRuntime(root: Ext4Partition, arch: ImageArch, op
   }
   const name = nodePackageFor(arch);
   if (!name) throw new FleetcertError('node_runtime_invalid', `the npm registry has no Node package for ${arch}`);
-  const pkg = await fetchNodePackage({ registry: options.registry, name, version: options.version, cacheDir: options.cacheDir });
+  const pkg = await fetchNodePackage({
+    registry: options.registry,
+    name,
+    version: options.version,
+    cacheDir: options.cacheDir,
+    now: options.now,
+  });
   return unpackNode(
     pkg.tarball,
     `${name}@${pkg.version} (${pkg.integrity.slice(0, 20)}..., ${pkg.fromCache ? 'cached' : 'downloaded'})`,

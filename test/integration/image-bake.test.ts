@@ -265,7 +265,10 @@ test('--node embed: the registry package for the image architecture, integrity-c
             '24.22.3': { dist: { tarball, integrity: served.integrity } },
             '25.1.0': { dist: { tarball: `${tarball}.odd`, integrity: served.integrity } },
             '18.0.0': { dist: { tarball: `${tarball}.old`, integrity: served.integrity } },
+            '98.0.0': { dist: { tarball: `${tarball}.future`, integrity: served.integrity } },
           },
+          // 98 is even but released today: not LTS yet.
+          time: { '24.0.0': '2025-05-06T00:00:00Z', '24.22.3': '2026-10-01T00:00:00Z', '98.0.0': new Date().toISOString() },
         }),
       );
     } else if (req.url?.endsWith('-24.22.3.tgz')) {

@@ -40,21 +40,36 @@ test('a group of that name already there: its gid is used; a last line without a
   assert.is(appendLines('a:x:1:', 'b:x:2:\n'), 'a:x:1:\nb:x:2:\n');
 });
 
-test('pickNodeRelease: the newest even (LTS) major by default, a major or an exact version on request, nothing older than 18.19', () => {
+test('pickNodeRelease: by default the newest LTS major (even, first released 6+ months ago), else a major or exact version', () => {
   const dist = (v: string) => ({ dist: { tarball: `https://r/n-${v}.tgz`, integrity: `sha512-${v}` } });
-  const metadata = {
-    versions: Object.fromEntries(['18.0.0', '18.19.0', '20.11.0', '24.22.3', '24.9.0', '25.1.0', '26.0.0-rc.1'].map((v) => [v, dist(v)])),
+  const released: Record<string, string> = {
+    '18.0.0': '2022-04-19T00:00:00Z',
+    '18.19.0': '2023-11-29T00:00:00Z',
+    '20.11.0': '2024-01-09T00:00:00Z',
+    '24.9.0': '2025-09-25T00:00:00Z',
+    '24.0.0': '2025-05-06T00:00:00Z',
+    '24.22.3': '2026-10-01T00:00:00Z',
+    '25.1.0': '2025-11-01T00:00:00Z',
+    '26.1.0': '2026-05-01T00:00:00Z',
   };
-  assert.is(pickNodeRelease(metadata, undefined)?.version, '24.22.3');
-  assert.is(pickNodeRelease(metadata, '20')?.version, '20.11.0');
-  assert.is(pickNodeRelease(metadata, '25.1.0')?.integrity, 'sha512-25.1.0');
-  assert.is(pickNodeRelease(metadata, '18.0.0'), undefined);
+  const metadata = { versions: Object.fromEntries(Object.keys(released).map((v) => [v, dist(v)])), time: { modified: 'x', ...released } };
+  const now = new Date('2026-08-01T00:00:00Z');
+  assert.is(pickNodeRelease(metadata, undefined, now)?.version, '24.22.3', '26 is not LTS before its October');
+  assert.is(pickNodeRelease(metadata, undefined, new Date('2026-11-20T00:00:00Z'))?.version, '26.1.0', 'and is after it');
+  assert.is(pickNodeRelease(metadata, '20', now)?.version, '20.11.0');
+  assert.is(pickNodeRelease(metadata, '25.1.0', now)?.integrity, 'sha512-25.1.0');
+  assert.is(pickNodeRelease(metadata, '18.0.0', now), undefined, 'nothing older than 18.19');
+  assert.is(pickNodeRelease({ versions: metadata.versions }, undefined, now)?.version, '24.22.3', 'without dates: 24 has an x.11');
+  const republished = { versions: { '20.0.0': dist('20.0.0'), '20.11.0': dist('20.11.0') }, time: { '20.0.0': now.toISOString() } };
+  assert.is(pickNodeRelease(republished, undefined, now)?.version, '20.11.0', 'published today, but 20.11 is LTS');
+  const current = { versions: { '26.1.0': dist('26.1.0') }, time: { '26.1.0': now.toISOString() } };
+  assert.is(pickNodeRelease(current, undefined, now), undefined, 'a young even major with no x.11 is not LTS');
   assert.is(
-    pickNodeRelease({ versions: { '22.0.0': { dist: { tarball: 'x', integrity: 'sha1-abc' } } } }, undefined),
+    pickNodeRelease({ versions: { '22.0.0': { dist: { tarball: 'x', integrity: 'sha1-abc' } } } }, '22', now),
     undefined,
     'sha512 only',
   );
-  assert.is(pickNodeRelease('garbage', undefined), undefined);
+  assert.is(pickNodeRelease('garbage', undefined, now), undefined);
 });
 
 test.run();
