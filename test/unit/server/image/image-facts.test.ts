@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { elfArch, nodePackageFor } from '#server/image/detect-arch.js';
+import { elfArch, multiarchTriplet, nodePackageFor } from '#server/image/detect-arch.js';
+import { neededLibraries, parseNeeded } from '#server/image/elf-needed.js';
 import { parseStat } from '#server/image/ext4-partition.js';
 import { fatMountPoint, parseFstab } from '#server/image/fstab.js';
 import { debianPackageVersion } from '#server/image/node-runtime.js';
@@ -71,6 +72,22 @@ test('debugfs stat output: type, mode, owner, size, a fast symlink target', () =
   );
   assert.equal([link?.type, link?.target], ['symlink', '../usr/lib/os-release']);
   assert.is(parseStat('/nope: File not found by ext2_lookup'), undefined);
+});
+
+test('ELF DT_NEEDED: the libraries a program needs, from its dynamic section', async () => {
+  // This very Node's own: a real ELF with a multi-megabyte .dynstr (V8's exported symbols).
+  assert.ok((await neededLibraries(process.execPath)).includes('libc.so.6'));
+  assert.equal(await neededLibraries(import.meta.filename), [], 'not ELF: nothing');
+  const strings = Buffer.from('\0libatomic.so.1\0libc.so.6\0');
+  const dynamic = Buffer.alloc(16 * 4);
+  dynamic.writeBigInt64LE(1n, 0);
+  dynamic.writeBigUInt64LE(1n, 8);
+  dynamic.writeBigInt64LE(14n, 16);
+  dynamic.writeBigInt64LE(1n, 32);
+  dynamic.writeBigUInt64LE(16n, 40);
+  assert.equal(parseNeeded(dynamic, strings, true, true), ['libatomic.so.1', 'libc.so.6'], 'DT_NEEDED only, up to DT_NULL');
+  assert.equal(parseNeeded(dynamic, strings.subarray(0, 5), true, true), [], 'names past the string table are dropped');
+  assert.equal([multiarchTriplet('arm64'), multiarchTriplet('armhf')], ['aarch64-linux-gnu', 'arm-linux-gnueabihf']);
 });
 
 test.run();
