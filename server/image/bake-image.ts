@@ -3,24 +3,21 @@
  * state directory, enabled unit and the fleet's bootstrap file into a Raspberry Pi OS or Armbian
  * image file, with userspace tools only (sfdisk, mtools, debugfs). Nothing per device is written:
  * every board flashed from the result takes its identity from its own hardware serial.
- * Every check (layout, architecture, Node, free space) runs on the input, read-only, before
- * anything is written; the writes go to a copy that replaces the output only once complete.
+ * Every check (inspect-image.ts; Node, free space) runs on the input, read-only, before anything
+ * is written; the writes go to a copy that replaces the output only once complete.
  */
-import { chmod, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
-import { BOOTSTRAP_FILE_LOCATIONS, bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
+import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
 import { unpackAgentPackage, type AgentPackage } from './agent-package.js';
-import { elfArch, type ImageArch } from './detect-arch.js';
-import { detectLayout, formatSize, type ImageLayout, type ProbedPartition } from './detect-layout.js';
+import type { ImageArch } from './detect-arch.js';
+import { formatSize, type ImageLayout } from './detect-layout.js';
 import { Ext4Partition, type Ownership } from './ext4-partition.js';
 import { FatPartition } from './fat-partition.js';
-import { probePartition } from './filesystem-probe.js';
-import { fatMountPoint, parseFstab } from './fstab.js';
 import { chooseNodeRuntime, type NodeOptions, type NodeRuntime } from './node-runtime.js';
-import { describeOs, parseOsRelease } from './os-release.js';
-import { readPartitionTable } from './partition-table.js';
+import { inspectImage } from './inspect-image.js';
 import { runImageTool } from './run-image-tool.js';
 import { appendLines, planSystemAccount, sysusersLine, type SystemAccount } from './system-user.js';
 
@@ -74,7 +71,6 @@ interface PlannedFile {
 
 export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
   const say = options.progress;
-  await checkInput(options.image);
   const bootstrapText = await readFile(options.bootstrap, 'utf8');
   const bootstrap = bootstrapFileSchema.safeParse(safeJson(bootstrapText));
   if (!bootstrap.success) {
@@ -84,25 +80,8 @@ export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
   }
   const work = await mkdtemp(join(tmpdir(), 'fleetcert-bake-'));
   try {
-    say(`reading the partition table of ${options.image}`);
-    const table = await readPartitionTable(options.image);
-    const probed: ProbedPartition[] = [];
-    for (const p of table.partitions) probed.push({ ...p, filesystem: await probePartition(options.image, p.offsetBytes) });
-    const layout = detectLayout(table, probed);
-    if (layout.root.filesystem.type === 'ext4' && layout.root.filesystem.needsRecovery) {
-      throw new FleetcertError(
-        'image_invalid',
-        `${options.image}: the root filesystem was not cleanly unmounted (its journal needs recovery)`,
-        {
-          hint: `copied from a running card? replay the journal first: e2fsck -fy "${options.image}?offset=${layout.root.offsetBytes}"`,
-        },
-      );
-    }
-    const input = new Ext4Partition(options.image, layout.root.offsetBytes);
-    const os = describeOs(parseOsRelease((await input.readFile('/etc/os-release'))?.toString('utf8') ?? ''));
-    const arch = await detectArch(input);
-    const bootMount = await bootstrapDir(input, layout);
-    const bootstrapPath = posix.join(bootMount, 'fleetcert.json');
+    say(`reading ${options.image}`);
+    const { layout, os, arch, bootstrapPath, root: input } = await inspectImage(options.image);
     say(`${layout.kind} layout, ${os}, ${arch}; the bootstrap file goes to ${bootstrapPath}`);
 
     const node = await chooseNodeRuntime(input, arch, options.node, work);
@@ -261,63 +240,6 @@ async function planRootFiles(
       });
   }
   return files;
-}
-
-const DECOMPRESS = { xz: 'xz -dk', gzip: 'gunzip -k', zip: 'unzip' } as const;
-
-async function checkInput(image: string): Promise<void> {
-  const st = await stat(image).catch(() => undefined);
-  if (!st?.isFile()) throw new FleetcertError('image_invalid', `${image}: no such image file`);
-  const head = Buffer.alloc(6);
-  const handle = await open(image, 'r');
-  try {
-    await handle.read(head, 0, 6, 0);
-  } finally {
-    await handle.close();
-  }
-  const compressed = head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))
-    ? 'xz'
-    : head[0] === 0x1f && head[1] === 0x8b
-      ? 'gzip'
-      : head.subarray(0, 2).toString('latin1') === 'PK'
-        ? 'zip'
-        : undefined;
-  if (compressed) {
-    throw new FleetcertError('image_invalid', `${image} is ${compressed}-compressed`, {
-      hint: `decompress it first (${DECOMPRESS[compressed]} ${image}) and bake the .img`,
-    });
-  }
-}
-
-/** The userland's architecture, from the ELF header of a few small programs in /usr/bin. */
-async function detectArch(root: Ext4Partition): Promise<ImageArch> {
-  const programs = (await root.list('/usr/bin'))
-    .filter((e) => (e.mode & 0o170000) === 0o100000 && e.size >= 64)
-    .sort((a, b) => a.size - b.size)
-    .slice(0, 5);
-  for (const p of programs) {
-    const bytes = await root.readFile(`/usr/bin/${p.name}`);
-    const arch = bytes && elfArch(bytes);
-    if (arch) return arch;
-  }
-  throw new FleetcertError('image_layout_unknown', "no ELF program in the root partition's /usr/bin: is it a root filesystem?");
-}
-
-/** Where the board mounts the partition that gets the bootstrap file. */
-async function bootstrapDir(root: Ext4Partition, layout: ImageLayout): Promise<string> {
-  if (!layout.boot) {
-    if ((await root.stat(await root.resolve('/boot')))?.type !== 'directory')
-      throw new FleetcertError('image_layout_unknown', 'a single ext4 partition without a /boot directory');
-    return '/boot';
-  }
-  const fstab = parseFstab((await root.readFile('/etc/fstab'))?.toString('utf8') ?? '');
-  const mount = fatMountPoint(fstab) ?? (layout.kind === 'raspberry-pi-os' ? '/boot/firmware' : '/boot');
-  if (!BOOTSTRAP_FILE_LOCATIONS.includes(posix.join(mount, 'fleetcert.json'))) {
-    throw new FleetcertError('image_layout_unknown', `the image mounts its FAT partition at ${mount}, where the agent does not look`, {
-      hint: `the agent reads ${BOOTSTRAP_FILE_LOCATIONS.join(', ')}`,
-    });
-  }
-  return mount;
 }
 
 async function checkSpace(layout: ImageLayout, files: readonly PlannedFile[], bootBytes: number, image: string): Promise<void> {
