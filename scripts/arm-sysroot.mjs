@@ -31,12 +31,17 @@ function run(cmd, args, env = process.env) {
   return r.stdout;
 }
 
-/** The sysroot's path, built first if the cache does not hold a complete one. */
-export function ensureSysroot(arch) {
+/**
+ * The sysroot's path, built first if the cache does not hold a complete one. `packages` other than
+ * nodejs make a sysroot of their own beside it (same APT state, so the indexes download once):
+ * the board-image tests add dash and coreutils, what the agent's /usr/bin wrapper runs.
+ */
+export function ensureSysroot(arch, packages = ['nodejs']) {
   if (!ARCHES[arch]) throw new Error(`unknown architecture "${arch}": one of ${Object.keys(ARCHES).join(', ')}`);
   const base = join(sysrootCache(), `bookworm-${arch}`);
-  const sysroot = join(base, 'sysroot');
-  const stamp = join(base, 'complete');
+  const suffix = packages.join(' ') === 'nodejs' ? '' : `-${packages.join('+')}`;
+  const sysroot = join(base, `sysroot${suffix}`);
+  const stamp = join(base, `complete${suffix}`);
   if (existsSync(stamp)) return sysroot;
 
   const apt = join(base, 'apt');
@@ -65,10 +70,11 @@ export function ensureSysroot(arch) {
     ].join('\n'),
   );
   const env = { ...process.env, APT_CONFIG: config, DEBIAN_FRONTEND: 'noninteractive' };
-  process.stderr.write(`[arm-sysroot] downloading Debian's nodejs for ${arch} into ${base}\n`);
+  process.stderr.write(`[arm-sysroot] downloading Debian's ${packages.join(' ')} for ${arch} into ${base}\n`);
   // A mirror mid-sync (or a stale proxy) answers one index with the wrong size: try again, then go
   // on with the indexes that did arrive; the download below fails clearly if nodejs is not in them.
-  for (let attempt = 1; attempt <= 2; attempt += 1) {
+  const haveLists = readdirSync(join(apt, 'state', 'lists')).some((f) => f.endsWith('_Packages'));
+  for (let attempt = haveLists ? 3 : 1; attempt <= 2; attempt += 1) {
     try {
       run('apt-get', ['-qq', 'update'], env);
       break;
@@ -77,7 +83,7 @@ export function ensureSysroot(arch) {
       if (attempt === 1) spawnSync('sleep', ['10']);
     }
   }
-  run('apt-get', ['-qq', '-y', '--download-only', 'install', 'nodejs'], env);
+  run('apt-get', ['-qq', '-y', '--download-only', 'install', ...packages], env);
 
   const archives = join(apt, 'cache', 'archives');
   const debs = readdirSync(archives).filter((f) => f.endsWith('.deb'));
@@ -85,7 +91,8 @@ export function ensureSysroot(arch) {
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   for (const deb of debs) run('dpkg-deb', ['-x', join(archives, deb), partial]);
-  if (!existsSync(join(partial, 'usr', 'bin', 'node'))) throw new Error(`no usr/bin/node in the ${arch} packages: ${debs.join(' ')}`);
+  if (packages.includes('nodejs') && !existsSync(join(partial, 'usr', 'bin', 'node')))
+    throw new Error(`no usr/bin/node in the ${arch} packages: ${debs.join(' ')}`);
   rmSync(sysroot, { recursive: true, force: true });
   renameSync(partial, sysroot);
   writeFileSync(stamp, debs.sort().join('\n') + '\n');
@@ -107,9 +114,14 @@ export function qemuNode(arch) {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const arch = process.argv[2];
   if (!arch) {
-    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf> [--json]\n');
+    process.stderr.write('usage: node scripts/arm-sysroot.mjs <arm64|armhf> [--json | <package>...]\n');
     process.stderr.write('  prints the sysroot path, or (--json) how to run its node under qemu-user\n');
     process.exit(2);
+  }
+  const packages = process.argv.slice(3).filter((a) => !a.startsWith('--'));
+  if (packages.length > 0) {
+    process.stdout.write(ensureSysroot(arch, packages) + '\n');
+    process.exit(0);
   }
   try {
     const node = qemuNode(arch);

@@ -28,14 +28,17 @@ const sh = (cmd, args, options = {}) => execFileSync(cmd, args, { encoding: 'utf
  * /usr/bin/fleetcert-agent. Run by root (an operator's "sudo fleetcert-agent renew"), it drops to
  * the agent's user first: a key or certificate written by root into /var/lib/fleetcert-agent could
  * not be read by the service afterwards. move-token alone keeps root: it rewrites the bootstrap file
- * on the root-owned boot partition (the unit runs it privileged).
+ * on the root-owned boot partition (the unit runs it privileged). A Node that `fleetcert image bake`
+ * embedded beside the agent (images without Node) wins over the system's.
  */
 const AGENT_WRAPPER = `#!/bin/sh
 AGENT=/usr/lib/fleetcert-agent/fleetcert-agent.mjs
+NODE=/usr/lib/fleetcert-agent/node/bin/node
+[ -x "$NODE" ] || NODE=/usr/bin/node
 if [ "$(id -u)" = 0 ] && [ "$1" != move-token ] && [ -z "$FLEETCERT_AGENT_AS_ROOT" ] && getent passwd fleetcert-agent >/dev/null; then
-  exec setpriv --reuid=fleetcert-agent --regid=fleetcert-agent --init-groups -- /usr/bin/node "$AGENT" "$@"
+  exec setpriv --reuid=fleetcert-agent --regid=fleetcert-agent --init-groups -- "$NODE" "$AGENT" "$@"
 fi
-exec /usr/bin/node "$AGENT" "$@"
+exec "$NODE" "$AGENT" "$@"
 `;
 
 function version() {

@@ -22,6 +22,10 @@ ensureSetup({
     'lintian',
     'systemd-analyze',
     'adduser',
+    'sfdisk',
+    'mcopy',
+    'mkfs.vfat',
+    'debugfs',
   ],
 });
 

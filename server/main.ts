@@ -11,6 +11,7 @@ import { adminCommand } from './commands/admin.js';
 import { brokerConfigCommand } from './commands/broker-config.js';
 import { crlCommand } from './commands/crl.js';
 import { deviceCommand } from './commands/device.js';
+import { imageCommand } from './commands/image.js';
 import { initCommand } from './commands/init.js';
 import { renewNowCommand } from './commands/renew-now.js';
 import { serveCommand } from './commands/serve.js';
@@ -28,6 +29,7 @@ const program = new Command('fleetcert')
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
   .addCommand(adminCommand(processIo))
+  .addCommand(imageCommand(processIo))
   .addHelpText('after', exitCodesHelp('fleetcert'));
 
 process.exitCode = await runCli(program, process.argv.slice(2));

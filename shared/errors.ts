@@ -119,6 +119,12 @@ export const ERROR_CODES = {
   },
   not_delivered: { publicMessage: 'the message is queued but the broker has not acknowledged it yet', exit: 'notReady' },
   interrupted: { publicMessage: 'stopped by a signal', exit: 'invalidInput' },
+  // Board images (fleetcert image bake).
+  image_invalid: { publicMessage: 'the file is not a raw disk image that can be baked', exit: 'invalidInput' },
+  image_layout_unknown: { publicMessage: 'the image is neither Raspberry Pi OS- nor Armbian-shaped', exit: 'invalidInput' },
+  image_too_full: { publicMessage: 'the image has too little free space for the agent', exit: 'invalidInput' },
+  image_tool_failed: { publicMessage: 'a disk-image tool (sfdisk, mtools, debugfs) failed', exit: 'failure' },
+  node_runtime_invalid: { publicMessage: 'no usable Node.js runtime for the image', exit: 'invalidInput' },
   usage: { publicMessage: 'invalid command-line usage', exit: 'usage' },
   internal: { status: 500, publicMessage: 'internal error', exit: 'failure' },
   registry_corrupt: { status: 500, publicMessage: 'internal error', exit: 'failure' },

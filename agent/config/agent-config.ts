@@ -9,12 +9,13 @@ import { z } from 'zod';
 import { FleetcertError } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/format-issues.js';
 import { KEY_TYPES } from '../../shared/pki/key-pair.js';
+import { BOOTSTRAP_FILE_LOCATIONS } from '../../shared/protocol/bootstrap-file.js';
 import { DEFAULT_ID_TEMPLATE } from '../identity/device-identity.js';
 import { DEFAULT_STATE_DIR } from './state-layout.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/fleetcert/agent.json';
-/** Where the bootstrap file may be: the Pi's FAT boot partition (Bookworm, then older), then /etc. */
-export const DEFAULT_BOOTSTRAP_FILES = ['/boot/firmware/fleetcert.json', '/boot/fleetcert.json', '/etc/fleetcert/bootstrap.json'];
+/** Where the bootstrap file may be (the list is shared: `fleetcert image bake` writes to one of them). */
+export const DEFAULT_BOOTSTRAP_FILES = BOOTSTRAP_FILE_LOCATIONS;
 
 export const agentConfigSchema = z
   .object({

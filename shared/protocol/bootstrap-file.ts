@@ -8,6 +8,12 @@ import { z } from 'zod';
 /** `fct_<10 lowercase alphanumerics>_<43 base64url chars: 256-bit secret>`. */
 export const FLEET_TOKEN_PATTERN = /^fct_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
 
+/**
+ * Where the agent looks for the bootstrap file, in order: the Pi's FAT boot partition (Bookworm,
+ * then older releases and Armbian's /boot), then /etc. `fleetcert image bake` writes it to one of these.
+ */
+export const BOOTSTRAP_FILE_LOCATIONS = ['/boot/firmware/fleetcert.json', '/boot/fleetcert.json', '/etc/fleetcert/bootstrap.json'];
+
 export const bootstrapFileSchema = z
   .object({
     version: z.literal(1),

@@ -58,6 +58,7 @@ const BAD_INPUT: Record<string, { args: string[]; code: ErrorCode }> = {
   'fleetcert renew-now': { args: ['--data-dir', '<empty>'], code: 'usage' },
   'fleetcert admin issue': { args: ['alice', '--p12-out', '<empty>/a.p12', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert admin passwd': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
+  'fleetcert image bake': { args: ['<file>', '--bootstrap', '<empty>/none.json', '--agent', '<file>'], code: 'bootstrap_missing' },
   'fleetcert admin remove': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert-agent run': { args: ['--state-dir', '<empty>', '--bootstrap', '<file>'], code: 'bootstrap_invalid' },
   'fleetcert-agent enroll': {
