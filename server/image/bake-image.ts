@@ -72,7 +72,7 @@ interface PlannedFile {
 export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
   const say = options.progress;
   const bootstrapText = await readFile(options.bootstrap, 'utf8').catch((err: unknown) => {
-    throw new FleetcertError('bootstrap_missing', `cannot read ${options.bootstrap}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+    throw new FleetcertError('bootstrap_missing', `cannot read ${options.bootstrap}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
       cause: err,
       hint: 'make one with "fleetcert token create --out fleetcert.json"',
     });
