@@ -72,10 +72,14 @@ interface PlannedFile {
 export async function bakeImage(options: BakeOptions): Promise<BakeReport> {
   const say = options.progress;
   const bootstrapText = await readFile(options.bootstrap, 'utf8').catch((err: unknown) => {
-    throw new FleetcertError('bootstrap_missing', `cannot read ${options.bootstrap}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      cause: err,
-      hint: 'make one with "fleetcert token create --out fleetcert.json"',
-    });
+    throw new FleetcertError(
+      'bootstrap_missing',
+      `cannot read ${options.bootstrap}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        cause: err,
+        hint: 'make one with "fleetcert token create --out fleetcert.json"',
+      },
+    );
   });
   const bootstrap = bootstrapFileSchema.safeParse(safeJson(bootstrapText));
   if (!bootstrap.success) {
