@@ -143,7 +143,9 @@ function commonNames(reader: DerReader, subject: DerElement | undefined): string
     for (const attribute of reader.expect(rdn, 0x31, 'relative distinguished name')) {
       const [type, value] = reader.expect(attribute, 0x30, 'attribute', 2, 2);
       reader.wellFormed(value!);
-      if (reader.objectIdentifier(type, 'attribute type') === OID.commonName) out.push(directoryString(reader, value!));
+      // Every value's string shape is checked (a UniversalString of 7 bytes in O is as malformed as in CN).
+      const text = directoryString(reader, value!);
+      if (reader.objectIdentifier(type, 'attribute type') === OID.commonName) out.push(text);
     }
   }
   return out;

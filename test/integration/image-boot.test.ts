@@ -154,7 +154,7 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
       ip link set lo up
       mosquitto -c "${fleet.dir}/mosquitto.conf" > /dev/null 2> "${log('mosquitto.log')}" &
       "${process.execPath}" "${SERVER_MAIN}" serve --data-dir "${fleet.dataDir}" --passphrase-file "${fleet.passphraseFile}" \\
-        --listen 127.0.0.1:0 --json --mdns > "${log('serve.json')}" 2> "${log('serve.log')}" &
+        --listen 127.0.0.1:0 --json --mdns --mdns-interface lo > "${log('serve.json')}" 2> "${log('serve.log')}" &
       for i in $(seq 100); do [ -s "${log('serve.json')}" ] && break; sleep 0.1; done
       chroot --userspec=${uid}:${gid} "${root}" ${execStart} > "${log('agent.log')}" 2>&1 &
       agent=$!
