@@ -169,3 +169,11 @@ export interface PendingRecord {
   readonly source: string | null;
   readonly now: Date;
 }
+
+/** A signed CRL as the registry keeps it: the latest one, which every server serves and publishes from. */
+export interface StoredCrl {
+  readonly crlNumber: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly der: Buffer;
+}

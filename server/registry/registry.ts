@@ -24,6 +24,7 @@ import type {
   NewAuditEntry,
   PendingRecord,
   RevokedEntry,
+  StoredCrl,
   TokenRecord,
 } from './records.js';
 
@@ -85,6 +86,17 @@ export interface Registry {
   revokedCertificates(now: Date): Promise<RevokedEntry[]>;
   /** A status message from a known device; false for an unknown id. */
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
+
+  // ---- the CRL ----
+  /** The latest CRL any process published, if any. */
+  latestCrl(): Promise<StoredCrl | undefined>;
+  /**
+   * Stores `crl` as the latest, only if the latest is still the one numbered `previousNumber`
+   * (null: none yet) and `crl` numbers higher (compare-and-swap: CRL numbers never go backwards,
+   * and of two publications built from one state only one lands). One publisher at a time: the
+   * caller's transaction holds the publication lock until it ends. False when it did not store.
+   */
+  storeCrl(crl: StoredCrl, previousNumber: number | null): Promise<boolean>;
 
   // ---- audit ----
   audit(entry: NewAuditEntry): Promise<void>;

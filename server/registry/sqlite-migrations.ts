@@ -88,4 +88,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN key_compromised INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
+  `
+  -- The latest published CRL, in the registry rather than only in the broker's file: its number
+  -- only grows whichever process publishes, and the server serves it over HTTP (the
+  -- certificates' CRL distribution point).
+  CREATE TABLE crl_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    crl_number   INTEGER NOT NULL,
+    this_update  INTEGER NOT NULL,
+    next_update  INTEGER NOT NULL,
+    der          BLOB NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -1,0 +1,68 @@
+/** The PostgreSQL registry: the shared contract suite on a real cluster, then what only PostgreSQL has. */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import pg from 'pg';
+import { postgresConnection } from '#server/config/database-url.js';
+import { openPostgresRegistry, postgresSchemaVersion } from '#server/registry/postgres-registry.js';
+import { POSTGRES_MIGRATIONS } from '#server/registry/postgres-migrations.js';
+import { expectCode } from '../../../helpers/expect-error.js';
+import { startPostgres, type PostgresCluster } from '../../../helpers/postgres.js';
+import { registrySuite, token } from './registry-suite.js';
+
+let started: Promise<PostgresCluster> | undefined;
+const cluster = () => (started ??= startPostgres({ durable: false }));
+const connect = async (url: string) => postgresConnection(url, (await cluster()).passwordFile, {});
+
+registrySuite('postgres', async () => openPostgresRegistry(await connect(await (await cluster()).createDatabase()), { migrate: true }));
+
+// The suites run in order: the cluster stops after this file's last one.
+const it = suite('postgres registry');
+it.after(async () => (await started)?.stop());
+
+it('serve refuses a database that is behind; db migrate brings it to the current version, once', async () => {
+  const connection = await connect(await (await cluster()).createDatabase());
+  assert.equal(await postgresSchemaVersion(connection), { current: 0, expected: POSTGRES_MIGRATIONS.length });
+  const err = await expectCode(() => openPostgresRegistry(connection), 'config_invalid');
+  assert.match(err.hint ?? '', /fleetcert db migrate/);
+  // Two servers migrating at once: the advisory lock lets one apply each step.
+  const both = await Promise.all([openPostgresRegistry(connection, { migrate: true }), openPostgresRegistry(connection, { migrate: true })]);
+  await both[0].createToken(token('t1', null), null);
+  assert.is((await both[1].listTokens()).length, 1);
+  await Promise.all(both.map((r) => r.close()));
+  assert.equal(await postgresSchemaVersion(connection), { current: POSTGRES_MIGRATIONS.length, expected: POSTGRES_MIGRATIONS.length });
+  const client = new pg.Client(connection.config);
+  await client.connect();
+  const versions = await client.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version');
+  assert.equal(
+    versions.rows.map((r) => r.version),
+    POSTGRES_MIGRATIONS.map((_, i) => i + 1),
+  );
+  await client.end();
+});
+
+it('the audit log is append-only, even to someone with SQL access', async () => {
+  const connection = await connect(await (await cluster()).createDatabase());
+  const registry = await openPostgresRegistry(connection, { migrate: true });
+  await registry.createToken(token('t1', null), 'cli:root');
+  await registry.close();
+  const client = new pg.Client(connection.config);
+  await client.connect();
+  for (const sql of ['UPDATE audit SET source = NULL', 'DELETE FROM audit', 'TRUNCATE audit']) {
+    await client.query(sql).then(
+      () => assert.unreachable(sql),
+      (err: Error) => assert.match(err.message, /append-only/),
+    );
+  }
+  await client.end();
+});
+
+it('a wrong password is a config error naming the database, never the password', async () => {
+  const url = await (await cluster()).createDatabase();
+  const connection = await postgresConnection(url, undefined, { PGPASSFILE: '/nonexistent' });
+  const wrong = { ...connection, config: { ...connection.config, password: 'not-the-password' } };
+  const err = await expectCode(() => openPostgresRegistry(wrong), 'config_invalid');
+  assert.match(err.message, /cannot use the registry database postgres:\/\/postgres@127\.0\.0\.1:\d+\/fleetcert_/);
+  assert.not.match(err.message + (err.hint ?? ''), /not-the-password/);
+});
+
+it.run();
