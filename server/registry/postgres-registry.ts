@@ -104,11 +104,12 @@ export async function migratePostgres(pool: pg.Pool): Promise<number[]> {
   const client = await pool.connect();
   const applied: number[] = [];
   try {
-    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
     for (let v = 0; v < POSTGRES_MIGRATIONS.length; v += 1) {
       await client.query('BEGIN');
       try {
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        // Under the lock: CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE of the same table.
+        await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
         // Another server may have applied it while this one waited for the lock.
         if ((await schemaVersion(client)) <= v) {
           await client.query(POSTGRES_MIGRATIONS[v]!);
