@@ -9,6 +9,7 @@ import { processIo, runCli } from '../shared/cli/run-cli.js';
 import { VERSION } from '../shared/version.js';
 import { brokerConfigCommand } from './commands/broker-config.js';
 import { crlCommand } from './commands/crl.js';
+import { dbCommand } from './commands/db.js';
 import { deviceCommand } from './commands/device.js';
 import { initCommand } from './commands/init.js';
 import { renewNowCommand } from './commands/renew-now.js';
@@ -26,6 +27,7 @@ const program = new Command('fleetcert')
   .addCommand(brokerConfigCommand(processIo))
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
+  .addCommand(dbCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -22,10 +22,10 @@ import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
-import { initialisedLayout, openRegistry } from './data-dir.js';
-import { dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
+import { initialisedLayout, openRegistry, type DatabaseOptions } from './data-dir.js';
+import { databaseOptions, dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
 
-interface ServeOptions {
+interface ServeOptions extends DatabaseOptions {
   dataDir: string;
   passphraseFile?: string;
   listen: string;
@@ -48,13 +48,15 @@ interface ServeOptions {
 }
 
 export function serveCommand(io: CliIo): Command {
-  return new Command('serve')
+  const command = new Command('serve')
     .summary('run the EST enrollment endpoint (HTTPS)')
     .description(
       'Serve EST (RFC 7030) over HTTPS: /.well-known/est/cacerts, simpleenroll (fleet token), ' +
         'simplereenroll (current certificate over mutual TLS). Logs JSON lines to stderr.',
     )
-    .addOption(dataDirOption())
+    .addOption(dataDirOption());
+  for (const option of databaseOptions()) command.addOption(option);
+  return command
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
     .addOption(
       new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'),
@@ -127,7 +129,7 @@ Examples:
       const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value, options.issuer);
-      const registry = await openRegistry(layout);
+      const registry = await openRegistry(layout, options);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
       const publisher = broker ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs }) : undefined;
