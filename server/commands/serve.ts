@@ -17,6 +17,8 @@ import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { Supersede } from '../revocation/supersede.js';
+import { CRL_HTTP_PATH, CrlHttpServer } from '../revocation/crl-http-server.js';
+import { crlDistributionPoint } from '../authority/certificate-profiles.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstServerLimits } from '../est/est-server.js';
@@ -45,6 +47,8 @@ interface ServeOptions extends DatabaseOptions {
   logLevel: string;
   json?: boolean;
   issuer: IssuerKind;
+  crlListen?: string;
+  crlUrl?: string;
 }
 
 export function serveCommand(io: CliIo): Command {
@@ -90,6 +94,12 @@ export function serveCommand(io: CliIo): Command {
       new Option('--issuer <kind>', 'what signs device certificates: fast (DER and node:crypto) or peculiar (the @peculiar/x509 reference)')
         .choices(ISSUER_KINDS)
         .default('fast'),
+    )
+    .option('--crl-listen <host:port>', 'also serve the current CRL over plain HTTP here (the CRL distribution point; port 0 picks one)')
+    .option(
+      '--crl-url <url>',
+      'CRL distribution point written into every device certificate (default with --crl-listen: http://<broker host>:<port>' +
+        `${CRL_HTTP_PATH})`,
     )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
@@ -138,7 +148,14 @@ Examples:
         log: log.child('supersede'),
         ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
       });
-      const service = new EnrollmentService(registry, authority, { ...settings, serverNames }, log.child('enroll'), supersede);
+      // The distribution point listens before any certificate names it.
+      const crlHttp = options.crlListen === undefined ? undefined : new CrlHttpServer({ registry, log: log.child('crl-http') });
+      const crlListen = options.crlListen === undefined ? undefined : parseListen(options.crlListen);
+      const crlAddress = crlHttp && crlListen ? await crlHttp.start(crlListen.host, crlListen.port) : undefined;
+      const publicName = broker?.settings.host ?? `${hostname().split('.')[0]}.local`;
+      const crlUrl = options.crlUrl ?? (crlAddress ? defaultCrlUrl(publicName, crlAddress.port) : undefined);
+      const cdp = crlUrl === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(crlUrl) };
+      const service = new EnrollmentService(registry, authority, { ...settings, serverNames, ...cdp }, log.child('enroll'), supersede);
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -176,6 +193,7 @@ Examples:
         broker && publisher
           ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
           : [];
+      if (crlHttp) background.unshift(() => crlHttp.stop());
       if (options.mdns && broker) {
         const advertisement = new BrokerAdvertisement({
           name: `fleetcert broker on ${hostname().split('.')[0]}`,
@@ -189,9 +207,10 @@ Examples:
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
+      if (crlUrl !== undefined) log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
       io.stdout(
         options.json
-          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port }) + '\n'
+          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port, ...(crlAddress ? { crlPort: crlAddress.port } : {}), ...(crlUrl ? { crlUrl } : {}) }) + '\n'
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`,
       );
 
@@ -249,6 +268,10 @@ async function ownNames(certificateFiles: readonly string[]): Promise<ReadonlySe
     names.push(info.subjectCommonName ?? '', ...info.dnsNames, ...info.ipAddresses);
   }
   return reservedServerIds(hostname(), names);
+}
+
+function defaultCrlUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${CRL_HTTP_PATH}`;
 }
 
 /** The server's timeouts: the whole-request backstop always leaves room for headers and body. */

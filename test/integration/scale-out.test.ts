@@ -12,12 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
-import { describeCertificate } from '#shared/pki/certificate.js';
+import { describeCertificate, readCertificates } from '#shared/pki/certificate.js';
+import { parseCrl } from '#shared/pki/crl.js';
 import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EstResponse } from '../helpers/est-client.js';
-import { initDataDir, startServer, type FleetServer } from '../helpers/fleet-server.js';
+import { initDataDir, startServer, waitForEvent, type FleetServer } from '../helpers/fleet-server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
@@ -52,7 +53,7 @@ async function createToken(args: readonly string[]): Promise<{ token: string; id
 }
 
 async function startInstance(i: number, extra: readonly string[] = []): Promise<FleetServer> {
-  return startServer(ctx.dir, [...dbArgs(), '--max-auth-failures', '5', ...extra], {
+  return startServer(ctx.dir, [...dbArgs(), '--max-auth-failures', '5', '--crl-listen', '127.0.0.1:0', ...extra], {
     dataDir: ctx.dataDirs[i]!,
     passphraseFile: ctx.passphraseFile,
   });
@@ -181,6 +182,34 @@ it('CRL numbers only grow, whichever instance publishes, one publisher at a time
   }
   assert.is(new Set(numbers).size, numbers.length, `distinct: ${numbers.join(', ')}`);
   assert.is(await count('SELECT crl_number AS n FROM crl_state'), Math.max(...numbers));
+});
+
+it('every instance serves the one latest CRL at the distribution point each certificate names, with caching headers', async () => {
+  const { token } = await createToken(['--uses', '10']);
+  const device = await enrollDevice(ctx.servers[0]!, token, 'cdp-1');
+  const pem = device.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!;
+  const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'crlDistributionPoints'], { input: pem }).toString();
+  const urls = await Promise.all(ctx.servers.map(async (s) => String((await waitForEvent(s, 'crl_distribution_point')).url)));
+  assert.match(text, new RegExp(`URI:${urls[0]!.replace(/[.]/g, '\\.')}`));
+  assert.match(urls[0]!, /^http:\/\/localhost:\d+\/crl\/issuing-ca\.crl$/);
+  await cli(['device', 'revoke', 'cdp-1', '--data-dir', ctx.dataDirs[0]!, '--passphrase-file', ctx.passphraseFile]);
+  const stored = await count('SELECT crl_number AS n FROM crl_state');
+  const issuer = readCertificates(device.chainPem)[1]!;
+  for (const url of urls) {
+    const res = await fetch(url.replace('localhost', '127.0.0.1'));
+    assert.is(res.status, 200);
+    assert.is(res.headers.get('content-type'), 'application/pkix-crl');
+    assert.is(res.headers.get('etag'), `"${stored}"`);
+    assert.ok(res.headers.get('last-modified'));
+    assert.match(res.headers.get('cache-control') ?? '', /^public, max-age=\d+$/);
+    const crl = await parseCrl(new Uint8Array(await res.arrayBuffer()), issuer);
+    assert.is(crl.crlNumber, stored);
+    assert.ok(crl.entries.some((e) => e.serialNumber === device.serial));
+    const again = await fetch(url.replace('localhost', '127.0.0.1'), { headers: { 'if-none-match': `"${stored}"` } });
+    assert.is(again.status, 304);
+  }
+  const wrong = await fetch(urls[1]!.replace('localhost', '127.0.0.1').replace('issuing-ca.crl', 'x'));
+  assert.is(wrong.status, 404);
 });
 
 function crlPublishArgs(dataDir: string): string[] {
