@@ -18,7 +18,8 @@ import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EstResponse } from '../helpers/est-client.js';
-import { initDataDir, startServer, waitForEvent, type FleetServer } from '../helpers/fleet-server.js';
+import { initDataDir, serverEvents, startServer, waitForEvent, type FleetServer } from '../helpers/fleet-server.js';
+import { startHaproxy } from '../helpers/haproxy.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
@@ -215,6 +216,27 @@ it('every instance serves the one latest CRL at the distribution point each cert
 function crlPublishArgs(dataDir: string): string[] {
   return ['crl', 'publish', '--data-dir', dataDir, '--passphrase-file', ctx.passphraseFile, '--json'];
 }
+
+it('haproxy (TCP mode) in front of the three: enrollment and mTLS renewal through it, spread over every instance', async () => {
+  const lb = await startHaproxy(ctx.dir, ctx.servers.map((s) => s.port));
+  try {
+    const front = { port: lb.port, rootPem: ctx.servers[0]!.rootPem };
+    const { token } = await createToken(['--uses', '30']);
+    const before = ctx.servers.map((s) => serverEvents(s).filter((e) => e.event?.startsWith('certificate_')).length);
+    for (let i = 0; i < 6; i += 1) {
+      const device = await enrollDevice(front, token, `lb-${i}`);
+      const csr = await deviceCsr(`lb-${i}`);
+      const renewed = await est(front, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body: csr.body, cert: device.chainPem, key: device.keyPem });
+      assert.is(renewed.status, 200, renewed.body);
+      assert.is(await count("SELECT count(*) AS n FROM certificates WHERE device_id = $1 AND status = 'active'", [`lb-${i}`]), 1);
+      assert.is((await ctx.db.query<{ serial: string }>("SELECT serial FROM certificates WHERE device_id = $1 AND status = 'active'", [`lb-${i}`])).rows[0]!.serial, serialOf(renewed));
+    }
+    const served = ctx.servers.map((s, i) => serverEvents(s).filter((e) => e.event?.startsWith('certificate_')).length - before[i]!);
+    assert.ok(served.every((n) => n > 0), `each instance served some of the 12 requests: ${served.join(', ')}`);
+  } finally {
+    await lb.stop();
+  }
+});
 
 it('kill -9 of one instance under load loses nothing the clients were told', async () => {
   const { token, id: tokenId } = await createToken(['--uses', '1000']);
