@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
-import { databaseChoice } from '../config/database-url.js';
+import { databaseChoice, postgresConnection } from '../config/database-url.js';
+import { copySqliteToPostgres } from '../registry/copy-registry.js';
 import { openPostgresRegistry, postgresSchemaVersion } from '../registry/postgres-registry.js';
 import type { DatabaseOptions } from './data-dir.js';
 import { databaseOptions, jsonOption } from './options.js';
@@ -33,5 +34,37 @@ export function dbCommand(io: CliIo): Command {
         : `${choice.connection.display}: schema v${before.current} -> v${after.current} (${applied} migration${applied === 1 ? '' : 's'} applied)\n`,
     );
   });
+  db.command('copy')
+    .summary('copy a SQLite registry into an empty PostgreSQL database, verified')
+    .description(
+      'Moves an existing install to PostgreSQL: every table and row (devices, tokens, certificates, the audit trail, the CRL), ' +
+        'in one transaction that commits only when each table reads back with the same row count and SHA-256. Refuses a ' +
+        'target that already holds rows. Stop serve first: rows written during the copy would not be in it.',
+    )
+    .requiredOption('--from <file>', 'the SQLite registry, e.g. /var/lib/fleetcert/registry.sqlite3')
+    .requiredOption('--to <url>', 'postgres://user@host:port/db[?sslmode=...] (no password in it)')
+    .addOption(databaseOptions()[1]!)
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleetcert db copy --from /var/lib/fleetcert/registry.sqlite3 --to postgres://fleetcert@db.example/fleetcert \\\n' +
+        '      --database-password-file /etc/fleetcert/db-password',
+    )
+    .action(async (options: { from: string; to: string; databasePasswordFile?: string; json?: boolean }) => {
+      const target = await postgresConnection(options.to, options.databasePasswordFile, process.env);
+      let last = 0;
+      const tables = await copySqliteToPostgres(options.from, target, (table, done, total) => {
+        // Progress for a person, on stderr, at most a few lines a second.
+        if (done === total || Date.now() - last > 250) {
+          last = Date.now();
+          io.stderr(`copying ${table}: ${done}/${total}\n`);
+        }
+      });
+      io.stdout(
+        options.json
+          ? JSON.stringify({ ok: true, from: options.from, to: target.display, tables }) + '\n'
+          : tables.map((t) => `${t.table}: ${t.rows} rows, sha256 ${t.sha256}\n`).join('') + `copied and verified into ${target.display}\n`,
+      );
+    });
   return db;
 }

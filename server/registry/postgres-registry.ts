@@ -59,7 +59,7 @@ const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadloc
 const ATTEMPTS = 5;
 
 /** BIGINT (times in ms, audit seq) as numbers: every value we store is far below 2^53. */
-const types = {
+export const postgresTypes = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
@@ -73,7 +73,7 @@ export interface OpenPostgresOptions {
 
 /** Opens the registry on a PostgreSQL database; refuses (or migrates) a schema that is behind. */
 export async function openPostgresRegistry(connection: PostgresConnection, options: OpenPostgresOptions = {}): Promise<Registry> {
-  const pool = new pg.Pool({ ...connection.config, types, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ ...connection.config, types: postgresTypes, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
   // An idle pooled connection that dies (database restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   try {
@@ -88,7 +88,7 @@ export async function openPostgresRegistry(connection: PostgresConnection, optio
 
 /** The schema version of a database (0 when fleetcert never migrated it) and what this fleetcert expects. */
 export async function postgresSchemaVersion(connection: PostgresConnection): Promise<{ current: number; expected: number }> {
-  const client = new pg.Client({ ...connection.config, types });
+  const client = new pg.Client({ ...connection.config, types: postgresTypes });
   try {
     await client.connect();
     return { current: await schemaVersion(client), expected: POSTGRES_MIGRATIONS.length };
