@@ -87,7 +87,8 @@ export function planCertificate(request: ProfileRequest, context: PlanContext): 
   if (selfSigned !== (request.profile === 'root-ca')) {
     throw new FleetcertError('internal', `profile ${request.profile} ${selfSigned ? 'needs an issuing CA' : 'must be self-signed'}`);
   }
-  if (selfSigned && request.crlDistributionPoint !== undefined) throw new FleetcertError('internal', 'a root carries no CRL distribution point');
+  if (selfSigned && request.crlDistributionPoint !== undefined)
+    throw new FleetcertError('internal', 'a root carries no CRL distribution point');
   const hasNames = (request.dnsNames?.length ?? 0) + (request.ipAddresses?.length ?? 0) > 0;
   if (hasNames && request.profile !== 'tls-server')
     throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);

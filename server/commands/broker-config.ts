@@ -66,7 +66,7 @@ export function brokerConfigCommand(io: CliIo): Command {
     .option(
       '--peer-admin <host:port>',
       "another broker's admin listener: revocations end the device's session there too (repeatable)",
-      (value: string, previous: string[] = []) => [...previous, value],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .addOption(
       new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),

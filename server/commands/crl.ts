@@ -52,7 +52,7 @@ export function crlCommand(io: CliIo): Command {
         'The CRL must be signed by the issuing CA in --ca, be current, and never number lower than the installed one; ' +
         'it replaces --out atomically (mode and group kept) and then --reload-command runs. An unchanged CRL reloads nothing.',
     )
-    .requiredOption('--url <url>', "the CRL distribution point, e.g. http://fleetcert.example:8080/crl/issuing-ca.crl")
+    .requiredOption('--url <url>', 'the CRL distribution point, e.g. http://fleetcert.example:8080/crl/issuing-ca.crl')
     .requiredOption('--out <file>', "the broker's crlfile, e.g. /etc/mosquitto/fleetcert/crl.pem")
     .requiredOption('--ca <file>', 'PEM bundle with the issuing CA, e.g. /etc/mosquitto/fleetcert/ca.pem')
     .option('--reload-command <command>', 'run after a new CRL is installed, e.g. "systemctl reload mosquitto"')

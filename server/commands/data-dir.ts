@@ -46,11 +46,7 @@ function databaseFromEnvironment(): DatabaseOptions {
 }
 
 /** Runs `work` with the registry open, and closes it whatever happens. */
-export async function withRegistry<T>(
-  layout: DataLayout,
-  work: (registry: Registry) => Promise<T>,
-  options?: DatabaseOptions,
-): Promise<T> {
+export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T>, options?: DatabaseOptions): Promise<T> {
   const registry = await openRegistry(layout, options);
   try {
     return await work(registry);

@@ -17,7 +17,10 @@ export function dbCommand(io: CliIo): Command {
       'Applies, one transaction each, the migrations the database lacks (safe to run from several hosts at once: ' +
         'an advisory lock lets one apply each step). SQLite registries migrate themselves when opened.',
     )
-    .addHelpText('after', '\nExample:\n  fleetcert db migrate --database postgres://fleetcert@db.example:5432/fleetcert --database-password-file /etc/fleetcert/db-password');
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleetcert db migrate --database postgres://fleetcert@db.example:5432/fleetcert --database-password-file /etc/fleetcert/db-password',
+    );
   for (const option of databaseOptions()) migrate.addOption(option);
   migrate.addOption(jsonOption()).action(async (options: DatabaseOptions & { json?: boolean }) => {
     const choice = await databaseChoice(options.database, options.databasePasswordFile, '');

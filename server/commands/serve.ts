@@ -207,10 +207,18 @@ Examples:
       }
       const url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
-      if (crlUrl !== undefined) log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
+      if (crlUrl !== undefined)
+        log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
       io.stdout(
         options.json
-          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port, ...(crlAddress ? { crlPort: crlAddress.port } : {}), ...(crlUrl ? { crlUrl } : {}) }) + '\n'
+          ? JSON.stringify({
+              ok: true,
+              url,
+              host: address.address,
+              port: address.port,
+              ...(crlAddress ? { crlPort: crlAddress.port } : {}),
+              ...(crlUrl ? { crlUrl } : {}),
+            }) + '\n'
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/\n`,
       );
 

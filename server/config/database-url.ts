@@ -13,7 +13,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { FleetcertError } from '../../shared/errors.js';
 import type { PostgresConnection } from '../registry/postgres-connection.js';
 
-export type DatabaseChoice = { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly connection: PostgresConnection };
+export type DatabaseChoice =
+  { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly connection: PostgresConnection };
 
 const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
 type SslMode = (typeof SSL_MODES)[number];
@@ -40,7 +41,11 @@ export async function databaseChoice(
   return { kind: 'postgres', connection: await postgresConnection(database, passwordFile, env) };
 }
 
-export async function postgresConnection(url: string, passwordFile: string | undefined, env: NodeJS.ProcessEnv): Promise<PostgresConnection> {
+export async function postgresConnection(
+  url: string,
+  passwordFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<PostgresConnection> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -63,7 +68,8 @@ export async function postgresConnection(url: string, passwordFile: string | und
   if (!SSL_MODES.includes(sslmode)) throw usage(`--database: sslmode must be one of ${SSL_MODES.join(', ')}`);
   const rootCert = parsed.searchParams.get('sslrootcert') ?? undefined;
   const display = `postgres://${user}@${parsed.host}/${database}${sslmode === 'disable' ? '' : `?sslmode=${sslmode}`}`;
-  const password = passwordFile !== undefined ? await readPasswordFile(passwordFile) : await fromPgpass({ host, port, database, user }, env);
+  const password =
+    passwordFile !== undefined ? await readPasswordFile(passwordFile) : await fromPgpass({ host, port, database, user }, env);
   return {
     display,
     config: {
@@ -105,7 +111,8 @@ async function readPasswordFile(file: string): Promise<string> {
     throw new FleetcertError('config_invalid', `cannot read the database password file ${file}: ${code}`, { cause: err });
   }
   const password = text.replace(/\r?\n$/, '');
-  if (password === '' || password.includes('\n')) throw new FleetcertError('config_invalid', `the database password file ${file} must hold one line`);
+  if (password === '' || password.includes('\n'))
+    throw new FleetcertError('config_invalid', `the database password file ${file} must hold one line`);
   return password;
 }
 

@@ -8,7 +8,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { FleetcertError } from '../../shared/errors.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
@@ -29,7 +29,7 @@ export type CopyProgress = (table: string, done: number, total: number) => void;
 
 export async function copySqliteToPostgres(file: string, target: PostgresConnection, progress: CopyProgress): Promise<TableCopy[]> {
   const source = openSource(file);
-  const pool = new pg.Pool({ ...target.config, types: postgresTypes, max: 1 });
+  const pool = new Pool({ ...target.config, types: postgresTypes, max: 1 });
   try {
     await migratePostgres(pool);
     const client = await pool.connect();
@@ -74,13 +74,15 @@ function openSource(file: string): Database.Database {
 }
 
 function tablesOf(db: Database.Database): string[] {
-  const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {
-    name: string;
-  }[]).map((r) => r.name);
+  const names = (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {
+      name: string;
+    }[]
+  ).map((r) => r.name);
   return [...FIRST.filter((t) => names.includes(t)), ...names.filter((t) => !FIRST.includes(t))];
 }
 
-async function refuseNonEmpty(client: pg.PoolClient, tables: readonly string[], display: string): Promise<void> {
+async function refuseNonEmpty(client: PoolClient, tables: readonly string[], display: string): Promise<void> {
   for (const table of tables) {
     const { rows } = await client.query(`SELECT 1 FROM ${quote(table)} LIMIT 1`);
     if (rows.length > 0) {
@@ -91,7 +93,7 @@ async function refuseNonEmpty(client: pg.PoolClient, tables: readonly string[], 
   }
 }
 
-async function copyTable(source: Database.Database, client: pg.PoolClient, table: string, progress: CopyProgress): Promise<TableCopy> {
+async function copyTable(source: Database.Database, client: PoolClient, table: string, progress: CopyProgress): Promise<TableCopy> {
   const columns = (source.prepare(`PRAGMA table_info(${quote(table)})`).all() as { name: string; pk: number }[]).map((c) => c.name);
   const order = primaryKeyOrder(source, table);
   const total = (source.prepare(`SELECT count(*) AS n FROM ${quote(table)}`).get() as { n: number }).n;
@@ -120,7 +122,7 @@ async function copyTable(source: Database.Database, client: pg.PoolClient, table
 }
 
 /** Reads the table back from PostgreSQL inside the transaction: same count, same checksum, or nothing is committed. */
-async function verifyTable(client: pg.PoolClient, table: string, columns: readonly string[], order: string, rows: number, sha256: string) {
+async function verifyTable(client: PoolClient, table: string, columns: readonly string[], order: string, rows: number, sha256: string) {
   const { rows: back } = await client.query({
     text: `SELECT ${columns.map(quote).join(', ')} FROM ${quote(table)} ORDER BY ${order}`,
     rowMode: 'array',
@@ -129,7 +131,10 @@ async function verifyTable(client: pg.PoolClient, table: string, columns: readon
   for (const row of back as unknown[][]) hash.update(rowDigestInput(row));
   const got = hash.digest('hex');
   if (back.length !== rows || got !== sha256) {
-    throw new FleetcertError('internal', `copy of ${table} does not read back as written (${back.length}/${rows} rows, sha256 ${got} vs ${sha256})`);
+    throw new FleetcertError(
+      'internal',
+      `copy of ${table} does not read back as written (${back.length}/${rows} rows, sha256 ${got} vs ${sha256})`,
+    );
   }
 }
 

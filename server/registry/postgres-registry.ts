@@ -15,7 +15,7 @@
  * PostgreSQL already flushes the WAL of concurrent commits together (one fsync for all commits
  * waiting at that moment), which is what SQLite's group commit does by hand.
  */
-import pg from 'pg';
+import { Client, Pool, TypeOverrides, types, type ClientBase, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import { FleetcertError } from '../../shared/errors.js';
 import type {
   AuditEntry,
@@ -59,10 +59,8 @@ const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadloc
 const ATTEMPTS = 5;
 
 /** BIGINT (times in ms, audit seq) as numbers: every value we store is far below 2^53. */
-export const postgresTypes = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
+export const postgresTypes = new TypeOverrides();
+postgresTypes.setTypeParser(types.builtins.INT8, (value: string) => Number(value));
 
 export interface OpenPostgresOptions {
   /** Apply missing migrations (only `fleetcert db migrate` and tests); otherwise a behind schema is refused. */
@@ -73,7 +71,7 @@ export interface OpenPostgresOptions {
 
 /** Opens the registry on a PostgreSQL database; refuses (or migrates) a schema that is behind. */
 export async function openPostgresRegistry(connection: PostgresConnection, options: OpenPostgresOptions = {}): Promise<Registry> {
-  const pool = new pg.Pool({ ...connection.config, types: postgresTypes, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+  const pool = new Pool({ ...connection.config, types: postgresTypes, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
   // An idle pooled connection that dies (database restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   try {
@@ -88,7 +86,7 @@ export async function openPostgresRegistry(connection: PostgresConnection, optio
 
 /** The schema version of a database (0 when fleetcert never migrated it) and what this fleetcert expects. */
 export async function postgresSchemaVersion(connection: PostgresConnection): Promise<{ current: number; expected: number }> {
-  const client = new pg.Client({ ...connection.config, types: postgresTypes });
+  const client = new Client({ ...connection.config, types: postgresTypes });
   try {
     await client.connect();
     return { current: await schemaVersion(client), expected: POSTGRES_MIGRATIONS.length };
@@ -100,7 +98,7 @@ export async function postgresSchemaVersion(connection: PostgresConnection): Pro
 }
 
 /** Applies the missing migrations, one transaction each, under an advisory lock. The versions applied. */
-export async function migratePostgres(pool: pg.Pool): Promise<number[]> {
+export async function migratePostgres(pool: Pool): Promise<number[]> {
   const client = await pool.connect();
   const applied: number[] = [];
   try {
@@ -128,20 +126,24 @@ export async function migratePostgres(pool: pg.Pool): Promise<number[]> {
   }
 }
 
-async function schemaVersion(client: pg.ClientBase | pg.Pool): Promise<number> {
+async function schemaVersion(client: ClientBase | Pool): Promise<number> {
   const exists = await client.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t");
   if (exists.rows[0]?.t == null) return 0;
   const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
   return rows[0]?.v ?? 0;
 }
 
-async function checkSchema(pool: pg.Pool, display: string): Promise<void> {
+async function checkSchema(pool: Pool, display: string): Promise<void> {
   const version = await schemaVersion(pool);
   const expected = POSTGRES_MIGRATIONS.length;
   if (version > expected) {
-    throw new FleetcertError('config_invalid', `the registry schema of ${display} (v${version}) is newer than this fleetcert (v${expected})`, {
-      hint: 'upgrade fleetcert on this host before starting it against that database',
-    });
+    throw new FleetcertError(
+      'config_invalid',
+      `the registry schema of ${display} (v${version}) is newer than this fleetcert (v${expected})`,
+      {
+        hint: 'upgrade fleetcert on this host before starting it against that database',
+      },
+    );
   }
   if (version < expected) {
     throw new FleetcertError('config_invalid', `the registry schema of ${display} is v${version}, this fleetcert needs v${expected}`, {
@@ -161,15 +163,15 @@ function unreachable(err: unknown, display: string): unknown {
 // ---- executing SQL: on the pool (one transaction per call), or on one open transaction ----
 
 interface Executor {
-  query<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends QueryResultRow>(sql: string, values?: unknown[]): Promise<QueryResult<R>>;
   /** Runs `work` in one transaction (retried on deadlock / serialization failure), or inside the open one. */
   transaction<T>(work: (ex: Executor) => Promise<T>): Promise<T>;
 }
 
 class PoolExecutor implements Executor {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: Pool) {}
 
-  query<R extends pg.QueryResultRow>(sql: string, values?: unknown[]) {
+  query<R extends QueryResultRow>(sql: string, values?: unknown[]) {
     return this.pool.query<R>(sql, values);
   }
 
@@ -198,9 +200,9 @@ class ClientExecutor implements Executor {
   /** A caller's transaction(fn) may have done other things than SQL: it is not re-run behind its back. */
   retryable = true;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(private readonly client: PoolClient) {}
 
-  query<R extends pg.QueryResultRow>(sql: string, values?: unknown[]) {
+  query<R extends QueryResultRow>(sql: string, values?: unknown[]) {
     if (!this.open) return Promise.reject(new FleetcertError('internal', 'registry transaction used after it ended'));
     return this.client.query<R>(sql, values);
   }
@@ -220,7 +222,7 @@ function sqlState(err: unknown): string | undefined {
 class PostgresRegistry implements Registry {
   constructor(
     private readonly ex: Executor,
-    private readonly pool?: pg.Pool,
+    private readonly pool?: Pool,
   ) {}
 
   async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
@@ -236,7 +238,7 @@ class PostgresRegistry implements Registry {
     await this.pool.end();
   }
 
-  private async rows<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
+  private async rows<R extends QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
     return (await this.ex.query<R>(sql, values)).rows;
   }
 
@@ -279,7 +281,8 @@ class PostgresRegistry implements Registry {
 
   revokeToken(id: string, now: Date, source: string | null): Promise<boolean> {
     return this.write(async (tx, ex) => {
-      const changed = (await ex.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now.getTime(), id])).rowCount;
+      const changed = (await ex.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now.getTime(), id]))
+        .rowCount;
       if (changed) await tx.insertAudit({ at: now, action: 'token_revoked', tokenId: id, source });
       return Boolean(changed) || (await tx.getToken(id)) !== undefined;
     });
@@ -636,15 +639,18 @@ class PostgresRegistry implements Registry {
   }
 
   private async insertAudit(entry: NewAuditEntry): Promise<void> {
-    await this.ex.query('INSERT INTO audit (at, action, device_id, token_id, serial, code, source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
-      entry.at.getTime(),
-      entry.action,
-      entry.deviceId ?? null,
-      entry.tokenId ?? null,
-      entry.serial ?? null,
-      entry.code ?? null,
-      entry.source ?? null,
-      entry.detail ? JSON.stringify(entry.detail) : null,
-    ]);
+    await this.ex.query(
+      'INSERT INTO audit (at, action, device_id, token_id, serial, code, source, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [
+        entry.at.getTime(),
+        entry.action,
+        entry.deviceId ?? null,
+        entry.tokenId ?? null,
+        entry.serial ?? null,
+        entry.code ?? null,
+        entry.source ?? null,
+        entry.detail ? JSON.stringify(entry.detail) : null,
+      ],
+    );
   }
 }

@@ -450,7 +450,9 @@ class SqliteStore {
       }
       return (
         this.db
-          .prepare('UPDATE crl_state SET crl_number = ?, this_update = ?, next_update = ?, der = ? WHERE id = 1 AND crl_number = ? AND ? > ?')
+          .prepare(
+            'UPDATE crl_state SET crl_number = ?, this_update = ?, next_update = ?, der = ? WHERE id = 1 AND crl_number = ? AND ? > ?',
+          )
           .run(...values, previousNumber, crl.crlNumber, previousNumber).changes > 0
       );
     });

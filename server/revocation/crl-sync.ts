@@ -42,7 +42,10 @@ export async function syncCrl(p: CrlSyncParams): Promise<CrlSyncOutcome> {
   }
   if (installed?.crlNumber === number) return { changed: false, crlNumber: number, why: 'same-number' };
   const existing = await stat(p.out).catch(() => undefined);
-  await writeFileAtomic(p.out, toPem(fetched, 'X509 CRL'), { mode: existing ? existing.mode & 0o777 : 0o644, ...(existing ? { gid: existing.gid } : {}) });
+  await writeFileAtomic(p.out, toPem(fetched, 'X509 CRL'), {
+    mode: existing ? existing.mode & 0o777 : 0o644,
+    ...(existing ? { gid: existing.gid } : {}),
+  });
   if (p.reloadCommand !== undefined) await reload(p.reloadCommand);
   return { changed: true, crlNumber: number, previous: installed?.crlNumber, reloaded: p.reloadCommand !== undefined };
 }
@@ -105,6 +108,8 @@ async function reload(command: string): Promise<void> {
   try {
     await promisify(execFile)('/bin/sh', ['-c', command], { timeout: 30_000 });
   } catch (err) {
-    throw new FleetcertError('broker_reload_failed', `the CRL is installed, but "${command}" failed: ${(err as Error).message}`, { cause: err });
+    throw new FleetcertError('broker_reload_failed', `the CRL is installed, but "${command}" failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -64,14 +64,21 @@ export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
 export async function endLiveSession(broker: BrokerLink, reload: ReloadResult, deviceId: string): Promise<void> {
   if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
   const password = broker.adminPassword;
-  const listeners = [{ port: broker.settings.adminPort, password }, ...broker.settings.peers.map((p) => ({ host: p.host, port: p.adminPort, password }))];
+  const listeners = [
+    { port: broker.settings.adminPort, password },
+    ...broker.settings.peers.map((p) => ({ host: p.host, port: p.adminPort, password })),
+  ];
   const results = await Promise.allSettled(listeners.map((admin) => endSession(admin, deviceId)));
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length === 1 && listeners.length === 1) throw failed[0]!;
   if (failed.length > 0) {
-    throw new FleetcertError('broker_admin_failed', `could not end the session of "${deviceId}" on ${failed.length} of ${listeners.length} brokers: ${failed.map((e) => e.message).join('; ')}`, {
-      cause: failed[0],
-      hint: 'the device is revoked in the registry and its CRL published; end its session there by restarting that broker or retry the revoke',
-    });
+    throw new FleetcertError(
+      'broker_admin_failed',
+      `could not end the session of "${deviceId}" on ${failed.length} of ${listeners.length} brokers: ${failed.map((e) => e.message).join('; ')}`,
+      {
+        cause: failed[0],
+        hint: 'the device is revoked in the registry and its CRL published; end its session there by restarting that broker or retry the revoke',
+      },
+    );
   }
 }

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { Client } from 'pg';
 import { freePort } from './ports.js';
 import { stopProcess } from './stop-process.js';
 
@@ -47,8 +47,20 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   }
   const init = spawnSync(
     runAs.command,
-    [...runAs.prefix, `${BIN}/initdb`, '-D', data, '-U', SUPERUSER, `--pwfile=${superPwFile}`, '--auth-host=scram-sha-256',
-      '--auth-local=trust', '-E', 'UTF8', '--no-instructions'],
+    [
+      ...runAs.prefix,
+      `${BIN}/initdb`,
+      '-D',
+      data,
+      '-U',
+      SUPERUSER,
+      `--pwfile=${superPwFile}`,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      '-E',
+      'UTF8',
+      '--no-instructions',
+    ],
     { encoding: 'utf8', cwd: dir },
   );
   if (init.status !== 0) throw new Error(`initdb failed:\n${init.stdout}\n${init.stderr}`);
@@ -69,7 +81,7 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await waitReady(port, password, exited, () => logs);
-  const admin = (database = 'postgres') => new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database });
+  const admin = (database = 'postgres') => new Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database });
   return {
     port,
     passwordFile,
@@ -115,11 +127,14 @@ function runAsArgs(): { command: string; prefix: string[]; uid?: number; gid?: n
 
 async function waitReady(port: number, password: string, exited: Promise<number | null>, logs: () => string): Promise<void> {
   let dead = false;
-  void exited.then(() => (dead = true));
+  exited.then(
+    () => (dead = true),
+    () => (dead = true),
+  );
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (dead) throw new Error(`postgres exited:\n${logs()}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
+    const client = new Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
     try {
       await client.connect();
       await client.end();

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
 import { postgresTypes } from '#server/registry/postgres-registry.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
@@ -64,7 +64,7 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   );
 
   const connection = await postgresConnection(url, ctx.cluster.passwordFile, {});
-  const client = new pg.Client({ ...connection.config, types: postgresTypes });
+  const client = new Client({ ...connection.config, types: postgresTypes });
   await client.connect();
   try {
     for (const table of TABLES) {

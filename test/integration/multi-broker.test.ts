@@ -52,9 +52,24 @@ async function side(name: string): Promise<Side> {
 function brokerConfig(s: Side, peers: readonly Side[]): Promise<unknown> {
   const peerArgs = peers.flatMap((p) => ['--peer-admin', `127.0.0.1:${p.adminPort}`]);
   return cli([
-    'broker-config', '--data-dir', ctx.dataDir, '--passphrase-file', ctx.passphraseFile, '--out', s.out,
-    '--port', String(s.port), '--bind', '127.0.0.1', '--admin-port', String(s.adminPort), '--host', 'localhost',
-    '--reload-pid-file', s.pidFile, ...peerArgs,
+    'broker-config',
+    '--data-dir',
+    ctx.dataDir,
+    '--passphrase-file',
+    ctx.passphraseFile,
+    '--out',
+    s.out,
+    '--port',
+    String(s.port),
+    '--bind',
+    '127.0.0.1',
+    '--admin-port',
+    String(s.adminPort),
+    '--host',
+    'localhost',
+    '--reload-pid-file',
+    s.pidFile,
+    ...peerArgs,
   ]);
 }
 

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, chown, cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
 import { describeCertificate, readCertificates } from '#shared/pki/certificate.js';
 import { parseCrl } from '#shared/pki/crl.js';
@@ -34,7 +34,7 @@ interface Ctx {
   passphraseFile: string;
   servers: FleetServer[];
   broker: Broker;
-  db: pg.Client;
+  db: Client;
 }
 const ctx = {} as Ctx;
 const it = suite('scale-out: three servers on one PostgreSQL');
@@ -76,16 +76,32 @@ it.before(async () => {
   }
   const brokerOut = join(ctx.dir, 'broker');
   const ports = { broker: String(await freePort()), admin: String(await freePort()) };
-  await cli(['broker-config', '--data-dir', first.dataDir, '--passphrase-file', first.passphraseFile, '--out', brokerOut,
-    '--port', ports.broker, '--bind', '127.0.0.1', '--admin-port', ports.admin, '--host', 'localhost',
-    '--reload-pid-file', join(run, 'mosquitto.pid')]);
+  await cli([
+    'broker-config',
+    '--data-dir',
+    first.dataDir,
+    '--passphrase-file',
+    first.passphraseFile,
+    '--out',
+    brokerOut,
+    '--port',
+    ports.broker,
+    '--bind',
+    '127.0.0.1',
+    '--admin-port',
+    ports.admin,
+    '--host',
+    'localhost',
+    '--reload-pid-file',
+    join(run, 'mosquitto.pid'),
+  ]);
   ctx.broker = await startMosquitto(ctx.dir, brokerOut, join(run, 'mosquitto.pid'));
   // Three hosts: each its own copy of the CA and TLS files, one database.
   ctx.dataDirs = [first.dataDir, join(ctx.dir, 'data-b'), join(ctx.dir, 'data-c')];
   for (const copy of ctx.dataDirs.slice(1)) await cp(first.dataDir, copy, { recursive: true, preserveTimestamps: true });
   ctx.servers = await Promise.all([0, 1, 2].map((i) => startInstance(i)));
   const connection = await postgresConnection(ctx.url, ctx.cluster.passwordFile, {});
-  ctx.db = new pg.Client(connection.config);
+  ctx.db = new Client(connection.config);
   await ctx.db.connect();
 });
 
@@ -218,7 +234,10 @@ function crlPublishArgs(dataDir: string): string[] {
 }
 
 it('haproxy (TCP mode) in front of the three: enrollment and mTLS renewal through it, spread over every instance', async () => {
-  const lb = await startHaproxy(ctx.dir, ctx.servers.map((s) => s.port));
+  const lb = await startHaproxy(
+    ctx.dir,
+    ctx.servers.map((s) => s.port),
+  );
   try {
     const front = { port: lb.port, rootPem: ctx.servers[0]!.rootPem };
     const { token } = await createToken(['--uses', '30']);
@@ -226,13 +245,26 @@ it('haproxy (TCP mode) in front of the three: enrollment and mTLS renewal throug
     for (let i = 0; i < 6; i += 1) {
       const device = await enrollDevice(front, token, `lb-${i}`);
       const csr = await deviceCsr(`lb-${i}`);
-      const renewed = await est(front, { path: EST_PATHS.simpleReenroll, contentType: PKCS10, body: csr.body, cert: device.chainPem, key: device.keyPem });
+      const renewed = await est(front, {
+        path: EST_PATHS.simpleReenroll,
+        contentType: PKCS10,
+        body: csr.body,
+        cert: device.chainPem,
+        key: device.keyPem,
+      });
       assert.is(renewed.status, 200, renewed.body);
       assert.is(await count("SELECT count(*) AS n FROM certificates WHERE device_id = $1 AND status = 'active'", [`lb-${i}`]), 1);
-      assert.is((await ctx.db.query<{ serial: string }>("SELECT serial FROM certificates WHERE device_id = $1 AND status = 'active'", [`lb-${i}`])).rows[0]!.serial, serialOf(renewed));
+      assert.is(
+        (await ctx.db.query<{ serial: string }>("SELECT serial FROM certificates WHERE device_id = $1 AND status = 'active'", [`lb-${i}`]))
+          .rows[0]!.serial,
+        serialOf(renewed),
+      );
     }
     const served = ctx.servers.map((s, i) => serverEvents(s).filter((e) => e.event?.startsWith('certificate_')).length - before[i]!);
-    assert.ok(served.every((n) => n > 0), `each instance served some of the 12 requests: ${served.join(', ')}`);
+    assert.ok(
+      served.every((n) => n > 0),
+      `each instance served some of the 12 requests: ${served.join(', ')}`,
+    );
   } finally {
     await lb.stop();
   }
@@ -259,7 +291,7 @@ it('kill -9 of one instance under load loses nothing the clients were told', asy
   assert.is(await count("SELECT count(*) AS n FROM audit WHERE action = 'issued' AND device_id LIKE 'kill-%'"), certificates);
   // The survivors keep serving, and the instance comes back.
   ctx.servers[2] = await startInstance(2);
-  const again = await enrollDevice(ctx.servers[2]!, token, 'kill-after');
+  const again = await enrollDevice(ctx.servers[2], token, 'kill-after');
   assert.ok(again.serial);
 });
 

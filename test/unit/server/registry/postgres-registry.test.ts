@@ -1,7 +1,7 @@
 /** The PostgreSQL registry: the shared contract suite on a real cluster, then what only PostgreSQL has. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import pg from 'pg';
+import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
 import { openPostgresRegistry, postgresSchemaVersion } from '#server/registry/postgres-registry.js';
 import { POSTGRES_MIGRATIONS } from '#server/registry/postgres-migrations.js';
@@ -25,12 +25,15 @@ it('serve refuses a database that is behind; db migrate brings it to the current
   const err = await expectCode(() => openPostgresRegistry(connection), 'config_invalid');
   assert.match(err.hint ?? '', /fleetcert db migrate/);
   // Two servers migrating at once: the advisory lock lets one apply each step.
-  const both = await Promise.all([openPostgresRegistry(connection, { migrate: true }), openPostgresRegistry(connection, { migrate: true })]);
+  const both = await Promise.all([
+    openPostgresRegistry(connection, { migrate: true }),
+    openPostgresRegistry(connection, { migrate: true }),
+  ]);
   await both[0].createToken(token('t1', null), null);
   assert.is((await both[1].listTokens()).length, 1);
   await Promise.all(both.map((r) => r.close()));
   assert.equal(await postgresSchemaVersion(connection), { current: POSTGRES_MIGRATIONS.length, expected: POSTGRES_MIGRATIONS.length });
-  const client = new pg.Client(connection.config);
+  const client = new Client(connection.config);
   await client.connect();
   const versions = await client.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version');
   assert.equal(
@@ -45,7 +48,7 @@ it('the audit log is append-only, even to someone with SQL access', async () => 
   const registry = await openPostgresRegistry(connection, { migrate: true });
   await registry.createToken(token('t1', null), 'cli:root');
   await registry.close();
-  const client = new pg.Client(connection.config);
+  const client = new Client(connection.config);
   await client.connect();
   for (const sql of ['UPDATE audit SET source = NULL', 'DELETE FROM audit', 'TRUNCATE audit']) {
     await client.query(sql).then(
