@@ -22,6 +22,8 @@ ensureSetup({
     'lintian',
     'systemd-analyze',
     'adduser',
+    'pg_ctlcluster',
+    'haproxy',
   ],
 });
 
