@@ -151,7 +151,14 @@ Examples:
       // The distribution point listens before any certificate names it.
       const crlHttp = options.crlListen === undefined ? undefined : new CrlHttpServer({ registry, log: log.child('crl-http') });
       const crlListen = options.crlListen === undefined ? undefined : parseListen(options.crlListen);
-      const crlAddress = crlHttp && crlListen ? await crlHttp.start(crlListen.host, crlListen.port) : undefined;
+      const crlAddress =
+        crlHttp && crlListen
+          ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
+              await registry.close();
+              const why = err.code ?? err.message;
+              throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
+            })
+          : undefined;
       const publicName = broker?.settings.host ?? `${hostname().split('.')[0]}.local`;
       const crlUrl = options.crlUrl ?? (crlAddress ? defaultCrlUrl(publicName, crlAddress.port) : undefined);
       const cdp = crlUrl === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(crlUrl) };
@@ -175,6 +182,7 @@ Examples:
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
+        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError(
           'config_invalid',
@@ -184,6 +192,7 @@ Examples:
       }
       if (options.mdns && !broker) {
         await server.stop();
+        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
           hint: 'run "fleetcert broker-config" first',
