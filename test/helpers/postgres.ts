@@ -18,6 +18,8 @@ const SUPERUSER = 'postgres';
 
 export interface PostgresCluster {
   readonly port: number;
+  /** With `tls: true`: the CA that signed the server's certificate (SAN 127.0.0.1 and localhost). */
+  readonly caFile: string | undefined;
   /** The superuser's password, in a 0600 file (what `--database-password-file` reads). */
   readonly passwordFile: string;
   /** A new, empty database; its URL carries no password. */
@@ -28,8 +30,14 @@ export interface PostgresCluster {
 
 let databases = 0;
 
-/** Starts a cluster. `durable: false` turns fsync off (tests that do not pull the plug on PostgreSQL itself). */
-export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
+export interface PostgresOptions {
+  /** false turns fsync off (tests that do not pull the plug on PostgreSQL itself). */
+  readonly durable?: boolean;
+  /** Accept TLS connections with a certificate from a throwaway CA (`caFile`). */
+  readonly tls?: boolean;
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetcert-pg-'));
   const runAs = runAsArgs();
   const data = join(dir, 'data');
@@ -64,8 +72,10 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
     { encoding: 'utf8', cwd: dir },
   );
   if (init.status !== 0) throw new Error(`initdb failed:\n${init.stdout}\n${init.stderr}`);
+  const tls = options.tls ? await makeServerCertificate(dir, runAs) : undefined;
   const port = await freePort();
   const settings = [
+    ...(tls ? ['ssl=on', `ssl_cert_file=${tls.cert}`, `ssl_key_file=${tls.key}`] : []),
     `listen_addresses=127.0.0.1`,
     `port=${port}`,
     `unix_socket_directories=${sockets}`,
@@ -84,6 +94,7 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   const admin = (database = 'postgres') => new Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database });
   return {
     port,
+    caFile: tls?.ca,
     passwordFile,
     logs: () => logs,
     async createDatabase(name = `fleetcert_${process.pid}_${(databases += 1)}`) {
@@ -105,14 +116,46 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   };
 }
 
-/** A cluster for the body of a test file's work, stopped afterwards. */
-export async function withPostgres<T>(work: (cluster: PostgresCluster) => Promise<T>, options?: { durable?: boolean }): Promise<T> {
-  const cluster = await startPostgres(options);
-  try {
-    return await work(cluster);
-  } finally {
-    await cluster.stop();
-  }
+/** A CA and a server certificate for 127.0.0.1/localhost, made with openssl; the key readable by the cluster's user only. */
+async function makeServerCertificate(
+  dir: string,
+  runAs: { uid?: number; gid?: number },
+): Promise<{ ca: string; cert: string; key: string }> {
+  const [ca, caKey, cert, key, ext] = ['ca.pem', 'ca.key', 'server.pem', 'server.key', 'server.ext'].map((f) => join(dir, f)) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const openssl = (args: string[]) => {
+    const res = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`openssl ${args[0]} failed: ${res.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-subj', '/CN=test database CA', '-days', '2']);
+  await writeFile(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(['req', '-new', ...ec, '-keyout', key, '-out', join(dir, 'server.csr'), '-subj', '/CN=localhost']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    join(dir, 'server.csr'),
+    '-CA',
+    ca,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  ]);
+  await chmod(key, 0o600);
+  if (runAs.uid !== undefined) await chown(key, runAs.uid, runAs.gid!);
+  return { ca, cert, key };
 }
 
 function runAsArgs(): { command: string; prefix: string[]; uid?: number; gid?: number } {

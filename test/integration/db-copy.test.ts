@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -16,7 +16,7 @@ import { postgresTypes } from '#server/registry/postgres-registry.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/est-client.js';
-import { createToken, startServer } from '../helpers/fleet-server.js';
+import { createToken, initDataDir, startServer } from '../helpers/fleet-server.js';
 import { startPostgres, type PostgresCluster } from '../helpers/postgres.js';
 
 const it = suite('db copy: SQLite to PostgreSQL');
@@ -106,6 +106,26 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   } finally {
     await onPostgres.stop();
   }
+});
+
+it('serve and the admin commands refuse a database whose schema is behind, pointing at db migrate', async () => {
+  const url = await ctx.cluster.createDatabase();
+  await mkdir(join(ctx.dir, 'behind'));
+  const { dataDir, passphraseFile } = await initDataDir(join(ctx.dir, 'behind'));
+  const args = ['--database', url, '--database-password-file', ctx.cluster.passwordFile];
+  const serve = await fleetcert(['serve', '--data-dir', dataDir, '--passphrase-file', passphraseFile, '--listen', '127.0.0.1:0', ...args]);
+  assert.is(serve.code, 3, serve.stderr);
+  assert.match(serve.stderr, /schema of postgres:\/\/postgres@127\.0\.0\.1:\d+\/\w+ is v0, this fleetcert needs v\d+/);
+  assert.match(serve.stderr, /hint: run "fleetcert db migrate/);
+  const list = await fleetcert(['device', 'list', '--data-dir', dataDir], {
+    env: { FLEETCERT_DATABASE: url, FLEETCERT_DATABASE_PASSWORD_FILE: ctx.cluster.passwordFile },
+  });
+  assert.is(list.code, 3, list.stderr);
+  const migrate = await fleetcert(['db', 'migrate', ...args, '--json']);
+  assert.is(migrate.code, 0, migrate.stderr);
+  assert.is(JSON.parse(migrate.stdout).from, 0);
+  const again = await fleetcert(['db', 'migrate', ...args, '--json']);
+  assert.is(JSON.parse(again.stdout).applied, 0);
 });
 
 it('refuses a URL with a password in it, pointing at the password file', async () => {

@@ -5,12 +5,16 @@ import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
 import { openPostgresRegistry, postgresSchemaVersion } from '#server/registry/postgres-registry.js';
 import { POSTGRES_MIGRATIONS } from '#server/registry/postgres-migrations.js';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { certificateToPem } from '#shared/pki/certificate.js';
 import { expectCode } from '../../../helpers/expect-error.js';
+import { makeTestPki } from '../../../helpers/test-pki.js';
 import { startPostgres, type PostgresCluster } from '../../../helpers/postgres.js';
 import { registrySuite, token } from './registry-suite.js';
 
 let started: Promise<PostgresCluster> | undefined;
-const cluster = () => (started ??= startPostgres({ durable: false }));
+const cluster = () => (started ??= startPostgres({ durable: false, tls: true }));
 const connect = async (url: string) => postgresConnection(url, (await cluster()).passwordFile, {});
 
 registrySuite('postgres', async () => openPostgresRegistry(await connect(await (await cluster()).createDatabase()), { migrate: true }));
@@ -66,6 +70,28 @@ it('a wrong password is a config error naming the database, never the password',
   const err = await expectCode(() => openPostgresRegistry(wrong), 'config_invalid');
   assert.match(err.message, /cannot use the registry database postgres:\/\/postgres@127\.0\.0\.1:\d+\/fleetcert_/);
   assert.not.match(err.message + (err.hint ?? ''), /not-the-password/);
+});
+
+it('TLS to the database: verify-full against the CA file works (and is TLS); another CA is refused; verify-ca needs a CA', async () => {
+  const c = await cluster();
+  const url = await c.createDatabase();
+  const tlsUrl = `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(c.caFile!)}`;
+  const registry = await openPostgresRegistry(await connect(tlsUrl), { migrate: true });
+  await registry.createToken(token('t1', null), null);
+  await registry.close();
+  const client = new Client((await connect(tlsUrl)).config);
+  await client.connect();
+  const { rows } = await client.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+  assert.is(rows[0]?.ssl, true);
+  await client.end();
+
+  const otherCa = join(dirname(c.passwordFile), 'other-ca.pem');
+  await writeFile(otherCa, certificateToPem((await makeTestPki(new Date())).root.certificate));
+  const wrong = await connect(`${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(otherCa)}`);
+  const err = await expectCode(() => openPostgresRegistry(wrong), 'config_invalid');
+  assert.match(err.message, /sslmode=verify-full/);
+  await expectCode(() => connect(`${url}?sslmode=verify-ca`), 'usage');
+  await (await openPostgresRegistry(await connect(`${url}?sslmode=require`))).close();
 });
 
 it.run();
