@@ -141,6 +141,13 @@ Examples:
       const authority = await loadAuthority(layout, passphrase.value, options.issuer);
       const registry = await openRegistry(layout, options);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
+      if (options.crlListen !== undefined && !broker) {
+        // The CRL it would serve is published with the broker's (serve's refresher, device revoke): without one there is none.
+        await registry.close();
+        throw new FleetcertError('broker_not_configured', '--crl-listen serves the CRL published for the broker, but none is configured', {
+          hint: 'run "fleetcert broker-config" first',
+        });
+      }
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
       const publisher = broker ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs }) : undefined;
       const supersede = new Supersede({

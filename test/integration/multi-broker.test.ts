@@ -182,4 +182,22 @@ it('crl sync refuses a CRL of another CA, an older one and an expired one, leavi
   }
 });
 
+it('serve --crl-listen without a broker refuses to start: there would be no CRL to serve', async () => {
+  await mkdir(join(ctx.dir, 'bare'));
+  const bare = await initDataDir(join(ctx.dir, 'bare'));
+  const res = await fleetcert([
+    'serve',
+    '--data-dir',
+    bare.dataDir,
+    '--passphrase-file',
+    bare.passphraseFile,
+    '--listen',
+    '127.0.0.1:0',
+    '--crl-listen',
+    '127.0.0.1:0',
+  ]);
+  assert.is(res.code, 5, res.stderr);
+  assert.match(res.stderr, /hint: run "fleetcert broker-config" first/);
+});
+
 it.run();
