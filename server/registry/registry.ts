@@ -105,9 +105,12 @@ export interface Registry {
   contestedAttempts(deviceId: string): Promise<ContestedAttempt[]>;
 
   /**
-   * Runs `work` as one transaction: its reads see one state and its writes commit together or
-   * not at all. Keep it short and free of I/O other than the registry: on SQLite it holds the
-   * database's write lock (other processes wait) and queues this process's other registry calls.
+   * Runs `work` as one transaction: its writes commit together or not at all. Keep it short and
+   * free of I/O other than the registry: on SQLite it holds the database's write lock (other
+   * processes wait, so its reads see one state) and queues this process's other registry calls.
+   * On PostgreSQL it is READ COMMITTED on one pooled connection: each statement sees what was
+   * committed when it started, so what `work` decides must still be written conditionally
+   * (the compare-and-swap methods above), never inferred from an earlier read in it.
    */
   transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
 

@@ -5,6 +5,10 @@ import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
 import { openPostgresRegistry, postgresSchemaVersion } from '#server/registry/postgres-registry.js';
 import { POSTGRES_MIGRATIONS } from '#server/registry/postgres-migrations.js';
+import { MIGRATIONS } from '#server/registry/sqlite-migrations.js';
+import { openSqliteRegistry } from '#server/registry/sqlite-registry.js';
+import Database from 'better-sqlite3';
+import { withTempDir } from '../../../helpers/temp-dir.js';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { certificateToPem } from '#shared/pki/certificate.js';
@@ -45,6 +49,48 @@ it('serve refuses a database that is behind; db migrate brings it to the current
     POSTGRES_MIGRATIONS.map((_, i) => i + 1),
   );
   await client.end();
+});
+
+it('the two schemas agree: every SQLite migration has its PostgreSQL step, every table the same columns (db copy relies on it)', async () => {
+  assert.is(POSTGRES_MIGRATIONS.length, MIGRATIONS.length, 'a migration added to one backend needs its counterpart in the other');
+  const connection = await connect(await (await cluster()).createDatabase());
+  await (await openPostgresRegistry(connection, { migrate: true })).close();
+  await withTempDir(async (dir) => {
+    const file = join(dir, 'r.sqlite3');
+    await (await openSqliteRegistry(file)).close();
+    const sqlite = new Database(file, { readonly: true });
+    const client = new Client(connection.config);
+    await client.connect();
+    try {
+      const tables = (
+        sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {
+          name: string;
+        }[]
+      ).map((t) => t.name);
+      const pgTables = await client.query<{ t: string }>(
+        "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_version' ORDER BY 1",
+      );
+      assert.equal(
+        pgTables.rows.map((r) => r.t),
+        tables,
+      );
+      for (const table of tables) {
+        const columns = (sqlite.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+        const pgColumns = await client.query<{ c: string }>(
+          'SELECT column_name AS c FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+          [table],
+        );
+        assert.equal(
+          pgColumns.rows.map((r) => r.c),
+          columns,
+          table,
+        );
+      }
+    } finally {
+      sqlite.close();
+      await client.end();
+    }
+  });
 });
 
 it('the audit log is append-only, even to someone with SQL access', async () => {
