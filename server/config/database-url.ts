@@ -81,6 +81,12 @@ export async function postgresConnection(
       application_name: parsed.searchParams.get('application_name') ?? 'fleetcert',
       ssl: await tlsOptions(sslmode, rootCert, host),
       connectionTimeoutMillis: 10_000,
+      // A server that vanishes mid-transaction (network cut, not a clean exit) must not hold a
+      // device's row lock or the CRL lock for the hours TCP takes to notice: the database ends
+      // such a transaction after 30 s idle, and no statement of ours runs longer than that.
+      keepAlive: true,
+      idle_in_transaction_session_timeout: 30_000,
+      statement_timeout: 30_000,
     },
   };
 }

@@ -93,6 +93,19 @@ it('the two schemas agree: every SQLite migration has its PostgreSQL step, every
   });
 });
 
+it('connections bound how long a vanished server can hold a lock: idle-in-transaction and statement timeouts are set', async () => {
+  const connection = await connect(await (await cluster()).createDatabase());
+  const client = new Client(connection.config);
+  await client.connect();
+  try {
+    const idle = await client.query<{ v: string }>('SHOW idle_in_transaction_session_timeout');
+    const statement = await client.query<{ v: string }>('SHOW statement_timeout');
+    assert.equal([Object.values(idle.rows[0]!)[0], Object.values(statement.rows[0]!)[0]], ['30s', '30s']);
+  } finally {
+    await client.end();
+  }
+});
+
 it('the audit log is append-only, even to someone with SQL access', async () => {
   const connection = await connect(await (await cluster()).createDatabase());
   const registry = await openPostgresRegistry(connection, { migrate: true });
