@@ -57,6 +57,7 @@ const CRL_LOCK = 0x666c6302;
 /** SQLSTATEs after which a whole transaction is simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const ATTEMPTS = 5;
+const UNIQUE_VIOLATION = '23505';
 
 /** BIGINT (times in ms, audit seq) as numbers: every value we store is far below 2^53. */
 export const postgresTypes = new TypeOverrides();
@@ -147,7 +148,7 @@ async function checkSchema(pool: Pool, display: string): Promise<void> {
   }
   if (version < expected) {
     throw new FleetcertError('config_invalid', `the registry schema of ${display} is v${version}, this fleetcert needs v${expected}`, {
-      hint: 'run "fleetcert db migrate --database <url>" once (it is safe with servers running the older version stopped)',
+      hint: 'run "fleetcert db migrate --database <url>" once for this version, then start it',
     });
   }
 }
@@ -186,6 +187,7 @@ class PoolExecutor implements Executor {
         return result;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
+        if (sqlState(err) === UNIQUE_VIOLATION) throw uniqueConflict(err);
         if (!RETRYABLE.has(sqlState(err) ?? '') || attempt >= ATTEMPTS || !tx.retryable) throw err;
       } finally {
         tx.open = false;
@@ -210,6 +212,18 @@ class ClientExecutor implements Executor {
   transaction<T>(work: (ex: Executor) => Promise<T>): Promise<T> {
     return work(this);
   }
+}
+
+/**
+ * A unique constraint that refused a write (one active certificate per device, a device id, a
+ * serial): another writer got there first. The caller re-reads and decides again, as for any
+ * compare-and-swap that found the state changed.
+ */
+function uniqueConflict(err: unknown): FleetcertError {
+  const constraint = (err as { constraint?: unknown }).constraint;
+  return new FleetcertError('registry_conflict', `a concurrent write came first (unique constraint ${String(constraint ?? '?')})`, {
+    cause: err,
+  });
 }
 
 function sqlState(err: unknown): string | undefined {

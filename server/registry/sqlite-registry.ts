@@ -512,7 +512,16 @@ class SqliteStore {
    * writes. better-sqlite3 is synchronous, so no other statement of this process lands inside it.
    */
   private write<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    try {
+      return this.db.transaction(work).immediate();
+    } catch (err) {
+      // A uniqueness constraint refused it: another writer came first (as on PostgreSQL).
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new FleetcertError('registry_conflict', `a concurrent write came first (${(err as Error).message})`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**

@@ -345,6 +345,15 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.ok(order === 'commit, outside saw active' || order === 'outside saw undefined, commit', order);
     }));
 
+  it('a serial already recorded (for any device) is a registry_conflict, and nothing is written', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-1', '01', 't1');
+      const before = await snapshot(registry, 'dev-2', 't1');
+      await expectCode(() => issue(registry, 'dev-2', '01', 't1'), 'registry_conflict');
+      assert.equal(await snapshot(registry, 'dev-2', 't1'), before);
+    }));
+
   it('the stored CRL: its number only grows, and of two publications from one state only one lands', () =>
     withRegistry(async (registry) => {
       const crl = (n: number) => ({ crlNumber: n, thisUpdate: now, nextUpdate: new Date(now.getTime() + 1000), der: Buffer.from([n]) });
