@@ -221,7 +221,8 @@ class ClientExecutor implements Executor {
  */
 function uniqueConflict(err: unknown): FleetcertError {
   const constraint = (err as { constraint?: unknown }).constraint;
-  return new FleetcertError('registry_conflict', `a concurrent write came first (unique constraint ${String(constraint ?? '?')})`, {
+  const name = typeof constraint === 'string' ? constraint : '?';
+  return new FleetcertError('registry_conflict', `a concurrent write came first (unique constraint ${name})`, {
     cause: err,
   });
 }
