@@ -39,6 +39,7 @@ import type {
   RefusalGroup,
   RevokedEntry,
   TakeoverFlag,
+  StoredCrl,
   TokenRecord,
 } from './records.js';
 import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
@@ -46,7 +47,7 @@ import type { Registry, RenewalOptions } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
-interface TokenRow {
+export interface TokenRow {
   id: string;
   name: string;
   secret_hash: Buffer;
@@ -60,7 +61,7 @@ interface TokenRow {
   reenroll: ReenrollMode;
   revoked_at: number | null;
 }
-interface DeviceRow {
+export interface DeviceRow {
   id: string;
   status: DeviceStatus;
   token_id: string | null;
@@ -74,7 +75,7 @@ interface DeviceRow {
   reported_serial: string | null;
   reported_at: number | null;
 }
-interface CertificateRow {
+export interface CertificateRow {
   serial: string;
   device_id: string;
   key_sha256: string;
@@ -88,7 +89,7 @@ interface CertificateRow {
   renew_from: number | null;
   key_compromised: number;
 }
-interface AuditRow {
+export interface AuditRow {
   seq: number;
   at: number;
   action: AuditAction;
@@ -118,6 +119,12 @@ const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
   expires: 'c.not_after',
 };
 const DAY_MS = 86_400_000;
+export interface CrlRow {
+  crl_number: number;
+  this_update: number;
+  next_update: number;
+  der: Buffer;
+}
 
 const date = (ms: number) => new Date(ms);
 const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms));
@@ -456,6 +463,30 @@ class SqliteStore {
     );
   }
 
+  // ---- the CRL ----
+
+  latestCrl(): StoredCrl | undefined {
+    const row = this.db.prepare('SELECT * FROM crl_state WHERE id = 1').get() as CrlRow | undefined;
+    return row && crlFromRow(row);
+  }
+
+  /** Compare-and-swap on the stored number; the IMMEDIATE transaction around it is the publication lock. */
+  storeCrl(crl: StoredCrl, previousNumber: number | null): boolean {
+    return this.write(() => {
+      const values = [crl.crlNumber, crl.thisUpdate.getTime(), crl.nextUpdate.getTime(), crl.der] as const;
+      if (previousNumber === null) {
+        return this.db.prepare('INSERT INTO crl_state VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(...values).changes > 0;
+      }
+      return (
+        this.db
+          .prepare(
+            'UPDATE crl_state SET crl_number = ?, this_update = ?, next_update = ?, der = ? WHERE id = 1 AND crl_number = ? AND ? > ?',
+          )
+          .run(...values, previousNumber, crl.crlNumber, previousNumber).changes > 0
+      );
+    });
+  }
+
   // ---- audit ----
 
   audit(entry: NewAuditEntry): void {
@@ -684,7 +715,16 @@ class SqliteStore {
    * writes. better-sqlite3 is synchronous, so no other statement of this process lands inside it.
    */
   private write<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    try {
+      return this.db.transaction(work).immediate();
+    } catch (err) {
+      // A uniqueness constraint refused it: another writer came first (as on PostgreSQL).
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new FleetcertError('registry_conflict', `a concurrent write came first (${(err as Error).message})`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -897,6 +937,12 @@ class SqliteRegistry implements Registry {
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date) {
     return this.write(() => this.store.recordReportedStatus(id, state, serial, now));
   }
+  latestCrl() {
+    return this.gate(() => this.store.latestCrl());
+  }
+  storeCrl(crl: StoredCrl, previousNumber: number | null) {
+    return this.write(() => this.store.storeCrl(crl, previousNumber));
+  }
   audit(entry: NewAuditEntry) {
     return this.write(() => this.store.audit(entry));
   }
@@ -960,7 +1006,7 @@ function reusePreparedStatements(db: Database.Database): void {
   }) as typeof db.prepare;
 }
 
-function conflict(deviceId: string, why: string): FleetcertError {
+export function conflict(deviceId: string, why: string): FleetcertError {
   return new FleetcertError('registry_conflict', `device "${deviceId}" changed since this request read it: ${why}`);
 }
 
@@ -1012,7 +1058,7 @@ function stringMap(value: Record<string, unknown>, table: string, id: string): L
   return value as Labels;
 }
 
-function tokenFromRow(row: TokenRow): TokenRecord {
+export function tokenFromRow(row: TokenRow): TokenRecord {
   return {
     id: row.id,
     name: row.name,
@@ -1029,7 +1075,7 @@ function tokenFromRow(row: TokenRow): TokenRecord {
   };
 }
 
-function deviceFromRow(row: DeviceRow): DeviceRecord {
+export function deviceFromRow(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
     status: oneOf('devices', row.id, 'status', row.status, DEVICE_STATUSES),
@@ -1046,7 +1092,7 @@ function deviceFromRow(row: DeviceRow): DeviceRecord {
   };
 }
 
-function certificateFromRow(row: CertificateRow): CertificateRecord {
+export function certificateFromRow(row: CertificateRow): CertificateRecord {
   return {
     serial: row.serial,
     deviceId: row.device_id,
@@ -1092,7 +1138,7 @@ function adminFromRow(row: AdminRow): AdminRecord {
   };
 }
 
-function auditFromRow(row: AuditRow): AuditEntry {
+export function auditFromRow(row: AuditRow): AuditEntry {
   return {
     seq: row.seq,
     at: date(row.at),
@@ -1104,4 +1150,8 @@ function auditFromRow(row: AuditRow): AuditEntry {
     source: row.source,
     detail: row.detail === null ? null : jsonObject('audit', String(row.seq), 'detail', row.detail),
   };
+}
+
+export function crlFromRow(row: CrlRow): StoredCrl {
+  return { crlNumber: row.crl_number, thisUpdate: date(row.this_update), nextUpdate: date(row.next_update), der: row.der };
 }
