@@ -15,8 +15,8 @@ import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { migratePostgres, postgresTypes } from './postgres-registry.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
-/** Parents before children (foreign keys), then every other table by name. */
-const FIRST = ['tokens', 'devices', 'certificates'];
+/** Parents before children (foreign keys: admin_certificates needs admins), then every other table by name. */
+const FIRST = ['tokens', 'devices', 'certificates', 'admins'];
 const BATCH_ROWS = 500;
 
 export interface TableCopy {

@@ -87,6 +87,32 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX certificates_superseded ON certificates (device_id) WHERE status = 'superseded';
   `,
   `
+  -- device list --refused and the session-takeover flag: recent rows of one action without a
+  -- scan of the whole audit log.
+  CREATE INDEX audit_by_action ON audit (action, at);
+  `,
+  `
+  -- Console administrators (fleetcert admin issue|passwd): a role, an optional password hash
+  -- (scrypt, its parameters stored with it), and the client certificates issued to them. A
+  -- certificate logs in only if its serial is here: a device certificate never is.
+  CREATE TABLE admins (
+    name           TEXT PRIMARY KEY,
+    role           TEXT NOT NULL CHECK (role IN ('viewer', 'operator')),
+    password_hash  TEXT,
+    created_at     BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL
+  );
+  CREATE TABLE admin_certificates (
+    serial      TEXT PRIMARY KEY,
+    admin_name  TEXT NOT NULL REFERENCES admins(name),
+    not_after   BIGINT NOT NULL,
+    issued_at   BIGINT NOT NULL
+  );
+  -- The console's device list sorts and filters 10,000 rows server-side.
+  CREATE INDEX devices_by_last_seen ON devices (last_seen);
+  CREATE INDEX certificates_active_expiry ON certificates (not_after) WHERE status = 'active';
+  `,
+  `
   -- The latest published CRL, shared by every server: its number only grows, whichever server
   -- publishes, and any server can serve it over HTTP (the certificates' CRL distribution point).
   CREATE TABLE crl_state (

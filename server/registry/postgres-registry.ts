@@ -18,35 +18,55 @@
 import { Client, Pool, TypeOverrides, types, type ClientBase, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import { FleetcertError } from '../../shared/errors.js';
 import type {
+  AdminChange,
+  AdminRecord,
+  AuditAction,
+  AuditCount,
   AuditEntry,
+  AuditFilter,
   CertificateRecord,
   ContestedAttempt,
   DeviceExpectation,
+  DevicePage,
+  DeviceQuery,
   DeviceRecord,
+  DeviceSort,
   DeviceStatus,
+  FleetSummary,
   IssueOutcome,
   IssueRecord,
   Labels,
   NewAuditEntry,
   PendingRecord,
+  RefusalGroup,
   RevokedEntry,
   StoredCrl,
+  TakeoverFlag,
   TokenRecord,
 } from './records.js';
+import { DEVICE_STATUSES } from './records.js';
 import type { Registry, RenewalOptions } from './registry.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import {
+  adminFromRow,
   auditFromRow,
+  CERTIFICATE_COLUMNS,
   certificateFromRow,
   conflict,
+  containsPattern,
   crlFromRow,
+  DAY_MS,
   deviceFromRow,
+  oneOf,
   tokenFromRow,
+  unprefix,
+  type AdminRow,
   type AuditRow,
   type CertificateRow,
   type CrlRow,
   type DeviceRow,
+  type DeviceSummaryRow,
   type TokenRow,
 } from './sqlite-registry.js';
 
@@ -58,6 +78,17 @@ const CRL_LOCK = 0x666c6302;
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const ATTEMPTS = 5;
 const UNIQUE_VIOLATION = '23505';
+
+/**
+ * The sort keys of the device list and the columns they order by (ties broken by id). Text sorts
+ * in byte order (COLLATE "C"), as SQLite's BINARY does, whatever locale the database was created with.
+ */
+const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
+  id: 'd.id COLLATE "C"',
+  status: 'd.status COLLATE "C"',
+  last_seen: 'd.last_seen',
+  expires: 'c.not_after',
+};
 
 /** BIGINT (times in ms, audit seq) as numbers: every value we store is far below 2^53. */
 export const postgresTypes = new TypeOverrides();
@@ -558,12 +589,24 @@ class PostgresRegistry implements Registry {
     return this.insertAudit(entry);
   }
 
-  async listAudit(filter: { deviceId?: string; limit?: number } = {}): Promise<AuditEntry[]> {
-    const limit = filter.limit ?? 100;
-    const rows = filter.deviceId
-      ? await this.rows<AuditRow>('SELECT * FROM audit WHERE device_id = $1 ORDER BY seq DESC LIMIT $2', [filter.deviceId, limit])
-      : await this.rows<AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT $1', [limit]);
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const rows = await this.rows<AuditRow>(
+      `SELECT * FROM audit
+       WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR action = $2) AND ($3::bigint IS NULL OR seq < $3)
+       ORDER BY seq DESC LIMIT $4`,
+      [filter.deviceId ?? null, filter.action ?? null, filter.beforeSeq ?? null, filter.limit ?? 100],
+    );
     return rows.reverse().map(auditFromRow);
+  }
+
+  async countAudit(actions: readonly string[], since: Date): Promise<AuditCount[]> {
+    const rows = await this.rows<{ hour: number; action: AuditAction; code: string | null; count: number }>(
+      `SELECT (at / 3600000) * 3600000 AS hour, action, code, count(*) AS count FROM audit
+       WHERE at >= $1 AND action = ANY($2::text[])
+       GROUP BY hour, action, code ORDER BY hour, action COLLATE "C", code COLLATE "C" NULLS FIRST`,
+      [since.getTime(), actions],
+    );
+    return rows.map((r) => ({ hour: new Date(r.hour), action: r.action, code: r.code, count: r.count }));
   }
 
   async contestedAttempts(deviceId: string): Promise<ContestedAttempt[]> {
@@ -580,6 +623,160 @@ class PostgresRegistry implements Registry {
       source: a.source,
       tokenId: a.tokenId,
     }));
+  }
+
+  async listRefusals(filter: { since: Date; deviceId?: string; limit?: number }): Promise<RefusalGroup[]> {
+    const rows = await this.rows<{
+      device_id: string | null;
+      source: string | null;
+      code: string | null;
+      count: number;
+      first_at: number;
+      last_at: number;
+    }>(
+      // NULLS FIRST and byte order: the order SQLite gives (a refusal with no device id sorts first among equals).
+      `SELECT device_id, source, code, count(*) AS count, min(at) AS first_at, max(at) AS last_at FROM audit
+       WHERE action = 'refused' AND at >= $1 AND ($2::text IS NULL OR device_id = $2)
+       GROUP BY device_id, source, code ORDER BY last_at DESC, device_id COLLATE "C" NULLS FIRST LIMIT $3`,
+      [filter.since.getTime(), filter.deviceId ?? null, filter.limit ?? 1000],
+    );
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      source: r.source,
+      code: r.code,
+      count: r.count,
+      firstAt: new Date(r.first_at),
+      lastAt: new Date(r.last_at),
+    }));
+  }
+
+  async listTakeoverFlags(filter: { since: Date; deviceId?: string }): Promise<TakeoverFlag[]> {
+    const rows = await this.rows<{ device_id: string; flags: number; first_at: number; last_at: number }>(
+      `SELECT device_id, count(*) AS flags, min(at) AS first_at, max(at) AS last_at FROM audit
+       WHERE action = 'session_takeover' AND at >= $1 AND device_id IS NOT NULL AND ($2::text IS NULL OR device_id = $2)
+       GROUP BY device_id ORDER BY last_at DESC, device_id COLLATE "C"`,
+      [filter.since.getTime(), filter.deviceId ?? null],
+    );
+    return rows.map((r) => ({ deviceId: r.device_id, flags: r.flags, firstAt: new Date(r.first_at), lastAt: new Date(r.last_at) }));
+  }
+
+  // ---- fleet views ----
+
+  async queryDevices(query: DeviceQuery): Promise<DevicePage> {
+    // ILIKE: the search is case-insensitive, as SQLite's LIKE is.
+    const where = `
+      WHERE ($1::text IS NULL OR d.status = $1)
+        AND ($2::text IS NULL OR d.id ILIKE $2 ESCAPE '\\' OR d.labels ILIKE $2 ESCAPE '\\')
+        AND ($3::bigint IS NULL OR (c.status = 'active' AND c.not_after < $3))
+        AND ($4::bigint IS NULL OR d.last_seen < $4)`;
+    // The current certificate: the newest one that is not superseded (as currentCertificate).
+    const from = `FROM devices d LEFT JOIN certificates c ON c.serial = (
+        SELECT serial FROM certificates WHERE device_id = d.id AND status != 'superseded'
+        ORDER BY issued_at DESC, (status = 'active') DESC LIMIT 1)`;
+    const params = [
+      query.status ?? null,
+      query.search ? containsPattern(query.search) : null,
+      query.expiringBefore?.getTime() ?? null,
+      query.silentSince?.getTime() ?? null,
+    ];
+    const [counted] = await this.rows<{ n: number }>(`SELECT count(*) AS n ${from} ${where}`, params);
+    const direction = query.descending ? 'DESC' : 'ASC';
+    // Devices without a certificate sort after those with one, whichever the direction.
+    const nullsLast = query.sort === 'expires' ? 'c.not_after IS NULL, ' : '';
+    const order = `${nullsLast}${DEVICE_ORDER[query.sort ?? 'id']} ${direction}, ${DEVICE_ORDER.id} ${direction}`;
+    const columns = CERTIFICATE_COLUMNS.map((c) => `c.${c} AS c_${c}`).join(', ');
+    const rows = await this.rows<DeviceSummaryRow>(`SELECT d.*, ${columns} ${from} ${where} ORDER BY ${order} LIMIT $5 OFFSET $6`, [
+      ...params,
+      query.limit ?? null,
+      query.offset ?? 0,
+    ]);
+    return {
+      total: counted?.n ?? 0,
+      devices: rows.map((r) => ({ device: deviceFromRow(r), current: r.c_serial === null ? undefined : certificateFromRow(unprefix(r)) })),
+    };
+  }
+
+  async fleetSummary(now: Date, horizonDays: number): Promise<FleetSummary> {
+    const byStatus = Object.fromEntries(DEVICE_STATUSES.map((s) => [s, 0])) as Record<DeviceStatus, number>;
+    for (const r of await this.rows<{ status: string; n: number }>('SELECT status, count(*) AS n FROM devices GROUP BY status')) {
+      byStatus[oneOf('devices', '*', 'status', r.status, DEVICE_STATUSES)] = r.n;
+    }
+    const t = now.getTime();
+    const expiringPerDay: number[] = Array.from({ length: horizonDays }, () => 0);
+    const perDay = await this.rows<{ day: number; n: number }>(
+      `SELECT (not_after - $1) / ${DAY_MS} AS day, count(*) AS n FROM certificates
+       WHERE status = 'active' AND not_after >= $1 AND not_after < $2 GROUP BY day`,
+      [t, t + horizonDays * DAY_MS],
+    );
+    for (const r of perDay) expiringPerDay[r.day] = r.n;
+    const [counts] = await this.rows<{ online: number; expired: number; certificates: number; audit_entries: number }>(
+      `SELECT (SELECT count(*) FROM devices WHERE reported_state IN ('online', 'renewing')) AS online,
+              (SELECT count(*) FROM certificates WHERE status = 'active' AND not_after < $1) AS expired,
+              (SELECT count(*) FROM certificates) AS certificates,
+              (SELECT count(*) FROM audit) AS audit_entries`,
+      [t],
+    );
+    return {
+      byStatus,
+      online: counts!.online,
+      expiringPerDay,
+      expired: counts!.expired,
+      certificates: counts!.certificates,
+      auditEntries: counts!.audit_entries,
+    };
+  }
+
+  // ---- console administrators ----
+
+  saveAdmin(change: AdminChange): Promise<AdminRecord> {
+    return this.write(async (tx, ex) => {
+      const now = change.now.getTime();
+      const { rows } = await ex.query<AdminRow>(
+        `INSERT INTO admins (name, role, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (name) DO UPDATE SET role = $2, password_hash = COALESCE($3, admins.password_hash), updated_at = $4
+         RETURNING *`,
+        [change.name, change.role, change.passwordHash ?? null, now],
+      );
+      if (change.certificate) {
+        await ex.query('INSERT INTO admin_certificates (serial, admin_name, not_after, issued_at) VALUES ($1, $2, $3, $4)', [
+          change.certificate.serial,
+          change.name,
+          change.certificate.notAfter.getTime(),
+          now,
+        ]);
+      }
+      const detail = { admin: change.name, role: change.role, password: change.passwordHash !== undefined };
+      await tx.insertAudit({
+        at: change.now,
+        action: 'admin_saved',
+        serial: change.certificate?.serial ?? null,
+        source: change.source,
+        detail,
+      });
+      return adminFromRow(rows[0]!);
+    });
+  }
+
+  async getAdmin(name: string): Promise<AdminRecord | undefined> {
+    const [row] = await this.rows<AdminRow>('SELECT * FROM admins WHERE name = $1', [name]);
+    return row && adminFromRow(row);
+  }
+
+  removeAdmin(name: string, now: Date, source: string | null): Promise<boolean> {
+    return this.write(async (tx, ex) => {
+      const certificates = (await ex.query('DELETE FROM admin_certificates WHERE admin_name = $1', [name])).rowCount ?? 0;
+      if (!(await ex.query('DELETE FROM admins WHERE name = $1', [name])).rowCount) return false;
+      await tx.insertAudit({ at: now, action: 'admin_removed', source, detail: { admin: name, certificates } });
+      return true;
+    });
+  }
+
+  async adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined> {
+    const [row] = await this.rows<AdminRow>(
+      'SELECT a.* FROM admin_certificates c JOIN admins a ON a.name = c.admin_name WHERE c.serial = $1 AND c.not_after > $2',
+      [serial, now.getTime()],
+    );
+    return row && adminFromRow(row);
   }
 
   // ---- internals (run inside a write's transaction) ----

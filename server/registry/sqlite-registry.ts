@@ -101,7 +101,7 @@ export interface AuditRow {
   detail: string | null;
 }
 
-interface AdminRow {
+export interface AdminRow {
   name: string;
   role: AdminRole;
   password_hash: string | null;
@@ -109,7 +109,7 @@ interface AdminRow {
   updated_at: number;
 }
 /** A device row joined with its current certificate's columns, prefixed `c_`. */
-type DeviceSummaryRow = DeviceRow & { [K in keyof CertificateRow as `c_${K}`]: CertificateRow[K] | null };
+export type DeviceSummaryRow = DeviceRow & { [K in keyof CertificateRow as `c_${K}`]: CertificateRow[K] | null };
 
 /** The sort keys of the device list and the columns they order by (ties broken by id). */
 const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
@@ -118,7 +118,7 @@ const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
   last_seen: 'd.last_seen',
   expires: 'c.not_after',
 };
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 export interface CrlRow {
   crl_number: number;
   this_update: number;
@@ -538,7 +538,7 @@ class SqliteStore {
         SELECT serial FROM certificates WHERE device_id = d.id AND status != 'superseded' ORDER BY issued_at DESC, rowid DESC LIMIT 1)`;
     const params = {
       status: query.status ?? null,
-      search: query.search ? `%${query.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null,
+      search: query.search ? containsPattern(query.search) : null,
       expiring: query.expiringBefore?.getTime() ?? null,
       silent: query.silentSince?.getTime() ?? null,
     };
@@ -1006,6 +1006,11 @@ function reusePreparedStatements(db: Database.Database): void {
   }) as typeof db.prepare;
 }
 
+/** A LIKE pattern (escape character \\) matching any text that contains `search` literally: its % and _ are not wildcards. */
+export function containsPattern(search: string): string {
+  return `%${search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+}
+
 export function conflict(deviceId: string, why: string): FleetcertError {
   return new FleetcertError('registry_conflict', `device "${deviceId}" changed since this request read it: ${why}`);
 }
@@ -1037,7 +1042,7 @@ function corrupt(table: string, id: string, column: string, problem: string): Fl
   });
 }
 
-function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
+export function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw corrupt(table, id, column, `is ${JSON.stringify(value.slice(0, 40))}, not one of ${allowed.join(', ')}`);
 }
@@ -1109,7 +1114,7 @@ export function certificateFromRow(row: CertificateRow): CertificateRecord {
   };
 }
 
-const CERTIFICATE_COLUMNS = [
+export const CERTIFICATE_COLUMNS = [
   'serial',
   'device_id',
   'key_sha256',
@@ -1124,11 +1129,11 @@ const CERTIFICATE_COLUMNS = [
   'key_compromised',
 ] as const satisfies readonly (keyof CertificateRow)[];
 
-function unprefix(row: DeviceSummaryRow): CertificateRow {
+export function unprefix(row: DeviceSummaryRow): CertificateRow {
   return Object.fromEntries(CERTIFICATE_COLUMNS.map((c) => [c, row[`c_${c}`]])) as unknown as CertificateRow;
 }
 
-function adminFromRow(row: AdminRow): AdminRecord {
+export function adminFromRow(row: AdminRow): AdminRecord {
   return {
     name: row.name,
     role: oneOf('admins', row.name, 'role', row.role, ADMIN_ROLES),
