@@ -15,8 +15,6 @@ import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { migratePostgres, postgresTypes } from './postgres-registry.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
-/** Parents before children (foreign keys: admin_certificates needs admins), then every other table by name. */
-const FIRST = ['tokens', 'devices', 'certificates', 'admins'];
 const BATCH_ROWS = 500;
 
 export interface TableCopy {
@@ -73,13 +71,26 @@ function openSource(file: string): Database.Database {
   return db;
 }
 
+/**
+ * Every table, each after the tables its foreign keys reference (read from the schema, so a table a
+ * later migration adds is ordered too), otherwise by name.
+ */
 function tablesOf(db: Database.Database): string[] {
   const names = (
     db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {
       name: string;
     }[]
   ).map((r) => r.name);
-  return [...FIRST.filter((t) => names.includes(t)), ...names.filter((t) => !FIRST.includes(t))];
+  const parents = new Map(
+    names.map((t) => [t, (db.prepare(`PRAGMA foreign_key_list(${quote(t)})`).all() as { table: string }[]).map((k) => k.table)]),
+  );
+  const ordered: string[] = [];
+  while (ordered.length < names.length) {
+    const next = names.find((t) => !ordered.includes(t) && parents.get(t)!.every((p) => p === t || ordered.includes(p)));
+    if (next === undefined) throw new FleetcertError('internal', `the foreign keys among ${names.join(', ')} form a cycle`);
+    ordered.push(next);
+  }
+  return ordered;
 }
 
 async function refuseNonEmpty(client: PoolClient, tables: readonly string[], display: string): Promise<void> {

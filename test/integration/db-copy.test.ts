@@ -1,6 +1,6 @@
 /**
  * Moving an install (issue 16 item 3): a SQLite registry with tokens, devices, certificates, a
- * revocation and its audit trail, copied by `fleetcert db copy` into an empty PostgreSQL database;
+ * revocation, console administrators and their certificates, and the audit trail, copied by `fleetcert db copy` into an empty PostgreSQL database;
  * every row arrives as it was, a second copy is refused, and `serve` on the copy renews the
  * devices the SQLite server enrolled.
  */
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { postgresConnection } from '#server/config/database-url.js';
-import { postgresTypes } from '#server/registry/postgres-registry.js';
+import { openPostgresRegistry, postgresTypes } from '#server/registry/postgres-registry.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/est-client.js';
@@ -31,7 +31,7 @@ it.after(async () => {
   await rm(ctx.dir, { recursive: true, force: true });
 });
 
-const TABLES = ['tokens', 'devices', 'certificates', 'audit'];
+const TABLES = ['tokens', 'devices', 'certificates', 'audit', 'admins', 'admin_certificates'];
 
 function sqliteRows(file: string, table: string): unknown[][] {
   const db = new Database(file, { readonly: true });
@@ -50,6 +50,13 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   const revoke = await fleetcert(['device', 'revoke', 'move-3', '--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile]);
   assert.is(revoke.code, 0, revoke.stderr);
   await server.stop();
+  // Console administrators: one with a client certificate, one with a password only.
+  const dataDirArgs = ['--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile];
+  const issued = await fleetcert(['admin', 'issue', 'alice', '--role', 'operator', '--p12-out', join(ctx.dir, 'alice.p12'), ...dataDirArgs, '--json']);
+  assert.is(issued.code, 0, issued.stderr);
+  const aliceSerial = (JSON.parse(issued.stdout) as { serial: string }).serial;
+  const passwd = await fleetcert(['admin', 'passwd', 'bob', '--data-dir', server.dataDir], { input: 'a long enough password\n' });
+  assert.is(passwd.code, 0, passwd.stderr);
 
   const file = join(server.dataDir, 'registry.sqlite3');
   const url = await ctx.cluster.createDatabase();
@@ -59,8 +66,8 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   assert.match(res.stderr, /copying audit: \d+\/\d+/);
   const out = JSON.parse(res.stdout) as { tables: { table: string; rows: number }[] };
   assert.equal(
-    out.tables.filter((t) => TABLES.includes(t.table)).map((t) => [t.table, t.rows]),
-    TABLES.map((t) => [t, sqliteRows(file, t).length]),
+    Object.fromEntries(out.tables.filter((t) => TABLES.includes(t.table)).map((t) => [t.table, t.rows])),
+    Object.fromEntries(TABLES.map((t) => [t, sqliteRows(file, t).length])),
   );
 
   const connection = await postgresConnection(url, ctx.cluster.passwordFile, {});
@@ -74,10 +81,22 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   } finally {
     await client.end();
   }
+  assert.equal(
+    TABLES.filter((t) => sqliteRows(file, t).length === 0),
+    [],
+    'every table had rows to copy',
+  );
+  const registry = await openPostgresRegistry(connection);
+  try {
+    assert.equal((await registry.adminByCertificate(aliceSerial, new Date()))?.role, 'operator', "alice's certificate logs in on the copy");
+    assert.is((await registry.getAdmin('bob'))?.role, 'viewer');
+  } finally {
+    await registry.close();
+  }
 
   const again = await fleetcert(args);
   assert.is(again.code, 4, again.stderr);
-  assert.match(again.stderr, /already has rows in tokens/);
+  assert.match(again.stderr, /already has rows in \w+; db copy only fills an empty registry/);
 
   const onPostgres = await startServer(ctx.dir, ['--database', url, '--database-password-file', ctx.cluster.passwordFile], server);
   try {
