@@ -69,9 +69,11 @@ Examples:
     .addHelpText(
       'after',
       `
-Example:
+Examples:
   fleetcert crl sync --url http://fleetcert.example:8080/crl/issuing-ca.crl --out /etc/mosquitto/fleetcert/crl.pem \\
-      --ca /etc/mosquitto/fleetcert/ca.pem --reload-command "systemctl reload mosquitto"`,
+      --ca /etc/mosquitto/fleetcert/ca.pem --reload-command "systemctl reload mosquitto"
+  # or every 5 minutes, from the systemd timer (deploy/systemd/fleetcert-crl-sync.timer, edit its URL and paths first):
+  systemctl enable --now fleetcert-crl-sync.timer`,
     )
     .action(async (options: { url: string; out: string; ca: string; reloadCommand?: string; timeout: string; json?: boolean }) => {
       const timeout = Number(options.timeout);

@@ -19,7 +19,12 @@ export function dbCommand(io: CliIo): Command {
     )
     .addHelpText(
       'after',
-      '\nExample:\n  fleetcert db migrate --database postgres://fleetcert@db.example:5432/fleetcert --database-password-file /etc/fleetcert/db-password',
+      `
+Examples:
+  fleetcert db migrate --database postgres://fleetcert@db.example:5432/fleetcert --database-password-file /etc/fleetcert/db-password
+  # TLS to the database, the password from the environment's file (a deploy script):
+  FLEETCERT_DATABASE='postgres://fleetcert@db.example/fleetcert?sslmode=verify-full&sslrootcert=/etc/fleetcert/db-ca.pem' \\
+      FLEETCERT_DATABASE_PASSWORD_FILE=/etc/fleetcert/db-password fleetcert db migrate --json`,
     );
   for (const option of databaseOptions()) migrate.addOption(option);
   migrate.addOption(jsonOption()).action(async (options: DatabaseOptions & { json?: boolean }) => {
@@ -50,8 +55,11 @@ export function dbCommand(io: CliIo): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      '\nExample:\n  fleetcert db copy --from /var/lib/fleetcert/registry.sqlite3 --to postgres://fleetcert@db.example/fleetcert \\\n' +
-        '      --database-password-file /etc/fleetcert/db-password',
+      `
+Examples:
+  systemctl stop fleetcert
+  fleetcert db copy --from /var/lib/fleetcert/registry.sqlite3 --to postgres://fleetcert@db.example/fleetcert \\
+      --database-password-file /etc/fleetcert/db-password`,
     )
     .action(async (options: { from: string; to: string; databasePasswordFile?: string; json?: boolean }) => {
       const target = await postgresConnection(options.to, options.databasePasswordFile, process.env);

@@ -55,13 +55,16 @@ export async function copySqliteToPostgres(file: string, target: PostgresConnect
 }
 
 function openSource(file: string): Database.Database {
-  let db: Database.Database;
+  let db: Database.Database | undefined;
+  let version: number;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
+    // The first read: a file that is not SQLite (SQLITE_NOTADB) fails here, not at open.
+    version = db.pragma('user_version', { simple: true }) as number;
   } catch (err) {
+    db?.close();
     throw new FleetcertError('config_invalid', `cannot open the SQLite registry ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const version = db.pragma('user_version', { simple: true }) as number;
   if (version !== MIGRATIONS.length || POSTGRES_MIGRATIONS.length !== MIGRATIONS.length) {
     db.close();
     throw new FleetcertError('config_invalid', `${file} has schema v${version}; this fleetcert copies v${MIGRATIONS.length}`, {
