@@ -45,7 +45,8 @@ Examples:
   db.command('copy')
     .summary('copy a SQLite registry into an empty PostgreSQL database, verified')
     .description(
-      'Moves an existing install to PostgreSQL: every table and row (devices, tokens, certificates, the audit trail, the CRL), ' +
+      'Moves an existing install to PostgreSQL: every table and row (devices, tokens, certificates, the audit trail, the CRL, ' +
+        'console administrators), ' +
         'in one transaction that commits only when each table reads back with the same row count and SHA-256. Refuses a ' +
         'target that already holds rows. Stop serve first: rows written during the copy would not be in it.',
     )

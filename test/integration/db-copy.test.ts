@@ -52,7 +52,17 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   await server.stop();
   // Console administrators: one with a client certificate, one with a password only.
   const dataDirArgs = ['--data-dir', server.dataDir, '--passphrase-file', server.passphraseFile];
-  const issued = await fleetcert(['admin', 'issue', 'alice', '--role', 'operator', '--p12-out', join(ctx.dir, 'alice.p12'), ...dataDirArgs, '--json']);
+  const issued = await fleetcert([
+    'admin',
+    'issue',
+    'alice',
+    '--role',
+    'operator',
+    '--p12-out',
+    join(ctx.dir, 'alice.p12'),
+    ...dataDirArgs,
+    '--json',
+  ]);
   assert.is(issued.code, 0, issued.stderr);
   const aliceSerial = (JSON.parse(issued.stdout) as { serial: string }).serial;
   const passwd = await fleetcert(['admin', 'passwd', 'bob', '--data-dir', server.dataDir], { input: 'a long enough password\n' });
