@@ -132,6 +132,15 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
     });
     assert.is(list.code, 0, list.stderr);
     assert.match(list.stdout, /move-2/);
+    // The field views read PostgreSQL too: the refused renewal is in `device list --refused`.
+    const refused = await fleetcert(['device', 'list', '--refused', '--json', '--data-dir', server.dataDir], {
+      env: { FLEETCERT_DATABASE: url, FLEETCERT_DATABASE_PASSWORD_FILE: ctx.cluster.passwordFile },
+    });
+    assert.is(refused.code, 0, refused.stderr);
+    assert.equal(
+      (JSON.parse(refused.stdout) as { refusals: { deviceId: string; code: string }[] }).refusals.map((r) => [r.deviceId, r.code]),
+      [['move-3', 'device_revoked']],
+    );
   } finally {
     await onPostgres.stop();
   }
