@@ -26,6 +26,8 @@ ensureSetup({
     'mcopy',
     'mkfs.vfat',
     'debugfs',
+    'pg_ctlcluster',
+    'haproxy',
   ],
 });
 

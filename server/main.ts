@@ -10,6 +10,7 @@ import { VERSION } from '../shared/version.js';
 import { adminCommand } from './commands/admin.js';
 import { brokerConfigCommand } from './commands/broker-config.js';
 import { crlCommand } from './commands/crl.js';
+import { dbCommand } from './commands/db.js';
 import { deviceCommand } from './commands/device.js';
 import { imageCommand } from './commands/image.js';
 import { initCommand } from './commands/init.js';
@@ -30,6 +31,7 @@ const program = new Command('fleetcert')
   .addCommand(renewNowCommand(processIo))
   .addCommand(adminCommand(processIo))
   .addCommand(imageCommand(processIo))
+  .addCommand(dbCommand(processIo))
   .addHelpText('after', exitCodesHelp('fleetcert'));
 
 process.exitCode = await runCli(program, process.argv.slice(2));

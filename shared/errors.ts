@@ -103,6 +103,8 @@ export const ERROR_CODES = {
   broker_reload_failed: { publicMessage: 'the broker could not be reloaded', exit: 'failure' },
   broker_admin_failed: { publicMessage: "the broker's admin listener could not be reached", exit: 'failure' },
   broker_not_configured: { publicMessage: 'no broker has been configured', exit: 'notReady' },
+  database_not_empty: { publicMessage: 'the target database already holds a registry', exit: 'conflict' },
+  crl_fetch_failed: { publicMessage: 'the CRL could not be fetched from its distribution point', exit: 'failure' },
   bootstrap_missing: { publicMessage: 'no bootstrap file was found', exit: 'notReady' },
   bootstrap_invalid: { publicMessage: 'the bootstrap file is invalid', exit: 'invalidInput' },
   ca_pin_mismatch: { publicMessage: "the server's CA does not match the pinned fingerprint", exit: 'refused' },

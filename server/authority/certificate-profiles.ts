@@ -11,6 +11,8 @@
  * - tls-server:      CA:false (critical), digitalSignature[+keyEncipherment for RSA] (critical),
  *                    serverAuth, SAN (DNS names, then IP addresses), SKI, AKI
  * - device-client:   CA:false (critical), digitalSignature (critical), clientAuth, SKI, AKI
+ * Certificates under an issuing CA also carry a CRL distribution point (its URL, last) when the
+ * request names one: where brokers that fetch CRLs themselves (EMQX) find the issuer's CRL.
  */
 import { isIP } from 'node:net';
 import { FleetcertError } from '../../shared/errors.js';
@@ -43,6 +45,8 @@ export interface ProfileRequest {
   /** tls-server only: DNS names and IP addresses for the SAN. */
   readonly dnsNames?: readonly string[];
   readonly ipAddresses?: readonly string[];
+  /** The http URL at which the issuer's CRL is served; not for a root (nothing revokes it). */
+  readonly crlDistributionPoint?: string;
 }
 
 /**
@@ -57,6 +61,8 @@ export interface ProfileExtensions {
   readonly extendedKeyUsage?: readonly ExtendedKeyUsage[];
   readonly subjectAltName?: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] };
   readonly authorityKeyIdentifier: boolean;
+  /** One distribution point, its full name this URI (RFC 5280 §4.2.1.13), after the AKI. */
+  readonly crlDistributionPoint?: string;
 }
 
 /** Everything an issuer needs besides the key and the signature. */
@@ -81,6 +87,8 @@ export function planCertificate(request: ProfileRequest, context: PlanContext): 
   if (selfSigned !== (request.profile === 'root-ca')) {
     throw new FleetcertError('internal', `profile ${request.profile} ${selfSigned ? 'needs an issuing CA' : 'must be self-signed'}`);
   }
+  if (selfSigned && request.crlDistributionPoint !== undefined)
+    throw new FleetcertError('internal', 'a root carries no CRL distribution point');
   const hasNames = (request.dnsNames?.length ?? 0) + (request.ipAddresses?.length ?? 0) > 0;
   if (hasNames && request.profile !== 'tls-server')
     throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);
@@ -88,8 +96,25 @@ export function planCertificate(request: ProfileRequest, context: PlanContext): 
     serial: randomSerial(context.randomBytes),
     subject: request.subject,
     ...certificateValidity(request, context.issuerNotAfter),
-    extensions: profileExtensions(request, context.keyFamily),
+    extensions: {
+      ...profileExtensions(request, context.keyFamily),
+      ...(request.crlDistributionPoint === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(request.crlDistributionPoint) }),
+    },
   };
+}
+
+/** An http(s) URL of printable ASCII (an IA5String in the certificate), bounded: anything else is a configuration error. */
+export function crlDistributionPoint(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || !/^[\x21-\x7e]{1,512}$/.test(url)) {
+    throw new FleetcertError('config_invalid', `CRL distribution point "${url.slice(0, 80)}" must be an http(s) URL of printable ASCII`);
+  }
+  return url;
 }
 
 /** 16 random bytes as a positive DER INTEGER with no leading zero byte. */

@@ -54,6 +54,7 @@ const OID = {
   subjectAltName: derObjectIdentifier('2.5.29.17'),
   subjectKeyIdentifier: derObjectIdentifier('2.5.29.14'),
   authorityKeyIdentifier: derObjectIdentifier('2.5.29.35'),
+  crlDistributionPoints: derObjectIdentifier('2.5.29.31'),
 } as const;
 
 const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
@@ -116,7 +117,7 @@ export class FastIssuer implements CertificateIssuer {
     return { der, serial: plan.serial, notBefore: plan.notBefore, notAfter: plan.notAfter };
   }
 
-  /** Basic constraints, key usage, EKU, SAN, SKI, AKI: the order and criticality of certificate-profiles.ts. */
+  /** Basic constraints, key usage, EKU, SAN, SKI, AKI, CDP: the order and criticality of certificate-profiles.ts. */
   private extensions(plan: CertificatePlan, subjectKeyId: Uint8Array): Uint8Array[] {
     const rules = plan.extensions;
     const { ca, pathLength } = rules.basicConstraints;
@@ -134,6 +135,11 @@ export class FastIssuer implements CertificateIssuer {
     }
     out.push(extension(OID.subjectKeyIdentifier, false, derOctetString(subjectKeyId)));
     if (rules.authorityKeyIdentifier) out.push(this.authorityKeyIdentifier);
+    if (rules.crlDistributionPoint !== undefined) {
+      // SEQUENCE OF DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
+      const fullName = derContext(0, [derContext(0, [derIa5String(rules.crlDistributionPoint, 6)])]);
+      out.push(extension(OID.crlDistributionPoints, false, derSequence([derSequence([fullName])])));
+    }
     return out;
   }
 }

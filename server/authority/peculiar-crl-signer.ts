@@ -1,9 +1,16 @@
 /**
  * Today's CRL signer: @peculiar/x509 with the issuing CA's key, imported once. Every CRL carries
- * the CRL number and the CA's key identifier (AKI), and each entry its reason code if it has one.
+ * the CRL number, the CA's key identifier (AKI) and an issuing distribution point, and each entry
+ * its reason code if it has one.
+ *
+ * The issuing distribution point (critical, RFC 5280 §5.2.5) says onlyContainsUserCerts and
+ * names no distribution point on purpose: OpenSSL (Mosquitto) treats a CRL whose IDP names a
+ * point as out of scope for every certificate without a matching CRL distribution point, so
+ * devices enrolled before certificates carried one, or under an earlier URL, would find no CRL
+ * and be refused. Without the name the CRL covers every end-entity certificate of its issuer.
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
+import { CRLNumber, id_ce_cRLNumber, id_ce_issuingDistributionPoint, IssuingDistributionPoint } from '@peculiar/asn1-x509';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { normalizeSerial } from '../../shared/pki/certificate.js';
 import { REVOCATION_REASONS } from '../../shared/pki/crl.js';
@@ -12,6 +19,13 @@ import { x509 } from '../../shared/pki/x509-provider.js';
 import { checkCrlRequest, type CrlRequest, type CrlSigner } from './crl-signer.js';
 import type { CaSigner } from './certificate-issuer.js';
 import { subjectKeyId } from './peculiar-issuer.js';
+
+/** onlyContainsUserCerts: the issuing CA's CRL lists end-entity certificates only (its own CA certificate is the root's business). */
+const ISSUING_DISTRIBUTION_POINT = new x509.Extension(
+  id_ce_issuingDistributionPoint,
+  true,
+  AsnConvert.serialize(new IssuingDistributionPoint({ onlyContainsUserCerts: true })),
+);
 
 export class PeculiarCrlSigner implements CrlSigner {
   readonly certificate: Certificate;
@@ -33,6 +47,7 @@ export class PeculiarCrlSigner implements CrlSigner {
       extensions: [
         new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(request.crlNumber))),
         new x509.AuthorityKeyIdentifierExtension(this.issuerKeyId),
+        ISSUING_DISTRIBUTION_POINT,
       ],
       entries: request.entries.map((e) => ({
         serialNumber: normalizeSerial(e.serialNumber),

@@ -142,5 +142,6 @@ async function extensions(plan: CertificatePlan, publicKey: x509.PublicKey, issu
     if (issuerKeyId === undefined) throw new FleetcertError('internal', "an authority key identifier needs the issuer's key id");
     out.push(new x509.AuthorityKeyIdentifierExtension(issuerKeyId));
   }
+  if (rules.crlDistributionPoint !== undefined) out.push(new x509.CRLDistributionPointsExtension([rules.crlDistributionPoint], false));
   return out;
 }

@@ -41,6 +41,7 @@ interface BrokerConfigOptions {
   passphraseFile?: string;
   avahiService?: string | true;
   enrollPort: string;
+  peerAdmin?: string[];
   json?: boolean;
 }
 
@@ -66,6 +67,11 @@ export function brokerConfigCommand(io: CliIo): Command {
     .option('--reload-command <command>', 'reload Mosquitto with this command, e.g. "systemctl reload mosquitto"')
     .option('--group <group>', 'group Mosquitto runs as; when run as root, files become readable to it', 'mosquitto')
     .option('--crl-validity <duration>', 'CRL lifetime; serve republishes it at half-life', '7d')
+    .option(
+      '--peer-admin <host:port>',
+      "another broker's admin listener: revocations end the device's session there too (repeatable)",
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .addOption(
       new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
     )
@@ -130,6 +136,7 @@ Examples:
             : { kind: 'none' },
         crlValiditySeconds,
         group: owner.gid === undefined ? null : options.group,
+        peers: (options.peerAdmin ?? []).map(peerAdmin),
       };
       await writeBrokerSettings(layout.brokerSettings, settings);
       const avahi = options.avahiService
@@ -210,6 +217,12 @@ async function readOrCreateAdminSecret(path: string): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
   await writeFileAtomic(path, secret + '\n', { mode: 0o600 });
   return secret;
+}
+
+function peerAdmin(value: string): { host: string; adminPort: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  if (!match) throw new FleetcertError('usage', `--peer-admin "${value}" must be host:port`);
+  return { host: match[1] ?? match[2]!, adminPort: portOption('--peer-admin', match[3]!) };
 }
 
 function portOption(name: string, value: string): number {

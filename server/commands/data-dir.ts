@@ -6,8 +6,16 @@ import { resolve } from 'node:path';
 import { FleetcertError } from '../../shared/errors.js';
 import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
 import { dataLayout, type DataLayout } from '../config/data-layout.js';
+import { databaseChoice } from '../config/database-url.js';
+import { openPostgresRegistry } from '../registry/postgres-registry.js';
 import type { Registry } from '../registry/registry.js';
 import { openSqliteRegistry } from '../registry/sqlite-registry.js';
+
+/** `--database` and its password file, as databaseOptions() reads them. */
+export interface DatabaseOptions {
+  readonly database?: string | undefined;
+  readonly databasePasswordFile?: string | undefined;
+}
 
 export async function initialisedLayout(dataDir: string): Promise<DataLayout> {
   const layout = dataLayout(resolve(dataDir));
@@ -23,14 +31,23 @@ export async function readRootCertificate(layout: DataLayout): Promise<Certifica
   return readCertificate(await readFile(layout.rootCert, 'utf8'));
 }
 
-/** The data directory's registry (SQLite today; the one place a command picks the backend). */
-export function openRegistry(layout: DataLayout): Promise<Registry> {
-  return openSqliteRegistry(layout.registry);
+/**
+ * The registry a command uses (the one place a command picks the backend): `--database`, else
+ * FLEETCERT_DATABASE (commands without the option: device, token, renew-now, broker-config), else
+ * the data directory's SQLite file. A PostgreSQL schema that is behind is refused (fleetcert db migrate).
+ */
+export async function openRegistry(layout: DataLayout, options: DatabaseOptions = databaseFromEnvironment()): Promise<Registry> {
+  const choice = await databaseChoice(options.database, options.databasePasswordFile, layout.registry);
+  return choice.kind === 'sqlite' ? openSqliteRegistry(choice.file) : openPostgresRegistry(choice.connection);
+}
+
+function databaseFromEnvironment(): DatabaseOptions {
+  return { database: process.env.FLEETCERT_DATABASE, databasePasswordFile: process.env.FLEETCERT_DATABASE_PASSWORD_FILE };
 }
 
 /** Runs `work` with the registry open, and closes it whatever happens. */
-export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T>): Promise<T> {
-  const registry = await openRegistry(layout);
+export async function withRegistry<T>(layout: DataLayout, work: (registry: Registry) => Promise<T>, options?: DatabaseOptions): Promise<T> {
+  const registry = await openRegistry(layout, options);
   try {
     return await work(registry);
   } finally {

@@ -9,6 +9,20 @@ export function dataDirOption(): Option {
     .default(DEFAULT_DATA_DIR);
 }
 
+/** Which registry: the data directory's SQLite file by default, or a postgres:// URL (several servers on one database). */
+export function databaseOptions(): Option[] {
+  return [
+    new Option(
+      '--database <url>',
+      'registry database: postgres://user@host:port/db[?sslmode=verify-full&sslrootcert=FILE] (default: SQLite in --data-dir)',
+    ).env('FLEETCERT_DATABASE'),
+    new Option(
+      '--database-password-file <file>',
+      'file holding the PostgreSQL password (else PGPASSFILE / ~/.pgpass); never put it in the URL',
+    ).env('FLEETCERT_DATABASE_PASSWORD_FILE'),
+  ];
+}
+
 export function jsonOption(): Option {
   return new Option('--json', 'print the result as JSON on stdout (for scripts)');
 }

@@ -23,15 +23,17 @@ import { ServerMqttClient } from '../mosquitto/server-client.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { Supersede } from '../revocation/supersede.js';
+import { CRL_HTTP_PATH, CrlHttpServer } from '../revocation/crl-http-server.js';
+import { crlDistributionPoint } from '../authority/certificate-profiles.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { EnrollmentService } from '../enrollment/enrollment-service.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstServerLimits } from '../est/est-server.js';
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
-import { initialisedLayout, openRegistry } from './data-dir.js';
-import { dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
+import { initialisedLayout, openRegistry, type DatabaseOptions } from './data-dir.js';
+import { databaseOptions, dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
 
-interface ServeOptions {
+interface ServeOptions extends DatabaseOptions {
   dataDir: string;
   passphraseFile?: string;
   listen: string;
@@ -53,19 +55,23 @@ interface ServeOptions {
   json?: boolean;
   issuer: IssuerKind;
   consoleListen?: string | true;
+  crlListen?: string;
+  crlUrl?: string;
 }
 
 /** Where `--console-listen` with no address puts the console: loopback only. */
 export const DEFAULT_CONSOLE_LISTEN = '127.0.0.1:8444';
 
 export function serveCommand(io: CliIo): Command {
-  return new Command('serve')
+  const command = new Command('serve')
     .summary('run the EST enrollment endpoint (HTTPS)')
     .description(
       'Serve EST (RFC 7030) over HTTPS: /.well-known/est/cacerts, simpleenroll (fleet token), ' +
         'simplereenroll (current certificate over mutual TLS). Logs JSON lines to stderr.',
     )
-    .addOption(dataDirOption())
+    .addOption(dataDirOption());
+  for (const option of databaseOptions()) command.addOption(option);
+  return command
     .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
     .addOption(
       new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'),
@@ -112,6 +118,12 @@ export function serveCommand(io: CliIo): Command {
         `serve the web console and /metrics (HTTPS) here; without an address ${DEFAULT_CONSOLE_LISTEN} (loopback only)`,
       ).env('FLEETCERT_CONSOLE_LISTEN'),
     )
+    .option('--crl-listen <host:port>', 'also serve the current CRL over plain HTTP here (the CRL distribution point; port 0 picks one)')
+    .option(
+      '--crl-url <url>',
+      'CRL distribution point written into every device certificate (default with --crl-listen: http://<broker host>:<port>' +
+        `${CRL_HTTP_PATH})`,
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
@@ -153,8 +165,15 @@ Examples:
       const serverNames = await ownNames([layout.enrollTls.cert, layout.brokerTls.cert]);
       const passphrase = await readPassphrase({ file: options.passphraseFile, env: process.env[PASSPHRASE_ENV] });
       const authority = await loadAuthority(layout, passphrase.value, options.issuer);
-      const registry = await openRegistry(layout);
+      const registry = await openRegistry(layout, options);
       const broker = await loadBrokerLink(layout.brokerSettings, layout.brokerAdminSecret);
+      if (options.crlListen !== undefined && !broker) {
+        // The CRL it would serve is published with the broker's (serve's refresher, device revoke): without one there is none.
+        await registry.close();
+        throw new FleetcertError('broker_not_configured', '--crl-listen serves the CRL published for the broker, but none is configured', {
+          hint: 'run "fleetcert broker-config" first',
+        });
+      }
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
       const publisher = broker ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs }) : undefined;
       const supersede = new Supersede({
@@ -162,12 +181,26 @@ Examples:
         log: log.child('supersede'),
         ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
       });
+      // The distribution point listens before any certificate names it.
+      const crlHttp = options.crlListen === undefined ? undefined : new CrlHttpServer({ registry, log: log.child('crl-http') });
+      const crlListen = options.crlListen === undefined ? undefined : parseListen(options.crlListen);
+      const crlAddress =
+        crlHttp && crlListen
+          ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
+              await registry.close();
+              const why = err.code ?? err.message;
+              throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
+            })
+          : undefined;
+      const publicName = broker?.settings.host ?? `${hostname().split('.')[0]}.local`;
+      const crlUrl = options.crlUrl ?? (crlAddress ? defaultCrlUrl(publicName, crlAddress.port) : undefined);
+      const cdp = crlUrl === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(crlUrl) };
       const metrics = new ConsoleMetrics({
         registry,
         ...(broker ? { crl: { file: brokerFiles(broker.settings.outDir).crlfile, issuer: authority.issuer.certificate } } : {}),
       });
       const timedAuthority = { ...authority, issuer: metrics.timedIssuer(authority.issuer) };
-      const service = new EnrollmentService(registry, timedAuthority, { ...settings, serverNames }, log.child('enroll'), supersede);
+      const service = new EnrollmentService(registry, timedAuthority, { ...settings, serverNames, ...cdp }, log.child('enroll'), supersede);
       const server = new EstServer({
         tls: {
           certPem: await readFile(layout.enrollTls.cert, 'utf8'),
@@ -188,6 +221,7 @@ Examples:
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
+        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError(
           'config_invalid',
@@ -197,6 +231,7 @@ Examples:
       }
       if (options.mdns && !broker) {
         await server.stop();
+        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
           hint: 'run "fleetcert broker-config" first',
@@ -206,6 +241,7 @@ Examples:
         broker && publisher
           ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
           : [];
+      if (crlHttp) background.unshift(() => crlHttp.stop());
       if (options.mdns && broker) {
         const advertisement = new BrokerAdvertisement({
           name: `fleetcert broker on ${hostname().split('.')[0]}`,
@@ -261,9 +297,19 @@ Examples:
       }
       const url = urlOf(address);
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
+      if (crlUrl !== undefined)
+        log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
       io.stdout(
         options.json
-          ? JSON.stringify({ ok: true, url, host: address.address, port: address.port, ...(consoleUrl ? { consoleUrl } : {}) }) + '\n'
+          ? JSON.stringify({
+              ok: true,
+              url,
+              host: address.address,
+              port: address.port,
+              ...(consoleUrl ? { consoleUrl } : {}),
+              ...(crlAddress ? { crlPort: crlAddress.port } : {}),
+              ...(crlUrl ? { crlUrl } : {}),
+            }) + '\n'
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/${consoleUrl ? `, console on ${consoleUrl}/` : ''}\n`,
       );
 
@@ -325,6 +371,10 @@ async function ownNames(certificateFiles: readonly string[]): Promise<ReadonlySe
     names.push(info.subjectCommonName ?? '', ...info.dnsNames, ...info.ipAddresses);
   }
   return reservedServerIds(hostname(), names);
+}
+
+function defaultCrlUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${CRL_HTTP_PATH}`;
 }
 
 /** The server's timeouts: the whole-request backstop always leaves room for headers and body. */

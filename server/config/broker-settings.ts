@@ -27,6 +27,15 @@ export const brokerSettingsSchema = z
     crlValiditySeconds: z.number().int().min(60),
     /** Group the broker files belong to (Mosquitto's), or null when written by a non-root user. */
     group: z.string().nullable(),
+    /**
+     * The other brokers of a fleet (same CA, same broker-config output, same admin password) whose
+     * admin listeners a revocation also reaches to end the device's session there. Their CRL comes
+     * from `fleetcert crl sync` on their own host.
+     */
+    peers: z
+      .array(z.object({ host: z.string().min(1).max(253), adminPort: z.number().int().min(1).max(65535) }).strict())
+      .max(64)
+      .default([]),
   })
   .strict();
 export type BrokerSettings = z.infer<typeof brokerSettingsSchema>;

@@ -30,6 +30,8 @@ export interface EnrollmentSettings {
   readonly renewalGraceSeconds: number;
   /** The server's own names (lowercase), reserved as device ids. */
   readonly serverNames?: ReadonlySet<string>;
+  /** The URL every device certificate names as its CRL distribution point (serve --crl-url). */
+  readonly crlDistributionPoint?: string;
 }
 
 export interface RequestContext {
@@ -274,6 +276,7 @@ export class EnrollmentService {
           now: ctx.now,
           lifetimeSeconds: this.settings.deviceLifetimeSeconds,
           backdateSeconds: this.settings.backdateSeconds,
+          ...(this.settings.crlDistributionPoint === undefined ? {} : { crlDistributionPoint: this.settings.crlDistributionPoint }),
         });
         // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
         const outcome = await this.registry.recordIssued({

@@ -13,13 +13,15 @@ import type { DeviceCommand } from '../../shared/protocol/device-status.js';
 import { ADMIN_USER, deviceTopics } from '../../shared/protocol/topics.js';
 
 export interface AdminListener {
+  /** 127.0.0.1 when absent: the broker on this host. */
+  readonly host?: string;
   readonly port: number;
   readonly password: string;
 }
 
 async function connectAdmin(admin: AdminListener, clientId: string, timeoutMs: number): Promise<mqtt.MqttClient> {
   try {
-    return await mqtt.connectAsync(`mqtt://127.0.0.1:${admin.port}`, {
+    return await mqtt.connectAsync(`mqtt://${adminAddress(admin)}`, {
       clientId,
       username: ADMIN_USER,
       password: admin.password,
@@ -31,13 +33,18 @@ async function connectAdmin(admin: AdminListener, clientId: string, timeoutMs: n
   } catch (err) {
     throw new FleetcertError(
       'broker_admin_failed',
-      `cannot reach the broker's admin listener on 127.0.0.1:${admin.port}: ${(err as Error).message}`,
+      `cannot reach the broker's admin listener on ${adminAddress(admin)}: ${(err as Error).message}`,
       {
         cause: err,
         hint: 'is mosquitto running with the fleetcert configuration? (fleetcert broker-config)',
       },
     );
   }
+}
+
+function adminAddress(admin: AdminListener): string {
+  const host = admin.host ?? '127.0.0.1';
+  return `${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
 }
 
 export async function endSession(admin: AdminListener, clientId: string, timeoutMs = 5_000): Promise<void> {

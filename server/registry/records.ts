@@ -284,3 +284,11 @@ export interface AuditFilter {
   readonly beforeSeq?: number;
   readonly limit?: number;
 }
+
+/** A signed CRL as the registry keeps it: the latest one, which every server serves and publishes from. */
+export interface StoredCrl {
+  readonly crlNumber: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly der: Buffer;
+}

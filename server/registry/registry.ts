@@ -33,6 +33,7 @@ import type {
   RefusalGroup,
   RevokedEntry,
   TakeoverFlag,
+  StoredCrl,
   TokenRecord,
 } from './records.js';
 
@@ -95,6 +96,17 @@ export interface Registry {
   /** A status message from a known device; false for an unknown id. */
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
 
+  // ---- the CRL ----
+  /** The latest CRL any process published, if any. */
+  latestCrl(): Promise<StoredCrl | undefined>;
+  /**
+   * Stores `crl` as the latest, only if the latest is still the one numbered `previousNumber`
+   * (null: none yet) and `crl` numbers higher (compare-and-swap: CRL numbers never go backwards,
+   * and of two publications built from one state only one lands). One publisher at a time: the
+   * caller's transaction holds the publication lock until it ends. False when it did not store.
+   */
+  storeCrl(crl: StoredCrl, previousNumber: number | null): Promise<boolean>;
+
   // ---- audit ----
   audit(entry: NewAuditEntry): Promise<void>;
   /** Oldest first, the newest `limit` (100) rows that match. */
@@ -124,9 +136,12 @@ export interface Registry {
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
 
   /**
-   * Runs `work` as one transaction: its reads see one state and its writes commit together or
-   * not at all. Keep it short and free of I/O other than the registry: on SQLite it holds the
-   * database's write lock (other processes wait) and queues this process's other registry calls.
+   * Runs `work` as one transaction: its writes commit together or not at all. Keep it short and
+   * free of I/O other than the registry: on SQLite it holds the database's write lock (other
+   * processes wait, so its reads see one state) and queues this process's other registry calls.
+   * On PostgreSQL it is READ COMMITTED on one pooled connection: each statement sees what was
+   * committed when it started, so what `work` decides must still be written conditionally
+   * (the compare-and-swap methods above), never inferred from an earlier read in it.
    */
   transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
 

@@ -114,4 +114,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX devices_by_last_seen ON devices (last_seen);
   CREATE INDEX certificates_active_expiry ON certificates (not_after) WHERE status = 'active';
   `,
+  `
+  -- The latest published CRL, in the registry rather than only in the broker's file: its number
+  -- only grows whichever process publishes, and the server serves it over HTTP (the
+  -- certificates' CRL distribution point).
+  CREATE TABLE crl_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    crl_number   INTEGER NOT NULL,
+    this_update  INTEGER NOT NULL,
+    next_update  INTEGER NOT NULL,
+    der          BLOB NOT NULL
+  ) STRICT;
+  `,
 ];

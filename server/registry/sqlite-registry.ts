@@ -39,6 +39,7 @@ import type {
   RefusalGroup,
   RevokedEntry,
   TakeoverFlag,
+  StoredCrl,
   TokenRecord,
 } from './records.js';
 import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
@@ -46,7 +47,7 @@ import type { Registry, RenewalOptions } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
-interface TokenRow {
+export interface TokenRow {
   id: string;
   name: string;
   secret_hash: Buffer;
@@ -60,7 +61,7 @@ interface TokenRow {
   reenroll: ReenrollMode;
   revoked_at: number | null;
 }
-interface DeviceRow {
+export interface DeviceRow {
   id: string;
   status: DeviceStatus;
   token_id: string | null;
@@ -74,7 +75,7 @@ interface DeviceRow {
   reported_serial: string | null;
   reported_at: number | null;
 }
-interface CertificateRow {
+export interface CertificateRow {
   serial: string;
   device_id: string;
   key_sha256: string;
@@ -88,7 +89,7 @@ interface CertificateRow {
   renew_from: number | null;
   key_compromised: number;
 }
-interface AuditRow {
+export interface AuditRow {
   seq: number;
   at: number;
   action: AuditAction;
@@ -100,7 +101,7 @@ interface AuditRow {
   detail: string | null;
 }
 
-interface AdminRow {
+export interface AdminRow {
   name: string;
   role: AdminRole;
   password_hash: string | null;
@@ -108,7 +109,7 @@ interface AdminRow {
   updated_at: number;
 }
 /** A device row joined with its current certificate's columns, prefixed `c_`. */
-type DeviceSummaryRow = DeviceRow & { [K in keyof CertificateRow as `c_${K}`]: CertificateRow[K] | null };
+export type DeviceSummaryRow = DeviceRow & { [K in keyof CertificateRow as `c_${K}`]: CertificateRow[K] | null };
 
 /** The sort keys of the device list and the columns they order by (ties broken by id). */
 const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
@@ -117,7 +118,13 @@ const DEVICE_ORDER: Readonly<Record<DeviceSort, string>> = {
   last_seen: 'd.last_seen',
   expires: 'c.not_after',
 };
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
+export interface CrlRow {
+  crl_number: number;
+  this_update: number;
+  next_update: number;
+  der: Buffer;
+}
 
 const date = (ms: number) => new Date(ms);
 const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms));
@@ -456,6 +463,30 @@ class SqliteStore {
     );
   }
 
+  // ---- the CRL ----
+
+  latestCrl(): StoredCrl | undefined {
+    const row = this.db.prepare('SELECT * FROM crl_state WHERE id = 1').get() as CrlRow | undefined;
+    return row && crlFromRow(row);
+  }
+
+  /** Compare-and-swap on the stored number; the IMMEDIATE transaction around it is the publication lock. */
+  storeCrl(crl: StoredCrl, previousNumber: number | null): boolean {
+    return this.write(() => {
+      const values = [crl.crlNumber, crl.thisUpdate.getTime(), crl.nextUpdate.getTime(), crl.der] as const;
+      if (previousNumber === null) {
+        return this.db.prepare('INSERT INTO crl_state VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(...values).changes > 0;
+      }
+      return (
+        this.db
+          .prepare(
+            'UPDATE crl_state SET crl_number = ?, this_update = ?, next_update = ?, der = ? WHERE id = 1 AND crl_number = ? AND ? > ?',
+          )
+          .run(...values, previousNumber, crl.crlNumber, previousNumber).changes > 0
+      );
+    });
+  }
+
   // ---- audit ----
 
   audit(entry: NewAuditEntry): void {
@@ -507,7 +538,7 @@ class SqliteStore {
         SELECT serial FROM certificates WHERE device_id = d.id AND status != 'superseded' ORDER BY issued_at DESC, rowid DESC LIMIT 1)`;
     const params = {
       status: query.status ?? null,
-      search: query.search ? `%${query.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null,
+      search: query.search ? containsPattern(query.search) : null,
       expiring: query.expiringBefore?.getTime() ?? null,
       silent: query.silentSince?.getTime() ?? null,
     };
@@ -684,7 +715,16 @@ class SqliteStore {
    * writes. better-sqlite3 is synchronous, so no other statement of this process lands inside it.
    */
   private write<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    try {
+      return this.db.transaction(work).immediate();
+    } catch (err) {
+      // A uniqueness constraint refused it: another writer came first (as on PostgreSQL).
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new FleetcertError('registry_conflict', `a concurrent write came first (${(err as Error).message})`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -897,6 +937,12 @@ class SqliteRegistry implements Registry {
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date) {
     return this.write(() => this.store.recordReportedStatus(id, state, serial, now));
   }
+  latestCrl() {
+    return this.gate(() => this.store.latestCrl());
+  }
+  storeCrl(crl: StoredCrl, previousNumber: number | null) {
+    return this.write(() => this.store.storeCrl(crl, previousNumber));
+  }
   audit(entry: NewAuditEntry) {
     return this.write(() => this.store.audit(entry));
   }
@@ -960,7 +1006,12 @@ function reusePreparedStatements(db: Database.Database): void {
   }) as typeof db.prepare;
 }
 
-function conflict(deviceId: string, why: string): FleetcertError {
+/** A LIKE pattern (escape character \\) matching any text that contains `search` literally: its % and _ are not wildcards. */
+export function containsPattern(search: string): string {
+  return `%${search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+}
+
+export function conflict(deviceId: string, why: string): FleetcertError {
   return new FleetcertError('registry_conflict', `device "${deviceId}" changed since this request read it: ${why}`);
 }
 
@@ -991,7 +1042,7 @@ function corrupt(table: string, id: string, column: string, problem: string): Fl
   });
 }
 
-function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
+export function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw corrupt(table, id, column, `is ${JSON.stringify(value.slice(0, 40))}, not one of ${allowed.join(', ')}`);
 }
@@ -1012,7 +1063,7 @@ function stringMap(value: Record<string, unknown>, table: string, id: string): L
   return value as Labels;
 }
 
-function tokenFromRow(row: TokenRow): TokenRecord {
+export function tokenFromRow(row: TokenRow): TokenRecord {
   return {
     id: row.id,
     name: row.name,
@@ -1029,7 +1080,7 @@ function tokenFromRow(row: TokenRow): TokenRecord {
   };
 }
 
-function deviceFromRow(row: DeviceRow): DeviceRecord {
+export function deviceFromRow(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
     status: oneOf('devices', row.id, 'status', row.status, DEVICE_STATUSES),
@@ -1046,7 +1097,7 @@ function deviceFromRow(row: DeviceRow): DeviceRecord {
   };
 }
 
-function certificateFromRow(row: CertificateRow): CertificateRecord {
+export function certificateFromRow(row: CertificateRow): CertificateRecord {
   return {
     serial: row.serial,
     deviceId: row.device_id,
@@ -1063,7 +1114,7 @@ function certificateFromRow(row: CertificateRow): CertificateRecord {
   };
 }
 
-const CERTIFICATE_COLUMNS = [
+export const CERTIFICATE_COLUMNS = [
   'serial',
   'device_id',
   'key_sha256',
@@ -1078,11 +1129,11 @@ const CERTIFICATE_COLUMNS = [
   'key_compromised',
 ] as const satisfies readonly (keyof CertificateRow)[];
 
-function unprefix(row: DeviceSummaryRow): CertificateRow {
+export function unprefix(row: DeviceSummaryRow): CertificateRow {
   return Object.fromEntries(CERTIFICATE_COLUMNS.map((c) => [c, row[`c_${c}`]])) as unknown as CertificateRow;
 }
 
-function adminFromRow(row: AdminRow): AdminRecord {
+export function adminFromRow(row: AdminRow): AdminRecord {
   return {
     name: row.name,
     role: oneOf('admins', row.name, 'role', row.role, ADMIN_ROLES),
@@ -1092,7 +1143,7 @@ function adminFromRow(row: AdminRow): AdminRecord {
   };
 }
 
-function auditFromRow(row: AuditRow): AuditEntry {
+export function auditFromRow(row: AuditRow): AuditEntry {
   return {
     seq: row.seq,
     at: date(row.at),
@@ -1104,4 +1155,8 @@ function auditFromRow(row: AuditRow): AuditEntry {
     source: row.source,
     detail: row.detail === null ? null : jsonObject('audit', String(row.seq), 'detail', row.detail),
   };
+}
+
+export function crlFromRow(row: CrlRow): StoredCrl {
+  return { crlNumber: row.crl_number, thisUpdate: date(row.this_update), nextUpdate: date(row.next_update), der: row.der };
 }

@@ -42,24 +42,27 @@ const PUBLISH_ATTEMPTS = 4;
 
 /**
  * Builds, checks and installs the CRL. Several processes publish (serve's batches, the CLI's
- * `device revoke`, `crl publish`), so the file is replaced only inside a registry transaction
- * that finds the revoked set unchanged since it was read and the file still byte-identical to
- * what was read (no other publication meanwhile): a CRL missing a revocation committed meanwhile
- * can never land after one that has it.
- * That transaction holds SQLite's write lock (revocations wait for it) for the write only;
- * signing, the slow part, happens outside it.
+ * `device revoke`, `crl publish`, other servers on the same PostgreSQL), so the number comes from
+ * the registry and the CRL is installed only inside a registry transaction that finds the revoked
+ * set unchanged since it was read and stores it as the latest only if no other publication landed
+ * meanwhile (compare-and-swap on the number; `storeCrl` holds the publication lock until the
+ * transaction ends, so file writes happen in number order too): a CRL missing a revocation
+ * committed meanwhile can never land after one that has it, and numbers never go backwards.
+ * Signing, the slow part, happens outside the transaction.
  */
 export async function publishCrl(p: PublishCrlParams): Promise<CrlPublication> {
   for (let attempt = 1; ; attempt += 1) {
     const revoked = await p.registry.revokedCertificates(p.now);
-    const before = await readText(p.crlFile);
-    const previous = before === undefined ? undefined : await parseCrl(before).catch(() => undefined);
+    const stored = await p.registry.latestCrl();
+    // The file's number too: a CRL published before the registry kept one must not be undercut.
+    const onFile = await readExisting(p.crlFile);
     // Monotonic even if two publications fall in one second or the clock steps back.
-    const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
+    const crlNumber = Math.max((stored?.crlNumber ?? 0) + 1, (onFile?.crlNumber ?? 0) + 1, Math.floor(p.now.getTime() / 1000));
     const signed = await signChecked(p, revoked, crlNumber);
     const installed = await p.registry.transaction(async (tx) => {
-      // Byte comparison, not a parse: this runs under the registry's write lock.
-      if ((await readText(p.crlFile)) !== before || !sameEntries(await tx.revokedCertificates(p.now), revoked)) return false;
+      if (!sameEntries(await tx.revokedCertificates(p.now), revoked)) return false;
+      const crl = { crlNumber, thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, der: Buffer.from(signed.der) };
+      if (!(await tx.storeCrl(crl, stored?.crlNumber ?? null))) return false;
       await writeBrokerFile(p.crlFile, signed.pem, p.owner);
       return true;
     });
@@ -93,7 +96,7 @@ async function signChecked(p: PublishCrlParams, revoked: readonly RevokedEntry[]
           ? `CRL number ${check.crlNumber} instead of ${crlNumber}`
           : undefined;
   if (problem) throw new FleetcertError('crl_invalid', `the CRL just built does not read back as built (${problem}); not installing it`);
-  return { pem, thisUpdate, nextUpdate };
+  return { der, pem, thisUpdate, nextUpdate };
 }
 
 function sameEntries(a: readonly RevokedEntry[], b: readonly RevokedEntry[]): boolean {
@@ -128,14 +131,6 @@ export async function crlNeedsRefresh(crlFile: string, now: Date, validitySecond
   const existing = await readExisting(crlFile);
   if (!existing?.nextUpdate) return true;
   return existing.nextUpdate.getTime() - now.getTime() < (validitySeconds * 1000) / 2;
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 async function readExisting(path: string) {

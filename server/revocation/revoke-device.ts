@@ -58,8 +58,27 @@ export async function revokeDevice(p: RevokeParams): Promise<RevokeOutcome> {
 /**
  * Ends a device's live session once the broker has reloaded (Mosquitto acts on SIGHUP in its own
  * loop), so that its reconnect meets the new CRL: connected clients are not dropped by a reload.
+ * With several brokers (broker-config --peer-admin) the session ends on each, all of them tried
+ * even when one fails; a failure names the brokers it could not reach.
  */
 export async function endLiveSession(broker: BrokerLink, reload: ReloadResult, deviceId: string): Promise<void> {
   if (reload !== 'not-configured') await new Promise((r) => setTimeout(r, RELOAD_SETTLE_MS));
-  await endSession({ port: broker.settings.adminPort, password: broker.adminPassword }, deviceId);
+  const password = broker.adminPassword;
+  const listeners = [
+    { port: broker.settings.adminPort, password },
+    ...broker.settings.peers.map((p) => ({ host: p.host, port: p.adminPort, password })),
+  ];
+  const results = await Promise.allSettled(listeners.map((admin) => endSession(admin, deviceId)));
+  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (failed.length === 1 && listeners.length === 1) throw failed[0]!;
+  if (failed.length > 0) {
+    throw new FleetcertError(
+      'broker_admin_failed',
+      `could not end the session of "${deviceId}" on ${failed.length} of ${listeners.length} brokers: ${failed.map((e) => e.message).join('; ')}`,
+      {
+        cause: failed[0],
+        hint: 'the device is revoked in the registry and its CRL published; end its session there by restarting that broker or retry the revoke',
+      },
+    );
+  }
 }

@@ -43,7 +43,9 @@ export function toPem(der: Uint8Array, label: string): string {
 
 /** A copy as a standalone ArrayBuffer (x509 and WebCrypto want ArrayBuffers, not views). */
 export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  // Not bytes.slice(): on a Buffer that is a view of the same memory, and a small Buffer's
+  // .buffer is Node's whole 8 KiB pool. The Uint8Array constructor copies exactly the view.
+  return new Uint8Array(bytes).buffer;
 }
 
 /** Lowercase hex SHA-256, the fingerprint format used in files, logs and pins. */

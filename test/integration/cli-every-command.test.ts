@@ -60,6 +60,9 @@ const BAD_INPUT: Record<string, { args: string[]; code: ErrorCode }> = {
   'fleetcert admin passwd': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert image bake': { args: ['<file>', '--bootstrap', '<empty>/none.json', '--agent', '<file>'], code: 'bootstrap_missing' },
   'fleetcert admin remove': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
+  'fleetcert db migrate': { args: ['--database', 'mysql://db.example/fleetcert'], code: 'usage' },
+  'fleetcert db copy': { args: ['--from', '<file>', '--to', 'postgres://fleetcert@127.0.0.1:1/fleetcert'], code: 'config_invalid' },
+  'fleetcert crl sync': { args: ['--url', 'ftp://db.example/crl', '--out', '<empty>/crl.pem', '--ca', '<file>'], code: 'usage' },
   'fleetcert-agent run': { args: ['--state-dir', '<empty>', '--bootstrap', '<file>'], code: 'bootstrap_invalid' },
   'fleetcert-agent enroll': {
     args: ['--state-dir', '<empty>', '--bootstrap', '<empty>/none.json', '--timeout', '1'],

@@ -87,6 +87,8 @@ for (const { caKeyType, caFrom } of CAS) {
         now: new Date(caFrom.getTime() + 86_400_000 + Math.floor(random() * 400 * 86_400_000)),
         lifetimeSeconds: 60 + Math.floor(random() * 3 * 365 * 86_400),
         ...(i % 3 === 0 ? { backdateSeconds: Math.floor(random() * 7200) } : {}),
+        // Half of them name a CRL distribution point (URLs of every length up to 200).
+        ...(i % 2 === 0 ? { crlDistributionPoint: `http://crl.example/${'p'.repeat(Math.floor(random() * 180))}/issuing-ca.crl` } : {}),
       };
       const [a, b] = [await fast.issue(request), await reference.issue(request)];
       assert.is(tbsOf(a.der), tbsOf(b.der), `${request.subject.commonName} (${keyType}, ${request.now.toISOString()})`);
@@ -122,6 +124,7 @@ for (const { caKeyType, caFrom } of CAS) {
       assert.is(text.code, 0, text.stderr);
       assert.is(text.stdout.match(/Version: 3 \(0x2\)/g)?.length, IDS_PER_CA);
       assert.is(text.stdout.match(/TLS Web Client Authentication/g)?.length, IDS_PER_CA);
+      assert.is(text.stdout.match(/X509v3 CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/crl\.example\//g)?.length, IDS_PER_CA / 2);
       // At a time every certificate covers: each starts within 401 days of caFrom and lives at least 60 s.
       for (const issued of ctx.issued) {
         const attime = String(Math.floor(issued.notBefore.getTime() / 1000) + 30);

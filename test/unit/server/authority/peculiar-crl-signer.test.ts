@@ -43,6 +43,9 @@ test('CRL: openssl crl -text shows issuer, number, nextUpdate, entries with reas
     assert.match(out, /Issuer: CN ?= ?Test Issuing CA/);
     assert.match(out, /X509v3 CRL Number:\s*\n\s*42/);
     assert.match(out, /X509v3 Authority Key Identifier/);
+    // Critical, end-entity certificates only, and no point name (which would put certificates without a CDP out of scope).
+    assert.match(out, /X509v3 Issuing Distribution Point: critical\s*\n\s*Only User Certificates\s*\n/);
+    assert.not.match(out, /Full Name/);
     assert.match(out, /Next Update: /);
     assert.match(out, new RegExp(`Serial Number: ${serialA.toUpperCase()}[\\s\\S]*Key Compromise`));
     assert.match(out, new RegExp(`Serial Number: ${serialB.toUpperCase()}`));

@@ -1,0 +1,83 @@
+/**
+ * The CRL distribution point: the latest CRL from the registry over plain HTTP (RFC 5280 §4.2.1.13
+ * expects http; a CRL is signed, so it needs no TLS, and a TLS fetch of a CRL could itself need a
+ * revocation check). Any instance serves the same CRL: the one the registry holds, whichever
+ * server published it. Caching: ETag is the CRL number, Last-Modified its thisUpdate, and
+ * max-age never reaches past nextUpdate, so a broker or proxy never keeps an expired CRL.
+ * Only GET/HEAD of the one path; every other request is refused without reading a body.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../shared/log/logger.js';
+import type { Registry } from '../registry/registry.js';
+
+/** The path of the issuing CA's CRL on the distribution-point listener. */
+export const CRL_HTTP_PATH = '/crl/issuing-ca.crl';
+/** Re-read the registry at most this often per instance; clients may cache up to this long too. */
+const MAX_AGE_SECONDS = 60;
+
+export interface CrlHttpServerOptions {
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+export class CrlHttpServer {
+  private server: Server | undefined;
+
+  constructor(private readonly options: CrlHttpServerOptions) {}
+
+  async start(host: string, port: number): Promise<AddressInfo> {
+    const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.options.log.error('CRL request failed', { event: 'crl_http_failed', err });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+    server.maxHeadersCount = 50;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+    if (path !== CRL_HTTP_PATH) return plain(res, 404, 'not found');
+    const crl = await this.options.registry.latestCrl();
+    if (!crl) return plain(res, 503, 'no CRL published yet', { 'retry-after': '60' });
+    const now = this.options.now?.() ?? new Date();
+    const untilNext = Math.floor((crl.nextUpdate.getTime() - now.getTime()) / 1000);
+    const etag = `"${crl.crlNumber}"`;
+    const headers = {
+      etag,
+      'last-modified': crl.thisUpdate.toUTCString(),
+      'cache-control': `public, max-age=${Math.max(0, Math.min(MAX_AGE_SECONDS, untilNext))}`,
+      expires: crl.nextUpdate.toUTCString(),
+    };
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-type': 'application/pkix-crl', 'content-length': String(crl.der.length) });
+    res.end(req.method === 'HEAD' ? undefined : crl.der);
+  }
+}
+
+function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+  res.end(text + '\n');
+}
