@@ -121,6 +121,11 @@ export async function stageRoot(
   await writeFile(join(root, 'etc/shadow'), PASSWD.map((l) => `${l.split(':')[0]}:*:19800:0:99999:7:::`).join('\n') + '\n');
   await chmod(join(root, 'etc/shadow'), 0o640);
   await writeFile(join(root, 'etc/hostname'), pi ? 'raspberrypi\n' : 'orangepipc\n');
+  // As the real images ship it: the agent resolves names (localhost here) through the system resolver.
+  await writeFile(
+    join(root, 'etc/hosts'),
+    `127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${pi ? 'raspberrypi' : 'orangepipc'}\n`,
+  );
   await writeFile(
     join(root, 'var/lib/dpkg/status'),
     'Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\n\n' +

@@ -152,6 +152,9 @@ for (const { arch, shape, board, deviceId } of BOARDS) {
       mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
       printf '%s' '${BINFMT[arch]}' > /proc/sys/fs/binfmt_misc/register
       ip link set lo up
+      # qemu-user does not translate IP_MULTICAST_IF (ENOPROTOOPT), so the emulated board's queries
+      # take the multicast route, and a namespace with only lo has none (a real board's is eth0's).
+      ip route add 224.0.0.0/4 dev lo
       mosquitto -c "${fleet.dir}/mosquitto.conf" > /dev/null 2> "${log('mosquitto.log')}" &
       "${process.execPath}" "${SERVER_MAIN}" serve --data-dir "${fleet.dataDir}" --passphrase-file "${fleet.passphraseFile}" \\
         --listen 127.0.0.1:0 --json --mdns --mdns-interface lo > "${log('serve.json')}" 2> "${log('serve.log')}" &
