@@ -31,6 +31,8 @@ import type {
   NewAuditEntry,
   PendingRecord,
   RevokedEntry,
+  ServiceChange,
+  ServiceRecord,
   TokenRecord,
 } from './records.js';
 
@@ -88,7 +90,7 @@ export interface Registry {
    * `provenSerial` is still its active certificate. The serials revoked now.
    */
   revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): Promise<string[]>;
-  /** Revoked, unexpired certificates: the entries of the next CRL. */
+  /** Revoked, unexpired certificates, devices' and services': the entries of the next CRL. */
   revokedCertificates(now: Date): Promise<RevokedEntry[]>;
   /** A status message from a known device; false for an unknown id. */
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
@@ -116,6 +118,18 @@ export interface Registry {
   removeAdmin(name: string, now: Date, source: string | null): Promise<boolean>;
   /** The admin a client certificate was issued to, while it is unexpired; undefined for any other serial (every device's). */
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
+
+  // ---- backend consumers (services) ----
+  /** Creates or updates a service (its grants, active again) and records its new certificate, audited, in one operation. */
+  saveService(change: ServiceChange): Promise<ServiceRecord>;
+  getService(name: string): Promise<ServiceRecord | undefined>;
+  /** Every service, by name. */
+  listServices(): Promise<ServiceRecord[]>;
+  /**
+   * Marks the service revoked (no ACL lines any more) and revokes its unexpired certificates with `reason`, audited.
+   * The serials revoked now; undefined if unknown.
+   */
+  revokeService(name: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
 
   /**
    * Runs `work` as one transaction: its reads see one state and its writes commit together or
