@@ -14,6 +14,7 @@ import { deviceCommand } from './commands/device.js';
 import { initCommand } from './commands/init.js';
 import { renewNowCommand } from './commands/renew-now.js';
 import { serveCommand } from './commands/serve.js';
+import { serviceCommand } from './commands/service.js';
 import { tokenCommand } from './commands/token.js';
 
 const program = new Command('fleetcert')
@@ -28,6 +29,7 @@ const program = new Command('fleetcert')
   .addCommand(crlCommand(processIo))
   .addCommand(renewNowCommand(processIo))
   .addCommand(adminCommand(processIo))
+  .addCommand(serviceCommand(processIo))
   .addHelpText('after', EXIT_CODES_HELP);
 
 process.exitCode = await runCli(program, process.argv.slice(2));

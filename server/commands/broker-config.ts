@@ -19,7 +19,8 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { brokerFiles, brokerOwnership, prepareBrokerDirectory, writeBrokerFile } from '../mosquitto/broker-files.js';
 import { passwordFileLine } from '../mosquitto/password-file.js';
 import { reloadBroker } from '../mosquitto/reload-broker.js';
-import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
+import { writeBrokerAcl } from '../mosquitto/write-broker-acl.js';
+import { renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
 import { publishCrl } from '../revocation/publish-crl.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { row } from './format.js';
@@ -45,7 +46,8 @@ export function brokerConfigCommand(io: CliIo): Command {
     .summary('write the Mosquitto config, ACL and files that enforce the registry')
     .description(
       'Write, into --out, a Mosquitto 2.0 configuration (fleetcert.conf) with a mutual-TLS listener for ' +
-        'devices and a loopback admin listener, the ACL confining each device to its own topics, the ' +
+        'devices and a loopback admin listener, the ACL confining each device to its own topics (and each ' +
+        'service to what "fleetcert service issue" granted it), the ' +
         "broker's certificate and key, the CA bundle, a password file and a fresh CRL. Safe to run again.",
     )
     .addOption(dataDirOption())
@@ -96,12 +98,19 @@ Examples:
       await writeBrokerFile(files.cafile, certificatesToPem([authority.root, authority.issuer.certificate]), owner);
       await writeBrokerFile(files.certfile, await readFile(layout.brokerTls.cert, 'utf8'), owner);
       await writeBrokerFile(files.keyfile, await readFile(layout.brokerTls.key, 'utf8'), owner, true);
-      await writeBrokerFile(files.aclFile, renderAcl(), owner);
       await writeBrokerFile(files.adminAclFile, renderAdminAcl(), owner);
       await writeBrokerFile(files.passwordFile, passwordFileLine(ADMIN_USER, adminPassword), owner, true);
-      const crl = await withRegistry(layout, (registry) =>
-        publishCrl({ registry, signer: authority.crlSigner, crlFile: files.crlfile, owner, now, validitySeconds: crlValiditySeconds }),
-      );
+      const crl = await withRegistry(layout, async (registry) => {
+        await writeBrokerAcl(registry, { outDir, group: owner.gid === undefined ? null : options.group });
+        return publishCrl({
+          registry,
+          signer: authority.crlSigner,
+          crlFile: files.crlfile,
+          owner,
+          now,
+          validitySeconds: crlValiditySeconds,
+        });
+      });
       await writeBrokerFile(files.conf, renderMosquittoConfig({ files, bind: options.bind, port, adminPort, version: VERSION }), owner);
       const issuedIdentity = await ensureServerIdentity(authority, layout.serverClientTls, now);
 

@@ -657,7 +657,8 @@ class SqliteStore {
   revokeService(name: string, reason: string, now: Date, source: string | null): string[] | undefined {
     return this.write(() => {
       const t = now.getTime();
-      if (this.db.prepare("UPDATE services SET status = 'revoked', updated_at = ? WHERE name = ?").run(t, name).changes === 0) return undefined;
+      if (this.db.prepare("UPDATE services SET status = 'revoked', updated_at = ? WHERE name = ?").run(t, name).changes === 0)
+        return undefined;
       const serials = (
         this.db
           .prepare(
@@ -675,7 +676,9 @@ class SqliteStore {
 
   private serviceFromRow(row: ServiceRow): ServiceRecord {
     const certificates = this.db
-      .prepare('SELECT serial, not_after, issued_at, revoked_at FROM service_certificates WHERE service_name = ? ORDER BY issued_at, serial')
+      .prepare(
+        'SELECT serial, not_after, issued_at, revoked_at FROM service_certificates WHERE service_name = ? ORDER BY issued_at, serial',
+      )
       .all(row.name) as ServiceCertificateRow[];
     return {
       name: row.name,
@@ -1058,8 +1061,9 @@ function stringArray(table: string, id: string, column: string, text: string): s
   } catch {
     throw corrupt(table, id, column, 'is not JSON');
   }
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw corrupt(table, id, column, 'is not a JSON array of strings');
-  return value as string[];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw corrupt(table, id, column, 'is not a JSON array of strings');
+  return value;
 }
 
 function jsonObject(table: string, id: string, column: string, text: string): Record<string, unknown> {

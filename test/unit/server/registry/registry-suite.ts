@@ -478,7 +478,10 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.equal(got.read, ['devices/+/status', 'devices/+/temp'], 'the grants of the last save');
       assert.equal(got.write, ['devices/+/cmd/#']);
       assert.equal(got.certificates.map((c) => c.serial).sort(), ['5e00', '5e01', '5e02']);
-      assert.equal((await registry.listServices()).map((s) => s.name), ['telegraf']);
+      assert.equal(
+        (await registry.listServices()).map((s) => s.name),
+        ['telegraf'],
+      );
       assert.is(await registry.getService('nodered'), undefined);
       await save('5e01', later, []).then(
         () => assert.unreachable('a serial is unique'),
