@@ -7,6 +7,7 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { SavedClock } from '../clock/clock-floor.js';
+import { resolveBrokerTrust } from '../config/broker-trust.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
 import { OutboxPublisher } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
@@ -59,8 +60,9 @@ export function runCommand(_io: CliIo): Command {
     }
     const clock = new SavedClock(layout.clockFile, log);
     const systemd = new SystemdNotifier({ socket: process.env.NOTIFY_SOCKET, log: log.child('systemd') });
+    const broker = { ...enrolled.endpoints.broker, trust: await resolveBrokerTrust(config.bootstrapFiles, layout.bootstrapCopy) };
     const connection = new DeviceConnection({
-      broker: enrolled.endpoints.broker,
+      broker,
       deviceId: enrolled.deviceId,
       files: layout.live,
       agentVersion: VERSION,
@@ -84,7 +86,7 @@ export function runCommand(_io: CliIo): Command {
     const proveOnOwnConnection: RenewParams['prove'] = async (candidate, deviceId) => {
       await connection.suspend();
       const proof = await proveCertificate({
-        broker: enrolled.endpoints.broker,
+        broker,
         deviceId,
         files: candidate.files,
         agentVersion: VERSION,
