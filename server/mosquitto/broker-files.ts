@@ -7,6 +7,7 @@
 import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import type { EmqxFiles } from '../emqx/render-emqx-config.js';
 import type { BrokerFiles } from './render-mosquitto-config.js';
 
 export function brokerFiles(outDir: string): BrokerFiles {
@@ -19,6 +20,19 @@ export function brokerFiles(outDir: string): BrokerFiles {
     aclFile: join(outDir, 'acl'),
     adminAclFile: join(outDir, 'admin.acl'),
     passwordFile: join(outDir, 'passwd'),
+  };
+}
+
+/** The files of `broker-config --kind emqx` (docs/BROKERS.md): the CA bundle, key pair and CRL named as Mosquitto's. */
+export function emqxFiles(outDir: string): EmqxFiles {
+  const shared = brokerFiles(outDir);
+  return {
+    settings: join(outDir, 'emqx-fleetcert.conf'),
+    aclFile: join(outDir, 'acl.conf'),
+    cafile: shared.cafile,
+    certfile: shared.certfile,
+    keyfile: shared.keyfile,
+    crlfile: shared.crlfile,
   };
 }
 

@@ -13,6 +13,7 @@ import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est } from '../helpers/est-client.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { initDataDir } from '../helpers/fleet-server.js';
 import { connectDevice } from '../helpers/mqtt-device.js';
 import { openssl } from '../helpers/run.js';
 import { withTempDir } from '../helpers/temp-dir.js';
@@ -159,6 +160,38 @@ test('no device obtains a service identity: EST refuses a CSR for service:<name>
     } finally {
       await fleet.stop();
     }
+  });
+});
+
+test('without a broker: service issue records the grant only; broker-config --kind emqx renders it with the client CAs and CRL', async () => {
+  await withTempDir(async (dir) => {
+    const { dataDir, passphraseFile } = await initDataDir(dir);
+    const args = ['--data-dir', dataDir, '--passphrase-file', passphraseFile, '--json'];
+    const issued = await fleetcert(['service', 'issue', 'nodered', '--read', 'devices/#', '--p12-out', join(dir, 'nodered.p12'), ...args]);
+    assert.is(issued.code, 0, issued.stderr);
+    assert.match(JSON.parse(issued.stdout).reloaded, /no broker configured/);
+    assert.is((await stat(join(dir, 'nodered.p12'))).mode & 0o777, 0o600);
+    const p12 = await openssl([
+      'pkcs12',
+      '-in',
+      join(dir, 'nodered.p12'),
+      '-nokeys',
+      '-passin',
+      `file:${join(dir, 'nodered.p12.passphrase')}`,
+    ]);
+    assert.match(p12, /subject=.*CN ?= ?service:nodered/);
+
+    const out = join(dir, 'emqx');
+    const res = await fleetcert(['broker-config', '--kind', 'emqx', '--out', out, ...args]);
+    assert.is(res.code, 0, res.stderr);
+    assert.equal(Object.keys(JSON.parse(res.stdout).files).sort(), ['aclFile', 'cafile', 'certfile', 'crlfile', 'keyfile', 'settings']);
+    assert.match(await readFile(join(out, 'acl.conf'), 'utf8'), '{allow, {username, "service:nodered"}, subscribe, ["devices/#"]}.');
+    assert.match(await readFile(join(out, 'emqx-fleetcert.conf'), 'utf8'), `cacertfile = "${join(out, 'ca.pem')}"`);
+    assert.match(await openssl(['crl', '-in', join(out, 'crl.pem'), '-noout', '-nextupdate']), /nextUpdate=/);
+    await stat(join(dataDir, 'broker.json')).then(
+      () => assert.unreachable('--kind emqx configures no Mosquitto link'),
+      () => undefined,
+    );
   });
 });
 
