@@ -85,7 +85,7 @@ Examples:
       const read = parseTopicFilters(options.read, 'read');
       const write = parseTopicFilters(options.write, 'write');
       if (read.length + write.length === 0) throw new FleetcertError('usage', 'grant at least one --read or --write topic filter');
-      await issueAndRecord(io, name, options, () => ({ read, write }));
+      await issueAndRecord(io, name, options, { read, write });
     });
 
   credentialOptions(
@@ -106,12 +106,7 @@ Examples:
     )
     .action(async (rawName: string, options: CredentialOptions) => {
       const name = parseServiceName(rawName);
-      await issueAndRecord(io, name, options, (existing) => {
-        if (existing?.status !== 'active') {
-          throw new FleetcertError('usage', `no active service "${name}"`, { hint: `grant it with "fleetcert service issue ${name}"` });
-        }
-        return { read: existing.read, write: existing.write };
-      });
+      await issueAndRecord(io, name, options, undefined);
     });
 
   service
@@ -216,20 +211,24 @@ Examples:
 /**
  * Issue, write the credentials, then record: files first, registry last, so a failure leaves no
  * recorded certificate whose key nobody holds. Then the broker's ACL, and a reload so it applies.
+ * Without grants it is a renewal: recorded only while the service is still active.
  */
 async function issueAndRecord(
   io: CliIo,
   name: string,
   options: CredentialOptions,
-  grants: (existing: ServiceRecord | undefined) => { read: readonly string[]; write: readonly string[] },
+  grants: { read: readonly string[]; write: readonly string[] } | undefined,
 ): Promise<void> {
+  const notActive = () =>
+    new FleetcertError('usage', `no active service "${name}"`, { hint: `grant it with "fleetcert service issue ${name}"` });
   if ((options.p12Out === undefined) === (options.outDir === undefined)) {
     throw new FleetcertError('usage', 'give one of --p12-out <file> or --out-dir <dir> for the new key and certificate');
   }
   const lifetimeSeconds = parseDuration(options.lifetime);
   if (lifetimeSeconds === undefined) throw new FleetcertError('usage', `--lifetime "${options.lifetime}" is not a duration (e.g. 90d)`);
   const layout = await initialisedLayout(options.dataDir);
-  const granted = grants(await withRegistry(layout, (registry) => registry.getService(name)));
+  // Checked here to refuse before issuing; the registry checks again when it records.
+  if (!grants && (await withRegistry(layout, (registry) => registry.getService(name)))?.status !== 'active') throw notActive();
   const authority = await authorityOf(layout, options.passphraseFile);
   const now = new Date();
   const credentials = await issueServiceCertificate({ authority, name, lifetimeSeconds, now });
@@ -238,11 +237,12 @@ async function issueAndRecord(
   const saved = await withRegistry(layout, async (registry) => {
     const record = await registry.saveService({
       name,
-      ...granted,
+      ...(grants ? { grants } : {}),
       certificate: { serial: credentials.serial, notAfter: credentials.notAfter },
       now,
       source: operatorSource(),
     });
+    if (!record) throw notActive(); // revoked meanwhile: the new certificate has no grants and is not recorded
     if (broker) await writeBrokerAcl(registry, broker.settings);
     return record;
   });

@@ -226,11 +226,13 @@ export interface ServiceCertificate {
   readonly revokedAt: Date | null;
 }
 
-/** What `saveService` records: the grants (replacing the old ones), and a newly issued certificate. */
+/**
+ * What `saveService` records: a newly issued certificate, and either new grants (replacing the old
+ * ones, the service active again) or none: a renewal, recorded only while the service is active.
+ */
 export interface ServiceChange {
   readonly name: string;
-  readonly read: readonly string[];
-  readonly write: readonly string[];
+  readonly grants?: { readonly read: readonly string[]; readonly write: readonly string[] };
   readonly certificate: { readonly serial: string; readonly notAfter: Date };
   readonly now: Date;
   readonly source: string | null;

@@ -120,8 +120,12 @@ export interface Registry {
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
 
   // ---- backend consumers (services) ----
-  /** Creates or updates a service (its grants, active again) and records its new certificate, audited, in one operation. */
-  saveService(change: ServiceChange): Promise<ServiceRecord>;
+  /**
+   * Records a service's new certificate, audited, in one operation: with grants, creating or updating the service
+   * (active again); without, a renewal that applies only while the service is active (compare-and-swap: a renewal
+   * racing a revoke never reinstates it). Undefined when a renewal found no active service, and nothing is written.
+   */
+  saveService(change: ServiceChange): Promise<ServiceRecord | undefined>;
   getService(name: string): Promise<ServiceRecord | undefined>;
   /** Every service, by name. */
   listServices(): Promise<ServiceRecord[]>;

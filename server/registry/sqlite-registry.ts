@@ -624,21 +624,27 @@ class SqliteStore {
 
   // ---- backend consumers (services) ----
 
-  saveService(change: ServiceChange): ServiceRecord {
+  saveService(change: ServiceChange): ServiceRecord | undefined {
     return this.write(() => {
       const now = change.now.getTime();
-      const grants = { name: change.name, read: JSON.stringify(change.read), write: JSON.stringify(change.write), now };
-      this.db
-        .prepare(
-          `INSERT INTO services (name, read_filters, write_filters, status, created_at, updated_at)
-           VALUES (@name, @read, @write, 'active', @now, @now)
-           ON CONFLICT (name) DO UPDATE SET read_filters = @read, write_filters = @write, status = 'active', updated_at = @now`,
-        )
-        .run(grants);
+      if (change.grants) {
+        const grants = { name: change.name, read: JSON.stringify(change.grants.read), write: JSON.stringify(change.grants.write), now };
+        this.db
+          .prepare(
+            `INSERT INTO services (name, read_filters, write_filters, status, created_at, updated_at)
+             VALUES (@name, @read, @write, 'active', @now, @now)
+             ON CONFLICT (name) DO UPDATE SET read_filters = @read, write_filters = @write, status = 'active', updated_at = @now`,
+          )
+          .run(grants);
+      } else if (
+        this.db.prepare("UPDATE services SET updated_at = ? WHERE name = ? AND status = 'active'").run(now, change.name).changes === 0
+      ) {
+        return undefined;
+      }
       this.db
         .prepare('INSERT INTO service_certificates (serial, service_name, not_after, issued_at) VALUES (?, ?, ?, ?)')
         .run(change.certificate.serial, change.name, change.certificate.notAfter.getTime(), now);
-      const detail = { service: change.name, read: change.read, write: change.write };
+      const detail = { service: change.name, ...(change.grants ?? { renewal: true }) };
       this.insertAudit({ at: change.now, action: 'service_saved', serial: change.certificate.serial, source: change.source, detail });
       return this.getService(change.name)!;
     });

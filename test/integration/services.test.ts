@@ -121,6 +121,8 @@ test('a service reads what it was granted and nothing else, writes only where gr
         () => assert.unreachable('a revoked service certificate connected'),
         () => undefined,
       );
+      const renewRevoked = await serviceCli(fleet, ['renew', 'telegraf', '--out-dir', join(dir, 'telegraf2')]);
+      assert.is.not(renewRevoked.code, 0, 'a revoked service is not renewed');
       const list = JSON.parse((await serviceCli(fleet, ['list'])).stdout);
       assert.equal(
         list.services.map((s: { name: string; status: string }) => [s.name, s.status]),
@@ -180,6 +182,16 @@ test('without a broker: service issue records the grant only; broker-config --ki
       `file:${join(dir, 'nodered.p12.passphrase')}`,
     ]);
     assert.match(p12, /subject=.*CN ?= ?service:nodered/);
+
+    const renewed = await fleetcert(['service', 'renew', 'nodered', '--out-dir', join(dir, 'nodered'), ...args]);
+    assert.is(renewed.code, 0, renewed.stderr);
+    assert.equal(JSON.parse(renewed.stdout).read, ['devices/#'], 'the grants it had');
+    const listed = JSON.parse((await fleetcert(['service', 'list', '--data-dir', dataDir, '--json'])).stdout).services[0];
+    assert.equal(
+      listed.certificates.map((c: { valid: boolean }) => c.valid),
+      [true, true],
+      'the earlier certificate stays valid until it expires',
+    );
 
     const out = join(dir, 'emqx');
     const res = await fleetcert(['broker-config', '--kind', 'emqx', '--out', out, ...args]);

@@ -467,8 +467,17 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       await issue(registry, 'dev-a', '0a', 't1');
       await registry.revokeDevice('dev-a', 'unspecified', now, 'test');
       const later = new Date(now.getTime() + 60_000);
-      const save = (serial: string, notAfter: Date, read: readonly string[], write: readonly string[] = []) =>
-        registry.saveService({ name: 'telegraf', read, write, certificate: { serial, notAfter }, now, source: 'cli:root' });
+      const save = async (serial: string, notAfter: Date, read: readonly string[], write: readonly string[] = []) =>
+        (await registry.saveService({
+          name: 'telegraf',
+          grants: { read, write },
+          certificate: { serial, notAfter },
+          now,
+          source: 'cli:root',
+        }))!;
+      const renew = (serial: string) =>
+        registry.saveService({ name: 'telegraf', certificate: { serial, notAfter: later }, now, source: 'cli:root' });
+      assert.is(await renew('5eff'), undefined, 'no renewal of an unknown service');
       const first = await save('5e01', later, ['devices/+/status']);
       assert.equal([first.status, first.read, first.write], ['active', ['devices/+/status'], []]);
       const expired = new Date(now.getTime() - 1000);
@@ -503,11 +512,15 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
         "the CRL carries devices' and services' revocations",
       );
       assert.equal(await registry.revokeService('telegraf', 'unspecified', now, 'cli:root'), [], 'nothing left to revoke');
+      assert.is(await renew('5e04'), undefined, 'a renewal racing the revoke does not reinstate it');
+      assert.is((await registry.getService('telegraf'))!.status, 'revoked');
       assert.is(await registry.revokeService('nobody', 'unspecified', now, null), undefined);
       assert.is((await save('5e03', later, ['devices/+/status'])).status, 'active', 'issuing again reinstates it');
+      const again = (await renew('5e05'))!;
+      assert.equal([again.read, again.certificates.at(-1)?.serial], [['devices/+/status'], '5e05'], 'a renewal keeps the grants');
       assert.equal(
         (await registry.listAudit({ limit: 1000 })).filter((a) => a.action.startsWith('service_')).map((a) => a.action),
-        ['service_saved', 'service_saved', 'service_saved', 'service_revoked', 'service_revoked', 'service_saved'],
+        ['service_saved', 'service_saved', 'service_saved', 'service_revoked', 'service_revoked', 'service_saved', 'service_saved'],
       );
     }));
 
