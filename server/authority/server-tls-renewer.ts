@@ -5,14 +5,17 @@
  * - the endpoint: the running HTTPS servers swap their secure context (tls.Server.setSecureContext),
  *   so new handshakes present the new certificate and open connections are left alone;
  * - the broker: its copies in the broker directory are replaced and Mosquitto reloaded (SIGHUP reloads
- *   certfile/keyfile for new connections; connected devices stay connected).
+ *   certfile/keyfile for new connections; connected devices stay connected), unless the broker
+ *   presents another certificate (an operator's public one, docs/BROKERS.md), which is left alone.
  * Devices verify both against the CA, never against a pinned leaf, so they do not notice.
  *
  * Several serve processes may share a data directory: the files are replaced inside a registry
  * transaction (on SQLite, its write lock) after checking the certificate is still due, so two of
  * them never both replace it, and each then loads what is on disk.
  */
+import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
+import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout, TlsFiles } from '../config/data-layout.js';
 import { brokerFiles, brokerOwnership, writeBrokerFile } from '../mosquitto/broker-files.js';
@@ -67,16 +70,23 @@ export class ServerTlsRenewer {
       const current = await readServerTls(files);
       if (!serverTlsDue(current.info.notAfter, now, lifetimeSeconds)) return;
       const renewed = await issueServerTls(authority.issuer, renewalRequest(current, now, lifetimeSeconds));
+      let copied = false;
       const replaced = await registry.transaction(async () => {
         const again = await readServerTls(files);
         if (again.info.serialNumber !== current.info.serialNumber) return false; // another serve renewed it meanwhile
         await writeServerTls(files, renewed);
-        if (which === 'broker') await this.copyToBroker(renewed);
+        if (which === 'broker') copied = await this.copyToBroker(renewed, current.info.serialNumber);
         return true;
       });
       const onDisk = replaced ? renewed : await readServerTls(files);
       if (which === 'endpoint') this.options.onEndpointRenewed(onDisk);
-      else if (replaced) await reloadBroker(this.options.broker!.settings.reload);
+      else if (copied) await reloadBroker(this.options.broker!.settings.reload);
+      else if (replaced) {
+        log.warn('the broker presents a certificate fleetcert did not put there: left alone', {
+          event: 'server_tls_broker_copy_skipped',
+          serial: onDisk.info.serialNumber,
+        });
+      }
       log.info('server certificate renewed', {
         event: 'server_tls_renewed',
         which,
@@ -94,12 +104,21 @@ export class ServerTlsRenewer {
     }
   }
 
-  private async copyToBroker(pems: ServerTlsPems): Promise<void> {
+  /**
+   * Replaces the broker's copy, only if it is the certificate being renewed: an operator who put
+   * their own (public) certificate there keeps it. True when it copied.
+   */
+  private async copyToBroker(pems: ServerTlsPems, renewing: string): Promise<boolean> {
     const { settings } = this.options.broker!;
     const files = brokerFiles(settings.outDir);
+    const inUse = await readFile(files.certfile, 'utf8')
+      .then((pem) => describeCertificate(readCertificates(pem)[0]!).serialNumber)
+      .catch(() => undefined);
+    if (inUse !== renewing) return false;
     const owner = await brokerOwnership(settings.group ?? undefined);
     await writeBrokerFile(files.keyfile, pems.keyPem, owner, true);
     await writeBrokerFile(files.certfile, pems.certPem, owner);
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,8 @@
  *   the one way to extend Node's default store for one process without touching the host's
  *   /etc/ssl (which would change every other test on this machine);
  * - `{ caFile }`: the given file and nothing else (no NODE_EXTRA_CA_CERTS);
- * - the default (`fleet-ca`) refuses that broker, once, without a reconnect loop.
+ * - the default (`fleet-ca`) refuses that broker, once, without a reconnect loop;
+ * - serve's renewal of its own broker certificate leaves the operator's certificate in place.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,6 +21,7 @@ import { startAgent } from '../helpers/agent-process.js';
 import { BOARDS_DIR } from '../helpers/boards.js';
 import { fleetcert } from '../helpers/cli.js';
 import { startFleetWithBroker, type FleetWithBroker } from '../helpers/fleet-broker.js';
+import { waitForEvent } from '../helpers/fleet-server.js';
 import { makeTestPki } from '../helpers/test-pki.js';
 import { withTempDir } from '../helpers/temp-dir.js';
 
@@ -43,7 +45,8 @@ function agentArgs(fleet: FleetWithBroker, dir: string, name: string, bootstrap:
 
 test('brokerTrust: system (test CA via NODE_EXTRA_CA_CERTS) and caFile connect to a publicly certified broker; fleet-ca refuses it', async () => {
   await withTempDir(async (dir) => {
-    const fleet = await startFleetWithBroker(dir);
+    // Short server-certificate lifetimes: serve's renewals must leave the operator's broker certificate alone.
+    const fleet = await startFleetWithBroker(dir, ['--server-cert-lifetime', '9s']);
     const agents: ReturnType<typeof startAgent>[] = [];
     try {
       // The broker now presents a certificate from another ("public") CA; client certificates are still the fleet's.
@@ -83,6 +86,9 @@ test('brokerTrust: system (test CA via NODE_EXTRA_CA_CERTS) and caFile connect t
       assert.is(fleetCa.events('mqtt_connected').length, 0);
       await new Promise((r) => setTimeout(r, 1_000));
       assert.is(fleetCa.events('mqtt_refused').length, 1, 'one refusal, then the slow retry');
+      // serve renewed its broker certificate meanwhile, but the broker's public one is not replaced.
+      await waitForEvent(fleet.server, 'server_tls_broker_copy_skipped', { timeoutMs: 15_000 });
+      assert.is(await readFile(join(fleet.outDir, 'broker.pem'), 'utf8'), publicCert.certPem);
       // The boot file keeps brokerTrust once the token has left it: the next start verifies the same way.
       assert.equal(JSON.parse(await readFile(join(dir, 'file.json'), 'utf8')).brokerTrust, { caFile: publicRoot });
     } finally {
