@@ -70,5 +70,9 @@ export async function agentContext(options: CommonOptions): Promise<AgentContext
     renewRetrySeconds: options.renewRetrySeconds === undefined ? undefined : Number(options.renewRetrySeconds),
   };
   const config = await loadAgentConfig(options.config, overrides);
-  return { config, layout: stateLayout(config.stateDir), log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }) };
+  return {
+    config,
+    layout: stateLayout(config.stateDir, config.outboxDir),
+    log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }),
+  };
 }

@@ -9,7 +9,7 @@ import { VERSION } from '../../shared/version.js';
 import { SavedClock } from '../clock/clock-floor.js';
 import { resolveBrokerTrust } from '../config/broker-trust.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
-import { OutboxPublisher } from '../outbox/outbox.js';
+import { OutboxPublisher, prepareSharedOutbox } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { SystemdNotifier } from '../runtime/systemd-notify.js';
 import { isFleetcertError } from '../../shared/errors.js';
@@ -80,6 +80,7 @@ export function runCommand(_io: CliIo): Command {
       publish: (topic, payload) => connection.publishOwn(topic, payload),
       log: log.child('outbox'),
     });
+    if (config.outboxGroup) await prepareSharedOutbox(layout.outbox, config.outboxGroup);
     await connection.start();
     await outbox.start();
     // The proof of a renewed certificate takes this connection's place for a moment (one session per client id).

@@ -45,7 +45,8 @@ export interface StateLayout {
   generation(name: string): CredentialFiles;
 }
 
-export function stateLayout(root: string): StateLayout {
+/** `outboxDir`: the configured outbox, when it is not the one inside the state directory. */
+export function stateLayout(root: string, outboxDir?: string): StateLayout {
   const files = (dir: string): CredentialFiles => ({
     dir,
     key: join(dir, 'key.pem'),
@@ -65,7 +66,7 @@ export function stateLayout(root: string): StateLayout {
     renewLock: join(root, 'renew.lock'),
     clockFile: join(root, 'clock'),
     bootstrapCopy: join(root, 'bootstrap.json'),
-    outbox: join(root, 'outbox'),
+    outbox: outboxDir ?? join(root, 'outbox'),
     generation: (name) => files(join(generationsDir, name)),
   };
 }
