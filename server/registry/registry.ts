@@ -34,6 +34,8 @@ import type {
   RevokedEntry,
   TakeoverFlag,
   StoredCrl,
+  ServiceChange,
+  ServiceRecord,
   TokenRecord,
 } from './records.js';
 
@@ -91,7 +93,7 @@ export interface Registry {
    * `provenSerial` is still its active certificate. The serials revoked now.
    */
   revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): Promise<string[]>;
-  /** Revoked, unexpired certificates: the entries of the next CRL. */
+  /** Revoked, unexpired certificates, devices' and services': the entries of the next CRL. */
   revokedCertificates(now: Date): Promise<RevokedEntry[]>;
   /** A status message from a known device; false for an unknown id. */
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
@@ -134,6 +136,22 @@ export interface Registry {
   removeAdmin(name: string, now: Date, source: string | null): Promise<boolean>;
   /** The admin a client certificate was issued to, while it is unexpired; undefined for any other serial (every device's). */
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
+
+  // ---- backend consumers (services) ----
+  /**
+   * Records a service's new certificate, audited, in one operation: with grants, creating or updating the service
+   * (active again); without, a renewal that applies only while the service is active (compare-and-swap: a renewal
+   * racing a revoke never reinstates it). Undefined when a renewal found no active service, and nothing is written.
+   */
+  saveService(change: ServiceChange): Promise<ServiceRecord | undefined>;
+  getService(name: string): Promise<ServiceRecord | undefined>;
+  /** Every service, by name. */
+  listServices(): Promise<ServiceRecord[]>;
+  /**
+   * Marks the service revoked (no ACL lines any more) and revokes its unexpired certificates with `reason`, audited.
+   * The serials revoked now; undefined if unknown.
+   */
+  revokeService(name: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
 
   /**
    * Runs `work` as one transaction: its writes commit together or not at all. Keep it short and
