@@ -10,8 +10,9 @@
  * Devices verify both against the CA, never against a pinned leaf, so they do not notice.
  *
  * Several serve processes may share a data directory: the files are replaced inside a registry
- * transaction (on SQLite, its write lock) after checking the certificate is still due, so two of
- * them never both replace it, and each then loads what is on disk.
+ * transaction holding the server-tls lock (SQLite's write lock, PostgreSQL's advisory lock) after
+ * checking the certificate is still due, so two of them never both replace it, and each then loads
+ * what is on disk.
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/log/logger.js';
@@ -71,13 +72,16 @@ export class ServerTlsRenewer {
       if (!serverTlsDue(current.info.notAfter, now, lifetimeSeconds)) return;
       const renewed = await issueServerTls(authority.issuer, renewalRequest(current, now, lifetimeSeconds));
       let copied = false;
-      const replaced = await registry.transaction(async () => {
-        const again = await readServerTls(files);
-        if (again.info.serialNumber !== current.info.serialNumber) return false; // another serve renewed it meanwhile
-        await writeServerTls(files, renewed);
-        if (which === 'broker') copied = await this.copyToBroker(renewed, current.info.serialNumber);
-        return true;
-      });
+      const replaced = await registry.transaction(
+        async () => {
+          const again = await readServerTls(files);
+          if (again.info.serialNumber !== current.info.serialNumber) return false; // another serve renewed it meanwhile
+          await writeServerTls(files, renewed);
+          if (which === 'broker') copied = await this.copyToBroker(renewed, current.info.serialNumber);
+          return true;
+        },
+        { lock: 'server-tls' },
+      );
       const onDisk = replaced ? renewed : await readServerTls(files);
       if (which === 'endpoint') this.options.onEndpointRenewed(onDisk);
       else if (copied) await reloadBroker(this.options.broker!.settings.reload);

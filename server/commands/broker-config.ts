@@ -274,7 +274,9 @@ async function writeEmqxFiles(p: {
   await writeBrokerFile(files.certfile, await readFile(layout.brokerTls.cert, 'utf8'), owner);
   await writeBrokerFile(files.keyfile, await readFile(layout.brokerTls.key, 'utf8'), owner, true);
   const crl = await withRegistry(layout, async (registry) => {
-    await registry.transaction(async (tx) => writeBrokerFile(files.aclFile, renderEmqxAcl(await activeServiceAcls(tx)), owner));
+    await registry.transaction(async (tx) => writeBrokerFile(files.aclFile, renderEmqxAcl(await activeServiceAcls(tx)), owner), {
+      lock: 'broker-acl',
+    });
     const validitySeconds = p.crlValiditySeconds;
     return publishCrl({ registry, signer: authority.crlSigner, crlFile: files.crlfile, owner, now, validitySeconds });
   });

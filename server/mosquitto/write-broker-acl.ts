@@ -1,8 +1,9 @@
 /**
  * Rewrites the device listener's ACL from the registry: the fixed device and server rules, plus
- * one block per active service. Written inside a registry transaction (on SQLite, its write lock)
- * so that two commands granting or revoking at once cannot leave the file with the older view:
- * whoever writes last has read the registry after every earlier change.
+ * one block per active service. Written inside a registry transaction holding the broker-acl lock
+ * (SQLite's write lock, PostgreSQL's advisory lock) so that two commands granting or revoking at
+ * once cannot leave the file with the older view: whoever writes last has read the registry after
+ * every earlier change.
  */
 import type { BrokerSettings } from '../config/broker-settings.js';
 import type { Registry } from '../registry/registry.js';
@@ -19,7 +20,10 @@ export async function activeServiceAcls(registry: Registry): Promise<ServiceAcl[
 
 export async function writeBrokerAcl(registry: Registry, settings: Pick<BrokerSettings, 'outDir' | 'group'>): Promise<void> {
   const owner = await brokerOwnership(settings.group ?? undefined);
-  await registry.transaction(async (tx) => {
-    await writeBrokerFile(brokerFiles(settings.outDir).aclFile, renderAcl(await activeServiceAcls(tx)), owner);
-  });
+  await registry.transaction(
+    async (tx) => {
+      await writeBrokerFile(brokerFiles(settings.outDir).aclFile, renderAcl(await activeServiceAcls(tx)), owner);
+    },
+    { lock: 'broker-acl' },
+  );
 }

@@ -47,7 +47,7 @@ import type {
   TokenRecord,
 } from './records.js';
 import { DEVICE_STATUSES } from './records.js';
-import type { Registry, RenewalOptions } from './registry.js';
+import type { Registry, RenewalOptions, TransactionLock } from './registry.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import {
@@ -76,9 +76,10 @@ import {
   type TokenRow,
 } from './sqlite-registry.js';
 
-/** Advisory lock keys (one bigint namespace per database): schema migration, CRL publication. */
+/** Advisory lock keys (one bigint namespace per database): schema migration, CRL publication, file writers. */
 const MIGRATION_LOCK = 0x666c6301; // "flc" 1
 const CRL_LOCK = 0x666c6302;
+const FILE_LOCKS: Readonly<Record<TransactionLock, number>> = { 'broker-acl': 0x666c6303, 'server-tls': 0x666c6304 };
 
 /** SQLSTATEs after which a whole transaction is simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
@@ -277,11 +278,18 @@ class PostgresRegistry implements Registry {
     private readonly pool?: Pool,
   ) {}
 
-  async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
-    if (this.ex instanceof ClientExecutor) return work(this);
+  async transaction<T>(work: (tx: Registry) => Promise<T>, options: { readonly lock?: TransactionLock } = {}): Promise<T> {
+    const { lock } = options;
+    // READ COMMITTED alone does not order file writers (each reads, then writes its file): the advisory lock, held to
+    // the transaction's end, does, whichever server they run on. Taken first, so what `work` reads was committed before it.
+    const locked = async (tx: PostgresRegistry): Promise<T> => {
+      if (lock) await tx.ex.query('SELECT pg_advisory_xact_lock($1)', [FILE_LOCKS[lock]]);
+      return work(tx);
+    };
+    if (this.ex instanceof ClientExecutor) return locked(this);
     return this.ex.transaction(async (inner) => {
       (inner as ClientExecutor).retryable = false;
-      return work(new PostgresRegistry(inner));
+      return locked(new PostgresRegistry(inner));
     });
   }
 

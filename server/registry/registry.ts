@@ -160,11 +160,19 @@ export interface Registry {
    * On PostgreSQL it is READ COMMITTED on one pooled connection: each statement sees what was
    * committed when it started, so what `work` decides must still be written conditionally
    * (the compare-and-swap methods above), never inferred from an earlier read in it.
+   *
+   * `options.lock` names the files `work` rewrites from what it reads: the transaction holds that
+   * lock from its start to its end, across processes and servers, so writers of those files go
+   * one at a time and the last one has read every change committed before it. On SQLite the write
+   * lock taken at BEGIN already excludes every other writer; on PostgreSQL it is an advisory lock.
    */
-  transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Registry) => Promise<T>, options?: { readonly lock?: TransactionLock }): Promise<T>;
 
   close(): Promise<void>;
 }
+
+/** Files written under a registry transaction (see `transaction`): the broker's ACL, the server TLS certificates. */
+export type TransactionLock = 'broker-acl' | 'server-tls';
 
 export interface RenewalOptions {
   /**

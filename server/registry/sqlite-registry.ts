@@ -45,7 +45,7 @@ import type {
   TokenRecord,
 } from './records.js';
 import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES, SERVICE_STATUSES } from './records.js';
-import type { Registry, RenewalOptions } from './registry.js';
+import type { Registry, RenewalOptions, TransactionLock } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
@@ -926,7 +926,8 @@ class SqliteRegistry implements Registry {
     return work();
   }
 
-  async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
+  // `options.lock` needs nothing more here: BEGIN IMMEDIATE takes the database's write lock, which every other writer waits for.
+  async transaction<T>(work: (tx: Registry) => Promise<T>, _options?: { readonly lock?: TransactionLock }): Promise<T> {
     if (this.inside) return work(this);
     const run = async (): Promise<T> => {
       let open = true;
