@@ -16,6 +16,7 @@ import { imageCommand } from './commands/image.js';
 import { initCommand } from './commands/init.js';
 import { renewNowCommand } from './commands/renew-now.js';
 import { serveCommand } from './commands/serve.js';
+import { serviceCommand } from './commands/service.js';
 import { tokenCommand } from './commands/token.js';
 
 const program = new Command('fleetcert')
@@ -32,6 +33,7 @@ const program = new Command('fleetcert')
   .addCommand(adminCommand(processIo))
   .addCommand(imageCommand(processIo))
   .addCommand(dbCommand(processIo))
+  .addCommand(serviceCommand(processIo))
   .addHelpText('after', exitCodesHelp('fleetcert'));
 
 process.exitCode = await runCli(program, process.argv.slice(2));

@@ -71,7 +71,11 @@ export async function agentContext(options: CommonOptions): Promise<AgentContext
     renewRetrySeconds: options.renewRetrySeconds === undefined ? undefined : Number(options.renewRetrySeconds),
   };
   const config = await loadAgentConfig(options.config, overrides);
-  return { config, layout: stateLayout(config.stateDir), log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }) };
+  return {
+    config,
+    layout: stateLayout(config.stateDir, config.outboxDir),
+    log: createLogger({ namespace: 'fleetcert-agent', level: config.logLevel }),
+  };
 }
 
 /** A number of seconds given on the command line (`--timeout 30`): 0 or more, else a usage error, never NaN downstream. */

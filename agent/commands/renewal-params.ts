@@ -1,6 +1,7 @@
 /** What a renewal needs, from the agent's configuration: the commands that renew share this. */
 import type { Logger } from '../../shared/log/logger.js';
 import type { AgentConfig } from '../config/agent-config.js';
+import { resolveBrokerTrust } from '../config/broker-trust.js';
 import type { StateLayout } from '../config/state-layout.js';
 import { CredentialStore } from '../credentials/credential-store.js';
 import type { Endpoints } from '../discovery/endpoints.js';
@@ -25,6 +26,7 @@ export async function renewalParams(
   prove?: RenewParams['prove'],
 ): Promise<RenewParams> {
   const identity = await resolveIdentity(config.identityRoot, config.idTemplate, layout);
+  const broker = { ...endpoints.broker, trust: await resolveBrokerTrust(config.bootstrapFiles, layout.bootstrapCopy) };
   return {
     layout,
     store: new CredentialStore(layout, log),
@@ -33,7 +35,7 @@ export async function renewalParams(
       prove ??
       ((candidate, deviceId) =>
         proveCertificate({
-          broker: endpoints.broker,
+          broker,
           deviceId,
           files: candidate.files,
           agentVersion: VERSION,

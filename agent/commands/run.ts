@@ -7,8 +7,9 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { SavedClock } from '../clock/clock-floor.js';
+import { resolveBrokerTrust } from '../config/broker-trust.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
-import { OutboxPublisher } from '../outbox/outbox.js';
+import { OutboxPublisher, prepareSharedOutbox } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { writeBrokerInfo } from '../discovery/endpoints.js';
 import { rediscoverEndpoints, rediscoveryDue } from '../discovery/rediscover.js';
@@ -94,7 +95,7 @@ Examples:
         if (!next) return;
         endpoints = next;
         await writeBrokerInfo(layout.brokerInfo, enrolled.deviceId, next, layout.live);
-        await connection.moveTo(next.broker);
+        await connection.moveTo({ ...next.broker, trust: brokerTrust });
       } finally {
         rediscovering = false;
       }
@@ -114,8 +115,10 @@ Examples:
     );
     status.update({});
     const systemd = new SystemdNotifier({ socket: process.env.NOTIFY_SOCKET, log: log.child('systemd') });
+    // How the broker's certificate is verified: fixed by the bootstrap file, whichever address a rediscovery finds.
+    const brokerTrust = await resolveBrokerTrust(config.bootstrapFiles, layout.bootstrapCopy);
     const connection = new DeviceConnection({
-      broker: enrolled.endpoints.broker,
+      broker: { ...endpoints.broker, trust: brokerTrust },
       deviceId: enrolled.deviceId,
       files: layout.live,
       agentVersion: VERSION,
@@ -140,13 +143,14 @@ Examples:
       publish: (topic, payload) => connection.publishOwn(topic, payload),
       log: log.child('outbox'),
     });
+    if (config.outboxGroup) await prepareSharedOutbox(layout.outbox, config.outboxGroup);
     await connection.start();
     await outbox.start();
     // The proof of a renewed certificate takes this connection's place for a moment (one session per client id).
     const proveOnOwnConnection: RenewParams['prove'] = async (candidate, deviceId) => {
       await connection.suspend();
       const proof = await proveCertificate({
-        broker: endpoints.broker,
+        broker: { ...endpoints.broker, trust: brokerTrust },
         deviceId,
         files: candidate.files,
         agentVersion: VERSION,

@@ -35,6 +35,16 @@ export const agentConfigSchema = z
       .optional(),
     /** Name to check the broker's certificate against when `broker` is an address. */
     brokerServername: z.string().min(1).optional(),
+    /**
+     * Where local programs drop messages for the agent to publish (default `<stateDir>/outbox`, root
+     * only). With `outboxGroup`, put it outside the 0700 state directory (e.g. /var/spool/fleetcert-agent):
+     * the agent makes it 3770 (setgid, sticky) for that group, so its members publish without root.
+     */
+    outboxDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+    outboxGroup: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a group name')
+      .optional(),
     /** Root under which /proc and /sys are read for the board identity (tests, chroots). */
     identityRoot: z.string().min(1).default('/'),
     discoveryTimeoutSeconds: z.number().int().min(1).max(600).default(10),

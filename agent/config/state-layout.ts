@@ -56,7 +56,8 @@ export interface StateLayout {
   foreignDir(stamp: string, partial: boolean): string;
 }
 
-export function stateLayout(root: string): StateLayout {
+/** `outboxDir`: the configured outbox, when it is not the one inside the state directory. */
+export function stateLayout(root: string, outboxDir?: string): StateLayout {
   const files = (dir: string): CredentialFiles => ({
     dir,
     key: join(dir, 'key.pem'),
@@ -76,7 +77,7 @@ export function stateLayout(root: string): StateLayout {
     renewLock: join(root, 'renew.lock'),
     clockFile: join(root, 'clock'),
     bootstrapCopy: join(root, 'bootstrap.json'),
-    outbox: join(root, 'outbox'),
+    outbox: outboxDir ?? join(root, 'outbox'),
     hardwareBinding: join(root, 'hardware.json'),
     statusFile: join(root, 'status.json'),
     // The token (valid for every board of the fleet), the pinned root and the last good time.

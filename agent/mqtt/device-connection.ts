@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
 import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
 import { describeCertificate, readCertificates, type CertificateInfo } from '../../shared/pki/certificate.js';
+import type { ResolvedBrokerTrust } from '../config/broker-trust.js';
 import type { CredentialFiles } from '../config/state-layout.js';
 import { readCredentialPems, type CredentialPems } from '../credentials/credential-store.js';
 import { brokerLookup } from '../discovery/broker-lookup.js';
@@ -20,6 +21,8 @@ export interface BrokerAddress {
   readonly port: number;
   /** The broker's name when `host` is an address. */
   readonly servername?: string | undefined;
+  /** What verifies the broker's certificate (bootstrap file's brokerTrust); absent: the fleet CA. */
+  readonly trust?: ResolvedBrokerTrust | undefined;
 }
 
 export type ConnectionState = 'connecting' | 'online' | 'revoked' | 'expired' | 'untrusted' | 'clock' | 'stopped';
@@ -52,6 +55,10 @@ const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
     state: 'untrusted',
     advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
   },
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {
+    state: 'untrusted',
+    advice: "the broker's certificate is from a CA this device does not trust (bootstrap brokerTrust): is this the right broker?",
+  },
   SELF_SIGNED_CERT_IN_CHAIN: {
     state: 'untrusted',
     advice: "the broker's certificate is not from the pinned fleet CA: is this the right broker?",
@@ -77,7 +84,7 @@ export function deviceClientOptions(o: { broker: BrokerAddress; deviceId: string
   return {
     protocolVersion: 5,
     clientId: o.deviceId,
-    ca: o.pems.caPem,
+    ...brokerCa(o.broker.trust, o.pems.caPem),
     cert: o.pems.certChainPem,
     key: o.pems.keyPem,
     ...(o.broker.servername ? { servername: o.broker.servername } : {}),
@@ -87,6 +94,12 @@ export function deviceClientOptions(o: { broker: BrokerAddress; deviceId: string
     lookup: brokerLookup,
     will: { topic: deviceTopics(o.deviceId).status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
   } as mqtt.IClientOptions;
+}
+
+/** The `ca` option: none for the runtime's default store (public broker certificates), else the PEMs to trust. */
+function brokerCa(trust: ResolvedBrokerTrust | undefined, fleetCaPem: string): { ca?: string } {
+  if (trust?.kind === 'system') return {};
+  return { ca: trust?.kind === 'ca-file' ? trust.caPem : fleetCaPem };
 }
 
 export function brokerUrl(broker: BrokerAddress): string {
@@ -274,9 +287,12 @@ export class DeviceConnection {
       else this.options.log.warn('broker connection problem', { code, message: err.message });
       return;
     }
+    // mqtt.js reports one TLS failure twice (socket and client): act once per client, or a second
+    // retry timer leaks and keeps the process alive for its 10 minutes after stop().
+    if (this.client !== client) return;
     // No hot loop: stop reconnecting, say why, try again much later.
     client.end(true);
-    if (this.client === client) this.client = undefined;
+    this.client = undefined;
     this.setState(fatal.state, fatal.advice);
     this.options.log.error(`cannot connect to the broker: ${fatal.advice}`, { event: 'mqtt_refused', code });
     if (!this.closed) {

@@ -12,12 +12,13 @@
  * MAX_MESSAGE_FILE_BYTES. Files that do not parse are moved to `rejected/`, never deleted.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { constants, watch, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { FleetcertError } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/format-issues.js';
+import { groupId } from '../../shared/fs/group-id.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import type { Logger } from '../../shared/log/logger.js';
 
@@ -40,6 +41,43 @@ export const outboxMessageSchema = z.object({
 });
 export type OutboxMessage = z.infer<typeof outboxMessageSchema>;
 
+/** setgid (messages join the group) and sticky (members cannot remove each other's), rwx for owner and group. */
+const SHARED_OUTBOX_MODE = 0o3770;
+
+/**
+ * Makes the outbox a drop box for `group`: owned by this (root) process and the group, mode 3770:
+ * members create messages (setgid: the files join the group) and cannot remove or replace each
+ * other's (sticky); nobody else gets in. Messages are read without following links and only when
+ * they are regular files (see OutboxPublisher.read), so a member cannot make the agent read a file
+ * they could not read themselves, or block it on a FIFO.
+ */
+export async function prepareSharedOutbox(dir: string, group: string): Promise<void> {
+  const gid = await groupId(group);
+  if (gid === undefined) {
+    throw new FleetcertError('config_invalid', `outboxGroup "${group}": no such group`, { hint: `create it: groupadd --system ${group}` });
+  }
+  const uid = process.getuid?.() ?? 0;
+  const made = await stat(dir).catch(() => undefined);
+  // Made by the system already (tmpfiles.d, as docs/NODE-RED.md shows): nothing to change. The
+  // packaged unit forbids setting setgid bits itself (RestrictSUIDSGID).
+  if (made?.isDirectory() && made.uid === uid && made.gid === gid && (made.mode & 0o7777) === SHARED_OUTBOX_MODE) return;
+  try {
+    await mkdir(dirname(dir), { recursive: true, mode: 0o755 }); // e.g. /var/spool/fleetcert-agent: members pass through
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chown(dir, uid, gid);
+    await chmod(dir, SHARED_OUTBOX_MODE);
+  } catch (err) {
+    throw new FleetcertError(
+      'config_invalid',
+      `cannot make ${dir} a shared outbox for "${group}": ${(err as NodeJS.ErrnoException).code}`,
+      {
+        cause: err,
+        hint: `let systemd make it: "d ${dir} 3770 <agent user> ${group} -" in /etc/tmpfiles.d/fleetcert-agent.conf (docs/NODE-RED.md)`,
+      },
+    );
+  }
+}
+
 let sequence = 0;
 
 /** Writes one message into the outbox, crash-safely; returns its file. */
@@ -53,7 +91,8 @@ export async function enqueueMessage(dir: string, message: OutboxMessage): Promi
   sequence += 1;
   const name = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${String(sequence).padStart(6, '0')}-${randomBytes(3).toString('hex')}.json`;
   const path = join(dir, name);
-  await writeFileAtomic(path, body, { mode: 0o600 });
+  // Group-readable: in a shared outbox the file joins the outbox's group (setgid), which the agent's user is in.
+  await writeFileAtomic(path, body, { mode: 0o640 });
   return path;
 }
 
@@ -133,13 +172,21 @@ export class OutboxPublisher {
   private async read(path: string, name: string): Promise<OutboxMessage | undefined> {
     let problem: string;
     try {
-      const size = (await stat(path)).size;
-      if (size > MAX_MESSAGE_FILE_BYTES) {
-        problem = `larger than ${MAX_MESSAGE_FILE_BYTES} bytes`;
-      } else {
-        const parsed = outboxMessageSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
-        if (parsed.success) return parsed.data;
-        problem = formatIssues(parsed.error);
+      // Never through a link, never blocking on a FIFO: the outbox may be writable by a group.
+      const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        const info = await file.stat();
+        if (!info.isFile()) {
+          problem = 'not a regular file';
+        } else if (info.size > MAX_MESSAGE_FILE_BYTES) {
+          problem = `larger than ${MAX_MESSAGE_FILE_BYTES} bytes`;
+        } else {
+          const parsed = outboxMessageSchema.safeParse(JSON.parse(await file.readFile('utf8')));
+          if (parsed.success) return parsed.data;
+          problem = formatIssues(parsed.error);
+        }
+      } finally {
+        await file.close();
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

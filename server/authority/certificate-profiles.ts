@@ -11,14 +11,23 @@
  * - tls-server:      CA:false (critical), digitalSignature[+keyEncipherment for RSA] (critical),
  *                    serverAuth, SAN (DNS names, then IP addresses), SKI, AKI
  * - device-client:   CA:false (critical), digitalSignature (critical), clientAuth, SKI, AKI
+ * - service-client:  the extensions of device-client, for a backend consumer (fleetcert service issue);
+ *                    only this profile signs a subject whose CN starts `service:`, and it signs no other
  * Certificates under an issuing CA also carry a CRL distribution point (its URL, last) when the
  * request names one: where brokers that fetch CRLs themselves (EMQX) find the issuer's CRL.
  */
 import { isIP } from 'node:net';
 import { FleetcertError } from '../../shared/errors.js';
 
-const CERTIFICATE_PROFILES = ['root-ca', 'intermediate-ca', 'tls-server', 'device-client'] as const;
+const CERTIFICATE_PROFILES = ['root-ca', 'intermediate-ca', 'tls-server', 'device-client', 'service-client'] as const;
 export type CertificateProfile = (typeof CERTIFICATE_PROFILES)[number];
+
+/**
+ * The CN prefix of a service certificate. The colon is outside the device-id alphabet, so no
+ * device id (the CN of a device certificate) can carry it; Mosquitto maps the CN to the MQTT
+ * username, so the broker's ACL tells services and devices apart by it.
+ */
+export const SERVICE_CN_PREFIX = 'service:';
 
 const DEFAULT_BACKDATE_SECONDS = 5 * 60;
 const SERIAL_BYTES = 16;
@@ -89,6 +98,12 @@ export function planCertificate(request: ProfileRequest, context: PlanContext): 
   }
   if (selfSigned && request.crlDistributionPoint !== undefined)
     throw new FleetcertError('internal', 'a root carries no CRL distribution point');
+  if ((request.profile === 'service-client') !== request.subject.commonName.startsWith(SERVICE_CN_PREFIX)) {
+    throw new FleetcertError(
+      'internal',
+      `profile ${request.profile} cannot sign the subject CN ${JSON.stringify(request.subject.commonName)}`,
+    );
+  }
   const hasNames = (request.dnsNames?.length ?? 0) + (request.ipAddresses?.length ?? 0) > 0;
   if (hasNames && request.profile !== 'tls-server')
     throw new FleetcertError('internal', `profile ${request.profile} carries no subject alternative names`);
@@ -158,6 +173,7 @@ export function profileExtensions(request: ProfileRequest, keyFamily: PublicKeyF
         authorityKeyIdentifier: true,
       };
     case 'device-client':
+    case 'service-client':
       return {
         basicConstraints: { ca: false },
         keyUsage: ['digitalSignature'],

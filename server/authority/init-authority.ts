@@ -22,11 +22,11 @@ import { dataLayout, type DataLayout, type TlsFiles } from '../config/data-layou
 import type { CertificateIssuer } from './certificate-issuer.js';
 import { issueRootCertificate, PeculiarIssuer } from './peculiar-issuer.js';
 import type { ServerNames } from './server-names.js';
+import { issueServerTls, SERVER_TLS_LIFETIME_SECONDS, writeServerTls } from './server-tls.js';
 
 const DAY = 24 * 3600;
 export const ROOT_LIFETIME_SECONDS = 3650 * DAY;
 export const INTERMEDIATE_LIFETIME_SECONDS = 1825 * DAY;
-export const SERVER_TLS_LIFETIME_SECONDS = 365 * DAY;
 
 export interface InitParams {
   readonly layout: DataLayout;
@@ -92,8 +92,8 @@ export async function initAuthority(params: InitParams): Promise<InitResult> {
     if (params.rootKeyOut === undefined) {
       await writeFileAtomic(staging.rootKey, rootKeyPem, { mode: 0o600 });
     }
-    const broker = await issueServerTls(intermediate, params, staging.brokerTls);
-    const enroll = await issueServerTls(intermediate, params, staging.enrollTls);
+    const broker = await issueInitialServerTls(intermediate, params, staging.brokerTls);
+    const enroll = await issueInitialServerTls(intermediate, params, staging.enrollTls);
     await syncDirectory(staging.caDir);
     await syncDirectory(staging.tlsDir);
 
@@ -117,23 +117,16 @@ export async function initAuthority(params: InitParams): Promise<InitResult> {
   }
 }
 
-/**
- * A TLS server certificate for this host. The key stays unencrypted (Mosquitto cannot ask
- * for a passphrase) and 0600; `broker-config` copies it with the modes Mosquitto needs.
- */
-async function issueServerTls(issuer: CertificateIssuer, params: InitParams, files: TlsFiles): Promise<CertificateInfo> {
-  const keys = await generateKeyPair(params.keyType);
-  const issued = await issuer.issue({
-    profile: 'tls-server',
+/** A TLS server certificate for this host, written into the staging directory. */
+async function issueInitialServerTls(issuer: CertificateIssuer, params: InitParams, files: TlsFiles): Promise<CertificateInfo> {
+  const issued = await issueServerTls(issuer, {
     subject: { commonName: params.names.dnsNames[0] ?? 'localhost', organization: params.caName },
-    publicKeySpki: await exportPublicKeySpki(keys),
-    now: params.now,
-    lifetimeSeconds: SERVER_TLS_LIFETIME_SECONDS,
     dnsNames: params.names.dnsNames,
     ipAddresses: params.names.ipAddresses,
+    keyType: params.keyType,
+    now: params.now,
+    lifetimeSeconds: SERVER_TLS_LIFETIME_SECONDS,
   });
-  const cert = readCertificate(issued.der);
-  await writeFileAtomic(files.cert, certificatesToPem([cert, issuer.certificate]));
-  await writeFileAtomic(files.key, await exportPrivateKeyPem(keys), { mode: 0o600 });
-  return describeCertificate(cert);
+  await writeServerTls(files, issued);
+  return issued.info;
 }

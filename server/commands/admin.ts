@@ -1,12 +1,10 @@
 /** `fleetcert admin issue|passwd`: the people who may use the web console, and how they log in. */
 import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
-import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { parseAdminName } from '../admins/admin-identity.js';
 import { issueAdminCertificate } from '../admins/issue-admin-certificate.js';
 import { hashPassword, MAX_PASSWORD_CHARS } from '../admins/password-hash.js';
@@ -16,6 +14,7 @@ import { ADMIN_ROLES, type AdminRole } from '../registry/records.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { minute, row } from './format.js';
 import { dataDirOption, jsonOption } from './options.js';
+import { firstLine, readSecretFile, writeExclusive } from './secret-files.js';
 
 const MIN_PASSWORD_CHARS = 12;
 
@@ -192,22 +191,6 @@ Examples:
   return admin;
 }
 
-async function readSecretFile(file: string, option: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new FleetcertError('usage', `${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
-  const secret = firstLine(text);
-  if (secret.length === 0) throw new FleetcertError('usage', `${option}: ${file} is empty`);
-  return secret;
-}
-
-function firstLine(text: string): string {
-  return text.split(/\r?\n/, 1)[0] ?? '';
-}
-
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -217,15 +200,4 @@ async function readStdin(): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-async function writeExclusive(path: string, data: string | Uint8Array): Promise<void> {
-  try {
-    await writeFileAtomic(path, data, { mode: 0o600, exclusive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new FleetcertError('file_exists', `${path} already exists; refusing to overwrite it`, { hint: 'choose another path' });
-    }
-    throw err;
-  }
 }

@@ -12,14 +12,24 @@ import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import { certificatesToPem } from '../../shared/pki/certificate.js';
 import { ADMIN_USER } from '../../shared/protocol/topics.js';
 import { VERSION } from '../../shared/version.js';
-import { loadAuthority } from '../authority/authority.js';
+import { loadAuthority, type Authority } from '../authority/authority.js';
 import { ensureServerIdentity } from '../authority/server-identity.js';
 import { writeBrokerSettings, type BrokerSettings } from '../config/broker-settings.js';
+import type { DataLayout } from '../config/data-layout.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
-import { brokerFiles, brokerOwnership, prepareBrokerDirectory, writeBrokerFile } from '../mosquitto/broker-files.js';
+import { renderEmqxAcl, renderEmqxSettings } from '../emqx/render-emqx-config.js';
+import {
+  brokerFiles,
+  brokerOwnership,
+  emqxFiles,
+  prepareBrokerDirectory,
+  writeBrokerFile,
+  type Ownership,
+} from '../mosquitto/broker-files.js';
 import { passwordFileLine } from '../mosquitto/password-file.js';
 import { reloadBroker } from '../mosquitto/reload-broker.js';
-import { renderAcl, renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
+import { activeServiceAcls, writeBrokerAcl } from '../mosquitto/write-broker-acl.js';
+import { renderAdminAcl, renderMosquittoConfig } from '../mosquitto/render-mosquitto-config.js';
 import { publishCrl } from '../revocation/publish-crl.js';
 import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
 import { writeAvahiService } from '../discovery/avahi-service-file.js';
@@ -43,14 +53,19 @@ interface BrokerConfigOptions {
   enrollPort: string;
   peerAdmin?: string[];
   json?: boolean;
+  kind: BrokerKind;
 }
+
+const BROKER_KINDS = ['mosquitto', 'emqx'] as const;
+type BrokerKind = (typeof BROKER_KINDS)[number];
 
 export function brokerConfigCommand(io: CliIo): Command {
   return new Command('broker-config')
     .summary('write the Mosquitto config, ACL and files that enforce the registry')
     .description(
       'Write, into --out, a Mosquitto 2.0 configuration (fleetcert.conf) with a mutual-TLS listener for ' +
-        'devices and a loopback admin listener, the ACL confining each device to its own topics, the ' +
+        'devices and a loopback admin listener, the ACL confining each device to its own topics (and each ' +
+        'service to what "fleetcert service issue" granted it), the ' +
         "broker's certificate and key, the CA bundle, a password file and a fresh CRL. Safe to run again.",
     )
     .addOption(dataDirOption())
@@ -80,11 +95,17 @@ export function brokerConfigCommand(io: CliIo): Command {
       `on hosts that run avahi-daemon (the production mDNS path): write its service file (default ${AVAHI_SERVICE_FILE})`,
     )
     .option('--enroll-port <port>', "the enrollment endpoint's port in the avahi service file (serve --listen)", '8443')
+    .addOption(
+      new Option('--kind <broker>', 'mosquitto (the tested default) or emqx (EMQX 5 settings and ACL; see docs/BROKERS.md)')
+        .choices(BROKER_KINDS)
+        .default('mosquitto'),
+    )
     .addOption(jsonOption())
     .addHelpText(
       'after',
       `
 Examples:
+  fleetcert broker-config --kind emqx --out ./emqx-fleetcert --port 8883
   fleetcert broker-config --out /etc/mosquitto/fleetcert --reload-command "systemctl reload mosquitto" \\
       --passphrase-file /etc/fleetcert/ca-passphrase
   ln -s /etc/mosquitto/fleetcert/fleetcert.conf /etc/mosquitto/conf.d/fleetcert.conf
@@ -107,18 +128,40 @@ Examples:
       const outDir = resolve(options.out);
       const files = brokerFiles(outDir);
       const owner = await brokerOwnership(options.group);
+      if (options.kind === 'emqx') {
+        await writeEmqxFiles({
+          io,
+          layout,
+          authority,
+          outDir,
+          owner,
+          port,
+          bind: options.bind,
+          now,
+          crlValiditySeconds,
+          json: options.json,
+        });
+        return;
+      }
       const adminPassword = await readOrCreateAdminSecret(layout.brokerAdminSecret);
 
       await prepareBrokerDirectory(outDir, owner);
       await writeBrokerFile(files.cafile, certificatesToPem([authority.root, authority.issuer.certificate]), owner);
       await writeBrokerFile(files.certfile, await readFile(layout.brokerTls.cert, 'utf8'), owner);
       await writeBrokerFile(files.keyfile, await readFile(layout.brokerTls.key, 'utf8'), owner, true);
-      await writeBrokerFile(files.aclFile, renderAcl(), owner);
       await writeBrokerFile(files.adminAclFile, renderAdminAcl(), owner);
       await writeBrokerFile(files.passwordFile, passwordFileLine(ADMIN_USER, adminPassword), owner, true);
-      const crl = await withRegistry(layout, (registry) =>
-        publishCrl({ registry, signer: authority.crlSigner, crlFile: files.crlfile, owner, now, validitySeconds: crlValiditySeconds }),
-      );
+      const crl = await withRegistry(layout, async (registry) => {
+        await writeBrokerAcl(registry, { outDir, group: owner.gid === undefined ? null : options.group });
+        return publishCrl({
+          registry,
+          signer: authority.crlSigner,
+          crlFile: files.crlfile,
+          owner,
+          now,
+          validitySeconds: crlValiditySeconds,
+        });
+      });
       await writeBrokerFile(files.conf, renderMosquittoConfig({ files, bind: options.bind, port, adminPort, version: VERSION }), owner);
       const issuedIdentity = await ensureServerIdentity(authority, layout.serverClientTls, now);
 
@@ -206,6 +249,55 @@ Examples:
         ].join('\n'),
       );
     });
+}
+
+/**
+ * `--kind emqx`: the client-CA bundle, the CRL, a server key pair, the EMQX settings and ACL, into
+ * --out. No broker.json: revoke's reload and session takeover are Mosquitto's (docs/BROKERS.md).
+ */
+async function writeEmqxFiles(p: {
+  io: CliIo;
+  layout: DataLayout;
+  authority: Authority;
+  outDir: string;
+  owner: Ownership;
+  port: number;
+  bind: string;
+  now: Date;
+  crlValiditySeconds: number;
+  json: boolean | undefined;
+}): Promise<void> {
+  const { layout, authority, owner, now } = p;
+  const files = emqxFiles(p.outDir);
+  await prepareBrokerDirectory(p.outDir, owner);
+  await writeBrokerFile(files.cafile, certificatesToPem([authority.root, authority.issuer.certificate]), owner);
+  await writeBrokerFile(files.certfile, await readFile(layout.brokerTls.cert, 'utf8'), owner);
+  await writeBrokerFile(files.keyfile, await readFile(layout.brokerTls.key, 'utf8'), owner, true);
+  const crl = await withRegistry(layout, async (registry) => {
+    await registry.transaction(async (tx) => writeBrokerFile(files.aclFile, renderEmqxAcl(await activeServiceAcls(tx)), owner), {
+      lock: 'broker-acl',
+    });
+    const validitySeconds = p.crlValiditySeconds;
+    return publishCrl({ registry, signer: authority.crlSigner, crlFile: files.crlfile, owner, now, validitySeconds });
+  });
+  await writeBrokerFile(files.settings, renderEmqxSettings({ files, bind: p.bind, port: p.port, version: VERSION }), owner);
+  if (p.json) {
+    const crlJson = { number: crl.crlNumber, entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() };
+    p.io.stdout(JSON.stringify({ ok: true, kind: 'emqx', files, crl: crlJson }) + '\n');
+    return;
+  }
+  p.io.stdout(
+    [
+      `Wrote the EMQX 5 settings for fleetcert in ${p.outDir}`,
+      row('settings', `${files.settings} (merge into emqx.conf)`),
+      row('ACL', `${files.aclFile} (file authorization)`),
+      row('client CAs', files.cafile),
+      row('CRL', `${files.crlfile}, ${crl.entries} revoked, valid until ${crl.nextUpdate.toISOString()}`),
+      '',
+      'See docs/BROKERS.md: what is tested on EMQX and what is not, and how revocation reaches it.',
+      '',
+    ].join('\n'),
+  );
 }
 
 async function readOrCreateAdminSecret(path: string): Promise<string> {

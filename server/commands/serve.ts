@@ -11,6 +11,7 @@ import { certificatesToPem, certificateToPem, describeCertificate, readCertifica
 import { VERSION } from '../../shared/version.js';
 import { ISSUER_KINDS, loadAuthority, type Authority, type IssuerKind } from '../authority/authority.js';
 import { reservedServerIds } from '../authority/server-names.js';
+import { ServerTlsRenewer } from '../authority/server-tls-renewer.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
 import type { DataLayout } from '../config/data-layout.js';
 import { BrokerAdvertisement } from '../discovery/advertise-broker.js';
@@ -57,6 +58,7 @@ interface ServeOptions extends DatabaseOptions {
   consoleListen?: string | true;
   crlListen?: string;
   crlUrl?: string;
+  serverCertLifetime: string;
 }
 
 /** Where `--console-listen` with no address puts the console: loopback only. */
@@ -124,6 +126,11 @@ export function serveCommand(io: CliIo): Command {
       'CRL distribution point written into every device certificate (default with --crl-listen: http://<broker host>:<port>' +
         `${CRL_HTTP_PATH})`,
     )
+    .option(
+      '--server-cert-lifetime <duration>',
+      "lifetime of this endpoint's and the broker's TLS certificates; serve renews each in its last third",
+      '365d',
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error').env('FLEETCERT_LOG_LEVEL').default('info'))
     .addOption(jsonOption())
     .addHelpText(
@@ -174,6 +181,8 @@ Examples:
           hint: 'run "fleetcert broker-config" first',
         });
       }
+      const serverCertLifetimeSeconds = durationOption('--server-cert-lifetime', options.serverCertLifetime);
+      if (serverCertLifetimeSeconds < 6) throw new FleetcertError('usage', '--server-cert-lifetime must be at least 6s');
       const crlBatchMs = durationOption('--crl-batch', options.crlBatch) * 1000;
       const publisher = broker ? new CrlPublisher({ registry, authority, broker, log: log.child('crl'), batchMs: crlBatchMs }) : undefined;
       const supersede = new Supersede({
@@ -237,11 +246,23 @@ Examples:
           hint: 'run "fleetcert broker-config" first',
         });
       }
+      const tlsListeners: { setTlsCredentials(certPem: string, keyPem: string): void }[] = [server];
+      const tlsRenewer = new ServerTlsRenewer({
+        authority,
+        layout,
+        registry,
+        broker,
+        lifetimeSeconds: serverCertLifetimeSeconds,
+        log: log.child('tls'),
+        onEndpointRenewed: (pems) => tlsListeners.forEach((listener) => listener.setTlsCredentials(pems.certPem, pems.keyPem)),
+      });
       const background =
         broker && publisher
           ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
           : [];
       if (crlHttp) background.unshift(() => crlHttp.stop());
+      await tlsRenewer.start();
+      background.push(() => tlsRenewer.stop());
       if (options.mdns && broker) {
         const advertisement = new BrokerAdvertisement({
           name: `fleetcert broker on ${hostname().split('.')[0]}`,
@@ -293,6 +314,7 @@ Examples:
           );
         }
         background.push(() => consoleServer.stop());
+        tlsListeners.push(consoleServer);
         log.info('console listening', { event: 'console_listening', url: consoleUrl });
       }
       const url = urlOf(address);

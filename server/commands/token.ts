@@ -5,7 +5,7 @@ import type { CliIo } from '../../shared/cli/run-cli.js';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import { bootstrapFileSchema } from '../../shared/protocol/bootstrap-file.js';
+import { bootstrapFileSchema, brokerTrustSchema, type BrokerTrust } from '../../shared/protocol/bootstrap-file.js';
 import type { ApprovalMode, ReenrollMode, TokenRecord } from '../registry/records.js';
 import { buildBootstrapFile } from '../tokens/bootstrap-file.js';
 import { ID_PATTERN_RULE, newToken, parseLabels } from '../tokens/new-token.js';
@@ -24,6 +24,7 @@ interface CreateOptions {
   approval: ApprovalMode;
   reenroll: ReenrollMode;
   enrollUrl?: string;
+  brokerTrust?: string;
   out?: string;
   json?: boolean;
 }
@@ -53,6 +54,10 @@ export function tokenCommand(io: CliIo): Command {
       new Option('--reenroll <mode>', 'allow: a known id may enroll again with a new key').choices(['deny', 'allow']).default('deny'),
     )
     .option('--enroll-url <url>', 'enrollment URL written into the bootstrap file (skips mDNS discovery)')
+    .option(
+      '--broker-trust <trust>',
+      "how devices verify the broker: fleet-ca (default), system (a public certificate, e.g. Let's Encrypt) or /path/to/ca.pem on the device",
+    )
     .option('--out <file>', 'write the bootstrap file here (0600, never overwrites)')
     .addOption(jsonOption())
     .addHelpText(
@@ -84,9 +89,10 @@ Copy the bootstrap file onto the image's boot partition as fleetcert.json.`,
         now,
       );
       const record = fresh.record;
+      const brokerTrust = parseBrokerTrust(options.brokerTrust);
       let bootstrap;
       try {
-        bootstrap = buildBootstrapFile(fresh.token, root, options.enrollUrl);
+        bootstrap = buildBootstrapFile(fresh.token, root, options.enrollUrl, brokerTrust);
       } catch {
         throw new FleetcertError('usage', `--enroll-url "${options.enrollUrl}" must be an https:// URL`);
       }
@@ -221,4 +227,12 @@ function tokenJson(t: TokenRecord, now: Date) {
     reenroll: t.reenroll,
     revokedAt: t.revokedAt?.toISOString() ?? null,
   };
+}
+
+/** `--broker-trust`: a keyword, or the absolute path of a CA file on the device. */
+function parseBrokerTrust(value: string | undefined): BrokerTrust | undefined {
+  if (value === undefined) return undefined;
+  const trust = brokerTrustSchema.safeParse(value.startsWith('/') ? { caFile: value } : value);
+  if (!trust.success) throw new FleetcertError('usage', `--broker-trust "${value}" must be fleet-ca, system or an absolute path`);
+  return trust.data;
 }

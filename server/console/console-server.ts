@@ -123,6 +123,14 @@ export class ConsoleServer {
     return server.address() as AddressInfo;
   }
 
+  /**
+   * Presents a renewed certificate from the next handshake on (open connections keep theirs); the
+   * CA bundle that client certificates are checked against is unchanged.
+   */
+  setTlsCredentials(certPem: string, keyPem: string): void {
+    this.server?.setSecureContext({ cert: certPem, key: keyPem, ca: [...this.options.tls.caPems], minVersion: 'TLSv1.2' });
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;

@@ -161,6 +161,14 @@ export class EstServer {
     return server.address() as AddressInfo;
   }
 
+  /**
+   * Presents a renewed certificate from the next handshake on (open connections keep theirs); the
+   * CA bundle that client certificates are checked against is unchanged.
+   */
+  setTlsCredentials(certPem: string, keyPem: string): void {
+    this.server?.setSecureContext({ cert: certPem, key: keyPem, ca: [...this.options.tls.caPems], minVersion: 'TLSv1.2' });
+  }
+
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
   async stop(graceMs = 5_000): Promise<void> {
     const server = this.server;

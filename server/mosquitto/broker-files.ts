@@ -4,9 +4,11 @@
  * run as root, the directory is 0750 and the key 0640, group `mosquitto`; otherwise (a test,
  * a broker run by the same user) the key is 0600. Every file is replaced atomically.
  */
-import { chown, readFile } from 'node:fs/promises';
+import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
+import { groupId } from '../../shared/fs/group-id.js';
 import { ensureDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
+import type { EmqxFiles } from '../emqx/render-emqx-config.js';
 import type { BrokerFiles } from './render-mosquitto-config.js';
 
 export function brokerFiles(outDir: string): BrokerFiles {
@@ -22,6 +24,19 @@ export function brokerFiles(outDir: string): BrokerFiles {
   };
 }
 
+/** The files of `broker-config --kind emqx` (docs/BROKERS.md): the CA bundle, key pair and CRL named as Mosquitto's. */
+export function emqxFiles(outDir: string): EmqxFiles {
+  const shared = brokerFiles(outDir);
+  return {
+    settings: join(outDir, 'emqx-fleetcert.conf'),
+    aclFile: join(outDir, 'acl.conf'),
+    cafile: shared.cafile,
+    certfile: shared.certfile,
+    keyfile: shared.keyfile,
+    crlfile: shared.crlfile,
+  };
+}
+
 /** Who may read what: the group Mosquitto runs as, when we can give files to it. */
 export interface Ownership {
   readonly gid: number | undefined;
@@ -30,21 +45,6 @@ export interface Ownership {
 export async function brokerOwnership(group: string | undefined, etcGroup = '/etc/group'): Promise<Ownership> {
   if (group === undefined || process.getuid?.() !== 0) return { gid: undefined };
   return { gid: await groupId(group, etcGroup) };
-}
-
-/** The numeric id of a group from /etc/group, or undefined if there is no such group. */
-export async function groupId(name: string, etcGroup = '/etc/group'): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile(etcGroup, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const entry of text.split('\n')) {
-    const [groupName, , gid] = entry.split(':');
-    if (groupName === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
-  }
-  return undefined;
 }
 
 export async function prepareBrokerDirectory(outDir: string, owner: Ownership): Promise<void> {

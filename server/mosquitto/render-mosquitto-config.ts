@@ -65,10 +65,18 @@ acl_file ${files.adminAclFile}
 
 const line = (access: AclAccess, topic: string, kind: 'pattern' | 'topic') => `${kind} ${access} ${topic}`;
 
-export function renderAcl(): string {
+/** A backend consumer's ACL block: its certificate CN (its MQTT username) and the filters it was granted. */
+export interface ServiceAcl {
+  readonly commonName: string;
+  readonly read: readonly string[];
+  readonly write: readonly string[];
+}
+
+/** The device listener's ACL; `services` are the active ones (checked filters: see server/services/topic-grant.ts). */
+export function renderAcl(services: readonly ServiceAcl[] = []): string {
   const rules = aclRules();
   return [
-    '# fleetcert ACL, written by "fleetcert broker-config". Do not edit.',
+    '# fleetcert ACL, written by "fleetcert broker-config" and "fleetcert service". Do not edit.',
     '# Every device (%u = its certificate CN) reads and writes only its own topics.',
     ...rules.devicePatterns.map((r) => line(r.access, r.topic, 'pattern')),
     '',
@@ -76,6 +84,13 @@ export function renderAcl(): string {
     `user ${SERVER_IDENTITY}`,
     ...rules.server.map((r) => line(r.access, r.topic, 'topic')),
     '',
+    ...services.flatMap((s) => [
+      `# Service ${s.commonName} (fleetcert service issue): what it was granted, nothing else.`,
+      `user ${s.commonName}`,
+      ...s.read.map((topic) => line('read', topic, 'topic')),
+      ...s.write.map((topic) => line('write', topic, 'topic')),
+      '',
+    ]),
   ].join('\n');
 }
 

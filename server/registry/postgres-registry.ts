@@ -40,12 +40,14 @@ import type {
   PendingRecord,
   RefusalGroup,
   RevokedEntry,
+  ServiceChange,
+  ServiceRecord,
   StoredCrl,
   TakeoverFlag,
   TokenRecord,
 } from './records.js';
 import { DEVICE_STATUSES } from './records.js';
-import type { Registry, RenewalOptions } from './registry.js';
+import type { Registry, RenewalOptions, TransactionLock } from './registry.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import {
@@ -59,6 +61,8 @@ import {
   DAY_MS,
   deviceFromRow,
   oneOf,
+  SERVICE_CERTIFICATE_COLUMNS,
+  serviceFromRows,
   tokenFromRow,
   unprefix,
   type AdminRow,
@@ -67,12 +71,15 @@ import {
   type CrlRow,
   type DeviceRow,
   type DeviceSummaryRow,
+  type ServiceCertificateRow,
+  type ServiceRow,
   type TokenRow,
 } from './sqlite-registry.js';
 
-/** Advisory lock keys (one bigint namespace per database): schema migration, CRL publication. */
+/** Advisory lock keys (one bigint namespace per database): schema migration, CRL publication, file writers. */
 const MIGRATION_LOCK = 0x666c6301; // "flc" 1
 const CRL_LOCK = 0x666c6302;
+const FILE_LOCKS: Readonly<Record<TransactionLock, number>> = { 'broker-acl': 0x666c6303, 'server-tls': 0x666c6304 };
 
 /** SQLSTATEs after which a whole transaction is simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
@@ -271,11 +278,18 @@ class PostgresRegistry implements Registry {
     private readonly pool?: Pool,
   ) {}
 
-  async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
-    if (this.ex instanceof ClientExecutor) return work(this);
+  async transaction<T>(work: (tx: Registry) => Promise<T>, options: { readonly lock?: TransactionLock } = {}): Promise<T> {
+    const { lock } = options;
+    // READ COMMITTED alone does not order file writers (each reads, then writes its file): the advisory lock, held to
+    // the transaction's end, does, whichever server they run on. Taken first, so what `work` reads was committed before it.
+    const locked = async (tx: PostgresRegistry): Promise<T> => {
+      if (lock) await tx.ex.query('SELECT pg_advisory_xact_lock($1)', [FILE_LOCKS[lock]]);
+      return work(tx);
+    };
+    if (this.ex instanceof ClientExecutor) return locked(this);
     return this.ex.transaction(async (inner) => {
       (inner as ClientExecutor).retryable = false;
-      return work(new PostgresRegistry(inner));
+      return locked(new PostgresRegistry(inner));
     });
   }
 
@@ -546,7 +560,10 @@ class PostgresRegistry implements Registry {
 
   async revokedCertificates(now: Date): Promise<RevokedEntry[]> {
     const rows = await this.rows<{ serial: string; revoked_at: number; revocation_reason: string | null }>(
-      "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > $1 ORDER BY revoked_at, serial",
+      `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > $1
+       UNION ALL
+       SELECT serial, revoked_at, revocation_reason FROM service_certificates WHERE revoked_at IS NOT NULL AND not_after > $1
+       ORDER BY revoked_at, serial`,
       [now.getTime()],
     );
     return rows.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reason: r.revocation_reason }));
@@ -777,6 +794,79 @@ class PostgresRegistry implements Registry {
       [serial, now.getTime()],
     );
     return row && adminFromRow(row);
+  }
+
+  // ---- backend consumers (services) ----
+
+  saveService(change: ServiceChange): Promise<ServiceRecord | undefined> {
+    return this.write(async (tx, ex) => {
+      const now = change.now.getTime();
+      if (change.grants) {
+        await ex.query(
+          `INSERT INTO services (name, read_filters, write_filters, status, created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $4)
+           ON CONFLICT (name) DO UPDATE SET read_filters = $2, write_filters = $3, status = 'active', updated_at = $4`,
+          [change.name, JSON.stringify(change.grants.read), JSON.stringify(change.grants.write), now],
+        );
+      } else {
+        // The renewal's compare-and-swap: a revoke holding the row makes this wait, then find it revoked.
+        const { rowCount } = await ex.query("UPDATE services SET updated_at = $1 WHERE name = $2 AND status = 'active'", [
+          now,
+          change.name,
+        ]);
+        if (!rowCount) return undefined;
+      }
+      await ex.query('INSERT INTO service_certificates (serial, service_name, not_after, issued_at) VALUES ($1, $2, $3, $4)', [
+        change.certificate.serial,
+        change.name,
+        change.certificate.notAfter.getTime(),
+        now,
+      ]);
+      const detail = { service: change.name, ...(change.grants ?? { renewal: true }) };
+      await tx.insertAudit({ at: change.now, action: 'service_saved', serial: change.certificate.serial, source: change.source, detail });
+      return (await tx.getService(change.name))!;
+    });
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const [row] = await this.rows<ServiceRow>('SELECT * FROM services WHERE name = $1', [name]);
+    if (!row) return undefined;
+    const certificates = await this.rows<ServiceCertificateRow>(
+      `SELECT ${SERVICE_CERTIFICATE_COLUMNS} FROM service_certificates WHERE service_name = $1 ORDER BY issued_at, serial`,
+      [name],
+    );
+    return serviceFromRows(row, certificates);
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    // Two reads, not one snapshot (READ COMMITTED): a certificate recorded between them is simply listed, or not yet.
+    const services = await this.rows<ServiceRow>('SELECT * FROM services ORDER BY name');
+    const certificates = await this.rows<ServiceCertificateRow & { service_name: string }>(
+      `SELECT service_name, ${SERVICE_CERTIFICATE_COLUMNS} FROM service_certificates ORDER BY issued_at, serial`,
+    );
+    const byService = new Map<string, ServiceCertificateRow[]>();
+    for (const c of certificates) {
+      const list = byService.get(c.service_name);
+      if (list) list.push(c);
+      else byService.set(c.service_name, [c]);
+    }
+    return services.map((row) => serviceFromRows(row, byService.get(row.name) ?? []));
+  }
+
+  revokeService(name: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined> {
+    return this.write(async (tx, ex) => {
+      const t = now.getTime();
+      // Takes the service's row lock first: a renewal (saveService) waits for it and then finds the service revoked.
+      if (!(await ex.query("UPDATE services SET status = 'revoked', updated_at = $1 WHERE name = $2", [t, name])).rowCount)
+        return undefined;
+      const { rows } = await ex.query<{ serial: string }>(
+        `UPDATE service_certificates SET revoked_at = $1, revocation_reason = $2
+         WHERE service_name = $3 AND revoked_at IS NULL AND not_after > $1 RETURNING serial`,
+        [t, reason, name],
+      );
+      const serials = rows.map((r) => r.serial).sort();
+      await tx.insertAudit({ at: now, action: 'service_revoked', source, detail: { service: name, reason, serials } });
+      return serials;
+    });
   }
 
   // ---- internals (run inside a write's transaction) ----

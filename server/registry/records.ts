@@ -86,7 +86,9 @@ export type AuditAction =
   | 'admin_removed'
   | 'console_login'
   | 'console_refused'
-  | 'session_takeover';
+  | 'session_takeover'
+  | 'service_saved'
+  | 'service_revoked';
 
 export interface AuditEntry {
   readonly seq: number;
@@ -219,6 +221,43 @@ export interface AdminChange {
   readonly role: AdminRole;
   readonly passwordHash?: string;
   readonly certificate?: { readonly serial: string; readonly notAfter: Date };
+  readonly now: Date;
+  readonly source: string | null;
+}
+
+// ---- backend consumers (fleetcert service) ----
+
+export const SERVICE_STATUSES = ['active', 'revoked'] as const;
+export type ServiceStatus = (typeof SERVICE_STATUSES)[number];
+
+/** A program that reads device data (Node-RED, Telegraf, a database writer): its grants and its certificates. */
+export interface ServiceRecord {
+  readonly name: string;
+  /** MQTT topic filters it may subscribe to, and publish to; rendered as its ACL lines. */
+  readonly read: readonly string[];
+  readonly write: readonly string[];
+  readonly status: ServiceStatus;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  /** Oldest first. */
+  readonly certificates: readonly ServiceCertificate[];
+}
+
+export interface ServiceCertificate {
+  readonly serial: string;
+  readonly notAfter: Date;
+  readonly issuedAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+/**
+ * What `saveService` records: a newly issued certificate, and either new grants (replacing the old
+ * ones, the service active again) or none: a renewal, recorded only while the service is active.
+ */
+export interface ServiceChange {
+  readonly name: string;
+  readonly grants?: { readonly read: readonly string[]; readonly write: readonly string[] };
+  readonly certificate: { readonly serial: string; readonly notAfter: Date };
   readonly now: Date;
   readonly source: string | null;
 }

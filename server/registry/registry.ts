@@ -34,6 +34,8 @@ import type {
   RevokedEntry,
   TakeoverFlag,
   StoredCrl,
+  ServiceChange,
+  ServiceRecord,
   TokenRecord,
 } from './records.js';
 
@@ -91,7 +93,7 @@ export interface Registry {
    * `provenSerial` is still its active certificate. The serials revoked now.
    */
   revokeSuperseded(deviceId: string, provenSerial: string, now: Date, source: string | null): Promise<string[]>;
-  /** Revoked, unexpired certificates: the entries of the next CRL. */
+  /** Revoked, unexpired certificates, devices' and services': the entries of the next CRL. */
   revokedCertificates(now: Date): Promise<RevokedEntry[]>;
   /** A status message from a known device; false for an unknown id. */
   recordReportedStatus(id: string, state: string, serial: string | null, now: Date): Promise<boolean>;
@@ -135,6 +137,22 @@ export interface Registry {
   /** The admin a client certificate was issued to, while it is unexpired; undefined for any other serial (every device's). */
   adminByCertificate(serial: string, now: Date): Promise<AdminRecord | undefined>;
 
+  // ---- backend consumers (services) ----
+  /**
+   * Records a service's new certificate, audited, in one operation: with grants, creating or updating the service
+   * (active again); without, a renewal that applies only while the service is active (compare-and-swap: a renewal
+   * racing a revoke never reinstates it). Undefined when a renewal found no active service, and nothing is written.
+   */
+  saveService(change: ServiceChange): Promise<ServiceRecord | undefined>;
+  getService(name: string): Promise<ServiceRecord | undefined>;
+  /** Every service, by name. */
+  listServices(): Promise<ServiceRecord[]>;
+  /**
+   * Marks the service revoked (no ACL lines any more) and revokes its unexpired certificates with `reason`, audited.
+   * The serials revoked now; undefined if unknown.
+   */
+  revokeService(name: string, reason: string, now: Date, source: string | null): Promise<string[] | undefined>;
+
   /**
    * Runs `work` as one transaction: its writes commit together or not at all. Keep it short and
    * free of I/O other than the registry: on SQLite it holds the database's write lock (other
@@ -142,11 +160,19 @@ export interface Registry {
    * On PostgreSQL it is READ COMMITTED on one pooled connection: each statement sees what was
    * committed when it started, so what `work` decides must still be written conditionally
    * (the compare-and-swap methods above), never inferred from an earlier read in it.
+   *
+   * `options.lock` names the files `work` rewrites from what it reads: the transaction holds that
+   * lock from its start to its end, across processes and servers, so writers of those files go
+   * one at a time and the last one has read every change committed before it. On SQLite the write
+   * lock taken at BEGIN already excludes every other writer; on PostgreSQL it is an advisory lock.
    */
-  transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Registry) => Promise<T>, options?: { readonly lock?: TransactionLock }): Promise<T>;
 
   close(): Promise<void>;
 }
+
+/** Files written under a registry transaction (see `transaction`): the broker's ACL, the server TLS certificates. */
+export type TransactionLock = 'broker-acl' | 'server-tls';
 
 export interface RenewalOptions {
   /**

@@ -126,4 +126,26 @@ export const MIGRATIONS: readonly string[] = [
     der          BLOB NOT NULL
   ) STRICT;
   `,
+  `
+  -- Backend consumers (fleetcert service issue): a name, the topic filters it may read and write
+  -- (JSON arrays, rendered into the broker's ACL), and its client certificates. Revoked service
+  -- certificates go into the CRL beside devices' (revokedCertificates reads both tables).
+  CREATE TABLE services (
+    name           TEXT PRIMARY KEY,
+    read_filters   TEXT NOT NULL,
+    write_filters  TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE service_certificates (
+    serial             TEXT PRIMARY KEY,
+    service_name       TEXT NOT NULL REFERENCES services(name),
+    not_after          INTEGER NOT NULL,
+    issued_at          INTEGER NOT NULL,
+    revoked_at         INTEGER,
+    revocation_reason  TEXT
+  ) STRICT;
+  CREATE INDEX service_certificates_by_service ON service_certificates (service_name, issued_at);
+  `,
 ];

@@ -40,10 +40,12 @@ import type {
   RevokedEntry,
   TakeoverFlag,
   StoredCrl,
+  ServiceChange,
+  ServiceRecord,
   TokenRecord,
 } from './records.js';
-import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES } from './records.js';
-import type { Registry, RenewalOptions } from './registry.js';
+import { ADMIN_ROLES, APPROVAL_MODES, CERTIFICATE_STATUSES, DEVICE_STATUSES, REENROLL_MODES, SERVICE_STATUSES } from './records.js';
+import type { Registry, RenewalOptions, TransactionLock } from './registry.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
@@ -99,6 +101,22 @@ export interface AuditRow {
   code: string | null;
   source: string | null;
   detail: string | null;
+}
+
+export interface ServiceRow {
+  name: string;
+  read_filters: string;
+  write_filters: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ServiceCertificateRow {
+  serial: string;
+  not_after: number;
+  issued_at: number;
+  revoked_at: number | null;
 }
 
 export interface AdminRow {
@@ -412,9 +430,12 @@ class SqliteStore {
   revokedCertificates(now: Date): RevokedEntry[] {
     const rows = this.db
       .prepare(
-        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > ? ORDER BY revoked_at, serial",
+        `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND not_after > @now
+         UNION ALL
+         SELECT serial, revoked_at, revocation_reason FROM service_certificates WHERE revoked_at IS NOT NULL AND not_after > @now
+         ORDER BY revoked_at, serial`,
       )
-      .all(now.getTime()) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
+      .all({ now: now.getTime() }) as { serial: string; revoked_at: number; revocation_reason: string | null }[];
     return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.revocation_reason }));
   }
 
@@ -634,6 +655,71 @@ class SqliteStore {
     return row && adminFromRow(row);
   }
 
+  // ---- backend consumers (services) ----
+
+  saveService(change: ServiceChange): ServiceRecord | undefined {
+    return this.write(() => {
+      const now = change.now.getTime();
+      if (change.grants) {
+        const grants = { name: change.name, read: JSON.stringify(change.grants.read), write: JSON.stringify(change.grants.write), now };
+        this.db
+          .prepare(
+            `INSERT INTO services (name, read_filters, write_filters, status, created_at, updated_at)
+             VALUES (@name, @read, @write, 'active', @now, @now)
+             ON CONFLICT (name) DO UPDATE SET read_filters = @read, write_filters = @write, status = 'active', updated_at = @now`,
+          )
+          .run(grants);
+      } else if (
+        this.db.prepare("UPDATE services SET updated_at = ? WHERE name = ? AND status = 'active'").run(now, change.name).changes === 0
+      ) {
+        return undefined;
+      }
+      this.db
+        .prepare('INSERT INTO service_certificates (serial, service_name, not_after, issued_at) VALUES (?, ?, ?, ?)')
+        .run(change.certificate.serial, change.name, change.certificate.notAfter.getTime(), now);
+      const detail = { service: change.name, ...(change.grants ?? { renewal: true }) };
+      this.insertAudit({ at: change.now, action: 'service_saved', serial: change.certificate.serial, source: change.source, detail });
+      return this.getService(change.name)!;
+    });
+  }
+
+  getService(name: string): ServiceRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM services WHERE name = ?').get(name) as ServiceRow | undefined;
+    return row && this.serviceFromRow(row);
+  }
+
+  listServices(): ServiceRecord[] {
+    const rows = this.db.prepare('SELECT * FROM services ORDER BY name').all() as ServiceRow[];
+    return rows.map((row) => this.serviceFromRow(row));
+  }
+
+  revokeService(name: string, reason: string, now: Date, source: string | null): string[] | undefined {
+    return this.write(() => {
+      const t = now.getTime();
+      if (this.db.prepare("UPDATE services SET status = 'revoked', updated_at = ? WHERE name = ?").run(t, name).changes === 0)
+        return undefined;
+      const serials = (
+        this.db
+          .prepare(
+            `UPDATE service_certificates SET revoked_at = @t, revocation_reason = @reason
+             WHERE service_name = @name AND revoked_at IS NULL AND not_after > @t RETURNING serial`,
+          )
+          .all({ t, reason, name }) as { serial: string }[]
+      )
+        .map((r) => r.serial)
+        .sort();
+      this.insertAudit({ at: now, action: 'service_revoked', source, detail: { service: name, reason, serials } });
+      return serials;
+    });
+  }
+
+  private serviceFromRow(row: ServiceRow): ServiceRecord {
+    const certificates = this.db
+      .prepare(`SELECT ${SERVICE_CERTIFICATE_COLUMNS} FROM service_certificates WHERE service_name = ? ORDER BY issued_at, serial`)
+      .all(row.name) as ServiceCertificateRow[];
+    return serviceFromRows(row, certificates);
+  }
+
   contestedAttempts(deviceId: string): ContestedAttempt[] {
     const rows = this.db
       .prepare(
@@ -840,7 +926,8 @@ class SqliteRegistry implements Registry {
     return work();
   }
 
-  async transaction<T>(work: (tx: Registry) => Promise<T>): Promise<T> {
+  // `options.lock` needs nothing more here: BEGIN IMMEDIATE takes the database's write lock, which every other writer waits for.
+  async transaction<T>(work: (tx: Registry) => Promise<T>, _options?: { readonly lock?: TransactionLock }): Promise<T> {
     if (this.inside) return work(this);
     const run = async (): Promise<T> => {
       let open = true;
@@ -970,6 +1057,18 @@ class SqliteRegistry implements Registry {
   removeAdmin(name: string, now: Date, source: string | null) {
     return this.write(() => this.store.removeAdmin(name, now, source));
   }
+  saveService(change: ServiceChange) {
+    return this.write(() => this.store.saveService(change));
+  }
+  getService(name: string) {
+    return this.gate(() => this.store.getService(name));
+  }
+  listServices() {
+    return this.gate(() => this.store.listServices());
+  }
+  revokeService(name: string, reason: string, now: Date, source: string | null) {
+    return this.write(() => this.store.revokeService(name, reason, now, source));
+  }
   contestedAttempts(deviceId: string) {
     return this.gate(() => this.store.contestedAttempts(deviceId));
   }
@@ -1045,6 +1144,18 @@ function corrupt(table: string, id: string, column: string, problem: string): Fl
 export function oneOf<T extends string>(table: string, id: string, column: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw corrupt(table, id, column, `is ${JSON.stringify(value.slice(0, 40))}, not one of ${allowed.join(', ')}`);
+}
+
+function stringArray(table: string, id: string, column: string, text: string): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw corrupt(table, id, column, 'is not JSON');
+  }
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw corrupt(table, id, column, 'is not a JSON array of strings');
+  return value;
 }
 
 function jsonObject(table: string, id: string, column: string, text: string): Record<string, unknown> {
@@ -1154,6 +1265,26 @@ export function auditFromRow(row: AuditRow): AuditEntry {
     code: row.code,
     source: row.source,
     detail: row.detail === null ? null : jsonObject('audit', String(row.seq), 'detail', row.detail),
+  };
+}
+
+export const SERVICE_CERTIFICATE_COLUMNS = 'serial, not_after, issued_at, revoked_at';
+
+/** A service from its row and its certificate rows (oldest first). */
+export function serviceFromRows(row: ServiceRow, certificates: readonly ServiceCertificateRow[]): ServiceRecord {
+  return {
+    name: row.name,
+    read: stringArray('services', row.name, 'read_filters', row.read_filters),
+    write: stringArray('services', row.name, 'write_filters', row.write_filters),
+    status: oneOf('services', row.name, 'status', row.status, SERVICE_STATUSES),
+    createdAt: date(row.created_at),
+    updatedAt: date(row.updated_at),
+    certificates: certificates.map((c) => ({
+      serial: c.serial,
+      notAfter: date(c.not_after),
+      issuedAt: date(c.issued_at),
+      revokedAt: maybeDate(c.revoked_at),
+    })),
   };
 }
 

@@ -14,6 +14,19 @@ export const FLEET_TOKEN_PATTERN = /^fct_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
  */
 export const BOOTSTRAP_FILE_LOCATIONS = ['/boot/firmware/fleetcert.json', '/boot/fleetcert.json', '/etc/fleetcert/bootstrap.json'];
 
+/**
+ * How the agent verifies the broker's TLS certificate (enrollment always uses the pinned fleet CA):
+ * `fleet-ca` (default: the broker's certificate comes from fleetcert), `system` (a broker with a
+ * public certificate, e.g. Let's Encrypt on EMQX Cloud: the runtime's default trust store), or
+ * `{ caFile }`: the CA certificates in that file on the device.
+ */
+export const brokerTrustSchema = z.union([
+  z.literal('fleet-ca'),
+  z.literal('system'),
+  z.object({ caFile: z.string().startsWith('/', 'must be an absolute path').max(4096) }).strict(),
+]);
+export type BrokerTrust = z.infer<typeof brokerTrustSchema>;
+
 export const bootstrapFileSchema = z
   .object({
     version: z.literal(1),
@@ -28,6 +41,8 @@ export const bootstrapFileSchema = z
       .optional(),
     /** Skips discovery when set. */
     enrollUrl: z.url({ protocol: /^https$/ }).optional(),
+    /** How the broker is verified; absent: `fleet-ca`. */
+    brokerTrust: brokerTrustSchema.optional(),
   })
   .strict();
 export type BootstrapFile = z.infer<typeof bootstrapFileSchema>;

@@ -62,6 +62,13 @@ const BAD_INPUT: Record<string, { args: string[]; code: ErrorCode }> = {
   'fleetcert admin remove': { args: ['alice', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert db migrate': { args: ['--database', 'mysql://db.example/fleetcert'], code: 'usage' },
   'fleetcert db copy': { args: ['--from', '<file>', '--to', 'postgres://fleetcert@127.0.0.1:1/fleetcert'], code: 'config_invalid' },
+  'fleetcert service issue': {
+    args: ['nodered', '--read', 'devices/#/x', '--p12-out', '<empty>/n.p12', '--data-dir', '<empty>'],
+    code: 'usage',
+  },
+  'fleetcert service renew': { args: ['nodered', '--out-dir', '<empty>/n', '--lifetime', 'soon', '--data-dir', '<empty>'], code: 'usage' },
+  'fleetcert service list': { args: ['--data-dir', '<empty>'], code: 'ca_missing' },
+  'fleetcert service revoke': { args: ['nodered', '--data-dir', '<empty>'], code: 'ca_missing' },
   'fleetcert crl sync': { args: ['--url', 'ftp://db.example/crl', '--out', '<empty>/crl.pem', '--ca', '<file>'], code: 'usage' },
   'fleetcert-agent run': { args: ['--state-dir', '<empty>', '--bootstrap', '<file>'], code: 'bootstrap_invalid' },
   'fleetcert-agent enroll': {

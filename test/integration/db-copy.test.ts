@@ -1,6 +1,7 @@
 /**
  * Moving an install (issue 16 item 3): a SQLite registry with tokens, devices, certificates, a
- * revocation, console administrators and their certificates, and the audit trail, copied by `fleetcert db copy` into an empty PostgreSQL database;
+ * revocation, console administrators and their certificates, services and their certificates (one
+ * revoked), and the audit trail, copied by `fleetcert db copy` into an empty PostgreSQL database;
  * every row arrives as it was, a second copy is refused, and `serve` on the copy renews the
  * devices the SQLite server enrolled.
  */
@@ -31,7 +32,7 @@ it.after(async () => {
   await rm(ctx.dir, { recursive: true, force: true });
 });
 
-const TABLES = ['tokens', 'devices', 'certificates', 'audit', 'admins', 'admin_certificates'];
+const TABLES = ['tokens', 'devices', 'certificates', 'audit', 'admins', 'admin_certificates', 'services', 'service_certificates'];
 
 function sqliteRows(file: string, table: string): unknown[][] {
   const db = new Database(file, { readonly: true });
@@ -67,6 +68,16 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   const aliceSerial = (JSON.parse(issued.stdout) as { serial: string }).serial;
   const passwd = await fleetcert(['admin', 'passwd', 'bob', '--data-dir', server.dataDir], { input: 'a long enough password\n' });
   assert.is(passwd.code, 0, passwd.stderr);
+  // Backend consumers: one active, one revoked (its certificate belongs in the CRL the copy publishes).
+  const serviceSerials: Record<string, string> = {};
+  for (const name of ['nodered', 'telegraf']) {
+    const p12 = ['--p12-out', join(ctx.dir, `${name}.p12`)];
+    const service = await fleetcert(['service', 'issue', name, '--read', 'devices/+/status', ...p12, ...dataDirArgs, '--json']);
+    assert.is(service.code, 0, service.stderr);
+    serviceSerials[name] = (JSON.parse(service.stdout) as { serial: string }).serial;
+  }
+  const revokedService = await fleetcert(['service', 'revoke', 'telegraf', ...dataDirArgs, '--json']);
+  assert.is(revokedService.code, 0, revokedService.stderr);
 
   const file = join(server.dataDir, 'registry.sqlite3');
   const url = await ctx.cluster.createDatabase();
@@ -100,6 +111,13 @@ it('copies every row, verified; refuses a non-empty target; serve on the copy re
   try {
     assert.equal((await registry.adminByCertificate(aliceSerial, new Date()))?.role, 'operator', "alice's certificate logs in on the copy");
     assert.is((await registry.getAdmin('bob'))?.role, 'viewer');
+    const nodered = await registry.getService('nodered');
+    assert.equal(
+      [nodered?.status, nodered?.read, nodered?.certificates.map((c) => c.serial)],
+      ['active', ['devices/+/status'], [serviceSerials.nodered]],
+    );
+    const revoked = (await registry.revokedCertificates(new Date())).map((r) => r.serial);
+    assert.ok(revoked.includes(serviceSerials.telegraf!), "the revoked service's certificate is in the copy's CRL entries");
   } finally {
     await registry.close();
   }

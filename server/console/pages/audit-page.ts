@@ -21,6 +21,8 @@ const ACTIONS: readonly AuditAction[] = [
   'admin_removed',
   'console_login',
   'console_refused',
+  'service_saved',
+  'service_revoked',
 ];
 const AUDIT_PAGE = 100;
 

@@ -71,4 +71,16 @@ test('plans refuse a root under an issuer, a leaf without one, names outside tls
   assert.equal(plan.subject, { commonName: 'x' });
 });
 
+test('service-client: the client extensions, and the only profile that signs a service: subject', async () => {
+  const ctx = { keyFamily: 'ec' as const, issuerNotAfter: new Date(second + 86_400_000), randomBytes: zeros };
+  const base = { now, lifetimeSeconds: 60 };
+  const service = { commonName: 'service:telegraf', organization: 'fleetcert services' };
+  const plan = planCertificate({ ...base, profile: 'service-client', subject: service }, ctx);
+  assert.equal(plan.extensions, profileExtensions({ ...base, profile: 'device-client', subject: { commonName: 'x' } }, 'ec'));
+  assert.equal(plan.extensions.extendedKeyUsage, ['clientAuth']);
+  await expectCode(() => planCertificate({ ...base, profile: 'service-client', subject: { commonName: 'telegraf' } }, ctx), 'internal');
+  await expectCode(() => planCertificate({ ...base, profile: 'device-client', subject: service }, ctx), 'internal');
+  await expectCode(() => planCertificate({ ...base, profile: 'tls-server', subject: service, dnsNames: ['a'] }, ctx), 'internal');
+});
+
 test.run();

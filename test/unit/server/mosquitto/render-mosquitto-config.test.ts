@@ -40,6 +40,15 @@ test('acl and admin.acl match their golden files', async () => {
   await golden('admin.acl', renderAdminAcl());
 });
 
+test('acl with services matches its golden file: one user block each, read and write lines as granted', async () => {
+  const acl = renderAcl([
+    { commonName: 'service:nodered', read: ['devices/+/status', 'devices/+/temp'], write: ['devices/+/cmd/#'] },
+    { commonName: 'service:telegraf', read: ['devices/#'], write: [] },
+  ]);
+  await golden('acl-with-services', acl);
+  assert.ok(acl.startsWith(renderAcl()), "the devices' and the server's rules come first, unchanged");
+});
+
 test('the $7$ line is byte-identical to what mosquitto_passwd writes for the same salt', async () => {
   await withTempDir(async (dir) => {
     const file = join(dir, 'passwd');

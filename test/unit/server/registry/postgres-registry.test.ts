@@ -122,6 +122,45 @@ it('the audit log is append-only, even to someone with SQL access', async () => 
   await client.end();
 });
 
+it("file writers on two servers go one at a time: a transaction's lock (broker-acl) is held to its end, across pools", async () => {
+  const connection = await connect(await (await cluster()).createDatabase());
+  const servers = [await openPostgresRegistry(connection, { migrate: true }), await openPostgresRegistry(connection)];
+  try {
+    const seen: string[] = [];
+    // Each reads the services and "writes the ACL" later: without the lock the second reads before the first has written.
+    const writer = (name: string, registry: (typeof servers)[number], holdMs: number) =>
+      registry.transaction(
+        async (tx) => {
+          seen.push(`${name} reads ${(await tx.listServices()).length}`);
+          await new Promise((r) => setTimeout(r, holdMs));
+          seen.push(`${name} writes`);
+        },
+        { lock: 'broker-acl' },
+      );
+    const first = writer('a', servers[0]!, 300);
+    await new Promise((r) => setTimeout(r, 50));
+    const later = new Date('2027-01-01T00:00:00Z');
+    await servers[1]!.saveService({
+      name: 'n',
+      grants: { read: ['x/#'], write: [] },
+      certificate: { serial: '5e', notAfter: later },
+      now: later,
+      source: null,
+    });
+    await Promise.all([first, writer('b', servers[1]!, 0)]);
+    assert.equal(seen, ['a reads 0', 'a writes', 'b reads 1', 'b writes']);
+    // Another lock (server-tls) is not held up by it.
+    const blocked = writer('c', servers[0]!, 300);
+    await new Promise((r) => setTimeout(r, 50));
+    const asked = Date.now();
+    await servers[1]!.transaction(async () => undefined, { lock: 'server-tls' });
+    assert.ok(Date.now() - asked < 200, 'server-tls waited for broker-acl');
+    await blocked;
+  } finally {
+    await Promise.all(servers.map((r) => r.close()));
+  }
+});
+
 it('a wrong password is a config error naming the database, never the password', async () => {
   const url = await (await cluster()).createDatabase();
   const connection = await postgresConnection(url, undefined, { PGPASSFILE: '/nonexistent' });

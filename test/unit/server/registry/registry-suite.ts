@@ -530,5 +530,68 @@ export function registrySuite(backend: string, open: OpenRegistry): void {
       assert.is((await registry.listAudit({ action: 'admin_removed' })).length, 1);
     }));
 
+  it('services: grants replaced on save, certificates kept; revoke marks the service and puts its unexpired certificates in the CRL', () =>
+    withRegistry(async (registry) => {
+      await registry.createToken(token('t1', null), null);
+      await issue(registry, 'dev-a', '0a', 't1');
+      await registry.revokeDevice('dev-a', 'unspecified', now, 'test');
+      const later = new Date(now.getTime() + 60_000);
+      const save = async (serial: string, notAfter: Date, read: readonly string[], write: readonly string[] = []) =>
+        (await registry.saveService({
+          name: 'telegraf',
+          grants: { read, write },
+          certificate: { serial, notAfter },
+          now,
+          source: 'cli:root',
+        }))!;
+      const renew = (serial: string) =>
+        registry.saveService({ name: 'telegraf', certificate: { serial, notAfter: later }, now, source: 'cli:root' });
+      assert.is(await renew('5eff'), undefined, 'no renewal of an unknown service');
+      const first = await save('5e01', later, ['devices/+/status']);
+      assert.equal([first.status, first.read, first.write], ['active', ['devices/+/status'], []]);
+      const expired = new Date(now.getTime() - 1000);
+      const renewed = await save('5e02', later, ['devices/+/status', 'devices/+/temp'], ['devices/+/cmd/#']);
+      await save('5e00', expired, renewed.read, renewed.write);
+      const got = (await registry.getService('telegraf'))!;
+      assert.equal(got.read, ['devices/+/status', 'devices/+/temp'], 'the grants of the last save');
+      assert.equal(got.write, ['devices/+/cmd/#']);
+      assert.equal(got.certificates.map((c) => c.serial).sort(), ['5e00', '5e01', '5e02']);
+      assert.equal(
+        (await registry.listServices()).map((s) => s.name),
+        ['telegraf'],
+      );
+      assert.is(await registry.getService('nodered'), undefined);
+      await save('5e01', later, []).then(
+        () => assert.unreachable('a serial is unique'),
+        () => undefined,
+      );
+      assert.equal((await registry.getService('telegraf'))!.read, got.read, 'a reused serial writes nothing');
+
+      assert.equal(await registry.revokeService('telegraf', 'cessationOfOperation', now, 'cli:root'), ['5e01', '5e02']);
+      const revoked = (await registry.getService('telegraf'))!;
+      assert.is(revoked.status, 'revoked');
+      assert.ok(revoked.certificates.filter((c) => c.serial !== '5e00').every((c) => c.revokedAt?.getTime() === now.getTime()));
+      assert.equal(
+        (await registry.revokedCertificates(now)).map((r) => [r.serial, r.reason]).sort(),
+        [
+          ['0a', 'unspecified'],
+          ['5e01', 'cessationOfOperation'],
+          ['5e02', 'cessationOfOperation'],
+        ],
+        "the CRL carries devices' and services' revocations",
+      );
+      assert.equal(await registry.revokeService('telegraf', 'unspecified', now, 'cli:root'), [], 'nothing left to revoke');
+      assert.is(await renew('5e04'), undefined, 'a renewal racing the revoke does not reinstate it');
+      assert.is((await registry.getService('telegraf'))!.status, 'revoked');
+      assert.is(await registry.revokeService('nobody', 'unspecified', now, null), undefined);
+      assert.is((await save('5e03', later, ['devices/+/status'])).status, 'active', 'issuing again reinstates it');
+      const again = (await renew('5e05'))!;
+      assert.equal([again.read, again.certificates.at(-1)?.serial], [['devices/+/status'], '5e05'], 'a renewal keeps the grants');
+      assert.equal(
+        (await registry.listAudit({ limit: 1000 })).filter((a) => a.action.startsWith('service_')).map((a) => a.action),
+        ['service_saved', 'service_saved', 'service_saved', 'service_revoked', 'service_revoked', 'service_saved', 'service_saved'],
+      );
+    }));
+
   it.run();
 }

@@ -1,0 +1,29 @@
+/**
+ * Rewrites the device listener's ACL from the registry: the fixed device and server rules, plus
+ * one block per active service. Written inside a registry transaction holding the broker-acl lock
+ * (SQLite's write lock, PostgreSQL's advisory lock) so that two commands granting or revoking at
+ * once cannot leave the file with the older view: whoever writes last has read the registry after
+ * every earlier change.
+ */
+import type { BrokerSettings } from '../config/broker-settings.js';
+import type { Registry } from '../registry/registry.js';
+import { serviceCommonName } from '../services/service-identity.js';
+import { brokerFiles, brokerOwnership, writeBrokerFile } from './broker-files.js';
+import { renderAcl, type ServiceAcl } from './render-mosquitto-config.js';
+
+/** The ACL blocks of the registry's active services. */
+export async function activeServiceAcls(registry: Registry): Promise<ServiceAcl[]> {
+  return (await registry.listServices())
+    .filter((s) => s.status === 'active')
+    .map((s) => ({ commonName: serviceCommonName(s.name), read: s.read, write: s.write }));
+}
+
+export async function writeBrokerAcl(registry: Registry, settings: Pick<BrokerSettings, 'outDir' | 'group'>): Promise<void> {
+  const owner = await brokerOwnership(settings.group ?? undefined);
+  await registry.transaction(
+    async (tx) => {
+      await writeBrokerFile(brokerFiles(settings.outDir).aclFile, renderAcl(await activeServiceAcls(tx)), owner);
+    },
+    { lock: 'broker-acl' },
+  );
+}

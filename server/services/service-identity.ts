@@ -1,0 +1,30 @@
+/**
+ * Backend consumers (Node-RED, Telegraf, a database writer) and how their certificates are told
+ * apart from a device's. A service certificate is issued by the issuing CA like any client
+ * certificate, so Mosquitto chains it, but:
+ * - its CN is `service:<name>` and only the `service-client` profile signs such a subject: the
+ *   colon is outside the device-id alphabet, so no device (CN = device id) can ever carry it;
+ * - with use_identity_as_username the CN is its MQTT username, so the ACL's `user service:<name>`
+ *   block (its grants) applies to it and to nothing else;
+ * - its subject carries O = SERVICE_ORGANIZATION, which the device profile never writes.
+ */
+import { FleetcertError } from '../../shared/errors.js';
+import { SERVICE_CN_PREFIX } from '../authority/certificate-profiles.js';
+
+export const SERVICE_ORGANIZATION = 'fleetcert services';
+const SERVICE_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
+
+export function parseServiceName(name: string): string {
+  if (!SERVICE_NAME.test(name)) {
+    throw new FleetcertError(
+      'usage',
+      `service name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
+    );
+  }
+  return name;
+}
+
+/** The certificate CN, MQTT username and client id of a service. */
+export function serviceCommonName(name: string): string {
+  return `${SERVICE_CN_PREFIX}${parseServiceName(name)}`;
+}
