@@ -66,11 +66,12 @@ function wakeups(pid) {
 
 /**
  * Starts a process, waits for `ready` (a predicate on its stderr, or none), lets start-up settle
- * (5 s: its one-shot timers, V8's post-start garbage collections), then reads CPU ticks and
+ * (30 s: its one-shot timers, and V8's rounds of garbage collection after start-up, which
+ * wake any Node process that allocated a lot, a bare MQTT.js client as much as the agent, for ~20 s), then reads CPU ticks and
  * main-thread wake-ups over IDLE_SECONDS, and its RSS at the end.
  */
-async function idleRss(program, args, ready) {
-  const child = spawn(program[0], [...program.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function idleRss(program, args, ready, env = {}) {
+  const child = spawn(program[0], [...program.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let logs = '';
   child.stderr.on('data', (c) => (logs += c));
   const started = Date.now();
@@ -82,7 +83,7 @@ async function idleRss(program, args, ready) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const readyMs = Date.now() - started;
-    await new Promise((r) => setTimeout(r, 5000));
+    await new Promise((r) => setTimeout(r, 30_000));
     const [ticks, wakes] = [cpuTicks(child.pid), wakeups(child.pid)];
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     return { rss: rssMiB(child.pid), readyMs, idleCpuMs: ((cpuTicks(child.pid) - ticks) * 1000) / HZ, idleWakeups: wakeups(child.pid) - wakes };
@@ -93,6 +94,18 @@ async function idleRss(program, args, ready) {
 }
 
 const connected = (logs) => logs.split('\n').some((l) => l.includes('"event":"mqtt_connected"'));
+
+/** A bare MQTT.js client over mutual TLS with an enrolled agent's live files (another client id: it must not kick the agent). */
+function mqttClientScript(live) {
+  const file = (name) => JSON.stringify(join(live, name));
+  return [
+    `const mqtt = require(${JSON.stringify(join(ROOT, 'node_modules', 'mqtt'))}); const fs = require('fs');`,
+    `const c = mqtt.connect('mqtts://127.0.0.1:' + process.env.BROKER_PORT, { protocolVersion: 5, clientId: process.env.CLIENT_ID,`,
+    `  ca: fs.readFileSync(${file('ca.pem')}), cert: fs.readFileSync(${file('cert.pem')}), key: fs.readFileSync(${file('key.pem')}),`,
+    `  servername: 'localhost', writeCache: false });`,
+    `c.on('connect', () => console.error('CONNECTED')); c.on('error', (e) => console.error(e.message));`,
+  ].join('\n');
+}
 
 /** Wall time from spawn to the first mTLS connection of `run` on an enrolled state directory, in ms. */
 async function runUntilConnected(program, args) {
@@ -169,6 +182,13 @@ try {
     const run = await idleRss([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args], connected);
     // Bare node kept alive by a timer that never fires while measured: a baseline that sleeps too.
     const bare = await idleRss([...rt.program], ['-e', 'setInterval(() => {}, 1 << 30)'], undefined);
+    // The floor of any Node agent for this job: MQTT.js alone, one mTLS connection with the agent's live files.
+    const mqttOnly = await idleRss(
+      [...rt.program],
+      ['-e', mqttClientScript(join(dir, `state-${i}`, 'live'))],
+      (logs) => logs.includes('CONNECTED'),
+      { BROKER_PORT: String(fleet.brokerPort), CLIENT_ID: 'footprint-floor' },
+    );
     say(`${rt.name}: ${rt.runs} cold starts of run on the enrolled state until connected`);
     const restarts = [];
     for (let n = 0; n < rt.runs; n += 1) restarts.push(await runUntilConnected([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args]));
@@ -185,6 +205,7 @@ try {
       nodeStartMs: median(nodeOnly),
       statusStartMs: median(status),
       nodeIdleRssMiB: bare.rss,
+      mqttClientIdleRssMiB: mqttOnly.rss,
       runIdleRssMiB: run.rss,
       runConnectedAfterMs: run.readyMs,
       restartConnectedMs: median(restarts),
@@ -220,12 +241,13 @@ if (process.argv.includes('--json')) {
     `${facts.command} — ${facts.date}, ${facts.cpu}, ${facts.memoryGiB} GiB, Linux ${facts.kernel}, ${facts.qemu}; agent: ${facts.agent}`,
     '',
     '| runtime | `node -e 0` start | `status` start | `run` start to mTLS connected (enrolled) | bare node idle RSS | ' +
-      '`run` idle RSS (connected) | RSS ratio | idle CPU, bare / `run` | main-thread wake-ups, bare / `run` | first `run` (enroll) connected after |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+      'bare MQTT.js mTLS client idle RSS | `run` idle RSS (connected) | RSS ratio to bare node / to MQTT.js | idle CPU, bare / `run` | main-thread wake-ups, bare / `run` | first `run` (enroll) connected after |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
         `| ${r.runtime} | ${Math.round(r.nodeStartMs)} ms | ${Math.round(r.statusStartMs)} ms | ${Math.round(r.restartConnectedMs)} ms | ` +
-        `${f1(r.nodeIdleRssMiB)} MiB | ${f1(r.runIdleRssMiB)} MiB | ${(r.runIdleRssMiB / r.nodeIdleRssMiB).toFixed(2)} | ` +
+        `${f1(r.nodeIdleRssMiB)} MiB | ${f1(r.mqttClientIdleRssMiB)} MiB | ${f1(r.runIdleRssMiB)} MiB | ` +
+        `${(r.runIdleRssMiB / r.nodeIdleRssMiB).toFixed(2)} / ${(r.runIdleRssMiB / r.mqttClientIdleRssMiB).toFixed(2)} | ` +
         `${Math.round(r.nodeIdleCpuMs)} / ${Math.round(r.runIdleCpuMs)} ms in ${r.idleSeconds} s | ` +
         `${r.nodeIdleWakeups} / ${r.runIdleWakeups} in ${r.idleSeconds} s | ${(r.runConnectedAfterMs / 1000).toFixed(1)} s |`,
     ),
