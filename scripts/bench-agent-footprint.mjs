@@ -86,7 +86,12 @@ async function idleRss(program, args, ready, env = {}) {
     await new Promise((r) => setTimeout(r, 30_000));
     const [ticks, wakes] = [cpuTicks(child.pid), wakeups(child.pid)];
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-    return { rss: rssMiB(child.pid), readyMs, idleCpuMs: ((cpuTicks(child.pid) - ticks) * 1000) / HZ, idleWakeups: wakeups(child.pid) - wakes };
+    return {
+      rss: rssMiB(child.pid),
+      readyMs,
+      idleCpuMs: ((cpuTicks(child.pid) - ticks) * 1000) / HZ,
+      idleWakeups: wakeups(child.pid) - wakes,
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
@@ -191,7 +196,8 @@ try {
     );
     say(`${rt.name}: ${rt.runs} cold starts of run on the enrolled state until connected`);
     const restarts = [];
-    for (let n = 0; n < rt.runs; n += 1) restarts.push(await runUntilConnected([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args]));
+    for (let n = 0; n < rt.runs; n += 1)
+      restarts.push(await runUntilConnected([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args]));
     say(`${rt.name}: ${rt.runs} cold starts of status and of node -e 0`);
     const status = [];
     const nodeOnly = [];
@@ -229,9 +235,11 @@ const facts = {
   kernel: release(),
   qemu,
   agent: AGENT === BUNDLE ? `bundle ${(statSync(BUNDLE).size / 2 ** 20).toFixed(2)} MiB` : 'dist/agent/main.js (no bundle built yet)',
-  command: `${AGENT_NODE_ARGS.length ? `FLEETCERT_AGENT_NODE_ARGS="${AGENT_NODE_ARGS.join(' ')}" ` : ''}node scripts/bench-agent-footprint.mjs ${process.argv
-    .slice(2)
-    .join(' ')}`.trim(),
+  command: [
+    ...(AGENT_NODE_ARGS.length ? [`FLEETCERT_AGENT_NODE_ARGS="${AGENT_NODE_ARGS.join(' ')}"`] : []),
+    'node scripts/bench-agent-footprint.mjs',
+    ...process.argv.slice(2),
+  ].join(' '),
 };
 if (process.argv.includes('--json')) {
   process.stdout.write(JSON.stringify({ facts, results }, null, 2) + '\n');
@@ -241,7 +249,8 @@ if (process.argv.includes('--json')) {
     `${facts.command} — ${facts.date}, ${facts.cpu}, ${facts.memoryGiB} GiB, Linux ${facts.kernel}, ${facts.qemu}; agent: ${facts.agent}`,
     '',
     '| runtime | `node -e 0` start | `status` start | `run` start to mTLS connected (enrolled) | bare node idle RSS | ' +
-      'bare MQTT.js mTLS client idle RSS | `run` idle RSS (connected) | RSS ratio to bare node / to MQTT.js | idle CPU, bare / `run` | main-thread wake-ups, bare / `run` | first `run` (enroll) connected after |',
+      'bare MQTT.js mTLS client idle RSS | `run` idle RSS (connected) | RSS ratio to bare node / to MQTT.js | ' +
+      'idle CPU, bare / `run` | main-thread wake-ups, bare / `run` | first `run` (enroll) connected after |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>

@@ -79,7 +79,9 @@ function raiseFileLimit(needed) {
   const root = process.getuid?.() === 0;
   const target = root ? Math.max(needed, num(hard) === Infinity ? needed : num(hard)) : Math.min(needed, num(hard));
   if (target < needed) {
-    process.stderr.write(`[fleet-sim] ulimit -n is ${soft} (hard ${hard}); ${needed} needed: raise the hard limit or use fewer --devices\n`);
+    process.stderr.write(
+      `[fleet-sim] ulimit -n is ${soft} (hard ${hard}); ${needed} needed: raise the hard limit or use fewer --devices\n`,
+    );
     process.exit(2);
   }
   process.stderr.write(`[fleet-sim] raising ulimit -n from ${soft} to ${target}\n`);
@@ -92,7 +94,8 @@ function raiseFileLimit(needed) {
 }
 
 const HZ = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-const procStatus = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+const procStatus = (pid, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 const cpuSeconds = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / HZ;
@@ -300,7 +303,9 @@ try {
     const lifetimeMs = durationMs(LIFETIME);
     say(`running the agent's renewal timing for ${enrollMs.length} devices; renewals come in about ${Math.round(lifetimeMs / 2 / 1000)} s`);
     const stormed = await Promise.all(
-      workers.map((w) => w.ask({ type: 'storm', cronExpression: '*/15 * * * *', deadlineMs: lifetimeMs + 60_000, hintConcurrency: 16 }, 'stormed')),
+      workers.map((w) =>
+        w.ask({ type: 'storm', cronExpression: '*/15 * * * *', deadlineMs: lifetimeMs + 60_000, hintConcurrency: 16 }, 'stormed'),
+      ),
     );
     const renewals = stormed.flatMap((s) => s.renewals);
     const failures = stormed.flatMap((s) => s.failures);
@@ -309,7 +314,16 @@ try {
       lifetime: LIFETIME,
       renewed: new Set(renewals.map((r) => r.id)).size,
       failures,
-      renewalMs: { p50: pct(renewals.map((r) => r.ms), 50), p99: pct(renewals.map((r) => r.ms), 99) },
+      renewalMs: {
+        p50: pct(
+          renewals.map((r) => r.ms),
+          50,
+        ),
+        p99: pct(
+          renewals.map((r) => r.ms),
+          99,
+        ),
+      },
       ...perSecond,
     };
     results.rssMiB = { server: procStatus(fleet.server.pid, 'VmRSS'), broker: procStatus(fleet.broker.pid, 'VmRSS') };
@@ -323,7 +337,10 @@ try {
   }
 } finally {
   await Promise.all(
-    workers.map((w) => new Promise((resolve) => (w.child.exitCode !== null ? resolve() : (w.child.once('exit', resolve), w.child.send({ type: 'stop' }))))),
+    workers.map(
+      (w) =>
+        new Promise((resolve) => (w.child.exitCode !== null ? resolve() : (w.child.once('exit', resolve), w.child.send({ type: 'stop' })))),
+    ),
   );
   await fleet.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -351,10 +368,12 @@ if (JSON_OUT) {
 } else {
   const f = (x, d = 1) => (x === undefined ? '-' : Number(x).toFixed(d));
   const lines = [
-    `fleetcert fleet-sim: ${DEVICES} devices${STORM ? `, renewal storm (${LIFETIME} certificates)` : ''}, ${WORKERS} workers x ${CONCURRENCY}; ${machine}`,
+    `fleetcert fleet-sim: ${DEVICES} devices${STORM ? `, renewal storm (${LIFETIME} certificates)` : ''}, ` +
+      `${WORKERS} workers x ${CONCURRENCY}; ${machine}`,
     `keys and CSRs made beforehand in ${f(results.keysSeconds)} s (not timed)`,
-    `${STORM ? 'enrolled' : 'enrolled and connected'} in ${f(results.seconds)} s (load average ${f(results.loadAverageAtStart)} at the start): ` +
-      `${results.enrolled} enrolled, ${results.connected} connected, ${results.errors.length} errors, ${results.serverBusyAnswers} server_busy answers`,
+    `${STORM ? 'enrolled' : 'enrolled and connected'} in ${f(results.seconds)} s ` +
+      `(load average ${f(results.loadAverageAtStart)} at the start): ${results.enrolled} enrolled, ${results.connected} connected, ` +
+      `${results.errors.length} errors, ${results.serverBusyAnswers} server_busy answers`,
     `enroll p50 ${f(results.enrollMs.p50)} ms, p99 ${f(results.enrollMs.p99)} ms` +
       (STORM ? '' : `; connect+publish p50 ${f(results.connectMs.p50)} ms, p99 ${f(results.connectMs.p99)} ms`),
     `CPU during that phase: server ${f(results.serverCpuSeconds)} s, broker ${f(results.brokerCpuSeconds)} s, ` +
@@ -375,7 +394,8 @@ if (JSON_OUT) {
     lines.push(
       `certificates issued over ${f(results.issuedOverSeconds)} s; ${s.renewed} renewed, ${s.failures.length} failed; ` +
         `renewal p50 ${f(s.renewalMs.p50)} ms, p99 ${f(s.renewalMs.p99)} ms`,
-      `renewals per second over ${s.spanSeconds} s: peak ${s.peak}, mean ${f(s.mean)} (peak/mean ${f(s.peak / s.mean, 2)}; target <= 2${s.peakJudged ? '' : ', not judged below 1,000 devices'})`,
+      `renewals per second over ${s.spanSeconds} s: peak ${s.peak}, mean ${f(s.mean)} ` +
+        `(peak/mean ${f(s.peak / s.mean, 2)}; target <= 2${s.peakJudged ? '' : ', not judged below 1,000 devices'})`,
       ...histogramLines(s.seconds),
     );
   }

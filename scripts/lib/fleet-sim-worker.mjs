@@ -184,13 +184,17 @@ function storm({ cronExpression, deadlineMs, hintConcurrency }) {
   const schedulers = [];
   let hintsInFlight = 0;
   const waiting = [];
-  const hintSlot = async () => {
-    while (hintsInFlight >= hintConcurrency) await new Promise((r) => waiting.push(r));
+  // At most hintConcurrency renewal-info requests at once: 10,000 schedulers start together here, devices do not.
+  const hintSlot = () => {
+    if (hintsInFlight >= hintConcurrency) return new Promise((r) => waiting.push(r));
     hintsInFlight += 1;
+    return Promise.resolve();
   };
+  // A finished request hands its slot to the next in line.
   const releaseHint = () => {
-    hintsInFlight -= 1;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next) next();
+    else hintsInFlight -= 1;
   };
   return new Promise((resolve) => {
     const finish = () => {
@@ -211,7 +215,12 @@ function storm({ cronExpression, deadlineMs, hintConcurrency }) {
             if (res.status !== 200) return undefined;
             const info = renewalInfoSchema.parse(JSON.parse(res.body));
             const retryAfter = Number(res.headers['retry-after']);
-            return { serial: info.serial, window: renewalInfoWindow(info), reason: info.reason, retryAfterSeconds: retryAfter || undefined };
+            return {
+              serial: info.serial,
+              window: renewalInfoWindow(info),
+              reason: info.reason,
+              retryAfterSeconds: retryAfter || undefined,
+            };
           } finally {
             releaseHint();
           }
@@ -244,7 +253,7 @@ function storm({ cronExpression, deadlineMs, hintConcurrency }) {
   });
 }
 
-process.on('message', async (message) => {
+async function handle(message) {
   try {
     if (message.type === 'init') {
       cfg = message;
@@ -277,5 +286,7 @@ process.on('message', async (message) => {
   } catch (err) {
     send({ type: 'error', error: err.stack ?? String(err) });
   }
-});
+}
+
+process.on('message', (message) => void handle(message));
 send({ type: 'loaded' });

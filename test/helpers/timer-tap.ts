@@ -26,7 +26,11 @@ if (file) {
     const wrapped = (callback: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
       const delayMs = Math.max(1, Number(ms) || 0);
       if (typeof callback !== 'function' || delayMs >= MINUTE_MS) return original(callback, ms, ...rest);
-      const origin = (new Error().stack ?? '').split('\n').slice(2, 5).map((l) => l.trim()).join(' < ');
+      const origin = (new Error().stack ?? '')
+        .split('\n')
+        .slice(2, 5)
+        .map((l) => l.trim())
+        .join(' < ');
       return original(
         (...args: unknown[]) => {
           appendFileSync(file, `${JSON.stringify({ at: Date.now(), kind, delayMs, origin } satisfies TimerFiring)}\n`);

@@ -187,7 +187,13 @@ test('nextCheckAt: the earliest moment still ahead, never later than the safety-
   assert.equal(nextCheckAt({ now, tick, plannedAt: d('2026-06-20T10:40:48Z') }), d('2026-06-20T10:40:48Z'));
   assert.equal(nextCheckAt({ now, tick, plannedAt: d('2026-06-20T10:00:00Z') }), tick, 'a past plan (renewal failed) is no reason to wake');
   assert.equal(
-    nextCheckAt({ now, tick, plannedAt: d('2026-06-21T00:00:00Z'), nextAttemptAt: d('2026-06-20T10:31:00Z'), hintFreshUntil: d('2026-06-20T10:35:00Z') }),
+    nextCheckAt({
+      now,
+      tick,
+      plannedAt: d('2026-06-21T00:00:00Z'),
+      nextAttemptAt: d('2026-06-20T10:31:00Z'),
+      hintFreshUntil: d('2026-06-20T10:35:00Z'),
+    }),
     d('2026-06-20T10:31:00Z'),
   );
 });
@@ -208,7 +214,10 @@ test('renews at its planned moment, not at the next shared 15-minute tick (a coh
   assert.equal(state.renewedAt, [planned]);
   assert.is(state.timers.filter((t) => !t.cancelled).length, 1, 'one timer at a time');
   scheduler.stop();
-  assert.ok(state.timers.every((t) => t.cancelled), 'stop() leaves nothing armed');
+  assert.ok(
+    state.timers.every((t) => t.cancelled),
+    'stop() leaves nothing armed',
+  );
 });
 
 test('idle, far from the window: one wake-up per safety-net tick (every 15 min), no polling', async () => {
