@@ -11,7 +11,7 @@
 // connected. Prints enroll and connect p50/p99, totals, errors (must be 0), server and broker
 // RSS, wall time.
 //
-// --renewal-storm: the devices enroll with short-lived certificates (--lifetime, 16 min by
+// --renewal-storm: the devices enroll with short-lived certificates (--lifetime, 30 min by
 // default), then each runs the agent's own renewal timing (agent/renewal/renewal-scheduler: the
 // server's renewal info, the jitter, the timer) and renews over mTLS with a new key when it says
 // so. Prints the histogram of renewals per second; the peak must stay <= 2x the mean, and none
@@ -33,7 +33,7 @@ const USAGE = `Usage: node scripts/fleet-sim.mjs [options]
   --workers <n>         device processes (default: one per core)
   --concurrency <n>     devices enrolling/connecting at once per worker (default 32)
   --renewal-storm       enroll with short lifetimes, then run the agent's renewal timing for every device
-  --lifetime <duration> certificate lifetime in --renewal-storm mode (default 16m)
+  --lifetime <duration> certificate lifetime in --renewal-storm mode (default 30m)
   --json                print the results as JSON
   --no-setup            skip the set-up (dependency check, Debian packages, rebuild of dist/): the tests run it so
   --help                this text
@@ -53,7 +53,7 @@ const DEVICES = Number(option('devices', '10000'));
 const WORKERS = Number(option('workers', String(cpus().length)));
 const CONCURRENCY = Number(option('concurrency', '32'));
 const STORM = argv.includes('--renewal-storm');
-const LIFETIME = option('lifetime', '16m');
+const LIFETIME = option('lifetime', '30m');
 const JSON_OUT = argv.includes('--json');
 if (!(DEVICES > 0 && WORKERS > 0 && CONCURRENCY > 0)) {
   process.stderr.write(`${USAGE}\n`);
