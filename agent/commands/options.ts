@@ -27,7 +27,7 @@ export interface CommonOptions {
 
 export function addRenewalOptions(command: Command): Command {
   return command
-    .addOption(new Option('--renew-check <cron>', 'when to check whether the certificate is due (default every 15 min: "*/15 * * * *")'))
+    .addOption(new Option('--renew-check <cron>', 're-check besides the planned renewal moment (default every 15 min: "*/15 * * * *")'))
     .addOption(new Option('--renew-retry-seconds <n>', 'first pause after a failed renewal (grows tenfold to 6 h; default 60)'));
 }
 

@@ -44,7 +44,7 @@ export function runCommand(_io: CliIo): Command {
       'The service the systemd unit starts. First boot: waits for a sane clock, reads the bootstrap file, ' +
         'finds the broker (mDNS) unless told, makes the key on the device, enrolls, installs. Then connects ' +
         'to Mosquitto over mutual TLS and publishes its status. Renews with a new key before expiry (checked ' +
-        "every 15 min; at 2/3 of the lifetime, or when the server's renewal info says) and moves the connection " +
+        "at 2/3 of the lifetime, or when the server's renewal info says; re-checked every 15 min) and moves the connection " +
         'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a ' +
         'bootstrap file is still there. Publishes what local programs put in its outbox ' +
         '("fleetcert-agent publish"). Logs JSON lines to stderr.',

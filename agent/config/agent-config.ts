@@ -51,7 +51,7 @@ export const agentConfigSchema = z
     /** How long to wait for a plausible clock before TLS; then go on and report. */
     clockWaitSeconds: z.number().int().min(0).max(3600).default(300),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-    /** When `run` checks whether the certificate is due (node-cron; 6 fields = with seconds). */
+    /** The safety-net check of `run` (node-cron syntax; 6 fields = with seconds); renewals run at their planned moment. */
     renewCheck: z
       .string()
       .refine((e) => cron.validate(e), 'must be a cron expression')

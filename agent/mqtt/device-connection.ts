@@ -92,6 +92,8 @@ export function deviceClientOptions(o: { broker: BrokerAddress; deviceId: string
     noDelay: true,
     // Every (re)connect resolves the broker's name again (over mDNS for `.local`): it may have moved.
     lookup: brokerLookup,
+    // mqtt-packet's number cache is 65,536 two-byte Buffers (6 MiB of heap) for a few packets an hour.
+    writeCache: false,
     will: { topic: deviceTopics(o.deviceId).status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
   } as mqtt.IClientOptions;
 }

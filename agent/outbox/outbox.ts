@@ -101,7 +101,10 @@ export interface OutboxPublisherOptions {
   /** Publishes at QoS 1 below the device's subtree; resolves on PUBACK, rejects otherwise. */
   readonly publish: (topic: string, payload: Buffer) => Promise<void>;
   readonly log: Logger;
-  /** How often the directory is scanned besides file-system events (ms). */
+  /**
+   * How often the directory is scanned besides file-system events (ms): a safety net for a missed
+   * event, kept at a minute so an idle agent does not wake the board every few seconds.
+   */
   readonly pollMs?: number;
 }
 
@@ -118,7 +121,7 @@ export class OutboxPublisher {
     await mkdir(join(this.options.dir, 'rejected'), { recursive: true, mode: 0o700 });
     this.watcher = watch(this.options.dir, () => this.kick());
     this.watcher.on('error', (err) => this.options.log.warn('outbox watch failed; polling only', { err }));
-    this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 2_000);
+    this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 60_000);
     this.timer.unref();
     this.kick();
   }

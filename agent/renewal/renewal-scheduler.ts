@@ -1,20 +1,26 @@
 /**
- * When renewals run inside `fleetcert-agent run`: a node-cron schedule (every 15 minutes by
- * default) and once at start. Each check re-reads the live certificate, asks the server for its
- * renewal info when the last answer is stale (at start, for each new certificate, then every
- * Retry-After), renews once it is due (renewal-window.ts: the server's window wins over the
- * default one), and after a failure waits as the backoff says (1 min -> 10 min -> 100 min ->
- * 6 h) unless an operator asks for a renewal now. A refusal only an operator can fix waits
- * OPERATOR_WAIT_SECONDS instead: slow, never a hot loop. Whenever the live serial changes (this
- * renewal, or a manual `fleetcert-agent renew`), `onNewCertificate` moves the MQTT connection.
+ * When renewals run inside `fleetcert-agent run`: once at start, then one timer armed for the
+ * next moment anything can change (nextCheckAt): the planned renewal moment, the end of a
+ * backoff, the renewal info going stale, or the next tick of the safety-net schedule (a cron
+ * expression, every 15 minutes by default, which catches a wall clock that jumped or a
+ * certificate replaced by hand). Renewing at the planned moment itself, not at the next shared
+ * tick, is what keeps a cohort spread: with a 15-minute tick every device due in those 15
+ * minutes renewed in the same second. Idle, the process sleeps (no timer below the tick).
+ * Each check re-reads the live certificate, asks the server for its renewal info when the last
+ * answer is stale (at start, for each new certificate, then every Retry-After), renews once it
+ * is due (renewal-window.ts: the server's window wins over the default one), and after a failure
+ * waits as the backoff says (1 min -> 10 min -> 100 min -> 6 h) unless an operator asks for a
+ * renewal now. A refusal only an operator can fix waits OPERATOR_WAIT_SECONDS instead: slow,
+ * never a hot loop. Whenever the live serial changes (this renewal, or a manual
+ * `fleetcert-agent renew`), `onNewCertificate` moves the MQTT connection.
  */
-import cron from 'node-cron';
 import { isFleetcertError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { renewalDue, serialJitter } from '../../shared/renewal/renewal-due.js';
 import { isDue, type RenewalWindow, type Validity } from '../../shared/renewal/renewal-window.js';
 import { backoffSeconds, type BackoffPolicy } from '../../shared/retry/backoff.js';
 import { OPERATOR_WAIT_SECONDS } from '../enrollment/enroll-device.js';
+import { nextCronTime } from './next-cron-time.js';
 import { RenewalInProgress } from './renewal-lock.js';
 import { ServerRefused } from '../enrollment/server-refused.js';
 
@@ -31,6 +37,7 @@ export interface RenewalHint {
 }
 
 export interface RenewalSchedulerOptions {
+  /** The safety-net schedule (node-cron syntax); renewals themselves run at their planned moment. */
   readonly cronExpression: string;
   readonly readValidity: () => Promise<LiveValidity | undefined>;
   /** The server's renewal info, or undefined when it cannot be had (the default window applies). */
@@ -44,6 +51,33 @@ export interface RenewalSchedulerOptions {
   readonly now?: () => Date;
   /** After each check: when the next renewal attempt is due, and why the last one failed (the agent's status file). */
   readonly onChecked?: (next: { at: Date | undefined; error: { code: string; message: string } | undefined }) => void;
+  /** Arms the one wake-up timer (tests observe it); setTimeout, unref'd, by default. */
+  readonly setTimer?: (callback: () => void, delayMs: number) => { cancel(): void };
+}
+
+/** setTimeout's largest delay (about 24.8 days); a longer sleep is cut into pieces. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The next moment a check can change anything (pure): the earliest of the safety-net tick and
+ * whichever of the planned renewal, the end of the backoff and the renewal info's freshness is
+ * still ahead.
+ */
+export function nextCheckAt(p: {
+  readonly now: Date;
+  readonly tick: Date;
+  readonly plannedAt?: Date | undefined;
+  readonly nextAttemptAt?: Date | undefined;
+  readonly hintFreshUntil?: Date | undefined;
+}): Date {
+  const ahead = [p.plannedAt, p.nextAttemptAt, p.hintFreshUntil].filter((t): t is Date => t !== undefined && t > p.now);
+  return new Date(Math.min(p.tick.getTime(), ...ahead.map((t) => t.getTime())));
+}
+
+function unrefTimer(callback: () => void, delayMs: number): { cancel(): void } {
+  const timer = setTimeout(callback, delayMs);
+  timer.unref();
+  return { cancel: () => clearTimeout(timer) };
 }
 
 /** How long a renewal info stays fresh when the server names no Retry-After. */
@@ -52,7 +86,9 @@ const HINT_DEFAULT_TTL_SECONDS = 6 * 3600;
 const HINT_FAILED_TTL_SECONDS = 15 * 60;
 
 export class RenewalScheduler {
-  private task: cron.ScheduledTask | undefined;
+  private timer: { cancel(): void } | undefined;
+  /** Between start() and stop(): only then is a wake-up armed. */
+  private active = false;
   private planned: { key: string; at: Date } | undefined;
   private hint: { serial: string; window: RenewalWindow | undefined; reason: string; freshUntil: Date } | undefined;
   private seenSerial: string | undefined;
@@ -65,7 +101,7 @@ export class RenewalScheduler {
 
   start(initialSerial: string): void {
     this.seenSerial = initialSerial;
-    this.task = cron.schedule(this.options.cronExpression, () => this.checkSoon());
+    this.active = true;
     this.checkSoon();
   }
 
@@ -82,8 +118,26 @@ export class RenewalScheduler {
   }
 
   stop(): void {
-    this.task?.stop();
-    this.task = undefined;
+    this.active = false;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** Sleeps until the next moment a check can change anything (one timer; replaces the previous one). */
+  private arm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    if (!this.active) return;
+    const now = this.options.now?.() ?? new Date();
+    const at = nextCheckAt({
+      now,
+      tick: nextCronTime(this.options.cronExpression, now),
+      plannedAt: this.planned?.at,
+      nextAttemptAt: this.nextAttemptAt,
+      hintFreshUntil: this.hint?.freshUntil,
+    });
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at.getTime() - now.getTime()));
+    this.timer = (this.options.setTimer ?? unrefTimer)(() => this.checkSoon(), delay);
   }
 
   /** One check; overlapping calls are dropped. Never rejects: a failed check is logged and the next one tries again. */
@@ -102,6 +156,7 @@ export class RenewalScheduler {
       this.options.log.error('renewal check failed', { err });
     } finally {
       this.running = false;
+      this.arm();
     }
   }
 

@@ -8,6 +8,7 @@ import { AGENT_MAIN } from './cli.js';
 import { stopProcess } from './stop-process.js';
 
 const WIRE_TAP = fileURLToPath(new URL('./wire-tap.js', import.meta.url));
+const TIMER_TAP = fileURLToPath(new URL('./timer-tap.js', import.meta.url));
 
 export interface AgentProcess {
   logs(): string;
@@ -43,6 +44,8 @@ export function eventsIn(logs: string, name: string, match: Record<string, unkno
 
 export interface StartAgentOptions {
   wireTap?: string;
+  /** A file that collects every firing of a timer shorter than a minute (timer-tap.ts). */
+  timerTap?: string;
   env?: NodeJS.ProcessEnv;
   /** Another runtime for the agent (Node 18, qemu-user + an ARM node): the command line up to the agent's arguments. */
   program?: readonly string[];
@@ -52,8 +55,9 @@ export function startAgent(args: readonly string[], startOptions: StartAgentOpti
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLEETCERT_')) env[k] = v;
   Object.assign(env, startOptions.env);
-  const nodeArgs = startOptions.wireTap ? ['--import', WIRE_TAP] : [];
+  const nodeArgs = [...(startOptions.wireTap ? ['--import', WIRE_TAP] : []), ...(startOptions.timerTap ? ['--import', TIMER_TAP] : [])];
   if (startOptions.wireTap) env.FLEETCERT_TEST_WIRE_TAP = startOptions.wireTap;
+  if (startOptions.timerTap) env.FLEETCERT_TEST_TIMER_TAP = startOptions.timerTap;
   const [command, ...programArgs] = startOptions.program ?? [process.execPath, ...nodeArgs, AGENT_MAIN];
   const child: ChildProcess = spawn(command!, [...programArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let logs = '';

@@ -11,7 +11,7 @@ import { describeCertificate, readCertificates } from '#shared/pki/certificate.j
 import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { RENEWAL_INFO_PATH } from '#shared/protocol/renewal-info.js';
-import { defaultRenewalWindow } from '#shared/renewal/renewal-window.js';
+import { spreadRenewalWindow } from '#server/renewal/renewal-hint.js';
 import { fleetcert } from '../helpers/cli.js';
 import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/est-client.js';
 import { auditRows, createToken, registrySnapshot, startServer, type FleetServer } from '../helpers/fleet-server.js';
@@ -53,7 +53,7 @@ async function reenroll(server: FleetServer, device: EnrolledDevice) {
 
 const leafOf = (device: EnrolledDevice) => readCertificates(device.chainPem)[0]!;
 
-test("renewal info: the default window, an operator's renew-now, and refusals with their codes", async () => {
+test("renewal info: the spread default window, an operator's renew-now, and refusals with their codes", async () => {
   await withTempDir(async (dir) => {
     const server = await startServer(dir, ['--renewal-info-retry', '2h']);
     try {
@@ -64,7 +64,7 @@ test("renewal info: the default window, an operator's renew-now, and refusals wi
       const first = await curlRenewalInfo(server, dir, device);
       assert.is(first.status, 200);
       assert.match(first.headers, /retry-after: 7200/i);
-      const window = defaultRenewalWindow(leafOf(device));
+      const window = spreadRenewalWindow(leafOf(device), device.serial);
       assert.equal(first.json, {
         serial: device.serial,
         suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },

@@ -5,7 +5,7 @@ import { FleetcertError } from '#shared/errors.js';
 import { silentLogger, type Logger } from '#shared/log/logger.js';
 import { RENEWAL_BACKOFF } from '#shared/retry/backoff.js';
 import { RenewalInProgress } from '#agent/renewal/renewal-lock.js';
-import { RenewalScheduler, type RenewalHint } from '#agent/renewal/renewal-scheduler.js';
+import { nextCheckAt, RenewalScheduler, type RenewalHint } from '#agent/renewal/renewal-scheduler.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 
 const d = (s: string) => new Date(s);
@@ -18,9 +18,16 @@ function harness(
     fail?: () => Error | undefined;
     readValidity?: () => Promise<typeof live>;
     log?: Logger;
+    random?: () => number;
   } = {},
 ) {
-  const state = { now: d('2026-06-02T00:00:00Z'), renewals: 0, hintCalls: 0 };
+  const state = {
+    now: d('2026-06-02T00:00:00Z'),
+    renewals: 0,
+    hintCalls: 0,
+    renewedAt: [] as Date[],
+    timers: [] as { delayMs: number; fire: () => void; cancelled: boolean }[],
+  };
   const scheduler = new RenewalScheduler({
     cronExpression: '*/15 * * * *',
     readValidity: opts.readValidity ?? (async () => live),
@@ -34,14 +41,20 @@ function harness(
       : {}),
     renew: async () => {
       state.renewals += 1;
+      state.renewedAt.push(state.now);
       const err = opts.fail?.();
       if (err) throw err;
     },
     onNewCertificate: async () => undefined,
     backoff: RENEWAL_BACKOFF,
     log: opts.log ?? silentLogger,
-    random: () => 0,
+    random: opts.random ?? (() => 0),
     now: () => state.now,
+    setTimer: (fire, delayMs) => {
+      const timer = { delayMs, fire, cancelled: false };
+      state.timers.push(timer);
+      return { cancel: () => void (timer.cancelled = true) };
+    },
   });
   return { scheduler, state };
 }
@@ -163,6 +176,65 @@ test('a renewal blocked by the lock is logged at every check (renewal_skipped, w
   assert.is(skipped.length, 2);
   assert.equal(skipped[0]!.holder, holder);
   assert.is(skipped[0]!.reason, 'renewal_in_progress');
+});
+
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+test('nextCheckAt: the earliest moment still ahead, never later than the safety-net tick', () => {
+  const now = d('2026-06-20T10:30:00Z');
+  const tick = d('2026-06-20T10:45:00Z');
+  assert.equal(nextCheckAt({ now, tick }), tick);
+  assert.equal(nextCheckAt({ now, tick, plannedAt: d('2026-06-20T10:40:48Z') }), d('2026-06-20T10:40:48Z'));
+  assert.equal(nextCheckAt({ now, tick, plannedAt: d('2026-06-20T10:00:00Z') }), tick, 'a past plan (renewal failed) is no reason to wake');
+  assert.equal(
+    nextCheckAt({
+      now,
+      tick,
+      plannedAt: d('2026-06-21T00:00:00Z'),
+      nextAttemptAt: d('2026-06-20T10:31:00Z'),
+      hintFreshUntil: d('2026-06-20T10:35:00Z'),
+    }),
+    d('2026-06-20T10:31:00Z'),
+  );
+});
+
+test('renews at its planned moment, not at the next shared 15-minute tick (a cohort would renew in one second)', async () => {
+  // random 0.37: the moment is 13 h 19 min 12 s before the end of the default window.
+  const { scheduler, state } = harness({ random: () => 0.37 });
+  const planned = d('2026-06-20T10:40:48Z');
+  state.now = d('2026-06-20T10:30:00Z');
+  scheduler.start('aa01');
+  await settle();
+  assert.is(state.renewals, 0);
+  const armed = state.timers.at(-1)!;
+  assert.is(armed.delayMs, planned.getTime() - state.now.getTime(), 'asleep until the planned moment, before the 10:45 tick');
+  state.now = planned;
+  armed.fire();
+  await settle();
+  assert.equal(state.renewedAt, [planned]);
+  assert.is(state.timers.filter((t) => !t.cancelled).length, 1, 'one timer at a time');
+  scheduler.stop();
+  assert.ok(
+    state.timers.every((t) => t.cancelled),
+    'stop() leaves nothing armed',
+  );
+});
+
+test('idle, far from the window: one wake-up per safety-net tick (every 15 min), no polling', async () => {
+  const { scheduler, state } = harness();
+  state.now = d('2026-06-02T00:00:30Z');
+  scheduler.start('aa01');
+  await settle();
+  for (let i = 0; i < 8; i += 1) {
+    const armed = state.timers.at(-1)!;
+    assert.ok(armed.delayMs >= 60_000 || i === 0, `woke after ${armed.delayMs} ms`);
+    state.now = new Date(state.now.getTime() + armed.delayMs);
+    armed.fire();
+    await settle();
+  }
+  assert.is(state.now.toISOString(), '2026-06-02T02:00:00.000Z', 'eight quarter-hour ticks in two hours');
+  assert.is(state.renewals, 0);
+  scheduler.stop();
 });
 
 test.run();
