@@ -124,7 +124,7 @@ async function mosquittoStartMs(crlPem, emptyCrlPem) {
       '-days',
       '2',
     ]);
-    if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+    if (made.status !== 0) throw new Error(`openssl: ${String(made.stderr)}`);
     writeFileSync(join(dir, 'ca.pem'), certificateToPem(pki.root.certificate) + certificateToPem(pki.intermediate.certificate));
     const time = async (crl) => {
       writeFileSync(join(dir, 'crl.pem'), crl);

@@ -46,7 +46,7 @@ try {
       '--passphrase-file',
       fleet.server.passphraseFile,
     ]);
-    if (res.status !== 0) throw new Error(`revoke failed: ${res.stderr}`);
+    if (res.status !== 0) throw new Error(`revoke failed: ${String(res.stderr)}`);
     cliMs.push(performance.now() - started);
     cutoffMs.push((await closed) - started);
   }

@@ -35,6 +35,7 @@ const filter = process.argv[2] ?? '';
 
 /** The static checks: the same commands as `npm run lint` and `npm run format:check`. */
 function staticChecks() {
+  /** @type {[string, string, string[]][]} */
   const checks = [
     ['lint (oxlint, type-aware)', join(ROOT, 'node_modules', 'oxlint', 'bin', 'oxlint'), ['--type-aware', '--deny-warnings', '.']],
     ['format (prettier --check)', join(ROOT, 'node_modules', 'prettier', 'bin', 'prettier.cjs'), ['--check', '--log-level', 'warn', '.']],
