@@ -148,6 +148,12 @@ Examples:
   fleetcert serve --console-listen        # console on https://127.0.0.1:8444 (fleetcert admin issue)`,
     )
     .action(async (options: ServeOptions) => {
+      // Listened for before anything starts: a SIGTERM during start-up (or just after the ready line)
+      // ends in the same clean stop as one later, not in the default action that kills the process.
+      const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+        process.once('SIGINT', () => resolve('SIGINT'));
+      });
       const log = createLogger({ namespace: 'fleetcert', level: parseLogLevel(options.logLevel) });
       const listen = parseListen(options.listen);
 
@@ -335,10 +341,7 @@ Examples:
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/${consoleUrl ? `, console on ${consoleUrl}/` : ''}\n`,
       );
 
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      });
+      const signal = await stopRequested;
       log.info('stopping', { event: 'serve_stopping', signal });
       for (const stop of background.reverse()) await stop();
       await server.stop();
