@@ -238,11 +238,15 @@ try {
     keep ? `Files kept in ${dir}\n` : 'The temporary directory is removed. Run "npm run demo -- --keep" to look around afterwards.\n',
   );
 } finally {
+  const exits = [];
   for (const child of [...agents, server, broker]) {
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       child.removeAllListeners('exit');
+      exits.push(new Promise((resolve) => child.once('exit', resolve)));
       child.kill('SIGTERM');
     }
   }
+  // The agent writes its status file as it stops: the directory goes only once they are gone (5 s at most).
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5_000).unref())]);
   if (!keep) rmSync(dir, { recursive: true, force: true });
 }
