@@ -11,11 +11,11 @@
 // CPU: the servers' utime+stime from /proc/<pid>/stat, and the whole box's busy time from /proc/stat
 // (which includes PostgreSQL, haproxy and this client: all share the same cores).
 // Usage: npm run build && node scripts/bench-scale-out.mjs [--devices 1500] [--concurrency 32] [--seed 200000]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HZ, cpuSeconds, makeBodies, postEnroll, startProcess, stopProcess } from './lib/bench-est.mjs';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
 ensureSetup({ commands: ['openssl', 'pg_ctlcluster', 'haproxy'] });
@@ -29,12 +29,9 @@ const CONCURRENCY = arg('concurrency', 32);
 const SEED = arg('seed', 200_000);
 const cli = join(ROOT, 'dist', 'server', 'main.js');
 const dist = (path) => import(join(ROOT, 'dist', path));
-const { buildCsr } = await dist('shared/pki/csr.js');
-const { generateKeyPair } = await dist('shared/pki/key-pair.js');
 const { startPostgres } = await dist('test/helpers/postgres.js');
 const { startHaproxy } = await dist('test/helpers/haproxy.js');
 const Database = (await import('better-sqlite3')).default;
-const HZ = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetcert-bench-scale-'));
 const data = join(dir, 'data');
@@ -49,40 +46,13 @@ const fleetcert = (args, env = {}) => {
   return res.stdout;
 };
 
-const processCpu = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / HZ;
-};
 const boxBusy = () => {
   const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
   return (v.reduce((a, b) => a + b, 0) - v[3] - v[4]) / HZ; // everything but idle and iowait
 };
 
-function post(port, ca, token, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        servername: 'localhost',
-        path: '/.well-known/est/simpleenroll',
-        method: 'POST',
-        ca,
-        agent: false,
-        headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`d:${token}`).toString('base64')}` },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function drive(label, pids, ports, ca, token, bodies) {
-  const before = { servers: pids.map(processCpu), box: boxBusy() };
+  const before = { servers: pids.map(cpuSeconds), box: boxBusy() };
   const load = loadavg()[0];
   const statuses = {};
   let next = 0;
@@ -91,14 +61,14 @@ async function drive(label, pids, ports, ca, token, bodies) {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < bodies.length) {
         const i = next++;
-        const status = await post(ports[i % ports.length], ca, token, bodies[i]);
+        const { status } = await postEnroll(ports[i % ports.length], ca, token, bodies[i]);
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   if (statuses[200] !== bodies.length) throw new Error(`${label}: not every request got a 200: ${JSON.stringify(statuses)}`);
-  const serverCpu = pids.reduce((sum, pid, i) => sum + processCpu(pid) - before.servers[i], 0);
+  const serverCpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before.servers[i], 0);
   return {
     label,
     perSecond: bodies.length / seconds,
@@ -110,31 +80,7 @@ async function drive(label, pids, ports, ca, token, bodies) {
 
 function startServe(extra) {
   const args = [cli, 'serve', '--data-dir', data, '--passphrase-file', pass, '--listen', '127.0.0.1:0', '--json', '--log-level', 'warn'];
-  const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]).port);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
-  });
-  return { child, port };
-}
-
-async function stop(child) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function makeBodies(prefix, count) {
-  const out = [];
-  for (let i = 0; i < count; i += 1) {
-    const csr = await buildCsr({ keys: await generateKeyPair(), commonName: `${prefix}-${String(i).padStart(6, '0')}` });
-    out.push(Buffer.from(csr.der).toString('base64'));
-  }
-  return out;
+  return startProcess([...args, ...extra]);
 }
 
 async function scenario(label, instances, extraArgs, ca, token, bodies, viaHaproxy = false) {
@@ -150,7 +96,7 @@ async function scenario(label, instances, extraArgs, ca, token, bodies, viaHapro
     return await drive(label, [...servers.map((s) => s.child.pid)], targets, ca, token, bodies);
   } finally {
     await lb.stop();
-    for (const s of servers) await stop(s.child);
+    for (const s of servers) await stopProcess(s.child);
   }
 }
 

@@ -13,9 +13,9 @@
 //        FLEETCERT_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the (b) server.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { cpuSeconds, makeBodies, postEnroll, startProcess, stopProcess } from './lib/bench-est.mjs';
 import { ROOT, ensureSetup } from './lib/setup.mjs';
 
 ensureSetup({ commands: ['openssl'] });
@@ -31,7 +31,6 @@ const SEED_DEVICES = arg('seed-devices', 200);
 const cli = join(ROOT, 'dist', 'server', 'main.js');
 const { buildCsr } = await import(join(ROOT, 'dist', 'shared', 'pki', 'csr.js'));
 const { generateKeyPair } = await import(join(ROOT, 'dist', 'shared', 'pki', 'key-pair.js'));
-const HZ = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetcert-bench-'));
 const data = join(dir, 'data');
@@ -41,36 +40,6 @@ const fleetcert = (args) => {
   if (res.status !== 0) throw new Error(`fleetcert ${args[0]}: ${res.stderr}`);
   return res.stdout;
 };
-
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / HZ; // utime + stime
-}
-
-function post(port, ca, token, body) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        servername: 'localhost',
-        path: '/.well-known/est/simpleenroll',
-        method: 'POST',
-        ca,
-        agent: false,
-        headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`d:${token}`).toString('base64')}` },
-      },
-      (res) => {
-        let bytes = 0;
-        res.on('data', (c) => (bytes += c.length));
-        res.on('end', () => resolve({ status: res.statusCode, bytes, ms: performance.now() - started }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** Drives one server with the bodies, CONCURRENCY at a time; the server's CPU from /proc. */
 async function drive(label, pid, port, ca, token, bodies) {
@@ -84,7 +53,7 @@ async function drive(label, pid, port, ca, token, bodies) {
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < bodies.length) {
-        const r = await post(port, ca, token, bodies[next++]);
+        const r = await postEnroll(port, ca, token, bodies[next++]);
         latencies.push(r.ms);
         bytes = r.bytes;
         statuses[r.status] = (statuses[r.status] ?? 0) + 1;
@@ -107,34 +76,6 @@ async function drive(label, pid, port, ca, token, bodies) {
     replyBytes: bytes,
     loadAverageAtStart: load,
   };
-}
-
-function startProcess(args, extraNodeArgs = []) {
-  const child = spawn(process.execPath, [...extraNodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]).port);
-    });
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}`)));
-  });
-  return { child, port };
-}
-
-async function stopProcess(child) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function makeBodies(prefix, count) {
-  const out = [];
-  for (let i = 0; i < count; i += 1) {
-    const csr = await buildCsr({ keys: await generateKeyPair(), commonName: `${prefix}-${String(i).padStart(6, '0')}` });
-    out.push(Buffer.from(csr.der).toString('base64'));
-  }
-  return out;
 }
 
 async function serveRun(label, issuer, ca, token, bodies, nodeArgs = []) {

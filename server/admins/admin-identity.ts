@@ -9,13 +9,13 @@
  * - the console trusts it only if its serial is recorded for that admin in the registry.
  */
 import { FleetcertError } from '../../shared/errors.js';
+import { isClientName } from '../pki/issue-client-credentials.js';
 
 export const ADMIN_ORGANIZATION = 'fleetcert administrators';
 export const ADMIN_CN_PREFIX = 'admin:';
-const ADMIN_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
 
 export function parseAdminName(name: string): string {
-  if (!ADMIN_NAME.test(name)) {
+  if (!isClientName(name)) {
     throw new FleetcertError(
       'usage',
       `admin name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,

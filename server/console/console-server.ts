@@ -29,6 +29,7 @@ import { healthPage } from './pages/health-page.js';
 import { createToken, revokeToken, tokensPage } from './pages/tokens-page.js';
 import { clearedSessionCookie, csrfTokenMatches, sessionCookie, sessionIdFromCookies, SessionStore, type Session } from './sessions.js';
 import { consoleTemplates } from './templates.js';
+import { listen } from '../../shared/net/listen.js';
 
 /** No script at all, nothing from elsewhere, no framing; forms post only here. */
 export const CONTENT_SECURITY_POLICY =
@@ -113,14 +114,7 @@ export class ConsoleServer {
     server.requestTimeout = 30_000;
     server.on('tlsClientError', (err) => this.options.deps.log.debug(() => `console TLS handshake failed: ${err.message}`));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server.address() as AddressInfo;
+    return listen(server, port, host);
   }
 
   /**

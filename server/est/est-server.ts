@@ -30,6 +30,7 @@ import { renewalInfo } from './handlers/renewal-info.js';
 import { simpleReenroll } from './handlers/simple-reenroll.js';
 import { ClientGoneError } from './read-body.js';
 import { errorReply, type Reply } from './replies.js';
+import { listen } from '../../shared/net/listen.js';
 
 export interface EstServerLimits {
   readonly maxBodyBytes: number;
@@ -151,14 +152,7 @@ export class EstServer {
     });
     server.on('tlsClientError', (err) => this.options.log.debug(() => `TLS handshake failed: ${err.message}`));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server.address() as AddressInfo;
+    return listen(server, port, host);
   }
 
   /**

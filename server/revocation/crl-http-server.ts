@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/log/logger.js';
 import type { Registry } from '../registry/registry.js';
+import { listen } from '../../shared/net/listen.js';
 
 /** The path of the issuing CA's CRL on the distribution-point listener. */
 export const CRL_HTTP_PATH = '/crl/issuing-ca.crl';
@@ -36,12 +37,9 @@ export class CrlHttpServer {
       });
     });
     server.maxHeadersCount = 50;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    const address = await listen(server, port, host);
     this.server = server;
-    return server.address() as AddressInfo;
+    return address;
   }
 
   async stop(): Promise<void> {

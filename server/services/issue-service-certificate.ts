@@ -1,11 +1,11 @@
 /**
- * `fleetcert service issue|renew`: a key made here and a `service-client` certificate for it from
- * the issuing CA (CN `service:<name>`, O fleetcert services). A new key every time, as devices
- * re-key on every renewal. The caller seals the key into a PKCS#12 or writes it 0600.
+ * `fleetcert service issue|renew`: client credentials (server/pki/issue-client-credentials.ts) from
+ * the `service-client` profile (CN `service:<name>`, O fleetcert services). A new key every time,
+ * as devices re-key on every renewal. The caller seals the key into a PKCS#12 or writes it 0600.
  */
-import { certificatesToPem, readCertificate } from '../../shared/pki/certificate.js';
-import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair } from '../../shared/pki/key-pair.js';
+import { certificatesToPem } from '../../shared/pki/certificate.js';
 import type { Authority } from '../authority/authority.js';
+import { issueClientCredentials } from '../pki/issue-client-credentials.js';
 import { SERVICE_ORGANIZATION, serviceCommonName } from './service-identity.js';
 
 export interface ServiceCredentials {
@@ -24,19 +24,18 @@ export async function issueServiceCertificate(p: {
   lifetimeSeconds: number;
   now: Date;
 }): Promise<ServiceCredentials> {
-  const keys = await generateKeyPair();
-  const issued = await p.authority.issuer.issue({
+  const credentials = await issueClientCredentials({
+    authority: p.authority,
     profile: 'service-client',
     subject: { commonName: serviceCommonName(p.name), organization: SERVICE_ORGANIZATION },
-    publicKeySpki: await exportPublicKeySpki(keys),
-    now: p.now,
     lifetimeSeconds: p.lifetimeSeconds,
+    now: p.now,
   });
   return {
-    serial: issued.serial,
-    notAfter: issued.notAfter,
-    keyPem: await exportPrivateKeyPem(keys),
-    certPem: certificatesToPem([readCertificate(issued.der), p.authority.issuer.certificate]),
+    serial: credentials.serial,
+    notAfter: credentials.notAfter,
+    keyPem: credentials.keyPem,
+    certPem: certificatesToPem(credentials.chain),
     caPem: certificatesToPem([p.authority.root, p.authority.issuer.certificate]),
   };
 }

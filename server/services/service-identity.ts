@@ -10,12 +10,12 @@
  */
 import { FleetcertError } from '../../shared/errors.js';
 import { SERVICE_CN_PREFIX } from '../authority/certificate-profiles.js';
+import { isClientName } from '../pki/issue-client-credentials.js';
 
 export const SERVICE_ORGANIZATION = 'fleetcert services';
-const SERVICE_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
 
 export function parseServiceName(name: string): string {
-  if (!SERVICE_NAME.test(name)) {
+  if (!isClientName(name)) {
     throw new FleetcertError(
       'usage',
       `service name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
