@@ -18,22 +18,11 @@ import { deviceCsr, enrollDevice, est, type EnrolledDevice } from '../helpers/es
 import { createToken, registrySnapshot, startServer, type FleetServer } from '../helpers/fleet-server.js';
 import { rawHttps, type RawReply } from '../helpers/raw-https.js';
 import { withTempDir } from '../helpers/temp-dir.js';
+import { prng } from '../helpers/prng.js';
 
 const SEED = process.env.FLEETCERT_FUZZ_SEED ? Number(process.env.FLEETCERT_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 32);
 const REQUESTS = Number(process.env.FLEETCERT_FUZZ_REQUESTS ?? 4000);
 const CONCURRENCY = 6;
-
-/** mulberry32: small, fast, and the same sequence for the same seed on every Node. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Fuzz {
   constructor(private readonly next: () => number) {}

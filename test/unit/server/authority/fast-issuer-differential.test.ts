@@ -24,21 +24,10 @@ import { randomDeviceId } from '../../../helpers/issuer-conformance.js';
 import { run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 import { makeTestPki, type TestPki } from '../../../helpers/test-pki.js';
+import { prng } from '../../../helpers/prng.js';
 
 const IDS_PER_CA = 400;
 const DEVICE_KEYS: Partial<Record<KeyType, number>> = { 'ec-p256': 12, 'ec-p384': 4, 'rsa-2048': 4 };
-
-/** mulberry32: the same ids for the same seed, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function tbsOf(der: Uint8Array): string {
   const reader = new DerReader(der, 'internal');

@@ -17,20 +17,10 @@ import { integer, oid, OIDS, rawEcCsr, sequence, tlv } from '../../../helpers/ra
 import { referenceParseCsr } from '../../../helpers/reference-csr-parser.js';
 import { openssl, run } from '../../../helpers/run.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
+import { prng } from '../../../helpers/prng.js';
 
 const SEED = Number(process.env.FLEETCERT_DIFF_SEED ?? Math.floor(Math.random() * 2 ** 32));
 const MUTANTS = Number(process.env.FLEETCERT_DIFF_MUTANTS ?? 4000);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome =
   | { code: string; message?: string }
