@@ -249,6 +249,8 @@ export function buildAgentPackage(outDir = PACKAGES_DIR) {
     {
       Depends: 'nodejs (>= 18.19), adduser',
       Recommends: 'systemd-timesyncd | time-daemon',
+      // Local broker mode (docs/NODE-RED.md) runs it; most boards do not need it.
+      Suggests: 'mosquitto (>= 2.0)',
       Section: 'net',
       Priority: 'optional',
       Homepage: 'https://github.com/fleetcert/fleetcert',

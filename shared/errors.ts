@@ -103,6 +103,7 @@ export const ERROR_CODES = {
   broker_reload_failed: { publicMessage: 'the broker could not be reloaded', exit: 'failure' },
   broker_admin_failed: { publicMessage: "the broker's admin listener could not be reached", exit: 'failure' },
   broker_not_configured: { publicMessage: 'no broker has been configured', exit: 'notReady' },
+  local_broker_failed: { publicMessage: "the device's local Mosquitto (local broker mode) could not start", exit: 'failure' },
   database_not_empty: { publicMessage: 'the target database already holds a registry', exit: 'conflict' },
   crl_fetch_failed: { publicMessage: 'the CRL could not be fetched from its distribution point', exit: 'failure' },
   bootstrap_missing: { publicMessage: 'no bootstrap file was found', exit: 'notReady' },

@@ -9,6 +9,10 @@ import { VERSION } from '../../shared/version.js';
 import { SavedClock } from '../clock/clock-floor.js';
 import { resolveBrokerTrust } from '../config/broker-trust.js';
 import { DeviceConnection } from '../mqtt/device-connection.js';
+import { BridgedConnection } from '../mqtt/bridged-connection.js';
+import { renderBridgeConfig } from '../local-broker/bridge-config.js';
+import { LocalBroker } from '../local-broker/local-broker.js';
+import { userInfo } from 'node:os';
 import { OutboxPublisher, prepareSharedOutbox } from '../outbox/outbox.js';
 import { ensureEnrolled } from '../runtime/ensure-enrolled.js';
 import { writeBrokerInfo } from '../discovery/endpoints.js';
@@ -47,7 +51,9 @@ export function runCommand(_io: CliIo): Command {
         "at 2/3 of the lifetime, or when the server's renewal info says; re-checked every 15 min) and moves the connection " +
         'to the new certificate. An expired or revoked certificate falls back to the bootstrap token when a ' +
         'bootstrap file is still there. Publishes what local programs put in its outbox ' +
-        '("fleetcert-agent publish"). Logs JSON lines to stderr.',
+        '("fleetcert-agent publish"). With "localBroker" in agent.json, runs a Mosquitto on loopback for local ' +
+        'programs (Node-RED), bridged to the fleet broker with the device certificate, and connects through it ' +
+        '(docs/NODE-RED.md). Logs JSON lines to stderr.',
     )
     .addHelpText(
       'after',
@@ -117,27 +123,71 @@ Examples:
     const systemd = new SystemdNotifier({ socket: process.env.NOTIFY_SOCKET, log: log.child('systemd') });
     // How the broker's certificate is verified: fixed by the bootstrap file, whichever address a rediscovery finds.
     const brokerTrust = await resolveBrokerTrust(config.bootstrapFiles, layout.bootstrapCopy);
-    const connection = new DeviceConnection({
-      broker: { ...endpoints.broker, trust: brokerTrust },
-      deviceId: enrolled.deviceId,
-      files: layout.live,
-      agentVersion: VERSION,
-      log: log.child('mqtt'),
-      onConnectFailed: (failures) => {
-        if (rediscoveryDue(failures))
-          void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
-      },
-      onState: (state, detail) => {
-        status.connection(state, detail);
-        const failure = CONNECTION_FAILURES[state];
-        if (failure) status.error(failure, detail);
-        if (state !== 'online') return;
-        systemd.ready(`connected as ${enrolled.deviceId}`);
-        outbox.kick();
-        // A verified mutual-TLS connection: the clock is right now (saved at most hourly).
-        clock.save(new Date()).catch((err: unknown) => log.warn('could not save the clock', { event: 'clock_save_failed', err }));
-      },
-    });
+    const onState = (state: ConnectionState, detail: string): void => {
+      status.connection(state, detail);
+      const failure = CONNECTION_FAILURES[state];
+      if (failure) status.error(failure, detail);
+      if (state !== 'online') return;
+      systemd.ready(`connected as ${enrolled.deviceId}`);
+      outbox.kick();
+      // A verified mutual-TLS connection: the clock is right now (saved at most hourly).
+      clock.save(new Date()).catch((err: unknown) => log.warn('could not save the clock', { event: 'clock_save_failed', err }));
+    };
+    const broker = { ...endpoints.broker, trust: brokerTrust };
+    const local = config.localBroker;
+    const connection = local
+      ? new BridgedConnection({
+          localBroker: new LocalBroker({
+            mosquitto: local.mosquitto,
+            dir: layout.localBroker,
+            listen: local,
+            log: log.child('local-broker'),
+          }),
+          listen: local,
+          renderConfig: (to) =>
+            renderBridgeConfig({
+              deviceId: enrolled.deviceId,
+              broker: to,
+              trust: brokerTrust,
+              live: layout.live,
+              listen: local,
+              dataDir: layout.localBroker,
+              user: userInfo().username,
+              maxQueuedMessages: local.maxQueuedMessages,
+            }),
+          broker,
+          deviceId: enrolled.deviceId,
+          files: layout.live,
+          agentVersion: VERSION,
+          log: log.child('mqtt'),
+          takeOver: (to) =>
+            proveCertificate({
+              broker: to,
+              deviceId: enrolled.deviceId,
+              files: layout.live,
+              agentVersion: VERSION,
+              timeoutMs: PROOF_TIMEOUT_MS,
+              log: log.child('mqtt'),
+            }),
+          // The bridge's failed connects are mosquitto's: a bridge down for a few minutes is the agent's cue.
+          onBridgeDown: (minutes) => {
+            if (rediscoveryDue(minutes))
+              void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
+          },
+          onState,
+        })
+      : new DeviceConnection({
+          broker,
+          deviceId: enrolled.deviceId,
+          files: layout.live,
+          agentVersion: VERSION,
+          log: log.child('mqtt'),
+          onConnectFailed: (failures) => {
+            if (rediscoveryDue(failures))
+              void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
+          },
+          onState,
+        });
     const outbox = new OutboxPublisher({
       dir: layout.outbox,
       publish: (topic, payload) => connection.publishOwn(topic, payload),

@@ -45,6 +45,21 @@ export const agentConfigSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a group name')
       .optional(),
+    /**
+     * Local broker mode (docs/NODE-RED.md): the agent runs a Mosquitto on the device, listening on
+     * loopback for local programs, bridged to the fleet broker with the device's certificate, and
+     * uses that bridge itself. Absent: the agent connects to the fleet broker directly.
+     */
+    localBroker: z
+      .object({
+        bind: z.union([z.ipv4(), z.ipv6()]).default('127.0.0.1'),
+        port: z.number().int().min(1).max(65_535).default(1883),
+        mosquitto: z.string().startsWith('/', 'must be an absolute path').default('/usr/sbin/mosquitto'),
+        /** What the local broker keeps for the fleet while the bridge is down. */
+        maxQueuedMessages: z.number().int().min(100).max(1_000_000).default(10_000),
+      })
+      .strict()
+      .optional(),
     /** Root under which /proc and /sys are read for the board identity (tests, chroots). */
     identityRoot: z.string().min(1).default('/'),
     discoveryTimeoutSeconds: z.number().int().min(1).max(600).default(10),

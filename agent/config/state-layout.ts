@@ -15,6 +15,7 @@
  *     outbox/            0700    messages from local programs, published by the agent (outbox.ts)
  *     hardware.json              the board the credentials belong to (hardware-binding.ts)
  *     status.json        0644    what the running agent is doing (agent-status.ts); no secret in it
+ *     local-broker/      0700    local broker mode: its mosquitto.conf, pid and queue (agent/local-broker/)
  *     foreign-<time>/            another board's state found on this card, set aside (hardware-binding.ts)
  *       key.pem    0600          this generation's private key (never leaves the device)
  *       cert.pem                 the device certificate
@@ -47,6 +48,7 @@ export interface StateLayout {
   readonly clockFile: string;
   readonly bootstrapCopy: string;
   readonly outbox: string;
+  readonly localBroker: string;
   readonly hardwareBinding: string;
   readonly statusFile: string;
   /** Files that belong to the fleet, not to one board: a cloned card's are this board's too. */
@@ -80,6 +82,7 @@ export function stateLayout(root: string, outboxDir?: string): StateLayout {
     outbox: outboxDir ?? join(root, 'outbox'),
     hardwareBinding: join(root, 'hardware.json'),
     statusFile: join(root, 'status.json'),
+    localBroker: join(root, 'local-broker'),
     // The token (valid for every board of the fleet), the pinned root and the last good time.
     fleetWide: ['bootstrap.json', 'ca.pem', 'clock'],
     generation: (name) => files(join(generationsDir, name)),

@@ -8,8 +8,8 @@
  */
 import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
-import { deviceStatusSchema, parsePayload } from '../../shared/protocol/device-status.js';
-import { ALL_STATUS_TOPICS, deviceIdFromTopic } from '../../shared/protocol/topics.js';
+import { deviceStatusSchema, parsePayload, type DeviceStatus } from '../../shared/protocol/device-status.js';
+import { ALL_BRIDGE_TOPICS, ALL_STATUS_TOPICS, deviceIdFromTopic } from '../../shared/protocol/topics.js';
 import type { Registry } from '../registry/registry.js';
 import { DEFAULT_CHURN_POLICY, SessionChurn, type ChurnPolicy } from '../sessions/session-churn.js';
 
@@ -56,7 +56,7 @@ export class ServerMqttClient {
     } as mqtt.IClientOptions);
     client.on('connect', () => {
       log.info('connected to the broker', { event: 'broker_connected', url: options.url });
-      client.subscribe(ALL_STATUS_TOPICS, { qos: 1 }, (err) => {
+      client.subscribe([ALL_STATUS_TOPICS, ALL_BRIDGE_TOPICS], { qos: 1 }, (err) => {
         if (err) log.warn('could not subscribe to device status', { err });
       });
     });
@@ -92,7 +92,8 @@ export class ServerMqttClient {
 
   private onStatus(topic: string, payload: Buffer): void {
     const deviceId = deviceIdFromTopic(topic);
-    const status = parsePayload(deviceStatusSchema, payload);
+    const status = topic.startsWith('$') ? bridgeState(payload) : parsePayload(deviceStatusSchema, payload);
+    if (status === 'ignore') return;
     if (!deviceId || !status) {
       this.options.log.debug(() => `ignored a malformed status on ${topic.slice(0, 120)}`);
       return;
@@ -110,4 +111,14 @@ export class ServerMqttClient {
       (err: unknown) => this.options.log.error('could not record a device status', { event: 'status_not_recorded', err, deviceId }),
     );
   }
+}
+
+/**
+ * A bridged device's connection state (local broker mode): `0`, the bridge's last will, is the
+ * device going offline; `1` is ignored, because the agent's own status, with its serial, follows.
+ */
+function bridgeState(payload: Buffer): DeviceStatus | 'ignore' | undefined {
+  const text = payload.toString('latin1');
+  if (text === '1') return 'ignore';
+  return text === '0' ? { state: 'offline' } : undefined;
 }

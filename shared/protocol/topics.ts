@@ -17,6 +17,12 @@ export interface DeviceTopics {
   readonly status: string;
   /** Commands for this device (e.g. renew now), published by the server; "all devices" is one publish each. */
   readonly command: string;
+  /**
+   * A device in local broker mode: its bridge's connection state, `1` or `0` (retained; `0` is the
+   * bridge's last will, so a board that loses power goes offline). A `$` topic, so that the device's
+   * `#` mapping of local programs' topics never carries the local copy of it.
+   */
+  readonly bridge: string;
 }
 
 /** A topic in the device's own application subtree: `devices/<id>/<topic>` (what `fleetcert-agent publish` sends to). */
@@ -29,15 +35,18 @@ export function deviceTopics(deviceId: string): DeviceTopics {
     subtree: deviceTopic(deviceId, '#'),
     status: `fleetcert/devices/${deviceId}/status`,
     command: `fleetcert/devices/${deviceId}/command`,
+    bridge: `$fleetcert/devices/${deviceId}/bridge`,
   };
 }
 /** What the server subscribes to for every device's status. */
 export const ALL_STATUS_TOPICS = deviceTopics('+').status;
+/** What the server subscribes to for the bridge state of devices in local broker mode. */
+export const ALL_BRIDGE_TOPICS = deviceTopics('+').bridge;
 
-/** The device id in a status or command topic, or undefined. */
+/** The device id in a status, command or bridge topic, or undefined. */
 export function deviceIdFromTopic(topic: string): string | undefined {
-  const match = /^fleetcert\/devices\/([^/+#]+)\/(status|command)$/.exec(topic);
-  return match?.[1];
+  const match = /^(?:fleetcert\/devices\/([^/+#]+)\/(?:status|command)|\$fleetcert\/devices\/([^/+#]+)\/bridge)$/.exec(topic);
+  return match?.[1] ?? match?.[2];
 }
 
 export type AclAccess = 'read' | 'write' | 'readwrite';
@@ -59,9 +68,11 @@ export function aclRules(): AclRules {
       { access: 'readwrite', topic: own.subtree },
       { access: 'write', topic: own.status },
       { access: 'read', topic: own.command },
+      { access: 'write', topic: own.bridge },
     ],
     server: [
       { access: 'read', topic: any.status },
+      { access: 'read', topic: any.bridge },
       { access: 'write', topic: any.command },
     ],
     admin: [{ access: 'write', topic: any.command }],

@@ -100,8 +100,18 @@ it("confined: another device's subtree is PUBACK 135; #, $SYS/# and another's su
     "cannot forge another device's status",
   );
   assert.is(await publishReason(clientA, 'fleetcert/devices/rpi-confined-b/command', '{}'), 135, 'cannot send commands');
+  assert.is(
+    await publishReason(clientA, '$fleetcert/devices/rpi-confined-b/bridge', '0', true),
+    135,
+    "cannot forge another device's bridge state",
+  );
   assert.is(await publishReason(clientB, 'devices/rpi-confined-b/reading', '42'), 0);
   assert.is(await publishReason(clientB, 'fleetcert/devices/rpi-confined-b/status', '{"state":"online"}', true), 0);
+  assert.is(
+    await publishReason(clientB, '$fleetcert/devices/rpi-confined-b/bridge', '1', true),
+    0,
+    'its own bridge state (local broker mode)',
+  );
   await new Promise((r) => setTimeout(r, 1_500)); // $SYS is published every second here
   assert.equal(seenByA, [], "A saw nothing of B's, of $SYS, or of anyone's status");
   assert.equal(seenByB, ['devices/rpi-confined-b/reading'], "B never saw A's message, only its own");

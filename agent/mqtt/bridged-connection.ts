@@ -1,0 +1,233 @@
+/**
+ * The agent's connection in local broker mode: the fleet session is the local Mosquitto's bridge
+ * (one session per client id: the agent does not open a second one), and the agent is a plain
+ * client of that local broker on loopback. Its status and commands cross the bridge as `$` topics
+ * (bridge-config.ts); `online` means the bridge is up (the bridge's own `1`/`0` notification).
+ *
+ * After a renewal the bridge must present the new certificate: mosquitto reads the live files at
+ * every bridge connect, so the agent makes it reconnect by taking the session over for a moment
+ * with the new certificate (the same short connection that proves a candidate). Local programs
+ * keep their connection throughout; what they publish meanwhile waits in the local broker's queue.
+ */
+import mqtt from 'mqtt';
+import type { Logger } from '../../shared/log/logger.js';
+import { deviceCommandSchema, parsePayload, type DeviceCommand } from '../../shared/protocol/device-status.js';
+import { deviceTopics } from '../../shared/protocol/topics.js';
+import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
+import type { CredentialFiles } from '../config/state-layout.js';
+import { readCredentialPems } from '../credentials/credential-store.js';
+import { LOCAL_TOPICS } from '../local-broker/bridge-config.js';
+import type { LocalBroker } from '../local-broker/local-broker.js';
+import type { BrokerAddress, ConnectionState } from './device-connection.js';
+import { statusPayload } from './device-connection.js';
+
+export interface BridgedConnectionOptions {
+  readonly localBroker: LocalBroker;
+  readonly listen: { readonly bind: string; readonly port: number };
+  /** Renders the local broker's config for a fleet broker address (bridge-config.ts with the rest filled in). */
+  readonly renderConfig: (broker: BrokerAddress) => string;
+  readonly broker: BrokerAddress;
+  readonly deviceId: string;
+  readonly files: CredentialFiles;
+  readonly agentVersion: string;
+  readonly log: Logger;
+  /** Makes the bridge reconnect with the live files: one short session takeover with them (proveCertificate). */
+  readonly takeOver: (broker: BrokerAddress) => Promise<{ proven: boolean; reason?: string }>;
+  readonly onState?: (state: ConnectionState, detail: string) => void;
+  /**
+   * Called each minute the bridge stays down while the local broker is up (the fleet broker may have
+   * moved: the caller rediscovers it and calls moveTo). The agent does not see the bridge's attempts.
+   */
+  readonly onBridgeDown?: (minutes: number) => void;
+}
+
+const BRIDGE_DOWN_CHECK_MS = 60_000;
+
+/** The local client's id: the bridge holds the device's own id on the fleet broker. */
+const LOCAL_CLIENT_ID = 'fleetcert-agent';
+
+export class BridgedConnection {
+  private client: mqtt.MqttClient | undefined;
+  private closed = false;
+  private current: ConnectionState = 'stopped';
+  private bridgeUp = false;
+  /** The serial in the status last published: a different live serial means the bridge must reconnect. */
+  private serial: string | undefined;
+  private broker: BrokerAddress;
+  private brokerStarted = false;
+  private downTimer: NodeJS.Timeout | undefined;
+  onCommand: ((command: DeviceCommand) => void) | undefined;
+
+  constructor(private readonly options: BridgedConnectionOptions) {
+    this.broker = options.broker;
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  get isSuspended(): boolean {
+    return false;
+  }
+
+  async start(): Promise<void> {
+    if (this.closed) return;
+    const { options } = this;
+    if (!this.brokerStarted) {
+      await options.localBroker.start(options.renderConfig(this.broker));
+      this.brokerStarted = true;
+    }
+    this.serial = await this.liveSerial();
+    const { status, command } = LOCAL_TOPICS;
+    const bridge = deviceTopics(options.deviceId).bridge;
+    this.setState('connecting', 'waiting for the local broker');
+    const client = mqtt.connect(
+      `mqtt://${options.listen.bind.includes(':') ? `[${options.listen.bind}]` : options.listen.bind}:${options.listen.port}`,
+      {
+        protocolVersion: 5,
+        clientId: LOCAL_CLIENT_ID,
+        reconnectPeriod: 2_000,
+        writeCache: false,
+        will: { topic: status, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
+      } as mqtt.IClientOptions,
+    );
+    client.on('connect', () => {
+      this.sayStatus(client);
+      client.subscribe([command, bridge], { qos: 1 });
+    });
+    client.on('message', (topic, payload) => {
+      if (topic === bridge) return this.onBridge(client, payload.toString('latin1') === '1');
+      if (topic !== command) return;
+      const order = parsePayload(deviceCommandSchema, payload);
+      if (order) this.onCommand?.(order);
+      else options.log.warn('ignored a malformed command', { topic });
+    });
+    client.on('offline', () => {
+      if (this.client === client) this.onBridge(client, false);
+    });
+    client.on('error', (err) => options.log.warn('local broker connection problem', { message: err.message }));
+    this.client = client;
+  }
+
+  /** Publishes to the device's subtree through the bridge (`<topic>` locally is `devices/<id>/<topic>` on the fleet broker). */
+  async publishOwn(topic: string, payload: Buffer, timeoutMs = 10_000): Promise<void> {
+    const client = this.client;
+    if (!client?.connected || !this.bridgeUp) throw new Error('the bridge to the broker is not connected');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.publishAsync(topic, payload, { qos: 1 }),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.watchDown(false);
+    const client = this.client;
+    this.client = undefined;
+    if (client?.connected) {
+      await Promise.race([
+        client.publishAsync(LOCAL_TOPICS.status, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 2_000)),
+      ]);
+    }
+    await client?.endAsync(true).catch(() => undefined);
+    // SIGTERM: mosquitto forwards what is queued while it may and saves the rest.
+    await this.options.localBroker.stop();
+    this.setState('stopped', 'stopped');
+  }
+
+  /** The fleet broker moved: the bridge goes to the new address (the local broker restarts, its queue kept). */
+  async moveTo(broker: BrokerAddress): Promise<void> {
+    this.broker = broker;
+    if (this.closed || !this.brokerStarted) return;
+    await this.options.localBroker.reconfigure(this.options.renderConfig(broker));
+  }
+
+  /** Nothing to suspend: a proof takes the bridge's session over for a moment, and the bridge comes back by itself. */
+  async suspend(): Promise<void> {}
+
+  async restart(): Promise<void> {
+    await this.follow();
+  }
+
+  /** After a renewal: when the live certificate is not the one in use, the bridge reconnects with it. */
+  async follow(): Promise<void> {
+    if (this.closed) return;
+    const serial = await this.liveSerial();
+    if (serial === this.serial) return;
+    this.serial = serial;
+    const result = await this.options.takeOver(this.broker);
+    if (result.proven) this.options.log.info('the bridge reconnects with the renewed certificate', { event: 'bridge_following', serial });
+    // Not proven (broker away): the bridge presents the live files at its next connect anyway.
+    else
+      this.options.log.warn('could not move the bridge to the renewed certificate now', {
+        event: 'bridge_follow_failed',
+        reason: result.reason,
+      });
+    if (this.client) await this.publishStatus(this.client);
+  }
+
+  private onBridge(client: mqtt.MqttClient, up: boolean): void {
+    if (this.client !== client) return;
+    this.bridgeUp = up && client.connected;
+    this.watchDown(!this.bridgeUp && client.connected);
+    if (!this.bridgeUp) {
+      this.setState('connecting', client.connected ? 'the bridge to the fleet broker is down' : 'the local broker is not reachable');
+      return;
+    }
+    // The fleet broker may have lost the retained status (or never had this serial's): say it again.
+    this.sayStatus(client);
+    this.setState('online', `${this.broker.host}:${this.broker.port} (bridged)`);
+  }
+
+  /** While the bridge is down and the local broker up, tells onBridgeDown once a minute. */
+  private watchDown(down: boolean): void {
+    if (!down || this.closed) {
+      clearInterval(this.downTimer);
+      this.downTimer = undefined;
+      return;
+    }
+    if (this.downTimer) return;
+    let minutes = 0;
+    this.downTimer = setInterval(() => this.options.onBridgeDown?.((minutes += 1)), BRIDGE_DOWN_CHECK_MS);
+    this.downTimer.unref();
+  }
+
+  private sayStatus(client: mqtt.MqttClient): void {
+    this.publishStatus(client).catch((err: unknown) => this.options.log.debug(() => `status not published: ${String(err)}`));
+  }
+
+  private async publishStatus(client: mqtt.MqttClient): Promise<void> {
+    const pems = await readCredentialPems(this.options.files).catch(() => undefined);
+    if (!pems) return;
+    const leaf = describeCertificate(readCertificates(pems.certChainPem)[0]!);
+    await client
+      .publishAsync(LOCAL_TOPICS.status, statusPayload('online', leaf, this.options.agentVersion), { qos: 1, retain: true })
+      .catch((err: Error) => this.options.log.debug(() => `status not published: ${err.message}`));
+  }
+
+  private async liveSerial(): Promise<string | undefined> {
+    const pems = await readCredentialPems(this.options.files).catch(() => undefined);
+    return pems ? describeCertificate(readCertificates(pems.certChainPem)[0]!).serialNumber : undefined;
+  }
+
+  private setState(state: ConnectionState, detail: string): void {
+    if (state === this.current) return;
+    this.current = state;
+    if (state === 'online') {
+      this.options.log.info('connected to the broker through the local bridge', {
+        event: 'mqtt_connected',
+        broker: detail,
+        clientId: this.options.deviceId,
+        serial: this.serial,
+        bridged: true,
+      });
+    }
+    this.options.onState?.(state, detail);
+  }
+}
