@@ -39,6 +39,7 @@ export function moveTokenCommand(io: CliIo): Command {
       not_enrolled: 'Not enrolled yet: the token stays on the boot partition until the first enrollment.',
       kept_in_state: 'The token is in the state directory only.',
       boot_read_only: 'The boot partition is read-only: the token stays readable there (see the log).',
+      boot_not_writable: 'This user may not rewrite the bootstrap file: run it as root (sudo fleetcert-agent move-token).',
       boot_changed: 'The bootstrap file changed since it was read: left as it is.',
       failed: 'The token could not be moved (see the log).',
     };

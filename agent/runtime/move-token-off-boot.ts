@@ -15,7 +15,7 @@ import type { FoundToken } from '../config/bootstrap-token.js';
 import { stripBom } from '../config/agent-config.js';
 import type { StateLayout } from '../config/state-layout.js';
 
-export type TokenMove = 'moved' | 'kept_in_state' | 'boot_read_only' | 'boot_changed' | 'failed';
+export type TokenMove = 'moved' | 'kept_in_state' | 'boot_read_only' | 'boot_not_writable' | 'boot_changed' | 'failed';
 
 export async function moveTokenOffBoot(found: FoundToken, layout: StateLayout, log: Logger): Promise<TokenMove> {
   if (found.location === 'state_dir') return 'kept_in_state';
@@ -56,22 +56,43 @@ async function rewriteWithoutToken(path: string, enrolledWith: BootstrapFile, mo
     return 'moved';
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
-    const readOnly = errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM';
-    log.warn(
-      readOnly
-        ? 'the boot partition is read-only: the bootstrap token stays readable there'
-        : 'could not rewrite the bootstrap file without its token',
-      {
-        event: 'bootstrap_token_not_moved',
-        reason: readOnly ? 'read_only' : 'write_failed',
-        errno,
-        path,
-        stateCopy: movedTo,
-        hint: `the agent no longer needs ${path} (its copy is in ${movedTo}): delete it, or let the agent write it (ReadWritePaths=, rw mount)`,
-      },
-    );
-    return readOnly ? 'boot_read_only' : 'failed';
+    const why = bootWriteFailure(errno);
+    log.warn(why.message, {
+      event: 'bootstrap_token_not_moved',
+      reason: why.reason,
+      errno,
+      path,
+      stateCopy: movedTo,
+      hint:
+        why.reason === 'not_permitted'
+          ? `the agent's user may not write ${path}: the packaged unit moves it as root (ExecStartPost=+fleetcert-agent move-token), or delete it (the agent has its copy in ${movedTo})`
+          : `the agent no longer needs ${path} (its copy is in ${movedTo}): delete it, or let the agent write it (ReadWritePaths=, rw mount)`,
+    });
+    return why.result;
   }
+}
+
+/** Why the boot file could not be rewritten: a read-only mount is not a missing permission, and each has its own remedy (pure). */
+export function bootWriteFailure(errno: string | undefined): {
+  reason: 'read_only' | 'not_permitted' | 'write_failed';
+  message: string;
+  result: TokenMove;
+} {
+  if (errno === 'EROFS') {
+    return {
+      reason: 'read_only',
+      message: 'the boot partition is read-only: the bootstrap token stays readable there',
+      result: 'boot_read_only',
+    };
+  }
+  if (errno === 'EACCES' || errno === 'EPERM') {
+    return {
+      reason: 'not_permitted',
+      message: "the agent's user may not rewrite the bootstrap file: the token stays readable there",
+      result: 'boot_not_writable',
+    };
+  }
+  return { reason: 'write_failed', message: 'could not rewrite the bootstrap file without its token', result: 'failed' };
 }
 
 function tryParse(path: string, text: string): ReturnType<typeof parseBootstrapFile> | undefined {

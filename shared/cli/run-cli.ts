@@ -15,9 +15,25 @@ export interface CliIo {
 }
 
 export const processIo: CliIo = {
-  stdout: (text) => void process.stdout.write(text),
+  stdout: (text) => {
+    ignoreClosedPipe();
+    process.stdout.write(text);
+  },
   stderr: (text) => void process.stderr.write(text),
 };
+
+let pipeGuarded = false;
+/**
+ * `fleetcert --help | head`: the reader is gone before all is written. That is the reader's choice,
+ * not a failure: the rest of the output is dropped instead of ending in an unhandled EPIPE.
+ */
+function ignoreClosedPipe(): void {
+  if (pipeGuarded) return;
+  pipeGuarded = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
 
 /**
  * Ends a command with an exit code of its own: an answer that is not "ok" (needs-renewal's

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { findToken, locateToken } from '#agent/config/bootstrap-token.js';
 import { findBootstrap, readBootstrapFiles } from '#agent/config/bootstrap.js';
 import { stateLayout } from '#agent/config/state-layout.js';
-import { moveLeftoverToken, moveTokenOffBoot } from '#agent/runtime/move-token-off-boot.js';
+import { bootWriteFailure, moveLeftoverToken, moveTokenOffBoot } from '#agent/runtime/move-token-off-boot.js';
 import { memoryLog } from '../../../helpers/memory-log.js';
 import { withTempDir } from '../../../helpers/temp-dir.js';
 
@@ -101,6 +101,16 @@ test("move-token as root (the unit's privileged step): a token left on the boot 
     assert.is((await stat(layout.bootstrapCopy)).uid, agentUid, 'the service can still read its copy');
     assert.is(await moveLeftoverToken([boot], layout, log), 'none', 'idempotent');
   });
+});
+
+test('a boot file the agent may not write is not called read-only: each cause says its own remedy', () => {
+  assert.equal([bootWriteFailure('EROFS').reason, bootWriteFailure('EROFS').result], ['read_only', 'boot_read_only']);
+  for (const errno of ['EACCES', 'EPERM']) {
+    const why = bootWriteFailure(errno);
+    assert.equal([why.reason, why.result], ['not_permitted', 'boot_not_writable']);
+    assert.not.match(why.message, /read-only/);
+  }
+  assert.is(bootWriteFailure('EIO').reason, 'write_failed');
 });
 
 test.run();
