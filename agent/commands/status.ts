@@ -5,6 +5,8 @@ import { CommandExit, type CliIo } from '../../shared/cli/run-cli.js';
 import { describeCertificate } from '../../shared/pki/certificate.js';
 import { locateToken } from '../config/bootstrap-token.js';
 import { CredentialStore } from '../credentials/credential-store.js';
+import { refuseForeignCredentials } from '../credentials/hardware-binding.js';
+import { boardIdentity } from '../identity/resolve-identity.js';
 import { agentHealth, CONNECT_GRACE_SECONDS, readAgentStatus, type ReadStatus } from '../runtime/agent-status.js';
 import { addCommonOptions, agentContext, type CommonOptions } from './options.js';
 
@@ -33,6 +35,8 @@ Examples:
     );
   return addCommonOptions(command).action(async (options: CommonOptions) => {
     const { config, layout, log } = await agentContext(options);
+    // A cloned card, before the service has set the other board's credentials aside: not this board's status.
+    await refuseForeignCredentials(layout, await boardIdentity(config.identityRoot, config.idTemplate));
     const live = await new CredentialStore(layout, log).requireLive();
     const info = describeCertificate(live.certificate);
     const token = await locateToken(layout, config.bootstrapFiles);

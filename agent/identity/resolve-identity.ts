@@ -27,6 +27,21 @@ export async function resolveIdentity(identityRoot: string, template: string, la
   return deriveIdentity({ facts, template, hostname: hostname().split('.')[0]!, generated });
 }
 
+/**
+ * This board's identity as far as the hardware tells it, without writing anything: what read-only
+ * commands compare the hardware record with. Where the board has no serial or MAC the id part that
+ * would be generated is a placeholder (the comparison does not use it: such a board cannot be told).
+ */
+export async function boardIdentity(identityRoot: string, template: string): Promise<DeviceIdentity> {
+  const facts = await readBoardFacts(identityRoot);
+  return deriveIdentity({
+    facts,
+    template,
+    hostname: hostname().split('.')[0]!,
+    generated: needsGeneratedId(facts) ? '00000000' : undefined,
+  });
+}
+
 /** What travels with the enrollment for the registry (informational only). */
 export function deviceMetadata(identity: DeviceIdentity, system: SystemFacts): DeviceMetadata {
   const printable = (s: string | undefined, max: number) => s?.replace(/[^\x20-\x7e]/g, '').slice(0, max) || undefined;

@@ -79,12 +79,16 @@ for (const arch of ['arm64', 'armhf'] as const) {
       assert.is(await agent.stop(), 0, agent.logs());
     }
 
-    const before = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state])).stdout);
+    const before = JSON.parse(
+      (await fleetcertAgent(['status', '--json', '--state-dir', state, '--identity-root', boardRoot(BOARDS[arch])])).stdout,
+    );
     const t1 = Date.now();
     const renewed = await run(program[0]!, [...program.slice(1), 'renew', '--force', '--json', ...args], { timeoutMs: EMULATED_MS });
     timings.renewMs = Date.now() - t1;
     assert.is(renewed.code, 0, renewed.stderr);
-    const after = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state])).stdout);
+    const after = JSON.parse(
+      (await fleetcertAgent(['status', '--json', '--state-dir', state, '--identity-root', boardRoot(BOARDS[arch])])).stdout,
+    );
     assert.is(after.deviceId, before.deviceId);
     assert.is.not(after.serialNumber, before.serialNumber, 'a new certificate');
     const devices = await fleetcert(['device', 'show', String(after.deviceId), '--json', '--data-dir', ctx.fleet!.server.dataDir]);

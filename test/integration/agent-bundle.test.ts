@@ -101,7 +101,7 @@ for (const runtime of ['node18', 'host'] as const) {
         const shown = await fleetcert(['device', 'show', 'rpi4-100000002a5c3b71', '--json', '--data-dir', fleet.server.dataDir]);
         assert.is(shown.code, 0, shown.stderr);
         assert.match(String(JSON.parse(shown.stdout).device.metadata.os ?? ''), /\S/);
-        const after = await run(node, [bundle, 'status', '--json', '--state-dir', state], { cwd: dir });
+        const after = await run(node, [bundle, 'status', '--json', '--state-dir', state, '--identity-root', BOARD], { cwd: dir });
         assert.is(JSON.parse(after.stdout).deviceId, 'rpi4-100000002a5c3b71', after.stdout + after.stderr);
       } finally {
         await fleet.stop();

@@ -59,6 +59,9 @@ test('a clone of an enrolled card on another Pi 4: foreign state set aside, kept
       // A renewal on the clone (its timer) refuses the other board's certificate and moves nothing.
       const renew = await fleetcertAgent(['renew', '--force', ...boardB, '--json']);
       assert.equal([renew.code, JSON.parse(renew.stdout).code], [3, 'credentials_foreign'], renew.stderr);
+      // So does `status` (before the service has run on the clone it showed the first board's certificate as this one's).
+      const status = await fleetcertAgent(['status', ...boardB, '--json']);
+      assert.equal([status.code, JSON.parse(status.stdout).code], [3, 'credentials_foreign'], status.stderr);
       assert.not.ok((await readdir(stateB)).some((name) => name.startsWith('foreign-')));
 
       const clone = await fleetcertAgent(['enroll', ...boardB, '--timeout', '20', '--json']);

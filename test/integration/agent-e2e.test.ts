@@ -133,7 +133,10 @@ it('run: from an empty state dir and a bootstrap file to mTLS on Mosquitto, stat
     assert.is((await stat(join(state, 'bootstrap.json'))).mode & 0o777, 0o600);
     await agent.waitForEvent('bootstrap_token_moved');
 
-    const status = await fleetcertAgent(['status', '--json', '--state-dir', state, '--bootstrap', boot]);
+    const status = await fleetcertAgent([
+      ...['status', '--json', '--state-dir', state, '--bootstrap', boot],
+      ...['--identity-root', join(BOARDS, 'rpi4-bookworm-arm64')],
+    ]);
     assert.is(JSON.parse(status.stdout).deviceId, id);
     assert.equal(JSON.parse(status.stdout).token, { location: 'state_dir', paths: [join(state, 'bootstrap.json')] });
   } finally {
@@ -161,7 +164,7 @@ it('a read-only boot partition: enrolls all the same, says once that the token s
   assert.match(String(notMoved[0]!.hint), /delete it/);
   assert.not.match(res.stderr, /fct_/);
   assert.is(await readFile(boot, 'utf8'), before, 'untouched');
-  const status = await fleetcertAgent(['status', ...args.slice(0, 4)]);
+  const status = await fleetcertAgent(['status', ...args.slice(0, 4), ...args.slice(8, 10)]);
   assert.match(status.stdout, /token +still on the boot partition/);
 });
 

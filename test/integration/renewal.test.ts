@@ -271,7 +271,7 @@ test('expired while off: renews inside the grace window; past it, enrolls again 
       (registrySnapshot(fleet.server.dataDir).tokens as { name: string; uses: number }[]).find((t) => t.name === 'expiry')!.uses;
     /** Waits until the live certificate is `graceMs` past its expiry (plus a margin). */
     const waitPastExpiry = async (graceMs: number) => {
-      const status = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state])).stdout);
+      const status = JSON.parse((await fleetcertAgent(['status', '--json', '--state-dir', state, '--identity-root', BOARD])).stdout);
       const notAfter = Date.parse(status.notAfter);
       await new Promise((r) => setTimeout(r, Math.max(0, notAfter + graceMs - Date.now()) + 700));
     };
