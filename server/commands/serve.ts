@@ -120,11 +120,14 @@ export function serveCommand(io: CliIo): Command {
         `serve the web console and /metrics (HTTPS) here; without an address ${DEFAULT_CONSOLE_LISTEN} (loopback only)`,
       ).env('FLEETCERT_CONSOLE_LISTEN'),
     )
-    .option('--crl-listen <host:port>', 'also serve the current CRL over plain HTTP here (the CRL distribution point; port 0 picks one)')
+    .option(
+      '--crl-listen <host:port>',
+      'also serve the current CRL over plain HTTP on a port of its own (the EST port serves it anyway; port 0 picks one)',
+    )
     .option(
       '--crl-url <url>',
-      'CRL distribution point written into every device certificate (default with --crl-listen: http://<broker host>:<port>' +
-        `${CRL_HTTP_PATH})`,
+      `CRL distribution point written into every device certificate (default: http://<broker host>:<EST port>${CRL_HTTP_PATH}, ` +
+        'or the --crl-listen port)',
     )
     .option(
       '--server-cert-lifetime <duration>',
@@ -196,19 +199,22 @@ Examples:
         log: log.child('supersede'),
         ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
       });
-      // The distribution point listens before any certificate names it.
-      const crlHttp = options.crlListen === undefined ? undefined : new CrlHttpServer({ registry, log: log.child('crl-http') });
+      // The distribution point is served before any certificate names it: on the EST port itself (a
+      // connection that does not open with a TLS handshake is plain HTTP, est/first-byte-router.ts), and
+      // with --crl-listen on a port of its own too.
+      const crlHttp = new CrlHttpServer({ registry, log: log.child('crl-http') });
       const crlListen = options.crlListen === undefined ? undefined : parseListen(options.crlListen);
-      const crlAddress =
-        crlHttp && crlListen
-          ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
-              await registry.close();
-              const why = err.code ?? err.message;
-              throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
-            })
-          : undefined;
+      const crlAddress = crlListen
+        ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
+            await registry.close();
+            const why = err.code ?? err.message;
+            throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
+          })
+        : undefined;
       const publicName = broker?.settings.host ?? `${hostname().split('.')[0]}.local`;
-      const crlUrl = options.crlUrl ?? (crlAddress ? defaultCrlUrl(publicName, crlAddress.port) : undefined);
+      // With --listen host:0 the EST port, and so the default URL, is known only once bound (below).
+      const crlPort = crlAddress?.port ?? (listen.port === 0 ? undefined : listen.port);
+      let crlUrl = options.crlUrl ?? (crlPort === undefined ? undefined : defaultCrlUrl(publicName, crlPort));
       const cdp = crlUrl === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(crlUrl) };
       const metrics = new ConsoleMetrics({
         registry,
@@ -231,12 +237,13 @@ Examples:
         maxPendingEnrollments,
         onRefusedForLoad: (code) => metrics.refusedForLoad(code),
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
+        plainConnection: (socket) => crlHttp.accept(socket),
       });
       let address;
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
-        await crlHttp?.stop();
+        await crlHttp.stop();
         await registry.close();
         throw new FleetcertError(
           'config_invalid',
@@ -244,9 +251,14 @@ Examples:
           { cause: err },
         );
       }
+      if (crlUrl === undefined) {
+        // Set before this start-up yields to the event loop, so before any request is read: no certificate goes without it.
+        crlUrl = defaultCrlUrl(publicName, address.port);
+        service.useCrlDistributionPoint(crlDistributionPoint(crlUrl));
+      }
       if (options.mdns && !broker) {
+        await crlHttp.stop();
         await server.stop();
-        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
           hint: 'run "fleetcert broker-config" first',
@@ -266,7 +278,7 @@ Examples:
         broker && publisher
           ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
           : [];
-      if (crlHttp) background.unshift(() => crlHttp.stop());
+      background.unshift(() => crlHttp.stop());
       await tlsRenewer.start();
       background.push(() => tlsRenewer.stop());
       if (options.mdns && broker) {
@@ -325,8 +337,7 @@ Examples:
       }
       const url = urlOf(address);
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
-      if (crlUrl !== undefined)
-        log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
+      log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port ?? address.port });
       io.stdout(
         options.json
           ? JSON.stringify({
@@ -336,7 +347,7 @@ Examples:
               port: address.port,
               ...(consoleUrl ? { consoleUrl } : {}),
               ...(crlAddress ? { crlPort: crlAddress.port } : {}),
-              ...(crlUrl ? { crlUrl } : {}),
+              crlUrl,
             }) + '\n'
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/${consoleUrl ? `, console on ${consoleUrl}/` : ''}\n`,
       );
