@@ -21,6 +21,7 @@ import { brokerFiles } from '../mosquitto/broker-files.js';
 import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
 import { pathExists } from '../../shared/fs/path-exists.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
+import { BrokerAclRefresher, DEFAULT_ACL_REFRESH_SECONDS } from '../mosquitto/broker-acl-refresher.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { Supersede } from '../revocation/supersede.js';
@@ -52,6 +53,7 @@ interface ServeOptions extends DatabaseOptions {
   mdnsInterface: string[];
   brokerUrl?: string;
   crlBatch: string;
+  aclRefresh: string;
   logLevel: string;
   json?: boolean;
   issuer: IssuerKind;
@@ -108,6 +110,12 @@ export function serveCommand(io: CliIo): Command {
       '--crl-batch <duration>',
       'republish the CRL for superseded certificates at most this often (a fleet renewing at once shares one reload)',
       `${DEFAULT_CRL_BATCH_SECONDS}s`,
+    )
+    .option(
+      '--acl-refresh <duration>',
+      "re-read the services' grants from the registry this often and rewrite the broker's ACL when they changed " +
+        '(grants made through another instance of a scale-out)',
+      `${DEFAULT_ACL_REFRESH_SECONDS}s`,
     )
     .addOption(
       new Option('--issuer <kind>', 'what signs device certificates: fast (DER and node:crypto) or peculiar (the @peculiar/x509 reference)')
@@ -276,7 +284,17 @@ Examples:
       });
       const background =
         broker && publisher
-          ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
+          ? await startBrokerServices({
+              layout,
+              broker,
+              publisher,
+              supersede,
+              registry,
+              authority,
+              log,
+              brokerUrl: options.brokerUrl,
+              aclRefreshMs: durationOption('--acl-refresh', options.aclRefresh) * 1000,
+            })
           : [];
       background.unshift(() => crlHttp.stop());
       await tlsRenewer.start();
@@ -371,12 +389,15 @@ interface BrokerServicesParams {
   readonly authority: Authority;
   readonly log: Logger;
   readonly brokerUrl: string | undefined;
+  readonly aclRefreshMs: number;
 }
 
-/** The CRL refresher and the status client, for a data directory with a configured broker. Returns their stops. */
+/** The CRL and ACL refreshers and the status client, for a data directory with a configured broker. Returns their stops. */
 async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Promise<void> | void)[]> {
   const refresher = new CrlRefresher({ publisher: p.publisher, broker: p.broker, log: p.log.child('crl') });
   await refresher.start();
+  const acl = new BrokerAclRefresher({ registry: p.registry, broker: p.broker, log: p.log.child('acl'), intervalMs: p.aclRefreshMs });
+  await acl.start();
   const { settings } = p.broker;
   const host = settings.bind && settings.bind !== '0.0.0.0' && settings.bind !== '::' ? settings.bind : '127.0.0.1';
   const client = new ServerMqttClient({
@@ -390,7 +411,7 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
     onSerialReported: (deviceId, serial) => p.supersede.proven(deviceId, serial, 'mqtt-status'),
   });
   client.start();
-  return [() => refresher.stop(), () => client.stop(), () => p.publisher.stop()];
+  return [() => refresher.stop(), () => acl.stop(), () => client.stop(), () => p.publisher.stop()];
 }
 
 function urlOf(address: AddressInfo): string {
