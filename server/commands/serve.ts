@@ -150,7 +150,9 @@ export function serveCommand(io: CliIo): Command {
 With a broker configured (fleetcert broker-config), serve also keeps its CRL fresh, records the
 status every device publishes, and once a device has proven its new certificate (its first status
 with the new serial, or an mTLS request with it) revokes the old one (reason superseded) and
-republishes the CRL within --crl-batch.
+republishes the CRL within --crl-batch, and rewrites the broker's ACL when the services in the
+registry change (--acl-refresh). The EST port also serves the current CRL over plain HTTP at
+${CRL_HTTP_PATH}: the CRL distribution point every device certificate names.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
