@@ -85,7 +85,11 @@ function closedAfter(port: number, first: Buffer | string, drip?: string): Promi
       if (first.length > 0) socket.write(first);
     });
     const timer = drip === undefined ? undefined : setInterval(() => socket.writable && socket.write(drip), 100);
-    const giveUp = setTimeout(() => reject(new Error('the server left the connection open for 5 s')), 5_000);
+    const giveUp = setTimeout(() => {
+      clearInterval(timer);
+      socket.destroy();
+      reject(new Error('the server left the connection open for 5 s'));
+    }, 5_000);
     socket.on('error', () => undefined);
     socket.on('data', () => undefined);
     socket.on('close', () => {
