@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fleetcert } from '../helpers/cli.js';
@@ -88,6 +88,24 @@ it('fleetcert crl sync installs the CRL from the distribution point that the cer
   const outcome = JSON.parse(res.stdout) as { changed: boolean; crlNumber: number };
   assert.is(outcome.changed, true);
   assert.match(await readFile(out, 'utf8'), /^-----BEGIN X509 CRL-----/);
+});
+
+it('without a broker the certificates name the distribution point too; it answers 503 until a CRL is published', async () => {
+  await mkdir(join(ctx.dir, 'alone'));
+  const alone = await startServer(join(ctx.dir, 'alone'));
+  try {
+    const url = String((await waitForEvent(alone, 'crl_distribution_point')).url);
+    assert.match(url, new RegExp(`^http://[^/]+\\.local:${alone.port}/crl/issuing-ca\\.crl$`));
+    const { token } = await createToken(alone.dataDir);
+    const device = await enrollDevice(alone, token, 'alone-device');
+    const leaf = device.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!;
+    assert.ok(execFileSync('openssl', ['x509', '-noout', '-text'], { input: leaf }).toString().includes(`URI:${url}`));
+    const res = await fetch(`http://127.0.0.1:${alone.port}/crl/issuing-ca.crl`);
+    assert.is(res.status, 503);
+    assert.is(res.headers.get('retry-after'), '60');
+  } finally {
+    await alone.stop();
+  }
 });
 
 it.run();
