@@ -319,7 +319,14 @@ export function buildServerPackage(outDir = PACKAGES_DIR) {
   if (!existsSync(native)) throw new Error(`${native}: better-sqlite3 has no native build for this machine (npm rebuild better-sqlite3)`);
   sh('strip', ['--strip-unneeded', '--remove-section=.comment', '--remove-section=.note', native]);
   put(stage, 'usr/bin/fleetcert', '#!/bin/sh\nexec /usr/bin/node /usr/lib/fleetcert/dist/server/main.js "$@"\n', 0o755);
-  units(stage, ['fleetcert.service', 'fleetcert-crl.service', 'fleetcert-crl.timer']);
+  // fleetcert-crl-sync runs on the broker hosts of a scale-out (docs/SCALING.md); shipped, enabled by the operator.
+  units(stage, [
+    'fleetcert.service',
+    'fleetcert-crl.service',
+    'fleetcert-crl.timer',
+    'fleetcert-crl-sync.service',
+    'fleetcert-crl-sync.timer',
+  ]);
   put(stage, 'usr/share/man/man1/fleetcert.1', manPage('fleetcert', join(DIST, 'server', 'main.js'), 'fleetcert enrollment server and CA'));
   gzipMax(join(stage, 'usr/share/man/man1/fleetcert.1'));
   docs(stage, name, thirdParty, (n) => `usr/lib/fleetcert/node_modules/${n}/*`);

@@ -21,6 +21,7 @@ import { brokerFiles } from '../mosquitto/broker-files.js';
 import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
 import { pathExists } from '../../shared/fs/path-exists.js';
 import { ServerMqttClient } from '../mosquitto/server-client.js';
+import { BrokerAclRefresher, DEFAULT_ACL_REFRESH_SECONDS } from '../mosquitto/broker-acl-refresher.js';
 import { CrlPublisher, DEFAULT_CRL_BATCH_SECONDS } from '../revocation/crl-publisher.js';
 import { CrlRefresher } from '../revocation/crl-refresher.js';
 import { Supersede } from '../revocation/supersede.js';
@@ -52,6 +53,7 @@ interface ServeOptions extends DatabaseOptions {
   mdnsInterface: string[];
   brokerUrl?: string;
   crlBatch: string;
+  aclRefresh: string;
   logLevel: string;
   json?: boolean;
   issuer: IssuerKind;
@@ -109,6 +111,12 @@ export function serveCommand(io: CliIo): Command {
       'republish the CRL for superseded certificates at most this often (a fleet renewing at once shares one reload)',
       `${DEFAULT_CRL_BATCH_SECONDS}s`,
     )
+    .option(
+      '--acl-refresh <duration>',
+      "re-read the services' grants from the registry this often and rewrite the broker's ACL when they changed " +
+        '(grants made through another instance of a scale-out)',
+      `${DEFAULT_ACL_REFRESH_SECONDS}s`,
+    )
     .addOption(
       new Option('--issuer <kind>', 'what signs device certificates: fast (DER and node:crypto) or peculiar (the @peculiar/x509 reference)')
         .choices(ISSUER_KINDS)
@@ -120,11 +128,14 @@ export function serveCommand(io: CliIo): Command {
         `serve the web console and /metrics (HTTPS) here; without an address ${DEFAULT_CONSOLE_LISTEN} (loopback only)`,
       ).env('FLEETCERT_CONSOLE_LISTEN'),
     )
-    .option('--crl-listen <host:port>', 'also serve the current CRL over plain HTTP here (the CRL distribution point; port 0 picks one)')
+    .option(
+      '--crl-listen <host:port>',
+      'also serve the current CRL over plain HTTP on a port of its own (the EST port serves it anyway; port 0 picks one)',
+    )
     .option(
       '--crl-url <url>',
-      'CRL distribution point written into every device certificate (default with --crl-listen: http://<broker host>:<port>' +
-        `${CRL_HTTP_PATH})`,
+      `CRL distribution point written into every device certificate (default: http://<broker host>:<EST port>${CRL_HTTP_PATH}, ` +
+        'or the --crl-listen port)',
     )
     .option(
       '--server-cert-lifetime <duration>',
@@ -139,7 +150,9 @@ export function serveCommand(io: CliIo): Command {
 With a broker configured (fleetcert broker-config), serve also keeps its CRL fresh, records the
 status every device publishes, and once a device has proven its new certificate (its first status
 with the new serial, or an mTLS request with it) revokes the old one (reason superseded) and
-republishes the CRL within --crl-batch.
+republishes the CRL within --crl-batch, and rewrites the broker's ACL when the services in the
+registry change (--acl-refresh). The EST port also serves the current CRL over plain HTTP at
+${CRL_HTTP_PATH}: the CRL distribution point every device certificate names.
 
 Examples:
   fleetcert serve --passphrase-file /etc/fleetcert/ca-passphrase --mdns
@@ -196,19 +209,22 @@ Examples:
         log: log.child('supersede'),
         ...(broker && publisher ? { broker: { link: broker, publisher } } : {}),
       });
-      // The distribution point listens before any certificate names it.
-      const crlHttp = options.crlListen === undefined ? undefined : new CrlHttpServer({ registry, log: log.child('crl-http') });
+      // The distribution point is served before any certificate names it: on the EST port itself (a
+      // connection that does not open with a TLS handshake is plain HTTP, est/first-byte-router.ts), and
+      // with --crl-listen on a port of its own too.
+      const crlHttp = new CrlHttpServer({ registry, log: log.child('crl-http') });
       const crlListen = options.crlListen === undefined ? undefined : parseListen(options.crlListen);
-      const crlAddress =
-        crlHttp && crlListen
-          ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
-              await registry.close();
-              const why = err.code ?? err.message;
-              throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
-            })
-          : undefined;
+      const crlAddress = crlListen
+        ? await crlHttp.start(crlListen.host, crlListen.port).catch(async (err: NodeJS.ErrnoException) => {
+            await registry.close();
+            const why = err.code ?? err.message;
+            throw new FleetcertError('config_invalid', `cannot listen on --crl-listen ${options.crlListen}: ${why}`, { cause: err });
+          })
+        : undefined;
       const publicName = broker?.settings.host ?? `${hostname().split('.')[0]}.local`;
-      const crlUrl = options.crlUrl ?? (crlAddress ? defaultCrlUrl(publicName, crlAddress.port) : undefined);
+      // With --listen host:0 the EST port, and so the default URL, is known only once bound (below).
+      const crlPort = crlAddress?.port ?? (listen.port === 0 ? undefined : listen.port);
+      let crlUrl = options.crlUrl ?? (crlPort === undefined ? undefined : defaultCrlUrl(publicName, crlPort));
       const cdp = crlUrl === undefined ? {} : { crlDistributionPoint: crlDistributionPoint(crlUrl) };
       const metrics = new ConsoleMetrics({
         registry,
@@ -231,12 +247,13 @@ Examples:
         maxPendingEnrollments,
         onRefusedForLoad: (code) => metrics.refusedForLoad(code),
         limits: estLimits(durationOption('--header-timeout', options.headerTimeout), durationOption('--body-timeout', options.bodyTimeout)),
+        plainConnection: (socket) => crlHttp.accept(socket),
       });
       let address;
       try {
         address = await server.start(listen.host, listen.port);
       } catch (err) {
-        await crlHttp?.stop();
+        await crlHttp.stop();
         await registry.close();
         throw new FleetcertError(
           'config_invalid',
@@ -244,9 +261,14 @@ Examples:
           { cause: err },
         );
       }
+      if (crlUrl === undefined) {
+        // Set before this start-up yields to the event loop, so before any request is read: no certificate goes without it.
+        crlUrl = defaultCrlUrl(publicName, address.port);
+        service.useCrlDistributionPoint(crlDistributionPoint(crlUrl));
+      }
       if (options.mdns && !broker) {
+        await crlHttp.stop();
         await server.stop();
-        await crlHttp?.stop();
         await registry.close();
         throw new FleetcertError('broker_not_configured', '--mdns advertises the broker, but none is configured', {
           hint: 'run "fleetcert broker-config" first',
@@ -264,9 +286,19 @@ Examples:
       });
       const background =
         broker && publisher
-          ? await startBrokerServices({ layout, broker, publisher, supersede, registry, authority, log, brokerUrl: options.brokerUrl })
+          ? await startBrokerServices({
+              layout,
+              broker,
+              publisher,
+              supersede,
+              registry,
+              authority,
+              log,
+              brokerUrl: options.brokerUrl,
+              aclRefreshMs: durationOption('--acl-refresh', options.aclRefresh) * 1000,
+            })
           : [];
-      if (crlHttp) background.unshift(() => crlHttp.stop());
+      background.unshift(() => crlHttp.stop());
       await tlsRenewer.start();
       background.push(() => tlsRenewer.stop());
       if (options.mdns && broker) {
@@ -325,8 +357,7 @@ Examples:
       }
       const url = urlOf(address);
       log.info('listening', { event: 'serve_listening', url, version: VERSION, deviceLifetimeSeconds: settings.deviceLifetimeSeconds });
-      if (crlUrl !== undefined)
-        log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port });
+      log.info('CRL distribution point', { event: 'crl_distribution_point', url: crlUrl, port: crlAddress?.port ?? address.port });
       io.stdout(
         options.json
           ? JSON.stringify({
@@ -336,7 +367,7 @@ Examples:
               port: address.port,
               ...(consoleUrl ? { consoleUrl } : {}),
               ...(crlAddress ? { crlPort: crlAddress.port } : {}),
-              ...(crlUrl ? { crlUrl } : {}),
+              crlUrl,
             }) + '\n'
           : `fleetcert ${VERSION}: EST enrollment on ${url}/.well-known/est/${consoleUrl ? `, console on ${consoleUrl}/` : ''}\n`,
       );
@@ -360,12 +391,15 @@ interface BrokerServicesParams {
   readonly authority: Authority;
   readonly log: Logger;
   readonly brokerUrl: string | undefined;
+  readonly aclRefreshMs: number;
 }
 
-/** The CRL refresher and the status client, for a data directory with a configured broker. Returns their stops. */
+/** The CRL and ACL refreshers and the status client, for a data directory with a configured broker. Returns their stops. */
 async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Promise<void> | void)[]> {
   const refresher = new CrlRefresher({ publisher: p.publisher, broker: p.broker, log: p.log.child('crl') });
   await refresher.start();
+  const acl = new BrokerAclRefresher({ registry: p.registry, broker: p.broker, log: p.log.child('acl'), intervalMs: p.aclRefreshMs });
+  await acl.start();
   const { settings } = p.broker;
   const host = settings.bind && settings.bind !== '0.0.0.0' && settings.bind !== '::' ? settings.bind : '127.0.0.1';
   const client = new ServerMqttClient({
@@ -379,7 +413,7 @@ async function startBrokerServices(p: BrokerServicesParams): Promise<(() => Prom
     onSerialReported: (deviceId, serial) => p.supersede.proven(deviceId, serial, 'mqtt-status'),
   });
   client.start();
-  return [() => refresher.stop(), () => client.stop(), () => p.publisher.stop()];
+  return [() => refresher.stop(), () => acl.stop(), () => client.stop(), () => p.publisher.stop()];
 }
 
 function urlOf(address: AddressInfo): string {

@@ -30,7 +30,7 @@ export interface EnrollmentSettings {
   readonly renewalGraceSeconds: number;
   /** The server's own names (lowercase), reserved as device ids. */
   readonly serverNames?: ReadonlySet<string>;
-  /** The URL every device certificate names as its CRL distribution point (serve --crl-url). */
+  /** The URL every device certificate names as its CRL distribution point (serve: the EST port's, or --crl-url). */
   readonly crlDistributionPoint?: string;
 }
 
@@ -75,6 +75,7 @@ interface DecidedFrom {
 
 export class EnrollmentService {
   private readonly lock = new KeyedLock();
+  private crlDistributionPoint: string | undefined;
 
   constructor(
     private readonly registry: Registry,
@@ -82,7 +83,17 @@ export class EnrollmentService {
     private readonly settings: EnrollmentSettings,
     private readonly log: Logger,
     private readonly events?: CertificateEvents,
-  ) {}
+  ) {
+    this.crlDistributionPoint = settings.crlDistributionPoint;
+  }
+
+  /**
+   * Names the CRL distribution point once it is known: a serve whose port the system picks
+   * (--listen host:0) learns the port of its own distribution point only once it is bound.
+   */
+  useCrlDistributionPoint(url: string): void {
+    this.crlDistributionPoint = url;
+  }
 
   /** simpleenroll: the fleet token authorises the first certificate for a device id. */
   async enroll(tokenText: string | undefined, body: Uint8Array, ctx: RequestContext): Promise<EnrollmentResult> {
@@ -276,7 +287,7 @@ export class EnrollmentService {
           now: ctx.now,
           lifetimeSeconds: this.settings.deviceLifetimeSeconds,
           backdateSeconds: this.settings.backdateSeconds,
-          ...(this.settings.crlDistributionPoint === undefined ? {} : { crlDistributionPoint: this.settings.crlDistributionPoint }),
+          ...(this.crlDistributionPoint === undefined ? {} : { crlDistributionPoint: this.crlDistributionPoint }),
         });
         // Signed but not yet recorded: if recording fails, this certificate never reaches the client.
         const outcome = await this.registry.recordIssued({

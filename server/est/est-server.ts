@@ -11,7 +11,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { FleetcertError, isFleetcertError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log/logger.js';
@@ -31,6 +31,7 @@ import { simpleReenroll } from './handlers/simple-reenroll.js';
 import { ClientGoneError } from './read-body.js';
 import { errorReply, type Reply } from './replies.js';
 import { listen } from '../../shared/net/listen.js';
+import { FirstByteRouter } from './first-byte-router.js';
 
 export interface EstServerLimits {
   readonly maxBodyBytes: number;
@@ -69,6 +70,11 @@ export interface EstServerOptions {
   /** Retry-After of a server_busy answer (default 2 s; the agent adds jitter). */
   readonly busyRetryAfterSeconds?: number;
   readonly now?: () => Date;
+  /**
+   * Takes the connections on this port that do not start a TLS handshake (the CRL over plain HTTP,
+   * crl-http-server.ts). Without it every connection is TLS.
+   */
+  readonly plainConnection?: (socket: Socket) => void;
 }
 
 type Handler = (req: IncomingMessage, ctx: HandlerContext) => Promise<Reply>;
@@ -110,6 +116,7 @@ export class EstServer {
   private readonly now: () => Date;
   /** Enrollments between routing and their reply: what `maxPendingEnrollments` bounds. */
   private pendingEnrollments = 0;
+  private router: FirstByteRouter | undefined;
 
   constructor(private readonly options: EstServerOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
@@ -151,6 +158,12 @@ export class EstServer {
       socket.destroy();
     });
     server.on('tlsClientError', (err) => this.options.log.debug(() => `TLS handshake failed: ${err.message}`));
+    const plain = this.options.plainConnection;
+    if (plain) {
+      // A connection that sends nothing gets as long as a TLS handshake would, then is closed.
+      this.router = new FirstByteRouter({ firstByteTimeoutMs: this.limits.handshakeTimeoutMs, plain });
+      this.router.install(server);
+    }
     this.server = server;
     return listen(server, port, host);
   }
@@ -169,6 +182,7 @@ export class EstServer {
     if (!server) return;
     this.server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.router?.closeWaiting();
     server.closeIdleConnections();
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
     await closed;

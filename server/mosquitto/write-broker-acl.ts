@@ -5,6 +5,7 @@
  * once cannot leave the file with the older view: whoever writes last has read the registry after
  * every earlier change.
  */
+import { readFile } from 'node:fs/promises';
 import type { BrokerSettings } from '../config/broker-settings.js';
 import type { Registry } from '../registry/registry.js';
 import { serviceCommonName } from '../services/service-identity.js';
@@ -23,6 +24,25 @@ export async function writeBrokerAcl(registry: Registry, settings: Pick<BrokerSe
   await registry.transaction(
     async (tx) => {
       await writeBrokerFile(brokerFiles(settings.outDir).aclFile, renderAcl(await activeServiceAcls(tx)), owner);
+    },
+    { lock: 'broker-acl' },
+  );
+}
+
+/**
+ * Rewrites the ACL only if the registry's services render a different one than the file holds
+ * (a grant or revocation made through another instance of a scale-out); true when it wrote.
+ * Under the same lock as `writeBrokerAcl`, so it never puts back an older view.
+ */
+export async function refreshBrokerAcl(registry: Registry, settings: Pick<BrokerSettings, 'outDir' | 'group'>): Promise<boolean> {
+  const owner = await brokerOwnership(settings.group ?? undefined);
+  const file = brokerFiles(settings.outDir).aclFile;
+  return registry.transaction(
+    async (tx) => {
+      const wanted = renderAcl(await activeServiceAcls(tx));
+      if ((await readFile(file, 'utf8').catch(() => undefined)) === wanted) return false;
+      await writeBrokerFile(file, wanted, owner);
+      return true;
     },
     { lock: 'broker-acl' },
   );

@@ -7,7 +7,7 @@
  * Only GET/HEAD of the one path; every other request is refused without reading a body.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../shared/log/logger.js';
 import type { Registry } from '../registry/registry.js';
 import { listen } from '../../shared/net/listen.js';
@@ -16,20 +16,60 @@ import { listen } from '../../shared/net/listen.js';
 export const CRL_HTTP_PATH = '/crl/issuing-ca.crl';
 /** Re-read the registry at most this often per instance; clients may cache up to this long too. */
 const MAX_AGE_SECONDS = 60;
+/** A CRL request is a few hundred bytes each way: a client gets this long for its headers, and this long for the whole connection. */
+const DEFAULT_TIMEOUTS = { headersMs: 5_000, requestMs: 10_000 };
 
 export interface CrlHttpServerOptions {
   readonly registry: Registry;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** Default 5 s for the headers, 10 s for a request (and for a whole connection handed over by `accept`). */
+  readonly timeouts?: { readonly headersMs: number; readonly requestMs: number };
 }
 
 export class CrlHttpServer {
   private server: Server | undefined;
+  private listening = false;
+  private stopped = false;
 
   constructor(private readonly options: CrlHttpServerOptions) {}
 
+  /** Listens on a port of its own (serve --crl-listen). */
   async start(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
+    const address = await listen(this.httpServer(), port, host);
+    this.listening = true;
+    return address;
+  }
+
+  /**
+   * Serves a connection accepted elsewhere (the EST port's plain-HTTP connections, first-byte-router.ts).
+   * node:http enforces its header and request timeouts only on a server that listens itself, so such a
+   * connection gets a deadline of its own: a slow or silent client is cut off as the listener would.
+   */
+  accept(socket: Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    const deadline = setTimeout(() => socket.destroy(), this.timeouts().requestMs);
+    socket.once('close', () => clearTimeout(deadline));
+    this.httpServer().emit('connection', socket);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    if (this.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.listening = false;
+  }
+
+  private httpServer(): Server {
+    if (this.server) return this.server;
+    const { headersMs, requestMs } = this.timeouts();
+    const server = createServer({ requestTimeout: requestMs, headersTimeout: headersMs }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.options.log.error('CRL request failed', { event: 'crl_http_failed', err });
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -37,17 +77,14 @@ export class CrlHttpServer {
       });
     });
     server.maxHeadersCount = 50;
-    const address = await listen(server, port, host);
+    // A keep-alive connection that stays idle this long is closed (the connection sweep needs a listener; this does not).
+    server.timeout = headersMs;
     this.server = server;
-    return address;
+    return server;
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  private timeouts(): { headersMs: number; requestMs: number } {
+    return this.options.timeouts ?? DEFAULT_TIMEOUTS;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

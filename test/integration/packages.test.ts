@@ -114,6 +114,16 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     [],
     lint.stdout + lint.stderr,
   );
+  // The broker hosts' CRL sync ships in the server package: its units, and its defaults as a conffile.
+  const serverDeb = debs.find((d) => /\/fleetcert_[^/]*\.deb$/.test(d))!;
+  const listing = sh('dpkg-deb', ['-c', serverDeb]);
+  for (const file of [
+    'usr/lib/systemd/system/fleetcert-crl-sync.service',
+    'usr/lib/systemd/system/fleetcert-crl-sync.timer',
+    'etc/default/fleetcert-crl-sync',
+  ])
+    assert.match(listing, new RegExp(`^-rw-r--r-- root/root .* \\./${file.replace(/[.]/g, '\\.')}$`, 'm'), `${file} in ${serverDeb}`);
+  assert.match(sh('dpkg-deb', ['--info', serverDeb, 'conffiles']), /^\/etc\/default\/fleetcert-crl-sync$/m);
 
   try {
     const apt = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...debs], APT);
@@ -130,6 +140,9 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     }
     assert.ok(existsSync('/etc/systemd/system/multi-user.target.wants/fleetcert-agent.service'), 'agent unit enabled');
     assert.ok(existsSync('/etc/systemd/system/timers.target.wants/fleetcert-crl.timer'), 'CRL timer enabled');
+    assert.not.ok(existsSync('/etc/systemd/system/timers.target.wants/fleetcert-crl-sync.timer'), 'CRL sync not enabled: it needs a URL');
+    assert.is(statSync('/etc/default/fleetcert-crl-sync').mode & 0o777, 0o644);
+    assert.equal(environmentFile(await readFile('/etc/default/fleetcert-crl-sync', 'utf8')), {}, 'its defaults are comments');
     assert.match(sh('/usr/bin/fleetcert-agent', ['--help']), /needs-renewal/);
     assert.ok(existsSync('/usr/share/man/man1/fleetcert-agent.1.gz') && existsSync('/usr/share/doc/fleetcert-agent/changelog.Debian.gz'));
     for (const program of ['fleetcert', 'fleetcert-agent']) {
@@ -144,6 +157,8 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
       'fleetcert.service',
       'fleetcert-crl.service',
       'fleetcert-crl.timer',
+      'fleetcert-crl-sync.service',
+      'fleetcert-crl-sync.timer',
     ];
     const verify = await run('systemd-analyze', ['verify', '--man=no', ...unitFiles.map((u) => join(UNITS, u))], SLOW);
     assert.is(verify.code, 0, verify.stdout + verify.stderr);
@@ -265,6 +280,19 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
         const key = join(AGENT_STATE, 'live', 'key.pem');
         assert.is(statSync(key).mode & 0o777, 0o600);
         assert.is(statSync(key).uid, Number(sh('id', ['-u', 'fleetcert-agent']).trim()), 'the key belongs to the agent user');
+
+        // A broker host's CRL sync, as its unit runs it (root), from the distribution point on the installed serve's EST port.
+        const syncEnv = {
+          ...environmentFile(await readFile('/etc/default/fleetcert-crl-sync', 'utf8')),
+          FLEETCERT_CRL_URL: `http://127.0.0.1:${port}/crl/issuing-ca.crl`,
+          FLEETCERT_CRL_OUT: join(brokerDir, 'crl.pem'),
+          FLEETCERT_CRL_CA: join(brokerDir, 'ca.pem'),
+          FLEETCERT_CRL_RELOAD: `kill -HUP $(cat ${join(pidDir, 'mosquitto.pid')})`,
+        };
+        const [syncProgram, ...syncArgs] = execStart(await readFile(join(UNITS, 'fleetcert-crl-sync.service'), 'utf8'), syncEnv);
+        const sync = await run(syncProgram!, syncArgs, { env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+        assert.is(sync.code, 0, sync.stdout + sync.stderr);
+        assert.match(sync.stdout, /CRL #\d+/);
       } finally {
         agent?.child.kill('SIGTERM');
         server.child.kill('SIGTERM');
