@@ -60,7 +60,10 @@ Examples:
         'The CRL must be signed by the issuing CA in --ca, be current, and never number lower than the installed one; ' +
         'it replaces --out atomically (mode and group kept) and then --reload-command runs. An unchanged CRL reloads nothing.',
     )
-    .requiredOption('--url <url>', 'the CRL distribution point, e.g. http://fleetcert.example:8080/crl/issuing-ca.crl')
+    .requiredOption(
+      '--url <url>',
+      'the CRL distribution point, e.g. http://fleetcert.local:8443/crl/issuing-ca.crl (serve prints it: crl_distribution_point)',
+    )
     .requiredOption('--out <file>', "the broker's crlfile, e.g. /etc/mosquitto/fleetcert/crl.pem")
     .requiredOption('--ca <file>', 'PEM bundle with the issuing CA, e.g. /etc/mosquitto/fleetcert/ca.pem')
     .option('--reload-command <command>', 'run after a new CRL is installed, e.g. "systemctl reload mosquitto"')
@@ -70,7 +73,7 @@ Examples:
       'after',
       `
 Examples:
-  fleetcert crl sync --url http://fleetcert.example:8080/crl/issuing-ca.crl --out /etc/mosquitto/fleetcert/crl.pem \\
+  fleetcert crl sync --url http://fleetcert.local:8443/crl/issuing-ca.crl --out /etc/mosquitto/fleetcert/crl.pem \\
       --ca /etc/mosquitto/fleetcert/ca.pem --reload-command "systemctl reload mosquitto"
   # or every 5 minutes, from the systemd timer (deploy/systemd/fleetcert-crl-sync.timer, edit its URL and paths first):
   systemctl enable --now fleetcert-crl-sync.timer`,

@@ -68,7 +68,11 @@ async function readIssuers(path: string): Promise<Certificate[]> {
 
 /** GET with If-None-Match (the server's ETag is the CRL number), bounded in time and size. */
 async function fetchCrl(url: string, installedNumber: number | undefined, timeoutMs: number): Promise<Uint8Array | 'not-modified'> {
-  if (!/^https?:\/\//.test(url)) throw new FleetcertError('usage', `--url "${url}" must be an http(s) URL`);
+  if (!/^https?:\/\//.test(url)) {
+    throw new FleetcertError('usage', `--url "${url.slice(0, 200)}" must be an http(s) URL`, {
+      hint: 'the CRL distribution point serve prints (event crl_distribution_point); for the timer, set FLEETCERT_CRL_URL in /etc/default/fleetcert-crl-sync',
+    });
+  }
   let res: Response;
   try {
     res = await fetch(url, {
