@@ -327,6 +327,12 @@ export function buildServerPackage(outDir = PACKAGES_DIR) {
     'fleetcert-crl-sync.service',
     'fleetcert-crl-sync.timer',
   ]);
+  // Mosquitto holds one descriptor per device; Debian's unit leaves the limit at 1024 (docs/OPERATIONS.md).
+  put(
+    stage,
+    'usr/lib/systemd/system/mosquitto.service.d/fleetcert-limits.conf',
+    readFileSync(join(DEPLOY, 'systemd', 'mosquitto.service.d', 'fleetcert-limits.conf')),
+  );
   put(stage, 'usr/share/man/man1/fleetcert.1', manPage('fleetcert', join(DIST, 'server', 'main.js'), 'fleetcert enrollment server and CA'));
   gzipMax(join(stage, 'usr/share/man/man1/fleetcert.1'));
   docs(stage, name, thirdParty, (n) => `usr/lib/fleetcert/node_modules/${n}/*`);

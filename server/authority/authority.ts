@@ -10,6 +10,7 @@ import { importPrivateKeyPem } from '../../shared/pki/key-pair.js';
 import type { DataLayout } from '../config/data-layout.js';
 import type { CertificateIssuer } from './certificate-issuer.js';
 import type { CrlSigner } from './crl-signer.js';
+import { FastCrlSigner } from './fast-crl-signer.js';
 import { PeculiarCrlSigner } from './peculiar-crl-signer.js';
 import { FastIssuer } from './fast-issuer.js';
 import { PeculiarIssuer } from './peculiar-issuer.js';
@@ -56,5 +57,7 @@ export async function loadAuthority(layout: DataLayout, passphrase: string, issu
   // Both issuers apply the same profiles byte for byte (fast-issuer-differential.test.ts); the
   // reference stays selectable for comparison (`serve --issuer peculiar`, scripts/bench.mjs).
   const issuer = issuerKind === 'fast' ? new FastIssuer(ca) : new PeculiarIssuer(ca);
-  return { root, issuer, crlSigner: new PeculiarCrlSigner(ca) };
+  // The CRL likewise (fast-crl-signer-differential.test.ts): a fleet's CRL holds about one entry per device.
+  const crlSigner = issuerKind === 'fast' ? new FastCrlSigner(ca) : new PeculiarCrlSigner(ca);
+  return { root, issuer, crlSigner };
 }

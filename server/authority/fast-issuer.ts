@@ -68,7 +68,7 @@ const EKU_OIDS: Record<ExtendedKeyUsage, Uint8Array> = {
 };
 
 /** How the CA signs: the node:crypto digest and the AlgorithmIdentifier it is announced with. */
-const SIGNATURE: Record<KeyType, { readonly hash: string; readonly algorithm: Uint8Array }> = {
+export const SIGNATURE: Record<KeyType, { readonly hash: string; readonly algorithm: Uint8Array }> = {
   'ec-p256': { hash: 'sha256', algorithm: derSequence([derObjectIdentifier('1.2.840.10045.4.3.2')]) },
   'ec-p384': { hash: 'sha384', algorithm: derSequence([derObjectIdentifier('1.2.840.10045.4.3.3')]) },
   'rsa-2048': { hash: 'sha256', algorithm: derSequence([derObjectIdentifier('1.2.840.113549.1.1.11'), DER_NULL]) },
@@ -148,7 +148,7 @@ export class FastIssuer implements CertificateIssuer {
  * The CA's subject exactly as its certificate encodes it: the issuer field of what it signs must
  * match it byte for byte (RFC 5280 §7.1 name chaining), so it is copied, never re-encoded.
  */
-function subjectNameBytes(caDer: Uint8Array): Uint8Array {
+export function subjectNameBytes(caDer: Uint8Array): Uint8Array {
   const reader = new DerReader(caDer, 'internal');
   const [tbs] = reader.expect(reader.root(), 0x30, 'CA certificate', 3, 3);
   const fields = reader.expect(tbs, 0x30, 'CA TBSCertificate', 6);
@@ -157,7 +157,7 @@ function subjectNameBytes(caDer: Uint8Array): Uint8Array {
   return reader.encoding(subject).slice();
 }
 
-function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
+export function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
   return derSequence(critical ? [oid, DER_TRUE, derOctetString(value)] : [oid, derOctetString(value)]);
 }
 

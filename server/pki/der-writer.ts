@@ -12,6 +12,7 @@ export const DER_TAG = {
   octetString: 0x04,
   null: 0x05,
   objectIdentifier: 0x06,
+  enumerated: 0x0a,
   utf8String: 0x0c,
   printableString: 0x13,
   ia5String: 0x16,
@@ -136,6 +137,12 @@ export function derInteger(value: bigint | number): Uint8Array {
   if (hex.length % 2 === 1) hex = `0${hex}`;
   if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
   return derTlv(DER_TAG.integer, [Buffer.from(hex, 'hex')]);
+}
+
+/** An ENUMERATED (e.g. a CRL entry's reason code): a small non-negative value, encoded as an INTEGER is. */
+export function derEnumerated(value: number): Uint8Array {
+  const integer = derInteger(value);
+  return Uint8Array.of(DER_TAG.enumerated, ...integer.subarray(1));
 }
 
 /** An OBJECT IDENTIFIER from its dotted form, e.g. "1.2.840.113549.1.7.2". */

@@ -64,7 +64,7 @@ const OID = {
  * Signature algorithms a CSR may use, with the key family each needs. SHA-1 is absent on
  * purpose: its collisions are practical, so a SHA-1 signature proves nothing.
  */
-const SIGNATURE_ALGORITHMS: ReadonlyMap<string, { readonly family: 'ec' | 'rsa'; readonly hash: string }> = new Map([
+export const SIGNATURE_ALGORITHMS: ReadonlyMap<string, { readonly family: 'ec' | 'rsa'; readonly hash: string }> = new Map([
   ['1.2.840.10045.4.3.2', { family: 'ec', hash: 'sha256' }],
   ['1.2.840.10045.4.3.3', { family: 'ec', hash: 'sha384' }],
   ['1.2.840.10045.4.3.4', { family: 'ec', hash: 'sha512' }],

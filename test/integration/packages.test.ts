@@ -121,6 +121,7 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
     'usr/lib/systemd/system/fleetcert-crl-sync.service',
     'usr/lib/systemd/system/fleetcert-crl-sync.timer',
     'etc/default/fleetcert-crl-sync',
+    'usr/lib/systemd/system/mosquitto.service.d/fleetcert-limits.conf',
   ])
     assert.match(listing, new RegExp(`^-rw-r--r-- root/root .* \\./${file.replace(/[.]/g, '\\.')}$`, 'm'), `${file} in ${serverDeb}`);
   assert.match(sh('dpkg-deb', ['--info', serverDeb, 'conffiles']), /^\/etc\/default\/fleetcert-crl-sync$/m);
@@ -128,6 +129,8 @@ test('npm run package: lintian-clean packages that install, verify, and enroll t
   try {
     const apt = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...debs], APT);
     assert.is(apt.code, 0, apt.stdout + apt.stderr);
+    // Mosquitto's descriptor limit, raised for fleets past ~1,000 devices.
+    assert.match(await readFile('/usr/lib/systemd/system/mosquitto.service.d/fleetcert-limits.conf', 'utf8'), /^LimitNOFILE=65536$/m);
 
     // What the maintainer scripts did: users, 0700 state directories, units enabled.
     for (const [state, user] of [

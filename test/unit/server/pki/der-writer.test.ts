@@ -5,6 +5,7 @@ import {
   derContext,
   derContextPrimitive,
   derDirectoryString,
+  derEnumerated,
   derIa5String,
   derInteger,
   derLength,
@@ -38,6 +39,12 @@ test('integers are minimal and positive', () => {
   assert.is(hex(derInteger(256)), '02020100');
   assert.is(hex(derInteger(0x7fffffffffffffffn)), '02087fffffffffffffff');
   assert.is(hex(derInteger(0x8000000000000000n)), '0209008000000000000000');
+});
+
+test('enumerated values are encoded as integers are, under their own tag (a CRL reason code)', () => {
+  assert.is(hex(derEnumerated(1)), '0a0101');
+  assert.is(hex(derEnumerated(4)), '0a0104');
+  assert.is(hex(derEnumerated(200)), '0a0200c8');
 });
 
 test('object identifiers: first two arcs joined, base-128 with continuation bits', () => {
