@@ -43,7 +43,7 @@ export interface CrlInfo {
  */
 export async function parseCrl(input: string | Uint8Array, issuer?: Certificate): Promise<CrlInfo> {
   const der = toDer(input, 'crl_invalid', MAX_CRL_BYTES);
-  const reader: DerReader = new DerReader(der, 'crl_invalid');
+  const reader: DerReader = new CrlReader(der, 'crl_invalid');
   const root = reader.root();
   reader.wellFormed(root);
   const [tbs, outerAlgorithm, signature] = reader.expect(root, 0x30, 'CertificateList', 3, 3);
@@ -99,6 +99,13 @@ function nameText(reader: DerReader, name: DerElement): string {
     return new x509.Name(reader.encoding(name).slice()).toString();
   } catch (err) {
     throw new FleetcertError('crl_invalid', 'CRL issuer: not a valid Name', { cause: err });
+  }
+}
+
+/** The DER reader, its failures saying what was expected. */
+class CrlReader extends DerReader {
+  override fail(message: string): never {
+    throw new FleetcertError('crl_invalid', `not a DER X.509 CRL: ${message}`);
   }
 }
 
