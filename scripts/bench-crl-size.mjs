@@ -88,7 +88,8 @@ const der = fastSign.result;
 const pem = toPem(der, 'X509 CRL');
 const leanRead = await timed(() => parseCrl(der, signer.certificate));
 const referenceRead = await timed(() => parseCrlReference(der, signer.certificate));
-if (leanRead.result.entries.length !== entries.length) throw new Error(`the CRL reads back ${leanRead.result.entries.length} entries, not ${entries.length}`);
+if (leanRead.result.entries.length !== entries.length)
+  throw new Error(`the CRL reads back ${leanRead.result.entries.length} entries, not ${entries.length}`);
 
 const mosquitto = await mosquittoStartMs(pem, toPem(await signer.sign({ ...request, entries: [] }), 'X509 CRL'));
 process.stdout.write(
@@ -101,7 +102,11 @@ process.stdout.write(
       derBytes: der.length,
       pemBytes: pem.length,
       signMs: { fast: Math.round(fastSign.ms), reference: Math.round(referenceSign.ms), ratio: round1(referenceSign.ms / fastSign.ms) },
-      parseAndVerifyMs: { lean: Math.round(leanRead.ms), reference: Math.round(referenceRead.ms), ratio: round1(referenceRead.ms / leanRead.ms) },
+      parseAndVerifyMs: {
+        lean: Math.round(leanRead.ms),
+        reference: Math.round(referenceRead.ms),
+        ratio: round1(referenceRead.ms / leanRead.ms),
+      },
       mosquittoStartMs: mosquitto,
       node: process.version,
     },
