@@ -1,8 +1,8 @@
 /** A small PKI made per test run with the server's own issuing code: root -> intermediate -> leaves. */
 import type { CaSigner, IssueRequest } from '#server/authority/certificate-issuer.js';
 import { issueRootCertificate, PeculiarIssuer } from '#server/authority/peculiar-issuer.js';
-import { readCertificate, type Certificate } from '#shared/pki/certificate.js';
-import { exportPublicKeySpki, generateKeyPair, type KeyPair, type KeyType } from '#shared/pki/key-pair.js';
+import { certificatesToPem, certificateToPem, readCertificate, type Certificate } from '#shared/pki/certificate.js';
+import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair, type KeyPair, type KeyType } from '#shared/pki/key-pair.js';
 
 export const DAY = 24 * 3600;
 
@@ -48,4 +48,21 @@ export async function issueDevice(
     lifetimeSeconds: options.lifetimeSeconds ?? 30 * DAY,
   });
   return { certificate, keys };
+}
+
+/** A TLS server identity for `localhost` from the test PKI (chain and key as PEM, the root to trust), for HTTPS servers in tests. */
+export async function localhostTls(pki: TestPki): Promise<{ certPem: string; keyPem: string; caPems: string[] }> {
+  const keys = await generateKeyPair();
+  const cert = await issueWith(pki.intermediate, keys, {
+    profile: 'tls-server',
+    subject: { commonName: 'localhost' },
+    now: new Date(),
+    lifetimeSeconds: DAY,
+    dnsNames: ['localhost'],
+  });
+  return {
+    certPem: certificatesToPem([cert, pki.intermediate.certificate]),
+    keyPem: await exportPrivateKeyPem(keys),
+    caPems: [certificateToPem(pki.root.certificate)],
+  };
 }

@@ -10,26 +10,12 @@ import { DEFAULT_LIMITS, EstServer } from '#server/est/est-server.js';
 import { FailureLimiter } from '#server/est/failure-limiter.js';
 import type { EnrollmentService } from '#server/enrollment/enrollment-service.js';
 import { createLogger, type Logger } from '#shared/log/logger.js';
-import { certificatesToPem, certificateToPem } from '#shared/pki/certificate.js';
-import { exportPrivateKeyPem, generateKeyPair } from '#shared/pki/key-pair.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { RENEWAL_INFO_PATH } from '#shared/protocol/renewal-info.js';
-import { DAY, issueWith, makeTestPki } from '../../../helpers/test-pki.js';
+import { localhostTls, makeTestPki } from '../../../helpers/test-pki.js';
 
 const pki = await makeTestPki();
-const tlsKeys = await generateKeyPair();
-const tlsCert = await issueWith(pki.intermediate, tlsKeys, {
-  profile: 'tls-server',
-  subject: { commonName: 'localhost' },
-  now: new Date(),
-  lifetimeSeconds: DAY,
-  dnsNames: ['localhost'],
-});
-const tls = {
-  certPem: certificatesToPem([tlsCert, pki.intermediate.certificate]),
-  keyPem: await exportPrivateKeyPem(tlsKeys),
-  caPems: [certificateToPem(pki.root.certificate)],
-};
+const tls = await localhostTls(pki);
 
 /** A logger that records its lines and throws on the messages named: a fault where no input reaches. */
 function faultyLogger(lines: Record<string, unknown>[], throwOn: readonly string[]): Logger {

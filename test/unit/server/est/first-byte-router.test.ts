@@ -14,26 +14,12 @@ import type { EnrollmentService } from '#server/enrollment/enrollment-service.js
 import type { Registry } from '#server/registry/registry.js';
 import { CRL_HTTP_PATH, CrlHttpServer } from '#server/revocation/crl-http-server.js';
 import { createLogger } from '#shared/log/logger.js';
-import { certificatesToPem, certificateToPem } from '#shared/pki/certificate.js';
-import { exportPrivateKeyPem, generateKeyPair } from '#shared/pki/key-pair.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { prng } from '../../../helpers/prng.js';
-import { DAY, issueWith, makeTestPki } from '../../../helpers/test-pki.js';
+import { localhostTls, makeTestPki } from '../../../helpers/test-pki.js';
 
 const pki = await makeTestPki();
-const tlsKeys = await generateKeyPair();
-const tlsCert = await issueWith(pki.intermediate, tlsKeys, {
-  profile: 'tls-server',
-  subject: { commonName: 'localhost' },
-  now: new Date(),
-  lifetimeSeconds: DAY,
-  dnsNames: ['localhost'],
-});
-const tls = {
-  certPem: certificatesToPem([tlsCert, pki.intermediate.certificate]),
-  keyPem: await exportPrivateKeyPem(tlsKeys),
-  caPems: [certificateToPem(pki.root.certificate)],
-};
+const tls = await localhostTls(pki);
 const HANDSHAKE_MS = 300;
 const CRL_REQUEST_MS = 800;
 
