@@ -6,7 +6,7 @@
  * bridge inward): nothing is lost, their connections never drop, the fleet broker sees the renewed
  * certificate in use, and the agent holds no second session. Then the local broker is killed -9, as
  * a power cut would end the bridge: the fleet broker's will says the device is offline, and the agent
- * starts its broker again.
+ * starts its broker again. The agent runs on Node 18, its oldest runtime.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +16,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { boardRoot } from '../helpers/boards.js';
-import { fleetcert } from '../helpers/cli.js';
+import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
+import { node18 } from '../helpers/node18.js';
 import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 import { startFleetWithBroker } from '../helpers/fleet-broker.js';
 import { freePort } from '../helpers/ports.js';
@@ -65,14 +66,17 @@ test('local broker mode: two local publishers lose nothing across a renewal; the
       const config = join(dir, 'agent.json');
       await writeFile(config, JSON.stringify({ localBroker: { port: localPort } }));
       const state = join(dir, 'state');
-      agent = startAgent([
-        'run',
-        '--config',
-        config,
-        ...boardArgs({ stateDir: state, bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: boardRoot('rpi4-bookworm-arm64') }),
-        '--renew-check',
-        '0 0 1 1 *',
-      ]);
+      agent = startAgent(
+        [
+          'run',
+          '--config',
+          config,
+          ...boardArgs({ stateDir: state, bootstrap: boot, brokerPort: fleet.brokerPort, identityRoot: boardRoot('rpi4-bookworm-arm64') }),
+          '--renew-check',
+          '0 0 1 1 *',
+        ],
+        { program: [await node18(), AGENT_MAIN] },
+      ); // the agent's oldest runtime (Debian 12's Node 18)
       const connected = await agent.waitForEvent('mqtt_connected', 30_000);
       assert.is(connected.bridged, true, 'the agent is connected through the bridge');
       assert.is(connected.clientId, DEVICE);
