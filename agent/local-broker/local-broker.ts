@@ -38,6 +38,8 @@ export class LocalBroker {
   private closed = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly lastLines: string[] = [];
+  /** Every line mosquitto logs (the bridge's connection failures are only told there). */
+  onLog: ((line: string) => void) | undefined;
 
   constructor(private readonly options: LocalBrokerOptions) {}
 
@@ -121,6 +123,7 @@ export class LocalBroker {
   }
 
   private onLine(line: string): void {
+    this.onLog?.(line);
     this.lastLines.push(line);
     if (this.lastLines.length > KEPT_LINES) this.lastLines.shift();
     if (/\b(error|warning)\b/i.test(line)) this.options.log.warn('local broker', { event: 'local_broker_log', line });

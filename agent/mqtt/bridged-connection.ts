@@ -43,6 +43,38 @@ export interface BridgedConnectionOptions {
 
 const BRIDGE_DOWN_CHECK_MS = 60_000;
 
+/**
+ * What the fleet broker's TLS alerts mean, as OpenSSL words them in mosquitto's log when the bridge
+ * cannot connect: the states a direct connection reports (device-connection.ts), so `status` and
+ * the status file say why the device is not online. Mosquitto keeps retrying; the bridge's `1` clears it.
+ */
+const BRIDGE_FAILURES: readonly { pattern: RegExp; state: ConnectionState; code: string; advice: string }[] = [
+  {
+    pattern: /alert certificate revoked/i,
+    state: 'revoked',
+    code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
+    advice: 'the broker says this certificate is revoked: an operator must reset the device',
+  },
+  {
+    pattern: /alert certificate expired/i,
+    state: 'expired',
+    code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+    advice: 'the broker says this certificate has expired: it must be renewed',
+  },
+  {
+    pattern: /alert unknown ca/i,
+    state: 'untrusted',
+    code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+    advice: "the broker does not trust this certificate's CA: is this the right broker?",
+  },
+  {
+    pattern: /certificate verify failed/i,
+    state: 'untrusted',
+    code: 'CERTIFICATE_VERIFY_FAILED',
+    advice: "the bridge could not verify the broker's certificate (its CA, its name, or the device clock)",
+  },
+];
+
 /** The local client's id: the bridge holds the device's own id on the fleet broker. */
 const LOCAL_CLIENT_ID = 'fleetcert-agent';
 
@@ -60,6 +92,7 @@ export class BridgedConnection {
 
   constructor(private readonly options: BridgedConnectionOptions) {
     this.broker = options.broker;
+    options.localBroker.onLog = (line) => this.onBrokerLog(line);
   }
 
   get state(): ConnectionState {
@@ -177,12 +210,27 @@ export class BridgedConnection {
     this.bridgeUp = up && client.connected;
     this.watchDown(!this.bridgeUp && client.connected);
     if (!this.bridgeUp) {
+      // A refusal the log told of stands until the bridge is up again (its `0` may arrive after it).
+      if (BRIDGE_FAILURES.some((f) => f.state === this.current)) return;
       this.setState('connecting', client.connected ? 'the bridge to the fleet broker is down' : 'the local broker is not reachable');
       return;
     }
     // The fleet broker may have lost the retained status (or never had this serial's): say it again.
     this.sayStatus(client);
     this.setState('online', `${this.broker.host}:${this.broker.port} (bridged)`);
+  }
+
+  /** A bridge connection the fleet broker refused, from mosquitto's log: reported like a direct connection's. */
+  private onBrokerLog(line: string): void {
+    if (this.bridgeUp || this.closed) return;
+    const failure = BRIDGE_FAILURES.find((f) => f.pattern.test(line));
+    if (!failure || failure.state === this.current) return;
+    this.setState(failure.state, failure.advice);
+    this.options.log.error(`the bridge cannot connect to the broker: ${failure.advice}`, {
+      event: 'mqtt_refused',
+      code: failure.code,
+      bridged: true,
+    });
   }
 
   /** While the bridge is down and the local broker up, tells onBridgeDown once a minute. */

@@ -6,7 +6,8 @@
  * bridge inward): nothing is lost, their connections never drop, the fleet broker sees the renewed
  * certificate in use, and the agent holds no second session. Then the local broker is killed -9, as
  * a power cut would end the bridge: the fleet broker's will says the device is offline, and the agent
- * starts its broker again. The agent runs on Node 18, its oldest runtime.
+ * starts its broker again. Last, the device is revoked: the bridge is refused, and the agent's status
+ * says revoked. The agent runs on Node 18, its oldest runtime.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { boardRoot } from '../helpers/boards.js';
-import { AGENT_MAIN, fleetcert } from '../helpers/cli.js';
+import { AGENT_MAIN, fleetcert, fleetcertAgent } from '../helpers/cli.js';
 import { node18 } from '../helpers/node18.js';
 import { boardArgs, createBootstrapToken } from '../helpers/device-fleet.js';
 import { startFleetWithBroker } from '../helpers/fleet-broker.js';
@@ -153,6 +154,22 @@ test('local broker mode: two local publishers lose nothing across a renewal; the
       await agent.waitForEvent('mqtt_connected', 30_000, { count: 2 });
       for (let i = 0; i < 50 && (await reported(fleet.server.dataDir))?.state !== 'online'; i += 1) await sleep(200);
       assert.is((await reported(fleet.server.dataDir))?.state, 'online');
+
+      // Revoked: the fleet broker ends the bridge's session and refuses it from then on; the agent, which
+      // sees the bridge only through mosquitto's log, says so as a direct connection would.
+      const revoked = await fleetcert([
+        'device',
+        'revoke',
+        DEVICE,
+        '--data-dir',
+        fleet.server.dataDir,
+        '--passphrase-file',
+        fleet.server.passphraseFile,
+      ]);
+      assert.is(revoked.code, 0, revoked.stderr);
+      await agent.waitForEvent('mqtt_refused', 30_000, { match: { code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED', bridged: true } });
+      const status = await fleetcertAgent(['status', '--json', '--state-dir', state, '--identity-root', boardRoot('rpi4-bookworm-arm64')]);
+      assert.equal([status.code, JSON.parse(status.stdout).agent?.connection?.state], [6, 'revoked'], status.stdout);
     } finally {
       await observer?.endAsync(true);
       const code = await agent?.stop();
