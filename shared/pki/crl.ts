@@ -8,7 +8,7 @@ import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 import { FleetcertError } from '../errors.js';
 import { normalizeSerial, type Certificate } from './certificate.js';
 import { toDer, toPem } from './encoding.js';
-import { x509 } from './x509-provider.js';
+import { toX509, x509 } from './x509-provider.js';
 
 export const MAX_CRL_BYTES = 4 * 1024 * 1024;
 
@@ -47,7 +47,7 @@ export async function parseCrl(input: string | Uint8Array, issuer?: Certificate)
     if (crl.issuer !== issuer.subject) {
       throw new FleetcertError('crl_invalid', `CRL issuer "${crl.issuer}" is not "${issuer.subject}"`);
     }
-    const ok = await crl.verify({ publicKey: issuer.publicKey }).catch(() => false);
+    const ok = await crl.verify({ publicKey: toX509(issuer).publicKey }).catch(() => false);
     if (!ok) throw new FleetcertError('crl_invalid', 'CRL signature does not verify against its issuer');
   }
   const numberExt = crl.extensions.find((e) => e.type === id_ce_cRLNumber);
