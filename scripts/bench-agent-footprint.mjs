@@ -4,7 +4,9 @@
 // connected over mTLS to a known broker (`--broker`: no discovery), and, once connected and idle,
 // its resident memory, CPU ticks and main-thread wake-ups (context switches from /proc) over the
 // idle window, each beside bare `node` of the same Node, for this machine's Node (x64 native) and for
-// Debian 12's own node 18 for arm64 under qemu-user (scripts/arm-sysroot.mjs). The server and
+// Debian 12's own node 18 for arm64 under qemu-user (scripts/arm-sysroot.mjs). The idle RSS of `run` is
+// read twice: after the process enrolled (it built a CSR and validated a chain) and after a restart
+// on the enrolled state (every later boot of a board). The server and
 // Mosquitto run natively on loopback, as in the tests. Runs the bundle when `npm run build` made
 // it, else dist/agent/main.js with the repository's node_modules.
 // Usage: node scripts/bench-agent-footprint.mjs [--runs 10] [--qemu-runs 3] [--idle-seconds 10] [--json]
@@ -185,6 +187,9 @@ try {
     ];
     say(`${rt.name}: run until connected, then ${IDLE_SECONDS} s idle`);
     const run = await idleRss([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args], connected);
+    // Every later boot: `run` on the enrolled state, which loads no CSR builder and no path validation.
+    say(`${rt.name}: run again on the enrolled state until connected, then ${IDLE_SECONDS} s idle`);
+    const rerun = await idleRss([...rt.program, ...AGENT_NODE_ARGS, AGENT], ['run', ...args], connected);
     // Bare node kept alive by a timer that never fires while measured: a baseline that sleeps too.
     const bare = await idleRss([...rt.program], ['-e', 'setInterval(() => {}, 1 << 30)'], undefined);
     // The floor of any Node agent for this job: MQTT.js alone, one mTLS connection with the agent's live files.
@@ -213,13 +218,16 @@ try {
       nodeIdleRssMiB: bare.rss,
       mqttClientIdleRssMiB: mqttOnly.rss,
       runIdleRssMiB: run.rss,
+      restartedIdleRssMiB: rerun.rss,
       runConnectedAfterMs: run.readyMs,
       restartConnectedMs: median(restarts),
       idleSeconds: IDLE_SECONDS,
       nodeIdleCpuMs: bare.idleCpuMs,
       runIdleCpuMs: run.idleCpuMs,
+      restartedIdleCpuMs: rerun.idleCpuMs,
       nodeIdleWakeups: bare.idleWakeups,
       runIdleWakeups: run.idleWakeups,
+      restartedIdleWakeups: rerun.idleWakeups,
     });
   }
 } finally {
@@ -249,16 +257,19 @@ if (process.argv.includes('--json')) {
     `${facts.command} — ${facts.date}, ${facts.cpu}, ${facts.memoryGiB} GiB, Linux ${facts.kernel}, ${facts.qemu}; agent: ${facts.agent}`,
     '',
     '| runtime | `node -e 0` start | `status` start | `run` start to mTLS connected (enrolled) | bare node idle RSS | ' +
-      'bare MQTT.js mTLS client idle RSS | `run` idle RSS (connected) | RSS ratio to bare node / to MQTT.js | ' +
-      'idle CPU, bare / `run` | main-thread wake-ups, bare / `run` | first `run` (enroll) connected after |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+      'bare MQTT.js mTLS client idle RSS | `run` idle RSS: enrolled in this process / restarted enrolled | ' +
+      'RSS ratio to bare node: enrolled / restarted | RSS ratio of restarted to MQTT.js | ' +
+      'idle CPU, bare / `run` / restarted | main-thread wake-ups, bare / `run` / restarted | first `run` (enroll) connected after |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
         `| ${r.runtime} | ${Math.round(r.nodeStartMs)} ms | ${Math.round(r.statusStartMs)} ms | ${Math.round(r.restartConnectedMs)} ms | ` +
-        `${f1(r.nodeIdleRssMiB)} MiB | ${f1(r.mqttClientIdleRssMiB)} MiB | ${f1(r.runIdleRssMiB)} MiB | ` +
-        `${(r.runIdleRssMiB / r.nodeIdleRssMiB).toFixed(2)} / ${(r.runIdleRssMiB / r.mqttClientIdleRssMiB).toFixed(2)} | ` +
-        `${Math.round(r.nodeIdleCpuMs)} / ${Math.round(r.runIdleCpuMs)} ms in ${r.idleSeconds} s | ` +
-        `${r.nodeIdleWakeups} / ${r.runIdleWakeups} in ${r.idleSeconds} s | ${(r.runConnectedAfterMs / 1000).toFixed(1)} s |`,
+        `${f1(r.nodeIdleRssMiB)} MiB | ${f1(r.mqttClientIdleRssMiB)} MiB | ${f1(r.runIdleRssMiB)} / ${f1(r.restartedIdleRssMiB)} MiB | ` +
+        `${(r.runIdleRssMiB / r.nodeIdleRssMiB).toFixed(2)} / ${(r.restartedIdleRssMiB / r.nodeIdleRssMiB).toFixed(2)} | ` +
+        `${(r.restartedIdleRssMiB / r.mqttClientIdleRssMiB).toFixed(2)} | ` +
+        `${Math.round(r.nodeIdleCpuMs)} / ${Math.round(r.runIdleCpuMs)} / ${Math.round(r.restartedIdleCpuMs)} ms in ${r.idleSeconds} s | ` +
+        `${r.nodeIdleWakeups} / ${r.runIdleWakeups} / ${r.restartedIdleWakeups} in ${r.idleSeconds} s | ` +
+        `${(r.runConnectedAfterMs / 1000).toFixed(1)} s |`,
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');

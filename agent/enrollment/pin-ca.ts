@@ -11,7 +11,6 @@ import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { BootstrapFile } from '../../shared/protocol/bootstrap-file.js';
 import { certificateToPem, describeCertificate, readCertificate, type Certificate } from '../../shared/pki/certificate.js';
-import { x509 } from '../../shared/pki/x509-provider.js';
 import { EstClient, type EstEndpoint } from './est-client.js';
 
 export async function pinnedRoot(bootstrap: BootstrapFile, endpoint: EstEndpoint, pinFile: string, log: Logger): Promise<Certificate> {
@@ -54,5 +53,5 @@ export async function pinnedRoot(bootstrap: BootstrapFile, endpoint: EstEndpoint
 }
 
 function isSelfSignedCa(cert: Certificate): boolean {
-  return cert.subject === cert.issuer && (cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false);
+  return cert.subject === cert.issuer && cert.isCa;
 }

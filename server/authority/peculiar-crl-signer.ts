@@ -15,7 +15,7 @@ import type { Certificate } from '../../shared/pki/certificate.js';
 import { normalizeSerial } from '../../shared/pki/certificate.js';
 import { REVOCATION_REASONS } from '../../shared/pki/crl.js';
 import { signingAlgorithm } from '../../shared/pki/key-pair.js';
-import { x509 } from '../../shared/pki/x509-provider.js';
+import { toX509, x509 } from '../../shared/pki/x509-provider.js';
 import { checkCrlRequest, type CrlRequest, type CrlSigner } from './crl-signer.js';
 import type { CaSigner } from './certificate-issuer.js';
 import { subjectKeyId } from './peculiar-issuer.js';
@@ -39,7 +39,7 @@ export class PeculiarCrlSigner implements CrlSigner {
   async sign(request: CrlRequest): Promise<Uint8Array> {
     checkCrlRequest(request);
     const crl = await x509.X509CrlGenerator.create({
-      issuer: this.certificate.subjectName,
+      issuer: toX509(this.certificate).subjectName,
       thisUpdate: request.thisUpdate,
       nextUpdate: request.nextUpdate,
       signingKey: this.ca.keys.privateKey,

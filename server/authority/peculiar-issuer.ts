@@ -8,7 +8,7 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { FleetcertError } from '../../shared/errors.js';
 import type { Certificate } from '../../shared/pki/certificate.js';
 import { exportPublicKeySpki, signingAlgorithm, type KeyPair } from '../../shared/pki/key-pair.js';
-import { x509 } from '../../shared/pki/x509-provider.js';
+import { toX509, x509 } from '../../shared/pki/x509-provider.js';
 import type { CaSigner, CertificateIssuer, IssuedCertificate, IssueRequest } from './certificate-issuer.js';
 import { planCertificate, type CertificatePlan, type KeyUsage, type ProfileRequest } from './certificate-profiles.js';
 
@@ -39,13 +39,13 @@ export class PeculiarIssuer implements CertificateIssuer {
       issuerNotAfter: this.certificate.notAfter,
       randomBytes: this.randomBytes,
     });
-    return sign(plan, publicKey, this.certificate.subjectName, this.ca.keys, this.issuerKeyId);
+    return sign(plan, publicKey, toX509(this.certificate).subjectName, this.ca.keys, this.issuerKeyId);
   }
 }
 
 /** Hex SKI of a CA certificate; a CA without one cannot give its certificates an AKI. */
 export function subjectKeyId(ca: Certificate): string {
-  const ski = ca.getExtension(x509.SubjectKeyIdentifierExtension);
+  const ski = toX509(ca).getExtension(x509.SubjectKeyIdentifierExtension);
   if (!ski) throw new FleetcertError('internal', `CA ${ca.subject} has no subject key identifier`);
   return ski.keyId;
 }

@@ -23,6 +23,7 @@ import {
   keyTypeOf,
   type KeyType,
 } from '../../shared/pki/key-pair.js';
+import { toX509 } from '../../shared/pki/x509-provider.js';
 import type { TlsFiles } from '../config/data-layout.js';
 import type { CertificateIssuer } from './certificate-issuer.js';
 import type { SubjectName } from './certificate-profiles.js';
@@ -93,7 +94,7 @@ export function serverTlsDue(notAfter: Date, now: Date, lifetimeSeconds: number)
 export function renewalRequest(current: ServerTlsPems, now: Date, lifetimeSeconds: number): ServerTlsRequest {
   const cert = readCertificates(current.certPem)[0]!;
   const info = describeCertificate(cert);
-  const organization = cert.subjectName.getField('O')[0];
+  const organization = toX509(cert).subjectName.getField('O')[0];
   return {
     subject: { commonName: info.subjectCommonName ?? info.dnsNames[0] ?? 'localhost', ...(organization ? { organization } : {}) },
     dnsNames: info.dnsNames,

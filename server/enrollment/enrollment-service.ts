@@ -114,7 +114,7 @@ export class EnrollmentService {
             deviceId,
             keySha256: csr.publicKeyFingerprintSha256,
             device,
-            current: await this.registry.currentCertificate(deviceId),
+            current: await this.certificateOf(device, 'current'),
             now: ctx.now,
             serverNames: this.settings.serverNames,
           });
@@ -149,7 +149,7 @@ export class EnrollmentService {
             keySha256: csr.publicKeyFingerprintSha256,
             presented: await this.registry.getCertificate(info.serialNumber),
             device: from.device,
-            current: await this.registry.currentCertificate(deviceId),
+            current: await this.certificateOf(from.device, 'current'),
             presentedExpired,
           });
           if (presentedExpired && decision.kind === 'issue') {
@@ -235,7 +235,7 @@ export class EnrollmentService {
   private async decideAndApply(deviceId: string, attempt: (from: DecidedFrom) => Promise<EnrollmentResult>): Promise<EnrollmentResult> {
     for (let n = 1; ; n += 1) {
       const device = await this.registry.getDevice(deviceId);
-      const from = { device, expected: expectationOf(device, await this.registry.activeCertificate(deviceId)) };
+      const from = { device, expected: expectationOf(device, await this.certificateOf(device, 'active')) };
       try {
         return await attempt(from);
       } catch (err) {
@@ -244,6 +244,16 @@ export class EnrollmentService {
         this.log.info('device changed while deciding; deciding again', facts);
       }
     }
+  }
+
+  /**
+   * The device's active or current certificate. A device that is not in the registry has none
+   * (certificates.device_id references devices, in both backends), so a first enrollment, the
+   * common case, reads neither; what was read is still only what the conditional write checks.
+   */
+  private async certificateOf(device: DeviceRecord | undefined, which: 'active' | 'current'): Promise<CertificateRecord | undefined> {
+    if (device === undefined) return undefined;
+    return which === 'active' ? this.registry.activeCertificate(device.id) : this.registry.currentCertificate(device.id);
   }
 
   private async apply(

@@ -269,7 +269,12 @@ export class EstServer {
   }
 
   private async dispatch(req: IncomingMessage, now: Date, source: string, route: (typeof ROUTES)[string]): Promise<Reply> {
-    const bucket = route.authentication === 'token' ? await this.tokenBucket(source, req.headers.authorization) : undefined;
+    const tokenAuth = route.authentication === 'token';
+    const claimed = tokenAuth ? claimedTokenId(req.headers.authorization) : undefined;
+    // Which bucket a request belongs to takes a registry read (is the token id known?). When neither
+    // bucket it could belong to is refused now, it is let through whatever the answer, so the read is
+    // left to the rare request that may be refused, or that fails and must be counted.
+    let bucket = tokenAuth && this.mayBeLimited(source, claimed, now) ? await this.tokenBucket(source, claimed) : undefined;
     if (bucket !== undefined) {
       const retryAfter = this.options.limiter.retryAfter(bucket, now);
       if (retryAfter !== undefined) {
@@ -288,15 +293,25 @@ export class EstServer {
     try {
       return await route.handler(req, ctx);
     } catch (err) {
-      if (bucket !== undefined && isFleetcertError(err, GUESSING)) this.options.limiter.recordFailure(bucket, now);
+      if (tokenAuth && isFleetcertError(err, GUESSING)) {
+        bucket ??= await this.tokenBucket(source, claimed).catch(() => `${source} -`);
+        this.options.limiter.recordFailure(bucket, now);
+      }
       throw err;
     }
   }
 
+  /** Whether either bucket this request could belong to has a failure window open. */
+  private mayBeLimited(source: string, claimed: string | undefined, now: Date): boolean {
+    const { limiter } = this.options;
+    return (
+      limiter.retryAfter(`${source} -`, now) !== undefined ||
+      (claimed !== undefined && limiter.retryAfter(`${source} ${claimed}`, now) !== undefined)
+    );
+  }
+
   /** (address, token id) for a known token id; (address, "-") for a missing, malformed or unknown one. */
-  private async tokenBucket(source: string, authorization: string | undefined): Promise<string> {
-    const text = tokenFromAuthorization(authorization);
-    const claimed = text === undefined ? undefined : parseFleetToken(text)?.id;
+  private async tokenBucket(source: string, claimed: string | undefined): Promise<string> {
     const known = claimed !== undefined && (await this.options.tokenKnown(claimed));
     return `${source} ${known ? claimed : '-'}`;
   }
@@ -320,6 +335,11 @@ export class EstServer {
     });
     return errorReply('internal');
   }
+}
+
+function claimedTokenId(authorization: string | undefined): string | undefined {
+  const text = tokenFromAuthorization(authorization);
+  return text === undefined ? undefined : parseFleetToken(text)?.id;
 }
 
 function readMetadata(req: IncomingMessage): DeviceMetadata | undefined {

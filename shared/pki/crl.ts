@@ -8,19 +8,19 @@ import { FleetcertError } from '../errors.js';
 import { normalizeSerial, type Certificate } from './certificate.js';
 import { SIGNATURE_ALGORITHMS } from './csr.js';
 import { DerReader, type DerElement } from './der-reader.js';
+import { formatName, readName } from './distinguished-name.js';
 import { toDer, toPem } from './encoding.js';
-import { x509 } from './x509-provider.js';
 
 export const MAX_CRL_BYTES = 4 * 1024 * 1024;
 
 /** The reason codes fleetcert writes (RFC 5280 §5.3.1), by the names the CLI and the registry use. */
 export const REVOCATION_REASONS = {
-  unspecified: x509.X509CrlReason.unspecified,
-  keyCompromise: x509.X509CrlReason.keyCompromise,
-  caCompromise: x509.X509CrlReason.cACompromise,
-  affiliationChanged: x509.X509CrlReason.affiliationChanged,
-  superseded: x509.X509CrlReason.superseded,
-  cessationOfOperation: x509.X509CrlReason.cessationOfOperation,
+  unspecified: 0,
+  keyCompromise: 1,
+  caCompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
 } as const;
 export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
@@ -93,13 +93,9 @@ export async function parseCrl(input: string | Uint8Array, issuer?: Certificate)
   };
 }
 
-/** The issuer in the text form certificates' subjects have here (x509.Name), so the two compare. */
+/** The issuer in the text form certificates' subjects have here (distinguished-name.ts), so the two compare. */
 function nameText(reader: DerReader, name: DerElement): string {
-  try {
-    return new x509.Name(reader.encoding(name).slice()).toString();
-  } catch (err) {
-    throw new FleetcertError('crl_invalid', 'CRL issuer: not a valid Name', { cause: err });
-  }
+  return formatName(readName(reader, name, 'CRL issuer'));
 }
 
 /** The DER reader, its failures saying what was expected. */

@@ -1,6 +1,6 @@
 /**
- * PKCS#10 certificate signing requests: built on the device (@peculiar/x509, not on any hot
- * path), parsed and checked on the server by a lean reader: the fixed PKCS#10 shape walked with
+ * PKCS#10 certificate signing requests: built on the device (@peculiar/x509, loaded only then,
+ * not on any hot path), parsed and checked on the server by a lean reader: the fixed PKCS#10 shape walked with
  * the strict DER reader, the key imported once into node:crypto for both the key policy and the
  * signature. Bounded and ordered cheap-first: size, structure, named curve, key policy (so an
  * RSA-16384 key is refused before we spend a verify on it), hash, signature, one CN. Every
@@ -13,7 +13,7 @@ import { DerReader, type DerElement } from './der-reader.js';
 import { sha256Hex, toDer } from './encoding.js';
 import { readAcceptablePublicKey, type PublicKeyDescription } from './key-policy.js';
 import { signingAlgorithm, type KeyPair } from './key-pair.js';
-import { x509 } from './x509-provider.js';
+import type { x509 } from './x509-provider.js';
 
 export const MAX_CSR_BYTES = 16 * 1024;
 
@@ -28,7 +28,9 @@ export interface BuiltCsr {
   readonly pem: string;
 }
 
+/** Loads @peculiar/x509 on first use: an idle agent never builds a CSR and must not carry the library. */
 export async function buildCsr(params: CsrParams): Promise<BuiltCsr> {
+  const { x509 } = await import('./x509-provider.js');
   const extensions: x509.Extension[] = [];
   if (params.dnsNames && params.dnsNames.length > 0) {
     extensions.push(new x509.SubjectAlternativeNameExtension(params.dnsNames.map((value) => ({ type: 'dns' as const, value }))));

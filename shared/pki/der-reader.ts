@@ -79,7 +79,7 @@ export class DerReader {
     }
   }
 
-  /** The universal primitives whose contents have rules of their own (X.690 §8.2, §8.3, §8.6, §8.8, §8.19). */
+  /** The universal primitives whose contents have rules of their own (X.690 §8.2, §8.3, §8.6, §8.8, §8.19, §11.7-11.8). */
   private primitiveWellFormed(element: DerElement): void {
     const size = element.end - element.contentStart;
     const first = this.bytes[element.contentStart];
@@ -98,6 +98,11 @@ export class DerReader {
         break;
       case 0x06:
         this.objectIdentifier(element, 'object identifier');
+        break;
+      case 0x17: // UTCTime, DER form (X.690 §11.8): YYMMDDHHMMSSZ
+      case 0x18: // GeneralizedTime, DER form: YYYYMMDDHHMMSS[.fraction without trailing zeros]Z
+        if (!(element.tag === 0x17 ? /^\d{12}Z$/ : /^\d{14}(\.\d*[1-9])?Z$/).test(Buffer.from(this.contents(element)).toString('latin1')))
+          this.fail('time not in DER form');
         break;
     }
   }

@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { FleetcertError, type ErrorCode } from '../errors.js';
-import { x509 } from './x509-provider.js';
 
 /** DER of the first PEM block, or the bytes themselves if they are not PEM. */
 export function toDer(input: string | Uint8Array, code: ErrorCode, maxBytes: number): Uint8Array {
@@ -22,12 +21,7 @@ export function toDerBlocks(input: string | Uint8Array, code: ErrorCode, maxByte
   if (size > maxBytes * 2) throw new FleetcertError(code, `input of ${size} bytes exceeds the limit`);
   let blocks: Uint8Array[];
   if (typeof input === 'string') {
-    if (!x509.PemConverter.isPem(input)) throw new FleetcertError(code, 'input is not PEM');
-    try {
-      blocks = x509.PemConverter.decode(input).map((b) => new Uint8Array(b));
-    } catch (err) {
-      throw new FleetcertError(code, 'malformed PEM', { cause: err });
-    }
+    blocks = decodePem(input, code);
   } else {
     blocks = [input];
   }
@@ -38,7 +32,27 @@ export function toDerBlocks(input: string | Uint8Array, code: ErrorCode, maxByte
 }
 
 export function toPem(der: Uint8Array, label: string): string {
-  return x509.PemConverter.encode(toArrayBuffer(der), label) + '\n';
+  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`, ''].join('\n');
+}
+
+/**
+ * RFC 7468 blocks as @peculiar/x509's PemConverter reads them (the agent's `run` path must not
+ * load that library, so the one PEM reader is here): a BEGIN line, optional RFC 1421 headers
+ * (skipped), base64 lines, the matching END line; CRs ignored, text between blocks ignored.
+ */
+const PEM_BLOCK =
+  /-{5}BEGIN ([^\n]+(?=-{5}))-{5}\n(?:(?:[^:\n]+: (?:[^\n]+\n(?: +[^\n]+\n)*))+)?\n?((?:[a-zA-Z0-9=+/]+\n)+)-{5}END \1-{5}/g;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function decodePem(text: string, code: ErrorCode): Uint8Array[] {
+  const blocks = [...text.replace(/\r/g, '').matchAll(PEM_BLOCK)].map((m) => m[2]!.replace(/\n+/g, ''));
+  if (blocks.length === 0) throw new FleetcertError(code, 'input is not PEM');
+  return blocks.map((base64) => {
+    if (!BASE64.test(base64)) throw new FleetcertError(code, 'malformed PEM');
+    return new Uint8Array(Buffer.from(base64, 'base64'));
+  });
 }
 
 /** A copy as a standalone ArrayBuffer (x509 and WebCrypto want ArrayBuffers, not views). */

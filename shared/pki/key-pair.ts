@@ -14,7 +14,7 @@ import {
   type EcdsaParams,
   type EcKeyImportParams,
   type RsaHashedImportParams,
-} from './x509-provider.js';
+} from './webcrypto.js';
 
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];

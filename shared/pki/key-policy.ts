@@ -3,7 +3,7 @@
  * with a sane exponent. Anything weaker is `key_too_weak`; anything else (other curves,
  * Ed25519, RSA above 4096 — a cheap way to make the server burn CPU) is `key_unsupported`.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { FleetcertError } from '../errors.js';
 import { describeKeyObject } from './key-pair.js';
 
@@ -18,13 +18,41 @@ export interface PublicKeyDescription {
 
 /** A public key from the network checked against the policy, returned imported: a caller that verifies with it imports it once. */
 export function readAcceptablePublicKey(spki: Uint8Array): { readonly object: KeyObject; readonly description: PublicKeyDescription } {
+  const named = namedCurveKey(spki);
   let object: KeyObject;
   try {
-    object = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    object = named
+      ? createPublicKey({ key: named.jwk, format: 'jwk' })
+      : createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch (err) {
     throw new FleetcertError('csr_invalid', 'the public key is not a valid SubjectPublicKeyInfo', { cause: err });
   }
-  return { object, description: describeAcceptable(object) };
+  return { object, description: named?.description ?? describeAcceptable(object) };
+}
+
+/**
+ * The exact DER prefixes of a P-256 and a P-384 SubjectPublicKeyInfo with an uncompressed point
+ * (what every device sends): SEQUENCE { SEQUENCE { ecPublicKey, curve }, BIT STRING 00 04 ... }.
+ */
+const EC_SPKI_PREFIXES = [
+  { prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex'), crv: 'P-256', size: 32 },
+  { prefix: Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex'), crv: 'P-384', size: 48 },
+] as const;
+
+/**
+ * A P-256 or P-384 key given as its coordinates: OpenSSL 3 imports a JWK in half the CPU of the
+ * same key as DER (its decoder framework; ~47 against ~92 µs here), on every enrollment. The
+ * point is still checked to lie on the curve by the import; any other encoding takes the DER path.
+ */
+function namedCurveKey(spki: Uint8Array): { jwk: JsonWebKey; description: PublicKeyDescription } | undefined {
+  const bytes = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength);
+  for (const { prefix, crv, size } of EC_SPKI_PREFIXES) {
+    if (bytes.length !== prefix.length + 2 * size || !bytes.subarray(0, prefix.length).equals(prefix)) continue;
+    const x = bytes.subarray(prefix.length, prefix.length + size).toString('base64url');
+    const y = bytes.subarray(prefix.length + size).toString('base64url');
+    return { jwk: { kty: 'EC', crv, x, y }, description: { algorithm: 'ec', size: crv } };
+  }
+  return undefined;
 }
 
 function describeAcceptable(object: KeyObject): PublicKeyDescription {

@@ -6,7 +6,9 @@
  */
 import { FleetcertError } from '../errors.js';
 import type { Certificate } from './certificate.js';
-import { x509 } from './x509-provider.js';
+
+/** The library, loaded on the first validation: the agent validates only when it enrolls or renews. */
+const provider = () => import('./x509-provider.js');
 
 const MAX_DEPTH = 5;
 
@@ -37,7 +39,7 @@ export async function verifyChain(input: ChainInput): Promise<Certificate[]> {
     if (!issuer) {
       throw new FleetcertError('chain_invalid', `no trusted issuer found for "${current.subject}" (issuer "${current.issuer}")`);
     }
-    checkIssuerMayIssue(issuer, path.length - 1);
+    await checkIssuerMayIssue(issuer, path.length - 1);
     path.push(issuer);
     current = issuer;
   }
@@ -61,15 +63,20 @@ function checkValidity(cert: Certificate, now: Date, graceMs: number): void {
 }
 
 function isTrusted(cert: Certificate, roots: readonly Certificate[]): boolean {
-  return roots.some((root) => root.equal(cert));
+  return roots.some((root) => sameCertificate(root, cert));
+}
+
+function sameCertificate(a: Certificate, b: Certificate): boolean {
+  return a === b || Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
 }
 
 async function findIssuer(cert: Certificate, pool: readonly Certificate[], path: readonly Certificate[]): Promise<Certificate | undefined> {
+  const { toX509 } = await provider();
   for (const candidate of pool) {
-    if (path.some((p) => p.equal(candidate))) continue;
+    if (path.some((p) => sameCertificate(p, candidate))) continue;
     if (candidate.subject !== cert.issuer) continue;
     try {
-      if (await cert.verify({ publicKey: candidate.publicKey, signatureOnly: true })) return candidate;
+      if (await toX509(cert).verify({ publicKey: toX509(candidate).publicKey, signatureOnly: true })) return candidate;
     } catch {
       // Unusable key or algorithm mismatch: not this issuer.
     }
@@ -77,14 +84,15 @@ async function findIssuer(cert: Certificate, pool: readonly Certificate[], path:
   return undefined;
 }
 
-function checkIssuerMayIssue(issuer: Certificate, certsBelowIssuer: number): void {
-  const basic = issuer.getExtension(x509.BasicConstraintsExtension);
+async function checkIssuerMayIssue(issuer: Certificate, certsBelowIssuer: number): Promise<void> {
+  const { toX509, x509 } = await provider();
+  const basic = toX509(issuer).getExtension(x509.BasicConstraintsExtension);
   if (!basic?.ca) throw new FleetcertError('chain_invalid', `"${issuer.subject}" is not a CA`);
   // pathLength counts the CA certificates that may follow below this one (the leaf excluded).
   if (basic.pathLength !== undefined && certsBelowIssuer > basic.pathLength) {
     throw new FleetcertError('chain_invalid', `"${issuer.subject}" path length constraint exceeded`);
   }
-  const usage = issuer.getExtension(x509.KeyUsagesExtension);
+  const usage = toX509(issuer).getExtension(x509.KeyUsagesExtension);
   if (usage && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
     throw new FleetcertError('chain_invalid', `"${issuer.subject}" may not sign certificates`);
   }

@@ -2,23 +2,29 @@
  * The only module that imports @peculiar/x509. It must load `reflect-metadata` first (the
  * library's ASN.1 schemas use decorators) and it injects Node's own WebCrypto as the crypto
  * provider: measured faster than @peculiar/webcrypto, which re-imports the CA key on every
- * signature. `node:crypto`'s `webcrypto` export works on Node 18 as well as 20+, where the
- * global `crypto` may be absent.
+ * signature. The agent reaches it only through dynamic `import()` (enrolling, renewing): loaded,
+ * it costs a board ~12 MiB of resident memory that an idle agent does not need.
  */
 // oxlint-disable-next-line import/no-unassigned-import -- @peculiar/x509's decorators need the polyfill loaded first
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { webcrypto } from 'node:crypto';
+import type { Certificate } from './certificate.js';
+import { webcrypto } from './webcrypto.js';
 
-export const subtle = webcrypto.subtle;
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export { x509 };
+export { subtle, type Algorithm, type CryptoKey, type CryptoKeyPair, type EcdsaParams } from './webcrypto.js';
+export type { EcKeyImportParams, RsaHashedImportParams } from './webcrypto.js';
 
-// WebCrypto types from node:crypto, so no DOM lib is needed.
-export type CryptoKey = webcrypto.CryptoKey;
-export type CryptoKeyPair = webcrypto.CryptoKeyPair;
-export type EcdsaParams = webcrypto.EcdsaParams;
-export type Algorithm = webcrypto.Algorithm;
-export type RsaHashedImportParams = webcrypto.RsaHashedImportParams;
-export type EcKeyImportParams = webcrypto.EcKeyImportParams;
+const twins = new WeakMap<Certificate, x509.X509Certificate>();
+
+/** The library's view of a certificate read by `readCertificate` (signatures, extensions), made once per certificate. */
+export function toX509(cert: Certificate): x509.X509Certificate {
+  let twin = twins.get(cert);
+  if (!twin) {
+    twin = new x509.X509Certificate(cert.rawData);
+    twins.set(cert, twin);
+  }
+  return twin;
+}

@@ -8,7 +8,7 @@ import { FleetcertError } from '#shared/errors.js';
 import { normalizeSerial, type Certificate } from '#shared/pki/certificate.js';
 import { MAX_CRL_BYTES, type CrlInfo } from '#shared/pki/crl.js';
 import { toDer, toPem } from '#shared/pki/encoding.js';
-import { x509 } from '#shared/pki/x509-provider.js';
+import { toX509, x509 } from '#shared/pki/x509-provider.js';
 
 export async function parseCrlReference(input: string | Uint8Array, issuer?: Certificate): Promise<CrlInfo> {
   const der = toDer(input, 'crl_invalid', MAX_CRL_BYTES);
@@ -22,7 +22,7 @@ export async function parseCrlReference(input: string | Uint8Array, issuer?: Cer
     if (crl.issuer !== issuer.subject) {
       throw new FleetcertError('crl_invalid', `CRL issuer "${crl.issuer}" is not "${issuer.subject}"`);
     }
-    const ok = await crl.verify({ publicKey: issuer.publicKey }).catch(() => false);
+    const ok = await crl.verify({ publicKey: toX509(issuer).publicKey }).catch(() => false);
     if (!ok) throw new FleetcertError('crl_invalid', 'CRL signature does not verify against its issuer');
   }
   const numberExt = crl.extensions.find((e) => e.type === id_ce_cRLNumber);

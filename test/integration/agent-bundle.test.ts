@@ -82,7 +82,12 @@ for (const runtime of ['node18', 'host'] as const) {
         const notified = join(dir, 'notified');
         const fakeBin = await fakeSystemdNotify(dir, notified);
         const env = { ...withoutFleetcertEnv(), PATH: `${fakeBin}:${process.env.PATH}`, NOTIFY_SOCKET: join(dir, 'notify.sock') };
-        const agent = spawn(node, [bundle, 'run', ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env });
+        const probe = await libraryProbe(dir);
+        const agent = spawn(node, ['--require', probe.preload, bundle, 'run', ...args], {
+          cwd: dir,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...env, FLEETCERT_TEST_PROBE: probe.enrolling },
+        });
         let logs = '';
         agent.stderr.on('data', (c: Buffer) => (logs += c.toString()));
         const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
@@ -97,6 +102,27 @@ for (const runtime of ['node18', 'host'] as const) {
           agent.kill('SIGTERM');
           assert.is(await exited, 0, logs);
         }
+        // Issue 15: an enrolled agent that starts, connects and idles never loads @peculiar/x509 (~12 MiB of
+        // a board's memory); enrolling does, which shows the probe sees it.
+        const restarted = spawn(node, ['--require', probe.preload, bundle, 'run', ...args], {
+          cwd: dir,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...env, FLEETCERT_TEST_PROBE: probe.idle },
+        });
+        let again = '';
+        restarted.stderr.on('data', (c: Buffer) => (again += c.toString()));
+        const restartExited = new Promise<number | null>((r) => restarted.on('exit', (code) => r(code)));
+        try {
+          for (let i = 0; i < 200 && eventsIn(again, 'renewal_planned').length === 0 && restarted.exitCode === null; i += 1)
+            await new Promise((r) => setTimeout(r, 100));
+          assert.is(eventsIn(again, 'mqtt_connected').length, 1, again);
+          assert.is(eventsIn(again, 'renewal_planned').length, 1, again);
+        } finally {
+          restarted.kill('SIGTERM');
+          assert.is(await restartExited, 0, again);
+        }
+        assert.is(await readFile(probe.enrolling, 'utf8'), 'loaded', 'enrolling loads @peculiar/x509 (the probe works)');
+        assert.is(await readFile(probe.idle, 'utf8'), 'not loaded', 'start, connect and idle without @peculiar/x509');
         // The OS facts were read from inside the bundle: the server recorded them.
         const shown = await fleetcert(['device', 'show', 'rpi4-100000002a5c3b71', '--json', '--data-dir', fleet.server.dataDir]);
         assert.is(shown.code, 0, shown.stderr);
@@ -117,6 +143,21 @@ async function fakeSystemdNotify(dir: string, record: string): Promise<string> {
   await writeFile(join(bin, 'systemd-notify'), `#!/bin/sh\necho "$NOTIFY_SOCKET $*" >> '${record}'\n`);
   await chmod(join(bin, 'systemd-notify'), 0o755);
   return bin;
+}
+
+/**
+ * A preload that writes, as the process exits, whether @peculiar/x509 was ever loaded. Its first
+ * import, reflect-metadata (shared/pki/x509-provider.ts), defines the global `Reflect.getMetadata`,
+ * which nothing else in the agent does: a test-only probe, nothing in the product knows of it.
+ */
+async function libraryProbe(dir: string): Promise<{ preload: string; enrolling: string; idle: string }> {
+  const preload = join(dir, 'library-probe.cjs');
+  await writeFile(
+    preload,
+    "process.on('exit', () => require('fs').writeFileSync(process.env.FLEETCERT_TEST_PROBE, " +
+      "typeof Reflect.getMetadata === 'function' ? 'loaded' : 'not loaded'));\n",
+  );
+  return { preload, enrolling: join(dir, 'probe-enrolling'), idle: join(dir, 'probe-idle') };
 }
 
 function withoutFleetcertEnv(): NodeJS.ProcessEnv {

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeCertificate } from '#shared/pki/certificate.js';
+import { certificateToPem, describeCertificate } from '#shared/pki/certificate.js';
 import { decodeCertsOnly } from '#shared/pki/pkcs7.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
 import { fleetcert } from '../helpers/cli.js';
@@ -99,7 +99,7 @@ it('the issued certificate: device profile, CN = id, 30 days, CA:FALSE even when
     assert.match(String(res.headers['content-type']), /application\/pkcs7-mime/);
     const [leaf, issuer] = decodeCertsOnly(Buffer.from(res.body, 'base64'));
     assert.is(describeCertificate(issuer!).subjectCommonName, 'fleetcert Issuing CA');
-    const text = await openssl(['x509', '-noout', '-text'], leaf!.toString('pem'));
+    const text = await openssl(['x509', '-noout', '-text'], certificateToPem(leaf!));
     assert.match(text, /Basic Constraints: critical\s+CA:FALSE/);
     assert.match(text, /Key Usage: critical\s+Digital Signature\s*\n/);
     assert.not.match(text, /Certificate Sign/);

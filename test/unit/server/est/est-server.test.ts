@@ -2,12 +2,15 @@
  * The request path's last resort (issue 11, item 1): a fault that escapes the error mapping is
  * logged with `event: request_failed` and answered 500, never left as an unhandled rejection.
  * The faults are injected where no client input can reach: the logger and the service.
+ * And the failure limiter's bucket (issue 15 item 4): read from the registry only when it matters.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:https';
 import { DEFAULT_LIMITS, EstServer } from '#server/est/est-server.js';
 import { FailureLimiter } from '#server/est/failure-limiter.js';
+import { generateFleetToken } from '#server/tokens/fleet-token.js';
+import { FleetcertError } from '#shared/errors.js';
 import type { EnrollmentService } from '#server/enrollment/enrollment-service.js';
 import { createLogger, type Logger } from '#shared/log/logger.js';
 import { EST_PATHS } from '#shared/protocol/est.js';
@@ -49,7 +52,35 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   });
 }
 
-async function withServer(service: Partial<EnrollmentService>, log: Logger, fn: (port: number) => Promise<void>): Promise<void> {
+function postEnroll(port: number, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: EST_PATHS.simpleEnroll,
+        method: 'POST',
+        ca: tls.caPems,
+        servername: 'localhost',
+        agent: false,
+        headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`d:${token}`).toString('base64')}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end('MIIB');
+  });
+}
+
+async function withServer(
+  service: Partial<EnrollmentService>,
+  log: Logger,
+  fn: (port: number) => Promise<void>,
+  options: { tokenKnown?: (id: string) => Promise<boolean>; limiter?: FailureLimiter } = {},
+): Promise<void> {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -57,8 +88,8 @@ async function withServer(service: Partial<EnrollmentService>, log: Logger, fn: 
     tls,
     service: service as EnrollmentService,
     caCertificates: [pki.intermediate.certificate, pki.root.certificate],
-    limiter: new FailureLimiter({ maxFailures: 10, windowSeconds: 60 }),
-    tokenKnown: async () => false,
+    limiter: options.limiter ?? new FailureLimiter({ maxFailures: 10, windowSeconds: 60 }),
+    tokenKnown: options.tokenKnown ?? (async () => false),
     log,
     limits: DEFAULT_LIMITS,
   });
@@ -97,6 +128,46 @@ test('a fault after the reply was sent is logged, the connection dropped, and no
       JSON.stringify(lines),
     );
   });
+});
+
+test('the limiter bucket (is the token id known?) is read only when a refusal is possible or a failure is counted', async () => {
+  const { token, id } = generateFleetToken();
+  const reads: string[] = [];
+  let outcome: 'issue' | 'guess' = 'issue';
+  const service: Partial<EnrollmentService> = {
+    enroll: () =>
+      outcome === 'issue'
+        ? Promise.resolve({
+            kind: 'certificate',
+            chain: [new Uint8Array(pki.intermediate.certificate.rawData)],
+            serial: '01',
+            reused: false,
+          })
+        : Promise.reject(new FleetcertError('token_invalid', 'wrong secret')),
+  };
+  const options = {
+    limiter: new FailureLimiter({ maxFailures: 2, windowSeconds: 60 }),
+    tokenKnown: async (claimed: string) => (reads.push(claimed), claimed === id),
+  };
+  await withServer(
+    service,
+    createLogger({ namespace: 'test', level: 'silent' }),
+    async (port) => {
+      assert.is(await postEnroll(port, token), 200);
+      assert.is(reads.length, 0, 'an enrollment from a source with no failures reads no token row for the limiter');
+      outcome = 'guess';
+      assert.equal([await postEnroll(port, token), await postEnroll(port, token)], [401, 401]);
+      assert.is(reads.length, 2, 'each failure is counted in its bucket, which takes the read');
+      // The (address, token id) bucket is now full: the next request must find it, and is refused.
+      outcome = 'issue';
+      assert.is(await postEnroll(port, token), 429);
+      assert.is(reads.length, 3);
+      // Another id from the same address is in another bucket: let through.
+      assert.is(await postEnroll(port, generateFleetToken().token), 200);
+      assert.is(reads.length, 3);
+    },
+    options,
+  );
 });
 
 test.run();

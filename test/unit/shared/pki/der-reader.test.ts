@@ -20,6 +20,20 @@ test('walks a structure: children, OIDs, integers, bit strings, raw encodings', 
   assert.is(two.objectIdentifier(two.root(), 'x'), '2.999');
 });
 
+test('a time inside an uninterpreted value must be a DER time (the reference parser refuses others)', async () => {
+  for (const good of ['170d3236303130313030303030305a', '180f32303530303130313030303030305a', '181132303530303130313030303030302e355a']) {
+    const r = reader(good);
+    r.wellFormed(r.root());
+  }
+  // A UTCTime of one byte 07 (a mutation the CSR differential test met), no Z, a fraction with a trailing zero.
+  for (const bad of ['170107', '170c323630313031303030303030', '181132303530303130313030303030302e305a']) {
+    await expectCode(() => {
+      const r = reader(bad);
+      r.wellFormed(r.root());
+    }, 'csr_invalid');
+  }
+});
+
 test('refuses what is not DER, with the caller code', async () => {
   for (const bad of [
     '', // nothing
