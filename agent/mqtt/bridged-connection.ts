@@ -19,7 +19,7 @@ import { readCredentialPems } from '../credentials/credential-store.js';
 import { LOCAL_TOPICS } from '../local-broker/bridge-config.js';
 import type { LocalBroker } from '../local-broker/local-broker.js';
 import type { BrokerAddress, ConnectionState } from './device-connection.js';
-import { statusPayload } from './device-connection.js';
+import { statusPayload, TLS_REFUSALS } from './device-connection.js';
 
 export interface BridgedConnectionOptions {
   readonly localBroker: LocalBroker;
@@ -48,31 +48,12 @@ const BRIDGE_DOWN_CHECK_MS = 60_000;
  * cannot connect: the states a direct connection reports (device-connection.ts), so `status` and
  * the status file say why the device is not online. Mosquitto keeps retrying; the bridge's `1` clears it.
  */
-const BRIDGE_FAILURES: readonly { pattern: RegExp; state: ConnectionState; code: string; advice: string }[] = [
-  {
-    pattern: /alert certificate revoked/i,
-    state: 'revoked',
-    code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
-    advice: 'the broker says this certificate is revoked: an operator must reset the device',
-  },
-  {
-    pattern: /alert certificate expired/i,
-    state: 'expired',
-    code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
-    advice: 'the broker says this certificate has expired: it must be renewed',
-  },
-  {
-    pattern: /alert unknown ca/i,
-    state: 'untrusted',
-    code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-    advice: "the broker does not trust this certificate's CA: is this the right broker?",
-  },
-  {
-    pattern: /certificate verify failed/i,
-    state: 'untrusted',
-    code: 'CERTIFICATE_VERIFY_FAILED',
-    advice: "the bridge could not verify the broker's certificate (its CA, its name, or the device clock)",
-  },
+const BRIDGE_FAILURES: readonly { pattern: RegExp; code: keyof typeof TLS_REFUSALS }[] = [
+  { pattern: /alert certificate revoked/i, code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' },
+  { pattern: /alert certificate expired/i, code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED' },
+  { pattern: /alert unknown ca/i, code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+  // The bridge could not verify the broker's certificate: most often another CA than the one it trusts.
+  { pattern: /certificate verify failed/i, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' },
 ];
 
 /** The local client's id: the bridge holds the device's own id on the fleet broker. */
@@ -211,7 +192,7 @@ export class BridgedConnection {
     this.watchDown(!this.bridgeUp && client.connected);
     if (!this.bridgeUp) {
       // A refusal the log told of stands until the bridge is up again (its `0` may arrive after it).
-      if (BRIDGE_FAILURES.some((f) => f.state === this.current)) return;
+      if (Object.values(TLS_REFUSALS).some((f) => f.state === this.current)) return;
       this.setState('connecting', client.connected ? 'the bridge to the fleet broker is down' : 'the local broker is not reachable');
       return;
     }
@@ -223,14 +204,11 @@ export class BridgedConnection {
   /** A bridge connection the fleet broker refused, from mosquitto's log: reported like a direct connection's. */
   private onBrokerLog(line: string): void {
     if (this.bridgeUp || this.closed) return;
-    const failure = BRIDGE_FAILURES.find((f) => f.pattern.test(line));
+    const code = BRIDGE_FAILURES.find((f) => f.pattern.test(line))?.code;
+    const failure = code === undefined ? undefined : TLS_REFUSALS[code];
     if (!failure || failure.state === this.current) return;
     this.setState(failure.state, failure.advice);
-    this.options.log.error(`the bridge cannot connect to the broker: ${failure.advice}`, {
-      event: 'mqtt_refused',
-      code: failure.code,
-      bridged: true,
-    });
+    this.options.log.error(`the bridge cannot connect to the broker: ${failure.advice}`, { event: 'mqtt_refused', code, bridged: true });
   }
 
   /** While the bridge is down and the local broker up, tells onBridgeDown once a minute. */

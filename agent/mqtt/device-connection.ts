@@ -41,7 +41,7 @@ export interface DeviceConnectionOptions {
 }
 
 /** TLS failures that reconnecting at once cannot fix, and what they mean. */
-const FATAL: Record<string, { state: ConnectionState; advice: string }> = {
+export const TLS_REFUSALS: Readonly<Record<string, { state: ConnectionState; advice: string }>> = {
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: {
     state: 'revoked',
     advice: 'the broker says this certificate is revoked: an operator must reset the device',
@@ -283,7 +283,7 @@ export class DeviceConnection {
 
   private onError(client: mqtt.MqttClient, err: Error): void {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    const fatal = FATAL[code];
+    const fatal = TLS_REFUSALS[code];
     if (!fatal) {
       if (this.outage) this.options.log.debug(() => `still no broker (${code || err.message}); retrying`);
       else this.options.log.warn('broker connection problem', { code, message: err.message });

@@ -65,7 +65,8 @@ async function rewriteWithoutToken(path: string, enrolledWith: BootstrapFile, mo
       stateCopy: movedTo,
       hint:
         why.reason === 'not_permitted'
-          ? `the agent's user may not write ${path}: the packaged unit moves it as root (ExecStartPost=+fleetcert-agent move-token), or delete it (the agent has its copy in ${movedTo})`
+          ? `the agent's user may not write ${path}: the packaged unit moves it as root ` +
+            `(ExecStartPost=+fleetcert-agent move-token), or delete it (the agent has its copy in ${movedTo})`
           : `the agent no longer needs ${path} (its copy is in ${movedTo}): delete it, or let the agent write it (ReadWritePaths=, rw mount)`,
     });
     return why.result;

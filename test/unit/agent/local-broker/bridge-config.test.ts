@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renderBridgeConfig, type BridgeConfigInput } from '../../../../agent/local-broker/bridge-config.js';
-import { stateLayout } from '../../../../agent/config/state-layout.js';
+import { renderBridgeConfig, type BridgeConfigInput } from '#agent/local-broker/bridge-config.js';
+import { stateLayout } from '#agent/config/state-layout.js';
 import { expectCode } from '../../../helpers/expect-error.js';
 
 const layout = stateLayout('/var/lib/fleetcert-agent');
