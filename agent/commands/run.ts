@@ -106,6 +106,11 @@ Examples:
         rediscovering = false;
       }
     };
+    /** After `failures` failed connects in a row (minutes of a bridge down), a browse when it is due. */
+    const rediscoverWhenDue = (failures: number): void => {
+      if (rediscoveryDue(failures))
+        void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
+    };
     const clock = new SavedClock(layout.clockFile, log);
     const status = new StatusFile(
       layout.statusFile,
@@ -170,10 +175,7 @@ Examples:
               log: log.child('mqtt'),
             }),
           // The bridge's failed connects are mosquitto's: a bridge down for a few minutes is the agent's cue.
-          onBridgeDown: (minutes) => {
-            if (rediscoveryDue(minutes))
-              void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
-          },
+          onBridgeDown: rediscoverWhenDue,
           onState,
         })
       : new DeviceConnection({
@@ -182,10 +184,7 @@ Examples:
           files: layout.live,
           agentVersion: VERSION,
           log: log.child('mqtt'),
-          onConnectFailed: (failures) => {
-            if (rediscoveryDue(failures))
-              void rediscover().catch((err: unknown) => log.warn('rediscovery failed', { event: 'broker_rediscovery_failed', err }));
-          },
+          onConnectFailed: rediscoverWhenDue,
           onState,
         });
     const outbox = new OutboxPublisher({

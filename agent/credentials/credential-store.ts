@@ -12,7 +12,14 @@
 import { readFile, rename, rm, symlink } from 'node:fs/promises';
 import { FleetcertError } from '../../shared/errors.js';
 import { ensureDirectory, syncDirectory, writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
-import { certificatesToPem, certificateToPem, describeCertificate, type Certificate } from '../../shared/pki/certificate.js';
+import {
+  certificatesToPem,
+  certificateToPem,
+  describeCertificate,
+  readCertificates,
+  type Certificate,
+  type CertificateInfo,
+} from '../../shared/pki/certificate.js';
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair, type KeyType } from '../../shared/pki/key-pair.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { CredentialFiles, StateLayout } from '../config/state-layout.js';
@@ -47,6 +54,17 @@ export async function readCredentialPems(files: CredentialFiles): Promise<Creden
     readFile(files.ca, 'utf8'),
   ]);
   return { keyPem, certChainPem, caPem };
+}
+
+/** The certificate in a chain's PEM: the leaf, which a connection presents. */
+export function leafOf(certChainPem: string): CertificateInfo {
+  return describeCertificate(readCertificates(certChainPem)[0]!);
+}
+
+/** The leaf of the credentials in `files` now, or undefined while they cannot be read (mid-install, not enrolled). */
+export async function readLeaf(files: CredentialFiles): Promise<CertificateInfo | undefined> {
+  const chain = await readFile(files.chain, 'utf8').catch(() => undefined);
+  return chain === undefined ? undefined : leafOf(chain);
 }
 
 export class CredentialStore {

@@ -13,13 +13,12 @@ import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand } from '../../shared/protocol/device-status.js';
 import { deviceTopics } from '../../shared/protocol/topics.js';
-import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
-import { readCredentialPems } from '../credentials/credential-store.js';
+import { readLeaf } from '../credentials/credential-store.js';
 import { LOCAL_TOPICS } from '../local-broker/bridge-config.js';
 import type { LocalBroker } from '../local-broker/local-broker.js';
 import type { BrokerAddress, ConnectionState } from './device-connection.js';
-import { statusPayload, TLS_REFUSALS } from './device-connection.js';
+import { publishAcknowledged, statusPayload, TLS_REFUSALS } from './device-connection.js';
 
 export interface BridgedConnectionOptions {
   readonly localBroker: LocalBroker;
@@ -127,15 +126,7 @@ export class BridgedConnection {
   async publishOwn(topic: string, payload: Buffer, timeoutMs = 10_000): Promise<void> {
     const client = this.client;
     if (!client?.connected || !this.bridgeUp) throw new Error('the bridge to the broker is not connected');
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        client.publishAsync(topic, payload, { qos: 1 }),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs))),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await publishAcknowledged(client, topic, payload, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -229,17 +220,15 @@ export class BridgedConnection {
   }
 
   private async publishStatus(client: mqtt.MqttClient): Promise<void> {
-    const pems = await readCredentialPems(this.options.files).catch(() => undefined);
-    if (!pems) return;
-    const leaf = describeCertificate(readCertificates(pems.certChainPem)[0]!);
+    const leaf = await readLeaf(this.options.files);
+    if (!leaf) return;
     await client
       .publishAsync(LOCAL_TOPICS.status, statusPayload('online', leaf, this.options.agentVersion), { qos: 1, retain: true })
       .catch((err: Error) => this.options.log.debug(() => `status not published: ${err.message}`));
   }
 
   private async liveSerial(): Promise<string | undefined> {
-    const pems = await readCredentialPems(this.options.files).catch(() => undefined);
-    return pems ? describeCertificate(readCertificates(pems.certChainPem)[0]!).serialNumber : undefined;
+    return (await readLeaf(this.options.files))?.serialNumber;
   }
 
   private setState(state: ConnectionState, detail: string): void {

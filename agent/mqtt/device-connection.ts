@@ -10,10 +10,10 @@ import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceCommandSchema, parsePayload, type DeviceCommand, type DeviceStatus } from '../../shared/protocol/device-status.js';
 import { deviceTopic, deviceTopics } from '../../shared/protocol/topics.js';
-import { describeCertificate, readCertificates, type CertificateInfo } from '../../shared/pki/certificate.js';
+import type { CertificateInfo } from '../../shared/pki/certificate.js';
 import type { ResolvedBrokerTrust } from '../config/broker-trust.js';
 import type { CredentialFiles } from '../config/state-layout.js';
-import { readCredentialPems, type CredentialPems } from '../credentials/credential-store.js';
+import { leafOf, readCredentialPems, readLeaf, type CredentialPems } from '../credentials/credential-store.js';
 import { brokerLookup } from '../discovery/broker-lookup.js';
 
 export interface BrokerAddress {
@@ -108,6 +108,34 @@ export function brokerUrl(broker: BrokerAddress): string {
   return `mqtts://${broker.host.includes(':') ? `[${broker.host}]` : broker.host}:${broker.port}`;
 }
 
+/**
+ * One QoS 1 publish that resolves on the PUBACK and rejects when none comes within `timeoutMs`;
+ * its rejection is put in `inFlight` while it waits, so a connection being replaced can fail it at once.
+ */
+export async function publishAcknowledged(
+  client: mqtt.MqttClient,
+  topic: string,
+  payload: Buffer,
+  timeoutMs: number,
+  inFlight?: Set<(err: Error) => void>,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let abandon: ((err: Error) => void) | undefined;
+  try {
+    await Promise.race([
+      client.publishAsync(topic, payload, { qos: 1 }),
+      new Promise<never>((_, reject) => {
+        abandon = reject;
+        inFlight?.add(reject);
+        timer = setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (abandon) inFlight?.delete(abandon);
+  }
+}
+
 export class DeviceConnection {
   private client: mqtt.MqttClient | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -140,7 +168,7 @@ export class DeviceConnection {
     const { options, broker } = this;
     const pems = await readCredentialPems(options.files);
     const chain = pems.certChainPem;
-    const leaf = describeCertificate(readCertificates(chain)[0]!);
+    const leaf = leafOf(chain);
     this.serial = leaf.serialNumber;
     const topics = deviceTopics(options.deviceId);
     const status = (state: DeviceStatus['state']): string => statusPayload(state, leaf, options.agentVersion);
@@ -199,21 +227,7 @@ export class DeviceConnection {
   async publishOwn(topic: string, payload: Buffer, timeoutMs = 10_000): Promise<void> {
     const client = this.client;
     if (!client?.connected) throw new Error('not connected to the broker');
-    let timer: NodeJS.Timeout | undefined;
-    let abandon: ((err: Error) => void) | undefined;
-    try {
-      await Promise.race([
-        client.publishAsync(deviceTopic(this.options.deviceId, topic), payload, { qos: 1 }),
-        new Promise<never>((_, reject) => {
-          abandon = reject;
-          this.inFlight.add(reject);
-          timer = setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (abandon) this.inFlight.delete(abandon);
-    }
+    await publishAcknowledged(client, deviceTopic(this.options.deviceId, topic), payload, timeoutMs, this.inFlight);
   }
 
   /** Publishes `offline` (retained) and disconnects, for good; safe to call twice. */
@@ -255,10 +269,7 @@ export class DeviceConnection {
   /** Restarts only when suspended or when the live certificate is not the one this connection presents. */
   async follow(): Promise<void> {
     if (this.closed) return;
-    const chain = await readCredentialPems(this.options.files)
-      .then((p) => p.certChainPem)
-      .catch(() => undefined);
-    const serial = chain ? describeCertificate(readCertificates(chain)[0]!).serialNumber : undefined;
+    const serial = (await readLeaf(this.options.files))?.serialNumber;
     if (this.suspended || !this.client || serial !== this.serial) await this.restart();
   }
 

@@ -9,9 +9,8 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../../shared/log/logger.js';
 import { deviceTopics } from '../../shared/protocol/topics.js';
-import { describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import type { CredentialFiles } from '../config/state-layout.js';
-import { readCredentialPems } from '../credentials/credential-store.js';
+import { leafOf, readCredentialPems } from '../credentials/credential-store.js';
 import { brokerUrl, deviceClientOptions, statusPayload, type BrokerAddress } from './device-connection.js';
 
 export interface ProofParams {
@@ -27,7 +26,7 @@ export type ProofResult = { readonly proven: true } | { readonly proven: false; 
 
 export async function proveCertificate(p: ProofParams): Promise<ProofResult> {
   const pems = await readCredentialPems(p.files);
-  const leaf = describeCertificate(readCertificates(pems.certChainPem)[0]!);
+  const leaf = leafOf(pems.certChainPem);
   const client = mqtt.connect(brokerUrl(p.broker), {
     ...deviceClientOptions({ broker: p.broker, deviceId: p.deviceId, pems }),
     reconnectPeriod: 0,

@@ -8,20 +8,13 @@
  * - its subject also carries O = ADMIN_ORGANIZATION, which the device profile never writes;
  * - the console trusts it only if its serial is recorded for that admin in the registry.
  */
-import { FleetcertError } from '../../shared/errors.js';
-import { isClientName } from '../pki/issue-client-credentials.js';
+import { parseClientName } from '../pki/issue-client-credentials.js';
 
 export const ADMIN_ORGANIZATION = 'fleetcert administrators';
 export const ADMIN_CN_PREFIX = 'admin:';
 
 export function parseAdminName(name: string): string {
-  if (!isClientName(name)) {
-    throw new FleetcertError(
-      'usage',
-      `admin name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
-    );
-  }
-  return name;
+  return parseClientName('admin', name);
 }
 
 export function adminCommonName(name: string): string {

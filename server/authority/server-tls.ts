@@ -5,6 +5,7 @@
  * unencrypted (Mosquitto cannot ask for a passphrase) and 0600; `broker-config` and the renewer
  * copy the broker's with the modes Mosquitto needs.
  */
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../shared/fs/write-file-atomic.js';
@@ -43,6 +44,29 @@ export interface ServerTlsRequest {
 export interface ServerTlsPems {
   readonly certPem: string;
   readonly keyPem: string;
+}
+
+/** What serve's HTTPS listeners (EST, console) are given: their certificate and key, and the CAs client certificates chain to. */
+export interface ServerTlsContext extends ServerTlsPems {
+  readonly caPems: readonly string[];
+}
+
+/**
+ * The TLS options of those listeners: a client certificate is asked for but not required (EST's
+ * simpleenroll and a browser with a password do without; the handler checks what was presented),
+ * TLS 1.2 at least, and a bounded handshake and header size.
+ */
+export function clientCertHttpsOptions(tls: ServerTlsContext, handshakeTimeoutMs: number): HttpsServerOptions {
+  return {
+    cert: tls.certPem,
+    key: tls.keyPem,
+    ca: [...tls.caPems],
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: handshakeTimeoutMs,
+    maxHeaderSize: 16 * 1024,
+  };
 }
 
 /** Issues a server certificate and its key, in memory. */

@@ -13,7 +13,7 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { ADMIN_ROLES, type AdminRole } from '../registry/records.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { minute, row } from './format.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, caPassphraseOption } from './options.js';
 import { firstLine, readSecretFile, writeExclusive } from './secret-files.js';
 
 const MIN_PASSWORD_CHARS = 12;
@@ -52,11 +52,7 @@ export function adminCommand(io: CliIo): Command {
     .requiredOption('--p12-out <file>', 'write the PKCS#12 here (0600, never overwrites)')
     .option('--p12-passphrase-file <file>', 'passphrase of the PKCS#12 (default: a random one, written to <p12-out>.passphrase, 0600)')
     .option('--lifetime <duration>', 'how long the certificate is valid', '365d')
-    .addOption(
-      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the certificate)').env(
-        'FLEETCERT_CA_PASSPHRASE_FILE',
-      ),
-    )
+    .addOption(caPassphraseOption('signs the certificate'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .addHelpText(

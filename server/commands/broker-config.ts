@@ -35,7 +35,7 @@ import { AVAHI_SERVICE_FILE } from '../config/avahi-paths.js';
 import { writeAvahiService } from '../discovery/avahi-service-file.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
 import { row } from './format.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, caPassphraseOption } from './options.js';
 
 interface BrokerConfigOptions {
   dataDir: string;
@@ -87,9 +87,7 @@ export function brokerConfigCommand(io: CliIo): Command {
       "another broker's admin listener: revocations end the device's session there too (repeatable)",
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
-    .addOption(
-      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
-    )
+    .addOption(caPassphraseOption('signs the CRL'))
     .option(
       '--avahi-service [file]',
       `on hosts that run avahi-daemon (the production mDNS path): write its service file (default ${AVAHI_SERVICE_FILE})`,

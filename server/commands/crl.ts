@@ -1,5 +1,5 @@
 /** `fleetcert crl publish`: write a fresh CRL for the broker now (e.g. from cron when serve is not running). */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { CliIo } from '../../shared/cli/run-cli.js';
 import { FleetcertError } from '../../shared/errors.js';
 import { loadAuthority } from '../authority/authority.js';
@@ -8,7 +8,7 @@ import { PASSPHRASE_ENV, readPassphrase } from '../config/passphrase.js';
 import { publishAndReload } from '../revocation/publish-crl.js';
 import { syncCrl } from '../revocation/crl-sync.js';
 import { initialisedLayout, withRegistry } from './data-dir.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, caPassphraseOption } from './options.js';
 
 export function crlCommand(io: CliIo): Command {
   const crl = new Command('crl').summary('publish the certificate revocation list for the broker');
@@ -24,7 +24,7 @@ Examples:
   # cron, when "fleetcert serve" does not run on the broker host:
   0 */6 * * * fleetcert crl publish --passphrase-file /etc/fleetcert/ca-passphrase --json`,
     )
-    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(caPassphraseOption())
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (options: { dataDir: string; passphraseFile?: string; json?: boolean }) => {

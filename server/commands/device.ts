@@ -24,7 +24,7 @@ import { refusalJson, refusalsSince, refusalsTable, REFUSALS_WINDOW_DAYS } from 
 import { day, minute, row, table } from './format.js';
 import { expiresInSeconds, formatExpiresIn, presenceOf } from '../fleet/at-a-glance.js';
 import { parseDuration } from '../../shared/duration.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, caPassphraseOption } from './options.js';
 
 interface ListOptions {
   dataDir: string;
@@ -323,9 +323,7 @@ Examples:
         .choices(Object.keys(REVOCATION_REASONS))
         .default('unspecified'),
     )
-    .addOption(
-      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
-    )
+    .addOption(caPassphraseOption('signs the CRL'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (id: string, options: { dataDir: string; reason: RevocationReason; passphraseFile?: string; json?: boolean }) => {

@@ -33,3 +33,10 @@ export function positiveIntegerOption(name: string, value: string): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new FleetcertError('usage', `${name} "${value}" must be a whole number of 1 or more`);
   return n;
 }
+
+/** `--passphrase-file`: the file holding the CA key's passphrase (never the passphrase itself on the command line). */
+export function caPassphraseOption(purpose?: string): Option {
+  return new Option('--passphrase-file <file>', `file holding the CA key passphrase${purpose ? ` (${purpose})` : ''}`).env(
+    'FLEETCERT_CA_PASSPHRASE_FILE',
+  );
+}

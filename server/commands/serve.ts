@@ -10,6 +10,7 @@ import { createLogger, parseLogLevel, type Logger } from '../../shared/log/logge
 import { certificatesToPem, certificateToPem, describeCertificate, readCertificates } from '../../shared/pki/certificate.js';
 import { VERSION } from '../../shared/version.js';
 import { ISSUER_KINDS, loadAuthority, type Authority, type IssuerKind } from '../authority/authority.js';
+import type { ServerTlsContext } from '../authority/server-tls.js';
 import { reservedServerIds } from '../authority/server-names.js';
 import { ServerTlsRenewer } from '../authority/server-tls-renewer.js';
 import { loadBrokerLink, type BrokerLink } from '../config/broker-settings.js';
@@ -33,7 +34,7 @@ import { DEFAULT_LIMITS, DEFAULT_MAX_PENDING_ENROLLMENTS, EstServer, type EstSer
 import { FailureLimiter } from '../est/failure-limiter.js';
 import type { Registry } from '../registry/registry.js';
 import { initialisedLayout, openRegistry, type DatabaseOptions } from './data-dir.js';
-import { databaseOptions, dataDirOption, jsonOption, positiveIntegerOption } from './options.js';
+import { databaseOptions, dataDirOption, jsonOption, positiveIntegerOption, caPassphraseOption } from './options.js';
 
 interface ServeOptions extends DatabaseOptions {
   dataDir: string;
@@ -76,7 +77,7 @@ export function serveCommand(io: CliIo): Command {
     .addOption(dataDirOption());
   for (const option of databaseOptions()) command.addOption(option);
   return command
-    .addOption(new Option('--passphrase-file <file>', 'file holding the CA key passphrase').env('FLEETCERT_CA_PASSPHRASE_FILE'))
+    .addOption(caPassphraseOption())
     .addOption(
       new Option('--listen <host:port>', 'address to listen on (port 0 picks a free one)').env('FLEETCERT_LISTEN').default('0.0.0.0:8443'),
     )
@@ -232,12 +233,14 @@ Examples:
       });
       const timedAuthority = { ...authority, issuer: metrics.timedIssuer(authority.issuer) };
       const service = new EnrollmentService(registry, timedAuthority, { ...settings, serverNames, ...cdp }, log.child('enroll'), supersede);
+      // The enrollment endpoint's certificate, for its listener and the console's.
+      const endpointTls: ServerTlsContext = {
+        certPem: await readFile(layout.enrollTls.cert, 'utf8'),
+        keyPem: await readFile(layout.enrollTls.key, 'utf8'),
+        caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)],
+      };
       const server = new EstServer({
-        tls: {
-          certPem: await readFile(layout.enrollTls.cert, 'utf8'),
-          keyPem: await readFile(layout.enrollTls.key, 'utf8'),
-          caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)],
-        },
+        tls: endpointTls,
         service,
         caCertificates: [authority.issuer.certificate, authority.root],
         limiter,
@@ -322,11 +325,7 @@ Examples:
       if (options.consoleListen !== undefined) {
         const consoleListen = parseListen(options.consoleListen === true ? DEFAULT_CONSOLE_LISTEN : options.consoleListen);
         const consoleServer = new ConsoleServer({
-          tls: {
-            certPem: await readFile(layout.enrollTls.cert, 'utf8'),
-            keyPem: await readFile(layout.enrollTls.key, 'utf8'),
-            caPems: [certificateToPem(authority.root), certificateToPem(authority.issuer.certificate)],
-          },
+          tls: endpointTls,
           deps: {
             registry,
             authority,

@@ -22,7 +22,7 @@ import { parseServiceName, serviceCommonName } from '../services/service-identit
 import { parseTopicFilters } from '../services/topic-grant.js';
 import { initialisedLayout, operatorSource, withRegistry } from './data-dir.js';
 import { collect, minute, row, table } from './format.js';
-import { dataDirOption, jsonOption } from './options.js';
+import { dataDirOption, jsonOption, caPassphraseOption } from './options.js';
 import { readSecretFile, writeExclusive } from './secret-files.js';
 
 interface CredentialOptions {
@@ -52,11 +52,7 @@ export function serviceCommand(io: CliIo): Command {
       .option('--p12-passphrase-file <file>', 'passphrase of the PKCS#12 (default: a random one, written to <p12-out>.passphrase, 0600)')
       .option('--out-dir <dir>', 'write key.pem (0600), cert.pem (with the issuing CA) and ca.pem here, each replaced atomically')
       .option('--lifetime <duration>', 'how long the certificate is valid', '365d')
-      .addOption(
-        new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the certificate)').env(
-          'FLEETCERT_CA_PASSPHRASE_FILE',
-        ),
-      )
+      .addOption(caPassphraseOption('signs the certificate'))
       .addOption(dataDirOption())
       .addOption(jsonOption());
 
@@ -164,9 +160,7 @@ Examples:
         .choices(Object.keys(REVOCATION_REASONS))
         .default('cessationOfOperation'),
     )
-    .addOption(
-      new Option('--passphrase-file <file>', 'file holding the CA key passphrase (signs the CRL)').env('FLEETCERT_CA_PASSPHRASE_FILE'),
-    )
+    .addOption(caPassphraseOption('signs the CRL'))
     .addOption(dataDirOption())
     .addOption(jsonOption())
     .addHelpText(

@@ -9,6 +9,7 @@
  * operations audited with `console:<admin>`.
  */
 import { createServer, type Server } from 'node:https';
+import { clientCertHttpsOptions, type ServerTlsContext } from '../authority/server-tls.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -77,7 +78,7 @@ const ROUTES: readonly Route[] = [
 const STATUS_OF: Readonly<Record<string, number>> = { device_not_found: 404, token_not_found: 404, usage: 400 };
 
 export interface ConsoleServerOptions {
-  readonly tls: { readonly certPem: string; readonly keyPem: string; readonly caPems: readonly string[] };
+  readonly tls: ServerTlsContext;
   readonly deps: ConsoleDeps;
   readonly now?: () => Date;
 }
@@ -95,21 +96,8 @@ export class ConsoleServer {
   }
 
   async start(host: string, port: number): Promise<AddressInfo> {
-    const { tls } = this.options;
-    const server = createServer(
-      {
-        cert: tls.certPem,
-        key: tls.keyPem,
-        ca: [...tls.caPems],
-        // Asked for, not required: a browser without an admin certificate logs in with a password.
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        handshakeTimeout: 10_000,
-        maxHeaderSize: 16 * 1024,
-      },
-      (req, res) => this.respond(req, res),
-    );
+    // The client certificate is asked for, not required: a browser without an admin certificate logs in with a password.
+    const server = createServer(clientCertHttpsOptions(this.options.tls, 10_000), (req, res) => this.respond(req, res));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('tlsClientError', (err) => this.options.deps.log.debug(() => `console TLS handshake failed: ${err.message}`));

@@ -10,6 +10,7 @@
  * answered 500 there, never left to become an unhandled rejection that ends the process.
  */
 import { createServer, type Server } from 'node:https';
+import { clientCertHttpsOptions, type ServerTlsContext } from '../authority/server-tls.js';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -53,7 +54,7 @@ export const DEFAULT_LIMITS: EstServerLimits = {
 };
 
 export interface EstServerOptions {
-  readonly tls: { readonly certPem: string; readonly keyPem: string; readonly caPems: readonly string[] };
+  readonly tls: ServerTlsContext;
   readonly service: EnrollmentService;
   readonly caCertificates: readonly Certificate[];
   readonly limiter: FailureLimiter;
@@ -127,14 +128,7 @@ export class EstServer {
     const { tls } = this.options;
     const server = createServer(
       {
-        cert: tls.certPem,
-        key: tls.keyPem,
-        ca: [...tls.caPems],
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        handshakeTimeout: this.limits.handshakeTimeoutMs,
-        maxHeaderSize: 16 * 1024,
+        ...clientCertHttpsOptions(tls, this.limits.handshakeTimeoutMs),
         // Node enforces headersTimeout/requestTimeout only when it sweeps connections, every 30 s
         // by default: without this a slow client holds its socket far past the timeout.
         connectionsCheckingInterval: Math.min(1_000, this.limits.headersTimeoutMs),

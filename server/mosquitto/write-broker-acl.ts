@@ -19,28 +19,27 @@ export async function activeServiceAcls(registry: Registry): Promise<ServiceAcl[
     .map((s) => ({ commonName: serviceCommonName(s.name), read: s.read, write: s.write }));
 }
 
+/** Rewrites the ACL (after a grant or a revocation made here), whatever the file holds now. */
 export async function writeBrokerAcl(registry: Registry, settings: Pick<BrokerSettings, 'outDir' | 'group'>): Promise<void> {
-  const owner = await brokerOwnership(settings.group ?? undefined);
-  await registry.transaction(
-    async (tx) => {
-      await writeBrokerFile(brokerFiles(settings.outDir).aclFile, renderAcl(await activeServiceAcls(tx)), owner);
-    },
-    { lock: 'broker-acl' },
-  );
+  await refreshBrokerAcl(registry, settings, { always: true });
 }
 
 /**
- * Rewrites the ACL only if the registry's services render a different one than the file holds
- * (a grant or revocation made through another instance of a scale-out); true when it wrote.
- * Under the same lock as `writeBrokerAcl`, so it never puts back an older view.
+ * Rewrites the ACL, unless `always` is off and the registry's services render the one the file
+ * already holds (the periodic check for grants and revocations made through another instance of a
+ * scale-out); true when it wrote. Under the broker-acl lock, so it never puts back an older view.
  */
-export async function refreshBrokerAcl(registry: Registry, settings: Pick<BrokerSettings, 'outDir' | 'group'>): Promise<boolean> {
+export async function refreshBrokerAcl(
+  registry: Registry,
+  settings: Pick<BrokerSettings, 'outDir' | 'group'>,
+  { always = false } = {},
+): Promise<boolean> {
   const owner = await brokerOwnership(settings.group ?? undefined);
   const file = brokerFiles(settings.outDir).aclFile;
   return registry.transaction(
     async (tx) => {
       const wanted = renderAcl(await activeServiceAcls(tx));
-      if ((await readFile(file, 'utf8').catch(() => undefined)) === wanted) return false;
+      if (!always && (await readFile(file, 'utf8').catch(() => undefined)) === wanted) return false;
       await writeBrokerFile(file, wanted, owner);
       return true;
     },

@@ -3,6 +3,7 @@
  * `service issue|renew` both hand out (a new key every time). The key exists unencrypted only in
  * this process; the caller seals it (PKCS#12) or writes it 0600.
  */
+import { FleetcertError } from '../../shared/errors.js';
 import { readCertificate, type Certificate } from '../../shared/pki/certificate.js';
 import { exportPrivateKeyPem, exportPublicKeySpki, generateKeyPair } from '../../shared/pki/key-pair.js';
 import type { Authority } from '../authority/authority.js';
@@ -42,6 +43,17 @@ export async function issueClientCredentials(p: {
 /** The name rule admins and services share: 1-32 of a-z 0-9 . _ -, starting with a letter (never a device id: no colon). */
 const CLIENT_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
 
-export function isClientName(name: string): boolean {
+function isClientName(name: string): boolean {
   return CLIENT_NAME.test(name);
+}
+
+/** An admin's or a service's name as given on the command line, or a usage error saying the rule. */
+export function parseClientName(kind: 'admin' | 'service', name: string): string {
+  if (!isClientName(name)) {
+    throw new FleetcertError(
+      'usage',
+      `${kind} name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
+    );
+  }
+  return name;
 }

@@ -8,20 +8,13 @@
  *   block (its grants) applies to it and to nothing else;
  * - its subject carries O = SERVICE_ORGANIZATION, which the device profile never writes.
  */
-import { FleetcertError } from '../../shared/errors.js';
 import { SERVICE_CN_PREFIX } from '../authority/certificate-profiles.js';
-import { isClientName } from '../pki/issue-client-credentials.js';
+import { parseClientName } from '../pki/issue-client-credentials.js';
 
 export const SERVICE_ORGANIZATION = 'fleetcert services';
 
 export function parseServiceName(name: string): string {
-  if (!isClientName(name)) {
-    throw new FleetcertError(
-      'usage',
-      `service name ${JSON.stringify(name.slice(0, 40))} must be 1-32 of a-z 0-9 . _ - starting with a letter`,
-    );
-  }
-  return name;
+  return parseClientName('service', name);
 }
 
 /** The certificate CN, MQTT username and client id of a service. */

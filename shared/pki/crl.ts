@@ -137,7 +137,7 @@ function readEntries(reader: DerReader, list: DerElement): CrlInfo['entries'] {
     return {
       serialNumber: normalizeSerial(Buffer.from(reader.contents(serial)).toString('hex')),
       revokedAt: readTime(reader, date, 'revocationDate'),
-      reason: reason ? readEnumerated(reader, reason.value) : undefined,
+      reason: reason ? reader.smallInteger(reason.value, 'reasonCode', 0x0a) : undefined,
     };
   });
 }
@@ -156,9 +156,4 @@ function readInteger(reader: DerReader, element: DerElement, what: string): numb
   const bytes = reader.contents(element);
   if (bytes[0]! & 0x80) reader.fail(`${what}: negative`);
   return Number(BigInt(`0x${Buffer.from(bytes).toString('hex')}`));
-}
-
-function readEnumerated(reader: DerReader, element: DerElement): number {
-  if (element.tag !== 0x0a) reader.fail('reasonCode: expected an ENUMERATED');
-  return reader.smallInteger({ ...element, tag: 0x02 }, 'reasonCode');
 }

@@ -167,9 +167,9 @@ export class DerReader {
     return contents.subarray(1);
   }
 
-  /** A small non-negative INTEGER (versions). */
-  smallInteger(element: DerElement | undefined, what: string): number {
-    if (element?.tag !== 0x02) this.fail(`${what}: expected an INTEGER`);
+  /** A small non-negative INTEGER (versions), or an ENUMERATED (reason codes), which is encoded the same way. */
+  smallInteger(element: DerElement | undefined, what: string, tag: 0x02 | 0x0a = 0x02): number {
+    if (element?.tag !== tag) this.fail(`${what}: expected ${tag === 0x02 ? 'an INTEGER' : 'an ENUMERATED'}`);
     const contents = this.contents(element);
     if (contents.byteLength === 0 || contents.byteLength > 4) this.fail(`${what}: INTEGER out of range`);
     if (contents.byteLength > 1 && contents[0] === 0 && contents[1]! < 0x80) this.fail(`${what}: INTEGER not minimal`);
